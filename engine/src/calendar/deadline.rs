@@ -1,0 +1,246 @@
+//! Art. 22: how a deadline is counted, and the record of how it was counted.
+
+use std::fmt;
+
+use chrono::{Datelike, Days, Months, NaiveDate, TimeZone, Utc};
+use chrono_tz::Europe::Brussels;
+use serde::{Deserialize, Serialize};
+
+use super::{Calendar, CalendarError, DayOff, FIRST_YEAR, LAST_YEAR, NonWorkingDay};
+
+/// The unit a legal text counts a deadline in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// *jours ouvrables*: Monday to Friday, holidays excluded (Art. 1, 12°).
+    WorkingDays,
+    /// *jours de calendrier*.
+    CalendarDays,
+    /// *mois*: same day number, clamped to the month's last day.
+    Months,
+    /// *ans*: same day and month, 29 February clamped to the 28th.
+    Years,
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unit::WorkingDays => "working days",
+            Unit::CalendarDays => "calendar days",
+            Unit::Months => "months",
+            Unit::Years => "years",
+        })
+    }
+}
+
+/// A length of time as a legal text states it ("vingt jours ouvrables", "un mois").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Length {
+    pub count: u32,
+    pub unit: Unit,
+}
+
+impl Length {
+    pub fn new(count: u32, unit: Unit) -> Self {
+        Length { count, unit }
+    }
+
+    /// The longest supported length per unit: about twenty years, far beyond any deadline of
+    /// the texts, and small enough that every result stays inside the calendar's table.
+    pub fn max(unit: Unit) -> u32 {
+        match unit {
+            Unit::WorkingDays => 5_000,
+            Unit::CalendarDays => 10_000,
+            Unit::Months => 600,
+            Unit::Years => 50,
+        }
+    }
+}
+
+/// How the act that starts the deadline reached the person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Means {
+    /// *lettre recommandée à la poste*: takes effect the third working day after dispatch
+    /// (Art. 39, 69 §2, 84 §2, 138 §2).
+    RegisteredLetter,
+    /// *remise de la main à la main avec accusé de réception*: takes effect on the date of the
+    /// acknowledgement of receipt (Art. 69 §2, 84 §2, 138 §2).
+    HandDelivered,
+}
+
+/// When a notification took effect, and from which date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    pub means: Means,
+    /// Dispatch date (registered letter) or receipt date (hand delivery).
+    pub on: NaiveDate,
+    pub effective: NaiveDate,
+}
+
+/// The raw end date moved to the next working day (Art. 22, 2°).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Move {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Every day skipped, starting with the raw end date itself.
+    pub skipped: Vec<NonWorkingDay>,
+}
+
+/// A computed deadline and everything needed to explain it to a person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deadline {
+    /// The last day on which the act is allowed (until the end of that day, Europe/Brussels).
+    pub due: NaiveDate,
+    /// The date given: the act, the dispatch of the letter or its receipt.
+    pub from: NaiveDate,
+    pub notification: Option<Notification>,
+    pub length: Option<Length>,
+    /// The day of the act from which counting starts; itself not counted (Art. 22, 1°).
+    pub counted_from: NaiveDate,
+    /// The end date before any move to a working day.
+    pub raw_end: NaiveDate,
+    /// Set when a month or year count asked for a day the target month does not have.
+    pub clamped_from_day: Option<u32>,
+    /// Holidays and closure days that fell on weekdays inside a working-day count (the
+    /// registered letter's three days, then the length).
+    pub holidays_skipped: Vec<NonWorkingDay>,
+    pub moved: Option<Move>,
+}
+
+impl Deadline {
+    /// The first instant at which the deadline has passed: midnight after the due date in
+    /// Europe/Brussels. Midnight is never inside a Brussels DST gap, so this is exact.
+    pub fn expires_at(&self) -> chrono::DateTime<Utc> {
+        let next = self.due + Days::new(1);
+        Brussels
+            .from_local_datetime(&next.and_hms_opt(0, 0, 0).expect("midnight exists"))
+            .earliest()
+            .expect("midnight exists in Europe/Brussels")
+            .with_timezone(&Utc)
+    }
+
+    /// The explanation in French, one line per step, ready to be shown to a person.
+    pub fn explain_fr(&self) -> Vec<String> {
+        super::french::explain(self)
+    }
+}
+
+impl Calendar {
+    /// Computes the deadline that runs `length` from `from` (Art. 22), where `from` is the day
+    /// of the act, or the dispatch/receipt date when `means` says how the act was notified.
+    /// With no length, the deadline is the notification's effect date itself.
+    pub fn deadline(
+        &self,
+        from: NaiveDate,
+        means: Option<Means>,
+        length: Option<Length>,
+    ) -> Result<Deadline, CalendarError> {
+        if !(FIRST_YEAR..=LAST_YEAR).contains(&from.year()) {
+            return Err(CalendarError::YearOutOfRange { date: from });
+        }
+        if let Some(l) = length {
+            if l.count == 0 {
+                return Err(CalendarError::ZeroLength { unit: l.unit });
+            }
+            let max = Length::max(l.unit);
+            if l.count > max {
+                return Err(CalendarError::LengthTooLong {
+                    count: l.count,
+                    unit: l.unit,
+                    max,
+                });
+            }
+        }
+        let notification = means.map(|means| Notification {
+            means,
+            on: from,
+            effective: match means {
+                Means::RegisteredLetter => self
+                    .add_working_days(from, 3)
+                    .expect("inside the table: year checked above"),
+                Means::HandDelivered => from,
+            },
+        });
+        let counted_from = notification.map_or(from, |n| n.effective);
+        let mut clamped_from_day = None;
+        let mut holidays_skipped = match notification {
+            Some(n) if n.means == Means::RegisteredLetter => {
+                self.weekday_holidays_between(n.on, n.effective)
+            }
+            _ => Vec::new(),
+        };
+        let raw_end = match length {
+            None => counted_from,
+            Some(Length {
+                count,
+                unit: Unit::WorkingDays,
+            }) => {
+                let end = self
+                    .add_working_days(counted_from, count)
+                    .expect("inside the table: length bounded above");
+                holidays_skipped.extend(self.weekday_holidays_between(counted_from, end));
+                end
+            }
+            Some(Length {
+                count,
+                unit: Unit::CalendarDays,
+            }) => counted_from + Days::new(count.into()),
+            Some(Length { count, unit }) => {
+                let months = if unit == Unit::Years { count * 12 } else { count };
+                let end = counted_from
+                    .checked_add_months(Months::new(months))
+                    .expect("inside chrono's range: length bounded above");
+                if end.day() != counted_from.day() {
+                    clamped_from_day = Some(counted_from.day());
+                }
+                end
+            }
+        };
+        let due = self
+            .next_working_day_from(raw_end)
+            .expect("inside the table: length bounded above");
+        let moved = (due != raw_end).then(|| Move {
+            from: raw_end,
+            to: due,
+            skipped: raw_end
+                .iter_days()
+                .take_while(|d| *d < due)
+                .filter_map(|date| {
+                    self.day_off(date)
+                        .map(|reason| NonWorkingDay { date, reason })
+                })
+                .collect(),
+        });
+        Ok(Deadline {
+            due,
+            from,
+            notification,
+            length,
+            counted_from,
+            raw_end,
+            clamped_from_day,
+            holidays_skipped,
+            moved,
+        })
+    }
+
+    fn weekday_holidays_between(&self, from: NaiveDate, to: NaiveDate) -> Vec<NonWorkingDay> {
+        let start = self.holidays.partition_point(|h| h.date <= from);
+        let mut days = self.holidays[start..]
+            .iter()
+            .take_while(|h| h.date <= to)
+            .filter(|h| self.day_off(h.date).is_some_and(|o| matches!(o, DayOff::Holiday { .. })))
+            .map(|h| NonWorkingDay {
+                date: h.date,
+                reason: DayOff::Holiday {
+                    name: h.name.clone(),
+                    source: h.kind,
+                },
+            })
+            .collect::<Vec<_>>();
+        // Two holidays can share a date (Ascension on 1 May in 2008): list the day once.
+        days.dedup_by_key(|d| d.date);
+        days
+    }
+}

@@ -1,0 +1,175 @@
+//! French wording of dates and deadline explanations, for what actors read.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+
+use super::{DayOff, Deadline, Length, Means, NonWorkingDay, Unit};
+
+const MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+pub fn weekday(date: NaiveDate) -> &'static str {
+    match date.weekday() {
+        Weekday::Mon => "lundi",
+        Weekday::Tue => "mardi",
+        Weekday::Wed => "mercredi",
+        Weekday::Thu => "jeudi",
+        Weekday::Fri => "vendredi",
+        Weekday::Sat => "samedi",
+        Weekday::Sun => "dimanche",
+    }
+}
+
+pub fn month(date: NaiveDate) -> &'static str {
+    MONTHS[date.month0() as usize]
+}
+
+/// "lundi 5 janvier 2027" ("1er" for the first day of a month, as French usage wants).
+pub fn long_date(date: NaiveDate) -> String {
+    let day = match date.day() {
+        1 => "1er".to_string(),
+        d => d.to_string(),
+    };
+    format!(
+        "{} {} {} {}",
+        weekday(date),
+        day,
+        month(date),
+        date.year()
+    )
+}
+
+/// "10 jours ouvrables", "1 mois", "2 ans".
+pub fn length(l: Length) -> String {
+    let plural = l.count > 1;
+    let unit = match (l.unit, plural) {
+        (Unit::WorkingDays, false) => "jour ouvrable",
+        (Unit::WorkingDays, true) => "jours ouvrables",
+        (Unit::CalendarDays, false) => "jour de calendrier",
+        (Unit::CalendarDays, true) => "jours de calendrier",
+        (Unit::Months, _) => "mois",
+        (Unit::Years, false) => "an",
+        (Unit::Years, true) => "ans",
+    };
+    format!("{} {unit}", l.count)
+}
+
+/// "samedi", "dimanche", "Noël (jour férié légal)".
+pub fn day_off(off: &DayOff) -> String {
+    match off {
+        DayOff::Saturday => "samedi".to_string(),
+        DayOff::Sunday => "dimanche".to_string(),
+        DayOff::Holiday { name, source } => format!("{name} ({})", source.label_fr()),
+    }
+}
+
+fn listed(days: &[NonWorkingDay]) -> String {
+    days.iter()
+        .map(|d| format!("{} {}", d.date, day_off(&d.reason)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn push_holidays_skipped(lines: &mut Vec<String>, d: &Deadline) {
+    if !d.holidays_skipped.is_empty() {
+        lines.push(format!(
+            "Jours fériés non comptés comme jours ouvrables : {}.",
+            listed(&d.holidays_skipped)
+        ));
+    }
+}
+
+/// One line per step of the computation; see [`Deadline::explain_fr`].
+pub(super) fn explain(d: &Deadline) -> Vec<String> {
+    let mut lines = Vec::new();
+    match d.notification {
+        Some(n) if n.means == Means::RegisteredLetter => {
+            lines.push(format!(
+                "Lettre recommandée expédiée le {} ({}).",
+                n.on,
+                long_date(n.on)
+            ));
+            lines.push(format!(
+                "Prise d'effet : {} ({}), le troisième jour ouvrable suivant l'expédition.",
+                n.effective,
+                long_date(n.effective)
+            ));
+        }
+        Some(n) => lines.push(format!(
+            "Lettre remise de la main à la main, reçue le {} ({}) : prise d'effet à cette date.",
+            n.on,
+            long_date(n.on)
+        )),
+        None => lines.push(format!(
+            "Acte du {} ({}).",
+            d.from,
+            long_date(d.from)
+        )),
+    }
+    if let Some(l) = d.length {
+        lines.push(format!(
+            "Délai de {} à partir du {} ; le jour de l'acte n'est pas compris (art. 22, 1°).",
+            length(l),
+            d.counted_from
+        ));
+        match l.unit {
+            Unit::WorkingDays => {
+                lines.push(
+                    "Seuls les jours ouvrables sont comptés : du lundi au vendredi, hors jours \
+                     fériés (art. 1er, 12°)."
+                        .to_string(),
+                );
+            }
+            Unit::CalendarDays => {}
+            Unit::Months | Unit::Years => {
+                if let Some(day) = d.clamped_from_day {
+                    lines.push(format!(
+                        "Le {day} n'existe pas en {} {} : fin au dernier jour du mois.",
+                        month(d.raw_end),
+                        d.raw_end.year()
+                    ));
+                }
+            }
+        }
+        push_holidays_skipped(&mut lines, d);
+        lines.push(format!(
+            "Fin du délai : {} ({}) ; le jour de l'échéance est compté (art. 22, 2°).",
+            d.raw_end,
+            long_date(d.raw_end)
+        ));
+    }
+    if d.length.is_none() {
+        push_holidays_skipped(&mut lines, d);
+    }
+    if let Some(m) = &d.moved {
+        let (first, rest) = m.skipped.split_first().expect("a move skips at least one day");
+        let mut line = format!(
+            "Report au jour ouvrable suivant (art. 22, 2°) : {} {} → {}",
+            first.date,
+            day_off(&first.reason),
+            m.to
+        );
+        if !rest.is_empty() {
+            line.push_str(&format!(" ; également non ouvrables : {}", listed(rest)));
+        }
+        line.push('.');
+        lines.push(line);
+    }
+    lines.push(format!(
+        "Échéance : {} ({}), jusqu'à la fin de ce jour (heure de Bruxelles).",
+        d.due,
+        long_date(d.due)
+    ));
+    lines
+}

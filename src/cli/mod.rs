@@ -1,0 +1,81 @@
+//! Command-line parsing and dispatch. Each subcommand lives in its own module; this one only
+//! maps failures to exit codes: 2 for unusable arguments, 1 for a failed run.
+
+mod args;
+mod bench;
+mod deadline;
+mod holidays;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "jalon", version, about = "Workflow server for legal procedures (FWB)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compute a legal deadline (decree of 13 September 2018, Art. 22).
+    Deadline(deadline::DeadlineArgs),
+    /// List the holidays and closure days of a year.
+    Holidays(holidays::HolidaysArgs),
+    /// Measure the engine's speed on this machine.
+    Bench(bench::BenchArgs),
+}
+
+/// Why a command did not succeed.
+pub enum Failure {
+    /// The arguments cannot be used (exit code 2); the message is one line.
+    Usage(String),
+    /// The command ran and failed (exit code 1).
+    Run(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Run(e)
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return usage_error(&e.render().to_string()),
+    };
+    let result = match cli.command {
+        Command::Deadline(a) => deadline::run(a),
+        Command::Holidays(a) => holidays::run(a),
+        Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => usage_error(&msg),
+        Err(Failure::Run(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the first paragraph of `msg` as one line, as scripts expect, and exits with code 2.
+fn usage_error(msg: &str) -> ExitCode {
+    let paragraph: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let line = paragraph.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    eprintln!("error: {line}");
+    ExitCode::from(2)
+}

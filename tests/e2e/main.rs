@@ -1,0 +1,4 @@
+//! End-to-end tests of the `jalon` binary. One binary, one module per capability.
+
+mod cli_deadline;
+mod support;
