@@ -19,12 +19,16 @@ pub fn year(y: i32) -> Result<i32, String> {
     if (FIRST_YEAR..=LAST_YEAR).contains(&y) {
         Ok(y)
     } else {
-        Err(format!("year {y} is outside the supported years {FIRST_YEAR}-{LAST_YEAR}"))
+        Err(format!(
+            "year {y} is outside the supported years {FIRST_YEAR}-{LAST_YEAR}"
+        ))
     }
 }
 
 pub fn year_arg(s: &str) -> Result<i32, String> {
-    let y: i32 = s.parse().map_err(|_| format!("expected a year such as 2027, got '{s}'"))?;
+    let y: i32 = s
+        .parse()
+        .map_err(|_| format!("expected a year such as 2027, got '{s}'"))?;
     year(y)
 }
 

@@ -28,7 +28,9 @@ pub struct BenchArgs {
 
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
     if !(a.seconds > 0.0 && a.seconds <= 600.0) {
-        return Err(Failure::Usage("--seconds must be between 0 and 600".to_string()));
+        return Err(Failure::Usage(
+            "--seconds must be between 0 and 600".to_string(),
+        ));
     }
     let budget = Duration::from_secs_f64(a.seconds);
     if cfg!(debug_assertions) {
@@ -88,18 +90,31 @@ fn calendar(budget: Duration) {
     let build = started.elapsed();
     let inputs = calendar_inputs();
     let full = per_second(&inputs, budget, |(from, means, length)| {
-        let d = cal.deadline(*from, *means, Some(*length)).expect("valid input");
+        let d = cal
+            .deadline(*from, *means, Some(*length))
+            .expect("valid input");
         black_box(d);
     });
     let lookups = per_second(&inputs, budget, |(from, _, length)| {
         black_box(cal.add_working_days(*from, length.count));
     });
     let explained = per_second(&inputs[..256], budget, |(from, means, length)| {
-        let d = cal.deadline(*from, *means, Some(*length)).expect("valid input");
+        let d = cal
+            .deadline(*from, *means, Some(*length))
+            .expect("valid input");
         black_box(d.explain_fr());
     });
-    println!("calendar: table of 1900-2299 built in {:.1} ms", build.as_secs_f64() * 1e3);
-    println!("calendar: {:.2} M deadlines/s (full computation record, one core)", full / 1e6);
-    println!("calendar: {:.2} M working-day additions/s (table lookup)", lookups / 1e6);
+    println!(
+        "calendar: table of 1900-2299 built in {:.1} ms",
+        build.as_secs_f64() * 1e3
+    );
+    println!(
+        "calendar: {:.2} M deadlines/s (full computation record, one core)",
+        full / 1e6
+    );
+    println!(
+        "calendar: {:.2} M working-day additions/s (table lookup)",
+        lookups / 1e6
+    );
     println!("calendar: {:.0} k French explanations/s", explained / 1e3);
 }

@@ -98,7 +98,10 @@ pub fn run(a: DeadlineArgs) -> Result<(), Failure> {
             expires_at: deadline.expires_at(),
             explanation: deadline.explain_fr(),
         };
-        println!("{}", serde_json::to_string(&json).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string(&json).map_err(anyhow::Error::from)?
+        );
         return Ok(());
     }
     println!("{}", deadline.due);

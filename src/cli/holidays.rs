@@ -24,7 +24,10 @@ pub fn run(a: HolidaysArgs) -> Result<(), Failure> {
     let calendar = args::calendar(a.calendar.as_ref())?;
     let holidays = calendar.holidays(a.year);
     if a.json {
-        println!("{}", serde_json::to_string(&holidays).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string(&holidays).map_err(anyhow::Error::from)?
+        );
         return Ok(());
     }
     for h in holidays {

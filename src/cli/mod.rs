@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "jalon", version, about = "Workflow server for legal procedures (FWB)")]
+#[command(
+    name = "jalon",
+    version,
+    about = "Workflow server for legal procedures (FWB)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

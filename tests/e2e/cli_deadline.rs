@@ -14,8 +14,14 @@ fn documented_examples_print_the_due_date_first() {
         ("--from 2027-01-31 --months 1", "2027-03-01"),
         ("--from 2026-04-01 --registered-letter", "2026-04-07"),
         ("--from 2026-04-01 --years 2", "2028-04-03"),
-        ("--from 2026-12-22 --registered-letter --working-days 20", "2027-01-26"),
-        ("--from 2026-07-20 --hand-delivered --calendar-days 10", "2026-07-30"),
+        (
+            "--from 2026-12-22 --registered-letter --working-days 20",
+            "2027-01-26",
+        ),
+        (
+            "--from 2026-07-20 --hand-delivered --calendar-days 10",
+            "2026-07-30",
+        ),
     ] {
         let mut argv = vec!["deadline"];
         argv.extend(split(args));
@@ -33,7 +39,11 @@ fn explain_adds_french_lines_below_the_date() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines[0], "2027-03-01");
     assert!(lines.len() > 3);
-    assert!(run.stdout.contains("2027-02-28 dimanche → 2027-03-01"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("2027-02-28 dimanche → 2027-03-01"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("lundi 1er mars 2027"), "{}", run.stdout);
 }
 
@@ -66,12 +76,27 @@ fn bad_input_is_one_line_on_stderr_with_exit_code_2() {
         ("deadline --from 2026-02-30 --months 1", "2026-02-30"),
         ("deadline --from 18/12/2026 --months 1", "YYYY-MM-DD"),
         ("deadline --from 2026-01-01", "missing deadline length"),
-        ("deadline --from 2026-01-01 --months 1 --years 1", "cannot be used with"),
-        ("deadline --from 2026-01-01 --working-days -3", "at least 1, got -3"),
-        ("deadline --from 2026-01-01 --calendar-days 0", "at least 1, got 0"),
+        (
+            "deadline --from 2026-01-01 --months 1 --years 1",
+            "cannot be used with",
+        ),
+        (
+            "deadline --from 2026-01-01 --working-days -3",
+            "at least 1, got -3",
+        ),
+        (
+            "deadline --from 2026-01-01 --calendar-days 0",
+            "at least 1, got 0",
+        ),
         ("deadline --from 2026-01-01 --months x", "whole number"),
-        ("deadline --from 1899-12-31 --months 1", "outside the supported years 1900-2200"),
-        ("deadline --from 2201-01-01 --years 1", "outside the supported years 1900-2200"),
+        (
+            "deadline --from 1899-12-31 --months 1",
+            "outside the supported years 1900-2200",
+        ),
+        (
+            "deadline --from 2201-01-01 --years 1",
+            "outside the supported years 1900-2200",
+        ),
         ("deadline --from 2026-01-01 --years 51", "longest supported"),
         ("deadline --months 1", "--from"),
         ("holidays 2201", "outside the supported years"),
@@ -100,18 +125,40 @@ fn holidays_lists_the_year_with_names() {
 fn closure_days_come_from_a_file_and_bad_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("calendar.yaml");
-    std::fs::write(&good, "closures:\n  - date: 2027-05-07\n    label: Pont de l'Ascension\n")
-        .unwrap();
+    std::fs::write(
+        &good,
+        "closures:\n  - date: 2027-05-07\n    label: Pont de l'Ascension\n",
+    )
+    .unwrap();
     let good = good.to_str().unwrap();
-    let run = jalon(&["deadline", "--from", "2027-05-05", "--working-days", "1", "--calendar", good]);
+    let run = jalon(&[
+        "deadline",
+        "--from",
+        "2027-05-05",
+        "--working-days",
+        "1",
+        "--calendar",
+        good,
+    ]);
     assert_eq!(run.stdout, "2027-05-10\n", "{}", run.stderr);
     let run = jalon(&["holidays", "2027", "--calendar", good]);
-    assert!(run.stdout.contains("Pont de l'Ascension (jour de fermeture configuré)"));
+    assert!(
+        run.stdout
+            .contains("Pont de l'Ascension (jour de fermeture configuré)")
+    );
 
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "closures:\n  - date: 2026-12-25\n    label: Noël\n").unwrap();
     let bad = bad.to_str().unwrap();
-    let run = jalon(&["deadline", "--from", "2026-12-18", "--months", "1", "--calendar", bad]);
+    let run = jalon(&[
+        "deadline",
+        "--from",
+        "2026-12-18",
+        "--months",
+        "1",
+        "--calendar",
+        bad,
+    ]);
     assert_eq!(run.code, 2);
     assert!(run.stdout.is_empty());
     assert!(run.stderr.contains("bad.yaml:2:11:"), "{}", run.stderr);

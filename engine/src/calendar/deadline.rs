@@ -187,7 +187,11 @@ impl Calendar {
                 unit: Unit::CalendarDays,
             }) => counted_from + Days::new(count.into()),
             Some(Length { count, unit }) => {
-                let months = if unit == Unit::Years { count * 12 } else { count };
+                let months = if unit == Unit::Years {
+                    count * 12
+                } else {
+                    count
+                };
                 let end = counted_from
                     .checked_add_months(Months::new(months))
                     .expect("inside chrono's range: length bounded above");
@@ -230,7 +234,10 @@ impl Calendar {
         let mut days = self.holidays[start..]
             .iter()
             .take_while(|h| h.date <= to)
-            .filter(|h| self.day_off(h.date).is_some_and(|o| matches!(o, DayOff::Holiday { .. })))
+            .filter(|h| {
+                self.day_off(h.date)
+                    .is_some_and(|o| matches!(o, DayOff::Holiday { .. }))
+            })
             .map(|h| NonWorkingDay {
                 date: h.date,
                 reason: DayOff::Holiday {

@@ -41,13 +41,7 @@ pub fn long_date(date: NaiveDate) -> String {
         1 => "1er".to_string(),
         d => d.to_string(),
     };
-    format!(
-        "{} {} {} {}",
-        weekday(date),
-        day,
-        month(date),
-        date.year()
-    )
+    format!("{} {} {} {}", weekday(date), day, month(date), date.year())
 }
 
 /// "10 jours ouvrables", "1 mois", "2 ans".
@@ -111,11 +105,7 @@ pub(super) fn explain(d: &Deadline) -> Vec<String> {
             n.on,
             long_date(n.on)
         )),
-        None => lines.push(format!(
-            "Acte du {} ({}).",
-            d.from,
-            long_date(d.from)
-        )),
+        None => lines.push(format!("Acte du {} ({}).", d.from, long_date(d.from))),
     }
     if let Some(l) = d.length {
         lines.push(format!(
@@ -153,7 +143,10 @@ pub(super) fn explain(d: &Deadline) -> Vec<String> {
         push_holidays_skipped(&mut lines, d);
     }
     if let Some(m) = &d.moved {
-        let (first, rest) = m.skipped.split_first().expect("a move skips at least one day");
+        let (first, rest) = m
+            .skipped
+            .split_first()
+            .expect("a move skips at least one day");
         let mut line = format!(
             "Report au jour ouvrable suivant (art. 22, 2°) : {} {} → {}",
             first.date,

@@ -85,7 +85,8 @@ impl Calendar {
     /// The statutory calendar of the Fédération Wallonie-Bruxelles, with no closure days.
     pub fn fwb() -> Arc<Calendar> {
         static FWB: OnceLock<Arc<Calendar>> = OnceLock::new();
-        FWB.get_or_init(|| Arc::new(Self::build(Vec::new()))).clone()
+        FWB.get_or_init(|| Arc::new(Self::build(Vec::new())))
+            .clone()
     }
 
     /// The statutory calendar plus the closure days of `source` (a file name, for errors).

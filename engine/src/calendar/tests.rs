@@ -12,47 +12,158 @@ fn due(from: &str, means: Option<Means>, length: Option<(u32, Unit)>) -> NaiveDa
         .due
 }
 
+/// (from, means, length, expected due date, article).
+type Case = (
+    &'static str,
+    Option<Means>,
+    Option<(u32, Unit)>,
+    &'static str,
+    &'static str,
+);
+
 // Each case was counted by hand on a printed 2026-2028 calendar; the comment gives the count.
 #[test]
 fn hand_checked_deadlines() {
     use Unit::*;
-    let cases: &[(&str, Option<Means>, Option<(u32, Unit)>, &str, &str)] = &[
+    let cases: &[Case] = &[
         // Fri 18 Dec; 21-24 (4), 25 Noël, 28-31 (8), 1 Jan Nouvel An, 4 (9), 5 (10).
-        ("2026-12-18", None, Some((10, WorkingDays)), "2027-01-05", "issue contract"),
-        ("2026-09-20", None, Some((10, CalendarDays)), "2026-09-30", "issue contract"),
+        (
+            "2026-12-18",
+            None,
+            Some((10, WorkingDays)),
+            "2027-01-05",
+            "issue contract",
+        ),
+        (
+            "2026-09-20",
+            None,
+            Some((10, CalendarDays)),
+            "2026-09-30",
+            "issue contract",
+        ),
         // 31 Jan + 1 month = 28 Feb 2027, a Sunday -> Monday 1 March.
-        ("2027-01-31", None, Some((1, Months)), "2027-03-01", "issue contract"),
+        (
+            "2027-01-31",
+            None,
+            Some((1, Months)),
+            "2027-03-01",
+            "issue contract",
+        ),
         // Wed 1 Apr; Thu 2 (1), Fri 3 (2), Mon 6 Lundi de Pâques, Tue 7 (3).
-        ("2026-04-01", Some(Means::RegisteredLetter), None, "2026-04-07", "Art. 39"),
+        (
+            "2026-04-01",
+            Some(Means::RegisteredLetter),
+            None,
+            "2026-04-07",
+            "Art. 39",
+        ),
         // 1 Apr 2028 is a Saturday -> Monday 3 April.
-        ("2026-04-01", None, Some((2, Years)), "2028-04-03", "issue contract"),
+        (
+            "2026-04-01",
+            None,
+            Some((2, Years)),
+            "2028-04-03",
+            "issue contract",
+        ),
         // Art. 39-40: letter sent Tue 22 Dec 2026 takes effect Mon 28 Dec (23, 24, 28);
         // twenty working days later: 29-31 (3), 4-8 Jan (8), 11-15 (13), 18-22 (18), 25, 26.
-        ("2026-12-22", Some(Means::RegisteredLetter), Some((20, WorkingDays)), "2027-01-26", "Art. 40"),
+        (
+            "2026-12-22",
+            Some(Means::RegisteredLetter),
+            Some((20, WorkingDays)),
+            "2027-01-26",
+            "Art. 40",
+        ),
         // Art. 79: ten calendar days from Sun 11 Jul 2027 end on 21 July, Fête nationale.
-        ("2027-07-11", None, Some((10, CalendarDays)), "2027-07-22", "Art. 79"),
+        (
+            "2027-07-11",
+            None,
+            Some((10, CalendarDays)),
+            "2027-07-22",
+            "Art. 79",
+        ),
         // Art. 40, two months from 31 Dec 2026: 28 Feb 2027 (clamped), a Sunday -> 1 March.
-        ("2026-12-31", None, Some((2, Months)), "2027-03-01", "Art. 40"),
+        (
+            "2026-12-31",
+            None,
+            Some((2, Months)),
+            "2027-03-01",
+            "Art. 40",
+        ),
         // 27 September 2027 is a Monday and the Fête de la Fédération.
-        ("2027-09-17", None, Some((10, CalendarDays)), "2027-09-28", "Art. 22"),
+        (
+            "2027-09-17",
+            None,
+            Some((10, CalendarDays)),
+            "2027-09-28",
+            "Art. 22",
+        ),
         // Art. 138 §2: hearing Thu 5 Nov 2026; 6 (1), 9 (2), 10 (3), 11 Armistice, 12 (4),
         // 13 (5), 16-20 (10).
-        ("2026-11-05", None, Some((10, WorkingDays)), "2026-11-20", "Art. 138"),
+        (
+            "2026-11-05",
+            None,
+            Some((10, WorkingDays)),
+            "2026-11-20",
+            "Art. 138",
+        ),
         // Letter sent Thu 25 Mar 2027: Fri 26 (1), Mon 29 Lundi de Pâques, Tue 30 (2), Wed 31 (3).
-        ("2027-03-25", Some(Means::RegisteredLetter), None, "2027-03-31", "Art. 138"),
+        (
+            "2027-03-25",
+            Some(Means::RegisteredLetter),
+            None,
+            "2027-03-31",
+            "Art. 138",
+        ),
         // 29 Feb 2028 + 1 year: 28 Feb 2029, a Wednesday.
-        ("2028-02-29", None, Some((1, Years)), "2029-02-28", "Art. 22"),
+        (
+            "2028-02-29",
+            None,
+            Some((1, Years)),
+            "2029-02-28",
+            "Art. 22",
+        ),
         // Wed 5 May 2027 + 1 working day skips Ascension (Thu 6 May).
-        ("2027-05-05", None, Some((1, WorkingDays)), "2027-05-07", "Art. 1 12°"),
+        (
+            "2027-05-05",
+            None,
+            Some((1, WorkingDays)),
+            "2027-05-07",
+            "Art. 1 12°",
+        ),
         // Hand delivery on Mon 20 Jul 2026: effect the same day, ten calendar days -> Thu 30.
-        ("2026-07-20", Some(Means::HandDelivered), Some((10, CalendarDays)), "2026-07-30", "Art. 69"),
+        (
+            "2026-07-20",
+            Some(Means::HandDelivered),
+            Some((10, CalendarDays)),
+            "2026-07-30",
+            "Art. 69",
+        ),
         // Art. 139 §2 1°: six months from 1 Nov 2026 end on Sat 1 May 2027 (Fête du Travail)
         // -> Sun 2 -> Mon 3 May.
-        ("2026-11-01", None, Some((6, Months)), "2027-05-03", "Art. 139"),
+        (
+            "2026-11-01",
+            None,
+            Some((6, Months)),
+            "2027-05-03",
+            "Art. 139",
+        ),
         // Whit Monday 2027 is 17 May: Fri 14 May + 1 working day -> Tue 18 May.
-        ("2027-05-14", None, Some((1, WorkingDays)), "2027-05-18", "Art. 1 12°"),
+        (
+            "2027-05-14",
+            None,
+            Some((1, WorkingDays)),
+            "2027-05-18",
+            "Art. 1 12°",
+        ),
         // Art. 139 §2 3°: 80 calendar days from 3 Sep 2026 -> 22 Nov 2026, a Sunday -> 23.
-        ("2026-09-03", None, Some((80, CalendarDays)), "2026-11-23", "Art. 139"),
+        (
+            "2026-09-03",
+            None,
+            Some((80, CalendarDays)),
+            "2026-11-23",
+            "Art. 139",
+        ),
     ];
     for (from, means, length, expected, article) in cases {
         assert_eq!(
@@ -82,7 +193,10 @@ fn explanation_names_every_step() {
         names,
         [
             ("2026-12-25".into(), "Noël (jour férié légal)".to_string()),
-            ("2027-01-01".into(), "Nouvel An (jour férié légal)".to_string()),
+            (
+                "2027-01-01".into(),
+                "Nouvel An (jour férié légal)".to_string()
+            ),
         ]
     );
     assert!(dl.moved.is_none());
@@ -108,7 +222,10 @@ fn explanation_names_every_step() {
         text.contains("2027-01-01 Nouvel An (jour férié légal) → 2027-01-04"),
         "{text}"
     );
-    assert!(text.contains("2027-01-02 samedi, 2027-01-03 dimanche"), "{text}");
+    assert!(
+        text.contains("2027-01-02 samedi, 2027-01-03 dimanche"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -120,7 +237,10 @@ fn month_clamping_is_recorded() {
     assert_eq!(dl.clamped_from_day, Some(31));
     assert_eq!(dl.due, d("2027-03-01"));
     let text = dl.explain_fr().join("\n");
-    assert!(text.contains("Le 31 n'existe pas en février 2027"), "{text}");
+    assert!(
+        text.contains("Le 31 n'existe pas en février 2027"),
+        "{text}"
+    );
     assert!(text.contains("2027-02-28 dimanche → 2027-03-01"), "{text}");
 }
 
@@ -128,10 +248,24 @@ fn month_clamping_is_recorded() {
 fn expiry_instant_is_midnight_in_brussels() {
     let cal = Calendar::fwb();
     // Winter (UTC+1) and summer (UTC+2).
-    let winter = cal.deadline(d("2026-12-18"), None, Some(Length::new(10, Unit::WorkingDays)));
-    assert_eq!(winter.unwrap().expires_at().to_rfc3339(), "2027-01-05T23:00:00+00:00");
-    let summer = cal.deadline(d("2026-07-20"), None, Some(Length::new(10, Unit::CalendarDays)));
-    assert_eq!(summer.unwrap().expires_at().to_rfc3339(), "2026-07-30T22:00:00+00:00");
+    let winter = cal.deadline(
+        d("2026-12-18"),
+        None,
+        Some(Length::new(10, Unit::WorkingDays)),
+    );
+    assert_eq!(
+        winter.unwrap().expires_at().to_rfc3339(),
+        "2027-01-05T23:00:00+00:00"
+    );
+    let summer = cal.deadline(
+        d("2026-07-20"),
+        None,
+        Some(Length::new(10, Unit::CalendarDays)),
+    );
+    assert_eq!(
+        summer.unwrap().expires_at().to_rfc3339(),
+        "2026-07-30T22:00:00+00:00"
+    );
 }
 
 #[test]
@@ -152,7 +286,12 @@ fn refusals_name_the_problem() {
         Err(CalendarError::LengthTooLong { max: 50, .. })
     ));
     // The longest deadline from the last supported day still fits in the table.
-    for unit in [Unit::WorkingDays, Unit::CalendarDays, Unit::Months, Unit::Years] {
+    for unit in [
+        Unit::WorkingDays,
+        Unit::CalendarDays,
+        Unit::Months,
+        Unit::Years,
+    ] {
         let dl = cal.deadline(
             d("2200-12-31"),
             Some(Means::RegisteredLetter),
@@ -169,15 +308,26 @@ fn closures_are_working_days_no_more() {
     assert!(!cal.is_working_day(d("2027-05-07")));
     assert!(Calendar::fwb().is_working_day(d("2027-05-07")));
     let dl = cal
-        .deadline(d("2027-05-05"), None, Some(Length::new(1, Unit::WorkingDays)))
+        .deadline(
+            d("2027-05-05"),
+            None,
+            Some(Length::new(1, Unit::WorkingDays)),
+        )
         .unwrap();
     assert_eq!(dl.due, d("2027-05-10"));
     assert_eq!(
-        dl.holidays_skipped.iter().map(|h| h.date).collect::<Vec<_>>(),
+        dl.holidays_skipped
+            .iter()
+            .map(|h| h.date)
+            .collect::<Vec<_>>(),
         [d("2027-05-06"), d("2027-05-07")]
     );
     let listed = cal.holidays(2027);
-    assert!(listed.iter().any(|h| h.kind == HolidayKind::Closure && &*h.name == "Pont de l'Ascension"));
+    assert!(
+        listed
+            .iter()
+            .any(|h| h.kind == HolidayKind::Closure && &*h.name == "Pont de l'Ascension")
+    );
 }
 
 #[test]
@@ -186,14 +336,23 @@ fn closure_files_are_checked() {
         let parsed = parse_closures("c.yaml", yaml);
         match parsed {
             Err(e) => e.to_string(),
-            Ok(c) => Calendar::with_closures("c.yaml", c).unwrap_err().to_string(),
+            Ok(c) => Calendar::with_closures("c.yaml", c)
+                .unwrap_err()
+                .to_string(),
         }
     };
     let e = err("closures:\n  - date: 2026-12-25\n    label: Noël\n");
     assert!(e.starts_with("c.yaml:2:11: "), "{e}");
-    assert!(e.contains("2026-12-25 is already not a working day (Noël"), "{e}");
-    let e = err("closures:\n  - date: 2027-05-07\n    label: a\n  - date: 2027-05-07\n    label: b\n");
-    assert!(e.starts_with("c.yaml:4:11: ") && e.contains("listed twice"), "{e}");
+    assert!(
+        e.contains("2026-12-25 is already not a working day (Noël"),
+        "{e}"
+    );
+    let e =
+        err("closures:\n  - date: 2027-05-07\n    label: a\n  - date: 2027-05-07\n    label: b\n");
+    assert!(
+        e.starts_with("c.yaml:4:11: ") && e.contains("listed twice"),
+        "{e}"
+    );
     let e = err("closures:\n  - date: 2027-13-07\n    label: a\n");
     assert!(e.starts_with("c.yaml:2:"), "{e}");
     let e = err("closures:\n  - date: 2027-05-07\n    lable: a\n");
@@ -205,7 +364,10 @@ fn closure_files_are_checked() {
 #[test]
 fn holidays_of_a_year_are_named() {
     let list = Calendar::fwb().holidays(2027);
-    let names: Vec<_> = list.iter().map(|h| format!("{} {}", h.date, h.name)).collect();
+    let names: Vec<_> = list
+        .iter()
+        .map(|h| format!("{} {}", h.date, h.name))
+        .collect();
     assert_eq!(
         names,
         [
@@ -252,13 +414,24 @@ fn legal_holidays_match_the_python_holidays_oracle() {
         .filter(|h| h.kind == HolidayKind::Legal)
         .map(|h| h.date)
         .collect();
-    assert_eq!(oracle.len(), 21 * 12, "the oracle should list 12 holidays a year");
+    assert_eq!(
+        oracle.len(),
+        21 * 12,
+        "the oracle should list 12 holidays a year"
+    );
     assert_eq!(ours, oracle);
     // The oracle does not know community holidays; 27 September is ours alone.
     for y in 2020..=2040 {
         let fwb = NaiveDate::from_ymd_opt(y, 9, 27).unwrap();
-        assert!(matches!(cal.day_off(fwb), Some(DayOff::Holiday { .. } | DayOff::Saturday | DayOff::Sunday)));
-        assert!(cal.holidays(y).iter().any(|h| h.date == fwb && h.kind == HolidayKind::Community));
+        assert!(matches!(
+            cal.day_off(fwb),
+            Some(DayOff::Holiday { .. } | DayOff::Saturday | DayOff::Sunday)
+        ));
+        assert!(
+            cal.holidays(y)
+                .iter()
+                .any(|h| h.date == fwb && h.kind == HolidayKind::Community)
+        );
     }
 }
 
