@@ -1,0 +1,106 @@
+//! The workflow language: its model, parsing with positions, and diagnostics.
+
+mod located;
+pub mod model;
+
+use std::fmt;
+
+pub use located::{Located, Pos};
+pub use model::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A problem found in a workflow file. `code` is stable: tools and documentation refer to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub pos: Pos,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, pos: Pos, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            pos,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn warning(code: &'static str, pos: Pos, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Self::error(code, pos, message)
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// `file:line:column: error[code]: message`, then `  = hint: …` on a second line.
+    pub fn render(&self, file: &str) -> String {
+        let mut out = format!("{file}:{}: {self}", self.pos);
+        if let Some(hint) = &self.hint {
+            out.push_str(&format!("\n  = hint: {hint}"));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}[{}]: {}", self.code, self.message)
+    }
+}
+
+/// Parses workflow YAML. Syntax errors, unknown keys, wrong types and duplicate keys come back
+/// as one diagnostic with the position serde-saphyr reports.
+pub fn parse(text: &str) -> Result<Workflow, Diagnostic> {
+    serde_saphyr::from_str::<Workflow>(text).map_err(|e| {
+        let pos = e
+            .location()
+            .map(|l| Pos {
+                line: l.line().try_into().unwrap_or(u32::MAX),
+                column: l.column().try_into().unwrap_or(u32::MAX),
+            })
+            .unwrap_or(Pos { line: 1, column: 1 });
+        let full = e.to_string();
+        let message = full
+            .lines()
+            .next()
+            .unwrap_or(&full)
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        // serde-saphyr prefixes "line N column M: "; the position is printed separately.
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
+            _ => message,
+        };
+        Diagnostic::error("yaml", pos, message).with_hint(
+            "check the spelling of keys and the type of values against workflows/workflow.schema.json",
+        )
+    })
+}
+
+/// The JSON Schema of the language, as checked in at `workflows/workflow.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Workflow);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,400 @@
+//! The workflow language: what an administrator writes in `workflows/<id>/workflow.yaml`.
+//!
+//! Every type here derives `Deserialize` (serde-saphyr, unknown keys refused) and `JsonSchema`
+//! (`jalon schema`, `workflows/workflow.schema.json`). Doc comments are the schema's
+//! descriptions: editors show them, so they are written for administrators.
+//! Names that other parts refer to (states, roles, variables, timers, templates) are
+//! `Located` so that the validator can say where a wrong one is.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::located::Located;
+use crate::calendar::{Length, Means, Unit};
+
+/// A legal procedure, as a state machine.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "jalon workflow")]
+pub struct Workflow {
+    /// Identifier of the procedure: lowercase letters, digits and dashes (`recours-evaluation`).
+    pub id: Located<String>,
+    /// Title in French, shown to actors.
+    pub title: String,
+    /// What the procedure is for, in French.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The text and articles the procedure comes from ("Décret du 13 septembre 2018, art. 40").
+    pub legal_basis: String,
+    /// The roles that act in this procedure: identifier → French label.
+    pub roles: IndexMap<String, String>,
+    /// The case's variables: identifier → type. Events fill them through their inputs.
+    #[serde(default)]
+    pub variables: IndexMap<String, Located<Variable>>,
+    /// Who may start a case and what they must give.
+    pub start: Start,
+    /// The state a new case is in.
+    pub initial: Located<String>,
+    /// The states: identifier → definition.
+    pub states: IndexMap<String, Located<State>>,
+    /// Timers that run for the whole life of the case, from its start until a final state.
+    #[serde(default)]
+    pub timers: Vec<Located<Timer>>,
+    /// Cron schedules that start cases (yearly campaigns), in Europe/Brussels time.
+    #[serde(default)]
+    pub schedules: Vec<Located<Schedule>>,
+}
+
+/// The type of a variable; event inputs are checked against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VarType {
+    Text,
+    /// A civil date, `YYYY-MM-DD`.
+    Date,
+    Integer,
+    Boolean,
+    /// One of `values`.
+    Enum,
+    /// An email address (a person without an account, e.g. a member of staff or parents).
+    Email,
+    /// A reference to a document held elsewhere (file name, register number).
+    Document,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    #[serde(rename = "type")]
+    pub ty: VarType,
+    /// French label, shown in forms and notices.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The allowed values of an `enum`.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Start {
+    /// Roles allowed to start a case.
+    pub by: Vec<Located<String>>,
+    /// Variables that must be given at the start.
+    #[serde(default)]
+    pub inputs: Vec<Located<String>>,
+    /// Variables that may be given at the start.
+    #[serde(default)]
+    pub optional_inputs: Vec<Located<String>>,
+    /// Notices sent when a case starts.
+    #[serde(default)]
+    pub notify: Vec<Located<Notice>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// French label of the state.
+    pub label: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+    /// A final state ends the case.
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
+    /// The outcome of a final state (defaults to the state's identifier); a parent case waiting
+    /// for this case receives it.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Notices sent when the case enters this state.
+    #[serde(default)]
+    pub notify: Vec<Located<Notice>>,
+    /// A case of another workflow started when the case enters this state.
+    #[serde(default)]
+    pub start_case: Option<Located<StartCase>>,
+    /// Tasks opened when the case enters this state; closed when it leaves.
+    #[serde(default)]
+    pub tasks: Vec<Located<Task>>,
+    /// Timers armed when the case enters this state; cancelled when it leaves.
+    #[serde(default)]
+    pub timers: Vec<Located<Timer>>,
+    /// Events accepted in this state: identifier → definition.
+    #[serde(default)]
+    pub on: IndexMap<String, Located<Event>>,
+    /// Where to go when a case started by this one ends: child outcome → state.
+    #[serde(default)]
+    pub on_child: IndexMap<String, Located<String>>,
+    /// Operators see the case as stuck when it stays in this state longer than this.
+    #[serde(default)]
+    pub stuck_after: Option<Located<Delay>>,
+}
+
+/// Something an actor does.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// French label (the button or form title).
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+    /// Roles allowed to send this event.
+    pub by: Vec<Located<String>>,
+    /// Variables the actor must give; each must be declared in `variables`.
+    #[serde(default)]
+    pub inputs: Vec<Located<String>>,
+    /// Variables the actor may give.
+    #[serde(default)]
+    pub optional_inputs: Vec<Located<String>>,
+    /// The event is refused unless this holds (checked after the inputs are applied).
+    #[serde(default)]
+    pub when: Option<Located<Condition>>,
+    /// Variables set to fixed values.
+    #[serde(default)]
+    pub set: IndexMap<String, Located<Literal>>,
+    /// The state to go to. Without `goto` or `choose`, the case stays where it is.
+    #[serde(default)]
+    pub goto: Option<Located<String>>,
+    /// Conditional targets, tried in order; the first that holds wins. The last may have no
+    /// `when`. Use instead of `goto`.
+    #[serde(default)]
+    pub choose: Vec<Located<Branch>>,
+    #[serde(default)]
+    pub notify: Vec<Located<Notice>>,
+    #[serde(default)]
+    pub start_case: Option<Located<StartCase>>,
+    /// Timers of the current state (or of the case) to suspend; their remaining time is kept.
+    #[serde(default)]
+    pub suspend: Vec<Located<String>>,
+    /// Suspended timers to resume with their remaining time.
+    #[serde(default)]
+    pub resume: Vec<Located<String>>,
+    /// Timers to extend.
+    #[serde(default)]
+    pub extend: Vec<Located<Extension>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Branch {
+    #[serde(default)]
+    pub when: Option<Located<Condition>>,
+    pub goto: Located<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Extension {
+    /// The timer to extend.
+    pub timer: Located<String>,
+    /// By how much: one of `working_days`, `calendar_days`, `months`, `years`.
+    pub by: Located<Delay>,
+}
+
+/// A condition on variables: every listed variable must pass its test.
+/// `{ mention: defavorable }` means equality; `{ votes: { at_least: 4 } }` uses an operator.
+pub type Condition = IndexMap<String, Located<Test>>;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Test {
+    Operators(Operators),
+    Equals(Literal),
+}
+
+/// Operators of a test; all given ones must hold.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Operators {
+    /// The variable is set (`true`) or not (`false`).
+    #[serde(default)]
+    pub set: Option<bool>,
+    #[serde(default)]
+    pub equals: Option<Literal>,
+    #[serde(default)]
+    pub not: Option<Literal>,
+    #[serde(default)]
+    pub one_of: Option<Vec<Literal>>,
+    /// Integer or date lower bound (inclusive).
+    #[serde(default)]
+    pub at_least: Option<Literal>,
+    /// Integer or date upper bound (inclusive).
+    #[serde(default)]
+    pub at_most: Option<Literal>,
+}
+
+/// A fixed value: text, integer, boolean, or a date written `YYYY-MM-DD`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Literal {
+    Boolean(bool),
+    Integer(i64),
+    Text(String),
+}
+
+/// A length of time and where it counts from. Exactly one of `working_days`, `calendar_days`,
+/// `months`, `years`, unless `letter` is given alone (the deadline is then the letter's effect
+/// date).
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Delay {
+    #[serde(default)]
+    pub working_days: Option<u32>,
+    #[serde(default)]
+    pub calendar_days: Option<u32>,
+    #[serde(default)]
+    pub months: Option<u32>,
+    #[serde(default)]
+    pub years: Option<u32>,
+    /// A date variable to count from (the day of the act, not counted). Default: the day the
+    /// case entered the state (or started, for case timers).
+    #[serde(default)]
+    pub from: Option<Located<String>>,
+    /// How the act of `from` was notified: `registered` (takes effect the third working day
+    /// after dispatch) or `hand_delivered` (takes effect on receipt).
+    #[serde(default)]
+    pub letter: Option<Letter>,
+}
+
+impl Delay {
+    /// The lengths given, in declaration order; a valid delay has at most one.
+    pub fn lengths(&self) -> Vec<Length> {
+        [
+            (self.working_days, Unit::WorkingDays),
+            (self.calendar_days, Unit::CalendarDays),
+            (self.months, Unit::Months),
+            (self.years, Unit::Years),
+        ]
+        .into_iter()
+        .filter_map(|(n, unit)| n.map(|n| Length::new(n, unit)))
+        .collect()
+    }
+
+    /// The single length of a valid delay.
+    pub fn length(&self) -> Option<Length> {
+        self.lengths().into_iter().next()
+    }
+
+    pub fn means(&self) -> Option<Means> {
+        self.letter.map(|l| match l {
+            Letter::Registered => Means::RegisteredLetter,
+            Letter::HandDelivered => Means::HandDelivered,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Letter {
+    Registered,
+    HandDelivered,
+}
+
+/// A legal deadline that fires when it has passed (at midnight after the due date, Brussels
+/// time), or a recurring one.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timer {
+    /// Identifier, unique in the workflow.
+    pub id: Located<String>,
+    /// French label ("Délai de réclamation").
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+    /// When it fires. Use `after` or `every`.
+    #[serde(default)]
+    pub after: Option<Located<Delay>>,
+    /// Fires repeatedly, each time this long after the start (1×, 2×, 3×… the length).
+    #[serde(default)]
+    pub every: Option<Located<Delay>>,
+    /// A recurring timer stops when its next firing would come later than this, counted from
+    /// the same start.
+    #[serde(default)]
+    pub until: Option<Located<Delay>>,
+    /// The state to go to when it fires.
+    #[serde(default)]
+    pub goto: Option<Located<String>>,
+    /// Variables set when it fires.
+    #[serde(default)]
+    pub set: IndexMap<String, Located<Literal>>,
+    #[serde(default)]
+    pub notify: Vec<Located<Notice>>,
+    /// Notices sent before the due date.
+    #[serde(default)]
+    pub reminders: Vec<Located<Reminder>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reminder {
+    /// How long before the due date: `working_days` or `calendar_days`.
+    pub before: Located<Delay>,
+    pub notify: Vec<Located<Notice>>,
+}
+
+/// Work asked of a role, with a due date.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// Identifier, unique in the workflow.
+    pub id: Located<String>,
+    pub role: Located<String>,
+    /// French title ("Rendre l'avis de la Chambre de recours").
+    pub title: String,
+    /// What to do, in French.
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+    /// Due date, counted like a timer.
+    #[serde(default)]
+    pub due: Option<Located<Delay>>,
+    /// Events of the state that complete the task. Default: any event that leaves the state.
+    #[serde(default)]
+    pub closes_on: Vec<Located<String>>,
+    /// Notices sent before the due date.
+    #[serde(default)]
+    pub reminders: Vec<Located<Reminder>>,
+}
+
+/// A notice (email) to roles and/or to addresses held in `email` variables.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    /// Roles and `email` variables.
+    pub to: Vec<Located<String>>,
+    /// Template name: `templates/<name>.subject.hbs` and `templates/<name>.text.hbs` next to
+    /// the workflow file.
+    pub template: Located<String>,
+    /// The timer or task whose due date the notice announces (default: the timer or task the
+    /// notice belongs to, if any).
+    #[serde(default)]
+    pub deadline: Option<Located<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartCase {
+    /// The workflow of the new case.
+    pub workflow: Located<String>,
+    /// Variables passed on: child variable → variable of this case.
+    #[serde(default, rename = "with")]
+    pub pass: IndexMap<String, Located<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub id: Located<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Quartz-style cron with seconds: `sec min hour day month weekday [year]`, Europe/Brussels.
+    /// Avoid 02:00-03:00 (skipped or doubled on daylight-saving days).
+    pub cron: Located<String>,
+    /// Start variables of the new case.
+    #[serde(default, rename = "with")]
+    pub pass: IndexMap<String, Located<Literal>>,
+}
