@@ -1,12 +1,17 @@
 //! The workflow language: its model, parsing with positions, and diagnostics.
 
+pub mod graph;
+pub mod load;
 mod located;
 pub mod model;
+pub mod validate;
 
 use std::fmt;
 
+pub use load::{Catalog, LoadError, WorkflowFile};
 pub use located::{Located, Pos};
 pub use model::*;
+pub use validate::validate;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {

@@ -1,0 +1,201 @@
+//! Variables used before they can be set: a forward "definitely set" dataflow over the state
+//! graph. On entry to a state, a variable is definitely set when every way into the state sets
+//! it (intersection over incoming transitions). Variables are never unset, so what holds at
+//! the start holds everywhere.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Checker, STARTED_ON};
+use crate::definition::graph::transitions;
+use crate::definition::model::{Delay, Event, Notice, StartCase, Test, VarType, Workflow};
+use crate::definition::{Located, Pos};
+
+type Vars<'a> = BTreeSet<&'a str>;
+
+/// The variables set when a case starts: required start inputs and `started_on`.
+fn at_start(wf: &Workflow) -> Vars<'_> {
+    wf.start
+        .inputs
+        .iter()
+        .map(|v| v.as_str())
+        .chain([STARTED_ON])
+        .collect()
+}
+
+/// For each reachable state, the variables definitely set on entry.
+pub fn definitely_set(wf: &Workflow) -> BTreeMap<&str, Vars<'_>> {
+    let mut entry: BTreeMap<&str, Vars<'_>> = BTreeMap::new();
+    if !wf.states.contains_key(wf.initial.as_str()) {
+        return entry;
+    }
+    entry.insert(wf.initial.as_str(), at_start(wf));
+    let all = transitions(wf);
+    loop {
+        let mut changed = false;
+        for t in &all {
+            if !wf.states.contains_key(t.to) {
+                continue;
+            }
+            let sources: Vec<&str> = match t.from {
+                Some(from) => vec![from],
+                None => wf
+                    .states
+                    .iter()
+                    .filter(|(_, s)| !s.is_final)
+                    .map(|(id, _)| id.as_str())
+                    .collect(),
+            };
+            for from in sources {
+                let Some(before) = entry.get(from) else {
+                    continue;
+                };
+                let after: Vars<'_> = before
+                    .iter()
+                    .copied()
+                    .chain(t.sets.iter().copied())
+                    .collect();
+                match entry.get_mut(t.to) {
+                    None => {
+                        entry.insert(t.to, after);
+                        changed = true;
+                    }
+                    Some(current) => {
+                        let meet: Vars<'_> = current.intersection(&after).copied().collect();
+                        if meet.len() != current.len() {
+                            *current = meet;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !changed {
+            return entry;
+        }
+    }
+}
+
+/// Reports uses of variables that may not be set yet.
+struct Uses<'c, 'a> {
+    c: &'c mut Checker<'a>,
+}
+
+impl<'a> Uses<'_, 'a> {
+    fn need(&mut self, set: &Vars<'_>, name: &str, pos: Pos, what: &str, place: &str) {
+        // Unknown names are reported by the type checks.
+        if !self.c.is_variable(name) || set.contains(name) {
+            return;
+        }
+        self.c.error(
+            "variable-maybe-unset",
+            pos,
+            format!("{what} uses `{name}`, which may not be set yet {place}"),
+            format!(
+                "make `{name}` a required input of the start or of every event leading here, or set it on the way"
+            ),
+        );
+    }
+
+    fn delay(&mut self, set: &Vars<'_>, delay: Option<&Located<Delay>>, what: &str, place: &str) {
+        if let Some(from) = delay.and_then(|d| d.from.as_ref()) {
+            self.need(set, from, from.pos, what, place);
+        }
+    }
+
+    fn notices(&mut self, set: &Vars<'_>, notices: &[Located<Notice>], place: &str) {
+        for notice in notices {
+            for to in &notice.to {
+                let is_email = self.c.variable(to).is_some_and(|v| v.ty == VarType::Email);
+                if is_email {
+                    self.need(set, to, to.pos, "a notice recipient", place);
+                }
+            }
+        }
+    }
+
+    fn start_case(&mut self, set: &Vars<'_>, start: Option<&Located<StartCase>>, place: &str) {
+        for source in start.iter().flat_map(|s| s.pass.values()) {
+            self.need(set, source, source.pos, "`start_case.with`", place);
+        }
+    }
+
+    fn event(&mut self, on_entry: &Vars<'a>, id: &str, event: &'a Event, place: &str) {
+        // The event's checks and effects run after its inputs and `set` are applied.
+        let mut set = on_entry.clone();
+        set.extend(event.inputs.iter().map(|v| v.as_str()));
+        set.extend(event.set.keys().map(String::as_str));
+        let what = format!("event `{id}`");
+        let conditions = event
+            .when
+            .iter()
+            .chain(event.choose.iter().filter_map(|b| b.when.as_ref()));
+        for cond in conditions {
+            for (name, test) in cond.iter() {
+                let only_set = matches!(&test.value, Test::Operators(ops) if ops.set.is_some());
+                if !only_set {
+                    let pos = self.c.key_pos(name, test.pos).max(cond.pos);
+                    self.need(&set, name, pos, &format!("the condition of {what}"), place);
+                }
+            }
+        }
+        self.notices(&set, &event.notify, place);
+        self.start_case(&set, event.start_case.as_ref(), place);
+    }
+}
+
+pub(super) fn check(c: &mut Checker<'_>) {
+    let wf = c.wf;
+    let entry = definitely_set(wf);
+    let mut uses = Uses { c };
+    let start = at_start(wf);
+    uses.notices(&start, &wf.start.notify, "when the case starts");
+    for timer in &wf.timers {
+        let place = "when the case starts";
+        let what = format!("timer `{}`", timer.id.value);
+        for d in [&timer.after, &timer.every, &timer.until] {
+            uses.delay(&start, d.as_ref(), &what, place);
+        }
+        let mut after = start.clone();
+        after.extend(timer.set.keys().map(String::as_str));
+        uses.notices(&after, &timer.notify, place);
+        for r in &timer.reminders {
+            uses.notices(&start, &r.notify, place);
+        }
+    }
+    for (id, state) in &wf.states {
+        // Unreachable states are reported on their own.
+        let Some(set) = entry.get(id.as_str()) else {
+            continue;
+        };
+        let place = format!("in state `{id}`");
+        uses.notices(set, &state.notify, &place);
+        uses.start_case(set, state.start_case.as_ref(), &place);
+        uses.delay(set, state.stuck_after.as_ref(), "`stuck_after`", &place);
+        for timer in &state.timers {
+            let what = format!("timer `{}`", timer.id.value);
+            for d in [&timer.after, &timer.every, &timer.until] {
+                uses.delay(set, d.as_ref(), &what, &place);
+            }
+            let mut after = set.clone();
+            after.extend(timer.set.keys().map(String::as_str));
+            uses.notices(&after, &timer.notify, &place);
+            for r in &timer.reminders {
+                uses.notices(set, &r.notify, &place);
+            }
+        }
+        for task in &state.tasks {
+            uses.delay(
+                set,
+                task.due.as_ref(),
+                &format!("task `{}`", task.id.value),
+                &place,
+            );
+            for r in &task.reminders {
+                uses.notices(set, &r.notify, &place);
+            }
+        }
+        for (event_id, event) in &state.on {
+            uses.event(set, event_id, event, &place);
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Delays, timers, reminders and tasks: the shape of every deadline.
+
+use super::{Checker, listed, suggest};
+use crate::calendar::{Length, Unit};
+use crate::definition::Located;
+use crate::definition::model::{Delay, Reminder, State, Timer};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// `after` of a timer, `due` of a task: a letter alone is a deadline.
+    Deadline,
+    Every,
+    Until,
+    Before,
+    Extend,
+    Stuck,
+}
+
+impl Use {
+    fn key(self) -> &'static str {
+        match self {
+            Use::Deadline => "the delay",
+            Use::Every => "`every`",
+            Use::Until => "`until`",
+            Use::Before => "`before`",
+            Use::Extend => "the extension",
+            Use::Stuck => "`stuck_after`",
+        }
+    }
+}
+
+pub(super) fn check(c: &mut Checker<'_>) {
+    let wf = c.wf;
+    for timer in &wf.timers {
+        self::timer(c, timer, None);
+    }
+    for (id, state) in &wf.states {
+        for timer in &state.timers {
+            self::timer(c, timer, Some(state));
+        }
+        for task in &state.tasks {
+            if let Some(due) = &task.due {
+                delay(c, due, Use::Deadline);
+                legal_basis(c, &task.id, "task", task.legal_basis.is_some(), state);
+            }
+            reminders(c, &task.reminders, task.due.is_some(), &task.id);
+            for event in &task.closes_on {
+                if !state.on.contains_key(event.as_str()) {
+                    let events: Vec<&str> = state.on.keys().map(String::as_str).collect();
+                    let hint = suggest(event, &events).unwrap_or_else(|| {
+                        format!("events of `{id}`: {}", listed(events.iter().copied()))
+                    });
+                    c.error(
+                        "unknown-event",
+                        event.pos,
+                        format!(
+                            "task `{}` closes on `{}`, which is not an event of state `{id}`",
+                            task.id.value, event.value
+                        ),
+                        hint,
+                    );
+                }
+            }
+        }
+        if let Some(stuck) = &state.stuck_after {
+            delay(c, stuck, Use::Stuck);
+        }
+        for (event_id, event) in &state.on {
+            let refs = event
+                .suspend
+                .iter()
+                .map(|t| ("suspends", t))
+                .chain(event.resume.iter().map(|t| ("resumes", t)))
+                .chain(event.extend.iter().map(|e| ("extends", &e.timer)));
+            for (verb, timer) in refs {
+                timer_ref(c, state, id, event_id, verb, timer);
+            }
+            for ext in &event.extend {
+                delay(c, &ext.by, Use::Extend);
+            }
+        }
+    }
+}
+
+fn timer_ref(
+    c: &mut Checker<'_>,
+    state: &State,
+    state_id: &str,
+    event_id: &str,
+    verb: &str,
+    timer: &Located<String>,
+) {
+    let candidates: Vec<&str> = state
+        .timers
+        .iter()
+        .chain(&c.wf.timers)
+        .map(|t| t.id.as_str())
+        .collect();
+    if candidates.contains(&timer.as_str()) {
+        return;
+    }
+    let hint = suggest(timer, &candidates).unwrap_or_else(|| {
+        format!(
+            "timers of `{state_id}` and of the case: {}",
+            listed(candidates.iter().copied())
+        )
+    });
+    c.error(
+        "unknown-timer",
+        timer.pos,
+        format!(
+            "event `{event_id}` {verb} `{}`, which is not a timer of state `{state_id}` nor of the case",
+            timer.value
+        ),
+        hint,
+    );
+}
+
+fn timer(c: &mut Checker<'_>, timer: &Located<Timer>, state: Option<&State>) {
+    let id = &timer.id;
+    match (&timer.after, &timer.every) {
+        (Some(after), None) => delay(c, after, Use::Deadline),
+        (None, Some(every)) => delay(c, every, Use::Every),
+        (Some(_), Some(_)) => c.error(
+            "timer-schedule",
+            id.pos,
+            format!("timer `{}` has both `after` and `every`", id.value),
+            "use `after` for a deadline, `every` for a recurring timer",
+        ),
+        (None, None) => c.error(
+            "timer-schedule",
+            id.pos,
+            format!("timer `{}` has neither `after` nor `every`", id.value),
+            "say when it fires with `after` (a deadline) or `every` (recurring)",
+        ),
+    }
+    if let Some(until) = &timer.until {
+        if timer.every.is_none() {
+            c.error(
+                "until-without-every",
+                until.pos,
+                format!("timer `{}` has `until` but does not recur", id.value),
+                "`until` bounds a recurring timer; use it with `every`, or remove it",
+            );
+        }
+        delay(c, until, Use::Until);
+    }
+    if timer.every.is_some()
+        && let Some(goto) = &timer.goto
+    {
+        c.error(
+            "recurring-timer-goto",
+            goto.pos,
+            format!(
+                "recurring timer `{}` has a `goto`: it would leave the state at its first firing",
+                id.value
+            ),
+            "use `after` for a deadline that moves the case; keep `every` for repeated notices",
+        );
+    }
+    let no_effect = timer.goto.is_none()
+        && timer.notify.is_empty()
+        && timer.set.is_empty()
+        && timer.reminders.is_empty();
+    if no_effect {
+        c.error(
+            "useless-timer",
+            id.pos,
+            format!("timer `{}` does nothing when it fires", id.value),
+            "give it a `goto`, a `notify`, a `set` or `reminders`",
+        );
+    }
+    reminders(c, &timer.reminders, timer.after.is_some(), id);
+    if let Some(state) = state
+        && timer.after.is_some()
+    {
+        legal_basis(c, id, "timer", timer.legal_basis.is_some(), state);
+    }
+}
+
+fn legal_basis(c: &mut Checker<'_>, id: &Located<String>, what: &str, own: bool, state: &State) {
+    if !own && state.legal_basis.is_none() {
+        c.warning(
+            "missing-legal-basis",
+            id.pos,
+            format!(
+                "{what} `{}` sets a deadline but neither it nor its state gives a `legal_basis`",
+                id.value
+            ),
+            "cite the article the deadline comes from, e.g. `legal_basis: \"Décret du 13 septembre 2018, art. 66 § 3\"`",
+        );
+    }
+}
+
+fn reminders(
+    c: &mut Checker<'_>,
+    reminders: &[Located<Reminder>],
+    has_due: bool,
+    owner: &Located<String>,
+) {
+    for r in reminders {
+        if !has_due {
+            c.error(
+                "reminder-without-due",
+                r.pos,
+                format!(
+                    "`{}` has reminders but no due date to count back from",
+                    owner.value
+                ),
+                "reminders need a timer with `after` or a task with `due`",
+            );
+        }
+        delay(c, &r.before, Use::Before);
+        if r.notify.is_empty() {
+            c.error(
+                "reminder-without-notice",
+                r.pos,
+                format!("a reminder of `{}` sends no notice", owner.value),
+                "add a `notify` entry, or remove the reminder",
+            );
+        }
+    }
+}
+
+fn delay(c: &mut Checker<'_>, d: &Located<Delay>, usage: Use) {
+    let lengths = d.lengths();
+    let key = usage.key();
+    match lengths.len() {
+        0 if usage == Use::Deadline && d.letter.is_some() => {}
+        0 => {
+            let hint = if usage == Use::Deadline {
+                "give one of `working_days`, `calendar_days`, `months`, `years`, or a `letter` alone"
+            } else {
+                "give one of `working_days`, `calendar_days`, `months`, `years`"
+            };
+            c.error(
+                "delay-length",
+                d.pos,
+                format!("{key} gives no length"),
+                hint,
+            );
+        }
+        1 => {}
+        _ => c.error(
+            "delay-length",
+            d.pos,
+            format!(
+                "{key} gives {} lengths; it needs exactly one",
+                lengths.len()
+            ),
+            "keep one of `working_days`, `calendar_days`, `months`, `years`",
+        ),
+    }
+    if d.letter.is_some() && d.from.is_none() {
+        c.error(
+            "letter-without-from",
+            d.pos,
+            format!("{key} has a `letter` but no `from`"),
+            "`from` must name the date variable holding the dispatch (registered) or receipt (hand delivered) date",
+        );
+    }
+    for length in &lengths {
+        let max = Length::max(length.unit);
+        if length.count > max {
+            c.error(
+                "length-too-long",
+                d.pos,
+                format!(
+                    "{key} of {} {} is longer than the maximum of {max}",
+                    length.count,
+                    unit_key(length.unit)
+                ),
+                "legal deadlines are far shorter; check the number",
+            );
+        }
+        if length.count == 0 && usage == Use::Every {
+            c.error(
+                "delay-length",
+                d.pos,
+                "`every` of zero would fire without end".to_string(),
+                "give a length of at least 1",
+            );
+        }
+    }
+    if usage == Use::Before {
+        let wrong_unit = lengths
+            .iter()
+            .any(|l| !matches!(l.unit, Unit::WorkingDays | Unit::CalendarDays));
+        if wrong_unit || d.from.is_some() || d.letter.is_some() {
+            c.error(
+                "invalid-reminder",
+                d.pos,
+                "a reminder's `before` takes only `working_days` or `calendar_days`".to_string(),
+                "count reminders in days before the due date; `from`, `letter`, `months` and `years` do not apply",
+            );
+        }
+    }
+}
+
+fn unit_key(unit: Unit) -> &'static str {
+    match unit {
+        Unit::WorkingDays => "working_days",
+        Unit::CalendarDays => "calendar_days",
+        Unit::Months => "months",
+        Unit::Years => "years",
+    }
+}
