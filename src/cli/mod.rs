@@ -4,7 +4,10 @@
 mod args;
 mod bench;
 mod deadline;
+mod graph;
 mod holidays;
+mod schema;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -29,6 +32,12 @@ enum Command {
     Holidays(holidays::HolidaysArgs),
     /// Measure the engine's speed on this machine.
     Bench(bench::BenchArgs),
+    /// Check workflow files for mistakes (file:line:column diagnostics).
+    Validate(validate::ValidateArgs),
+    /// Print the JSON Schema of the workflow language.
+    Schema(schema::SchemaArgs),
+    /// Draw the state diagram of a workflow (Mermaid or Graphviz dot).
+    Graph(graph::GraphArgs),
 }
 
 /// Why a command did not succeed.
@@ -59,6 +68,9 @@ pub fn run() -> ExitCode {
         Command::Deadline(a) => deadline::run(a),
         Command::Holidays(a) => holidays::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Schema(a) => schema::run(a),
+        Command::Graph(a) => graph::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

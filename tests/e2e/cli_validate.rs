@@ -1,0 +1,172 @@
+//! `jalon validate`, `jalon schema` and `jalon graph`: exit codes, diagnostic format, summary.
+
+use std::path::PathBuf;
+
+use crate::support::jalon;
+
+fn fixture(rel: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn valid_workflows_exit_zero_with_a_summary() {
+    let run = jalon(&["validate", &fixture("valid")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout, "checked 2 workflows: 0 errors, 0 warnings\n");
+}
+
+#[test]
+fn one_file_is_checked_against_its_sibling_workflows() {
+    // recours-exemple starts avis-exemple, found next to it.
+    let run = jalon(&["validate", &fixture("valid/recours-exemple/workflow.yaml")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.stdout, "checked 1 workflow: 0 errors, 0 warnings\n");
+}
+
+#[test]
+fn errors_exit_one_with_file_line_column_and_hint() {
+    let path = fixture("broken/initial-state.yaml");
+    let run = jalon(&["validate", &path]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "{path}:9:10: error[unknown-state]: `initial` names `ouvret`, which is not a state of this workflow"
+        )
+    );
+    assert_eq!(lines[1], "  = hint: did you mean `ouvert`?");
+    assert_eq!(
+        lines.last(),
+        Some(&"checked 1 workflow: 1 error, 0 warnings")
+    );
+}
+
+#[test]
+fn warnings_alone_exit_zero() {
+    let run = jalon(&["validate", &fixture("broken/legal-basis.yaml")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains(": warning[missing-legal-basis]: "));
+    assert!(
+        run.stdout
+            .ends_with("checked 1 workflow: 0 errors, 2 warnings\n")
+    );
+}
+
+#[test]
+fn a_folder_checks_every_workflow_and_counts_all_diagnostics() {
+    let run = jalon(&["validate", &fixture("broken")]);
+    assert_eq!(run.code, 1);
+    let summary = run.stdout.lines().last().unwrap();
+    assert!(summary.starts_with("checked 20 workflows: "), "{summary}");
+    let errors = run.stdout.matches(": error[").count();
+    let warnings = run.stdout.matches(": warning[").count();
+    assert!(errors > 50 && warnings > 3);
+    assert_eq!(
+        summary,
+        format!("checked 20 workflows: {errors} errors, {warnings} warnings")
+    );
+    // A file that does not parse is reported like the others.
+    assert!(
+        run.stdout
+            .contains("yaml-error.yaml:3:1: error[yaml]: unknown field `titel`")
+    );
+}
+
+#[test]
+fn unusable_arguments_exit_two() {
+    let run = jalon(&["validate", &fixture("does-not-exist.yaml")]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.starts_with("error: cannot read "),
+        "{}",
+        run.stderr
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let run = jalon(&["validate", &empty.path().display().to_string()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no workflow file found"),
+        "{}",
+        run.stderr
+    );
+
+    let run = jalon(&["validate"]);
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn checked_in_schema_is_current() {
+    let run = jalon(&["schema"]);
+    assert_eq!(run.code, 0);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows/workflow.schema.json");
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == run.stdout,
+        "workflows/workflow.schema.json is stale: run `cargo run -- schema > workflows/workflow.schema.json`"
+    );
+}
+
+#[test]
+fn schema_is_a_described_draft_2020_12_schema() {
+    let run = jalon(&["schema"]);
+    let schema: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    for key in [
+        "id",
+        "states",
+        "initial",
+        "start",
+        "roles",
+        "variables",
+        "timers",
+    ] {
+        let prop = &schema["properties"][key];
+        assert!(prop.is_object(), "no property {key}");
+        assert!(prop["description"].is_string(), "{key} has no description");
+    }
+    let state = &schema["$defs"]["State"];
+    assert!(state["properties"]["on"].is_object());
+    assert_eq!(state["additionalProperties"], false);
+    assert!(schema["$defs"]["Delay"]["properties"]["working_days"].is_object());
+}
+
+#[test]
+fn graph_draws_mermaid_and_dot() {
+    let path = fixture("valid/recours-exemple/workflow.yaml");
+    let run = jalon(&["graph", &path, "--format", "mermaid"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("stateDiagram-v2\n"));
+    assert!(run.stdout.contains("    [*] --> mention_notifiee\n"));
+    assert!(
+        run.stdout
+            .contains("    mention_notifiee --> mention_definitive: ⏱ 10 jours de calendrier\n")
+    );
+    assert!(
+        run.stdout
+            .contains("    state \"Mention revue (fin)\" as mention_revue\n")
+    );
+
+    let run = jalon(&["graph", &path, "--format", "dot"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("digraph \"recours-exemple\" {\n"));
+    assert!(
+        run.stdout.contains(
+            "\"reclamation_recue\" -> \"decision\" [label=\"↳ avis_rendu\", style=dotted];"
+        )
+    );
+    assert!(run.stdout.ends_with("}\n"));
+
+    let run = jalon(&["graph", &fixture("nope.yaml")]);
+    assert_eq!(run.code, 2);
+    let run = jalon(&["graph", &path, "--format", "svg"]);
+    assert_eq!(run.code, 2);
+}
