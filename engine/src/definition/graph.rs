@@ -125,14 +125,27 @@ fn sources<'a>(wf: &'a Workflow, t: &Transition<'a>) -> Vec<&'a str> {
     }
 }
 
-/// Mermaid identifiers allow letters, digits and `_` only.
+/// Words of the Mermaid state-diagram syntax that cannot be state ids.
+const MERMAID_KEYWORDS: [&str; 8] = [
+    "state",
+    "note",
+    "end",
+    "direction",
+    "class",
+    "classdef",
+    "style",
+    "default",
+];
+
+/// Mermaid identifiers allow letters, digits and `_` only, and no keyword.
 fn mermaid_id(id: &str) -> String {
     let mut s: String = id
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert(0, 's');
+    let keyword = MERMAID_KEYWORDS.contains(&s.to_ascii_lowercase().as_str());
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) || keyword {
+        s.insert_str(0, "s_");
     }
     s
 }
@@ -236,4 +249,93 @@ pub fn dot(wf: &Workflow) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::parse;
+
+    const WF: &str = r#"
+id: exemple
+title: "Exemple: avec # et ;"
+legal_basis: Art. 1er
+roles: { agent: Agent }
+start: { by: [agent] }
+initial: ouvert
+timers:
+  - id: peremption
+    after: { years: 1 }
+    goto: end
+states:
+  ouvert:
+    label: "Ouvert: en cours"
+    timers:
+      - id: delai
+        after: { working_days: 1 }
+        goto: end
+    on:
+      trier:
+        by: [agent]
+        choose:
+          - when: { x: 1 }
+            goto: ouvert
+          - goto: end
+  end:
+    label: Fin "définitive"
+    final: true
+"#;
+
+    #[test]
+    fn transitions_list_every_move_with_what_it_sets() {
+        let wf = parse(WF).unwrap();
+        let all = transitions(&wf);
+        let moves: Vec<(Option<&str>, &str)> = all.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(
+            moves,
+            [
+                (Some("ouvert"), "ouvert"),
+                (Some("ouvert"), "end"),
+                (Some("ouvert"), "end"),
+                (None, "end"),
+            ]
+        );
+        assert!(matches!(all[1].via, Via::Branch("trier", 1)));
+    }
+
+    #[test]
+    fn mermaid_escapes_labels_and_renames_keywords() {
+        let wf = parse(WF).unwrap();
+        let out = mermaid(&wf);
+        assert!(
+            out.contains("state \"Fin #34;définitive#34; (fin)\" as s_end\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("state \"Ouvert#58; en cours\" as ouvert\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("ouvert --> s_end: ⏱ 1 jour ouvrable\n"),
+            "{out}"
+        );
+        // The workflow-level timer leaves every non-final state, and only those.
+        assert!(out.contains("ouvert --> s_end: ⏱ 1 an\n"), "{out}");
+        assert!(!out.contains("s_end --> s_end"), "{out}");
+        assert!(out.contains("s_end --> [*]\n"));
+    }
+
+    #[test]
+    fn dot_quotes_everything() {
+        let wf = parse(WF).unwrap();
+        let out = dot(&wf);
+        assert!(
+            out.contains("\"end\" [label=\"Fin \\\"définitive\\\"\", shape=doublecircle];"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\"ouvert\" -> \"ouvert\" [label=\"trier (1)\"];"),
+            "{out}"
+        );
+    }
 }

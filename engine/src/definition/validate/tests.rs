@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{definitely_set, reachable, validate};
+use super::validate;
 use crate::definition::load::{Catalog, LoadError, WorkflowFile, discover};
 
 fn fixtures() -> PathBuf {
@@ -87,4 +87,209 @@ fn broken_fixtures_snapshots() {
         seen += 1;
     }
     assert!(seen >= 15, "only {seen} broken fixtures");
+}
+
+mod flow {
+    use std::collections::BTreeSet;
+
+    use super::super::{definitely_set, reachable, validate};
+    use crate::definition::load::{Catalog, WorkflowFile};
+    use crate::definition::parse;
+
+    /// A diamond: `a` goes to `b` (setting x, y) or `c` (setting x only); both go to `d`.
+    /// `e` is only reachable through a workflow-level timer; `f` is unreachable.
+    const DIAMOND: &str = r#"
+id: diamond
+title: Diamant
+legal_basis: Art. 1er
+roles: { agent: Agent }
+variables:
+  x: { type: date }
+  y: { type: date }
+  z: { type: text }
+start: { by: [agent], inputs: [z] }
+initial: a
+timers:
+  - id: global
+    after: { years: 1 }
+    goto: e
+states:
+  a:
+    label: A
+    on:
+      to_b: { by: [agent], inputs: [x, y], goto: b }
+      to_c: { by: [agent], inputs: [x], optional_inputs: [y], goto: c }
+  b:
+    label: B
+    on:
+      next: { by: [agent], goto: d }
+  c:
+    label: C
+    timers:
+      - id: t
+        after: { working_days: 2 }
+        set: { y: 2027-01-01 }
+        goto: d
+    on:
+      next: { by: [agent], goto: d }
+  d:
+    label: D
+    on:
+      done: { by: [agent], goto: e }
+  e:
+    label: E
+    final: true
+  f:
+    label: F
+    on:
+      done: { by: [agent], goto: e }
+"#;
+
+    fn names<'a>(set: &BTreeSet<&'a str>) -> Vec<&'a str> {
+        set.iter().copied().collect()
+    }
+
+    #[test]
+    fn reachability_follows_events_timers_and_case_timers() {
+        let wf = parse(DIAMOND).unwrap();
+        assert_eq!(names(&reachable(&wf)), ["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn definitely_set_is_the_intersection_over_incoming_moves() {
+        let wf = parse(DIAMOND).unwrap();
+        let entry = definitely_set(&wf);
+        assert_eq!(names(&entry["a"]), ["started_on", "z"]);
+        assert_eq!(names(&entry["b"]), ["started_on", "x", "y", "z"]);
+        assert_eq!(names(&entry["c"]), ["started_on", "x", "z"]);
+        // From c, `next` does not set y but the timer does: y is not definitely set in d.
+        assert_eq!(names(&entry["d"]), ["started_on", "x", "z"]);
+        // e is also entered by the case timer from a, where only the start inputs are set.
+        assert_eq!(names(&entry["e"]), ["started_on", "z"]);
+        assert!(!entry.contains_key("f"));
+    }
+
+    #[test]
+    fn loops_keep_only_what_every_path_sets() {
+        let wf = parse(
+            r#"
+id: boucle
+title: Boucle
+legal_basis: Art. 1er
+roles: { agent: Agent }
+variables: { x: { type: date } }
+start: { by: [agent] }
+initial: a
+states:
+  a:
+    label: A
+    on:
+      go: { by: [agent], inputs: [x], goto: b }
+  b:
+    label: B
+    on:
+      back: { by: [agent], goto: a }
+      end: { by: [agent], goto: c }
+  c: { label: C, final: true }
+"#,
+        )
+        .unwrap();
+        let entry = definitely_set(&wf);
+        assert_eq!(names(&entry["a"]), ["started_on"]);
+        assert_eq!(names(&entry["b"]), ["started_on", "x"]);
+    }
+
+    #[test]
+    fn a_use_after_a_diamond_is_reported_with_its_state() {
+        let text = DIAMOND.replace(
+            "  d:\n    label: D\n",
+            "  d:\n    label: D\n    timers:\n      - id: late\n        after: { months: 1, from: y }\n        goto: e\n    legal_basis: Art. 2\n",
+        );
+        let file = WorkflowFile::from_text("diamond.yaml", text).unwrap();
+        let catalog = Catalog::default();
+        let unset: Vec<String> = validate(&file, &catalog)
+            .into_iter()
+            .filter(|d| d.code == "variable-maybe-unset")
+            .map(|d| d.message)
+            .collect();
+        assert_eq!(
+            unset,
+            ["timer `late` uses `y`, which may not be set yet in state `d`"]
+        );
+    }
+
+    #[test]
+    fn validate_never_panics_on_half_written_workflows() {
+        // Unknown initial state, targets and names everywhere: diagnostics, no panic.
+        let text = r#"
+id: x
+title: X
+legal_basis: Art. 1er
+roles: {}
+start: { by: [] }
+initial: nowhere
+states: {}
+timers:
+  - id: t
+    until: { months: 0 }
+    goto: nowhere
+"#;
+        let file = WorkflowFile::from_text("x.yaml", text.to_string()).unwrap();
+        let out = validate(&file, &Catalog::default());
+        let codes: Vec<&str> = out.iter().map(|d| d.code).collect();
+        assert!(codes.contains(&"unknown-state"), "{codes:?}");
+        assert!(codes.contains(&"impossible-start"), "{codes:?}");
+        assert!(codes.contains(&"timer-schedule"), "{codes:?}");
+        let mut sorted = out.clone();
+        sorted.sort_by_key(|d| d.pos);
+        assert_eq!(sorted, out);
+    }
+}
+
+/// Every code the validator can emit is documented in docs/diagnostics.md, and only those.
+#[test]
+fn every_code_is_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/diagnostics.md")).unwrap();
+    let documented: std::collections::BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect();
+    let mut emitted = std::collections::BTreeSet::from(["yaml".to_string()]);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/definition/validate");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Codes are the kebab-case string literals passed to `error`/`warning`.
+        for piece in text.split('"').skip(1).step_by(2) {
+            let kebab =
+                piece.contains('-') && piece.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+            if kebab {
+                emitted.insert(piece.to_string());
+            }
+        }
+    }
+    assert_eq!(emitted, documented);
+}
+
+#[test]
+fn two_files_with_one_id_are_both_reported() {
+    let text = std::fs::read_to_string(fixtures().join("broken/final-initial.yaml")).unwrap();
+    let a = WorkflowFile::from_text("a/final-initial.yaml", text.clone()).unwrap();
+    let b = WorkflowFile::from_text("b/final-initial.yaml", text).unwrap();
+    let catalog = Catalog::new(vec![a, b]);
+    for file in catalog.files() {
+        let dup: Vec<String> = validate(file, &catalog)
+            .into_iter()
+            .filter(|d| d.code == "duplicate-workflow-id")
+            .map(|d| d.message)
+            .collect();
+        assert_eq!(dup.len(), 1, "{}", file.path.display());
+        assert!(dup[0].contains("is also used by"), "{}", dup[0]);
+    }
 }
