@@ -2,6 +2,8 @@
 
 mod located;
 pub mod model;
+#[cfg(test)]
+mod shipped_tests;
 
 use std::fmt;
 
