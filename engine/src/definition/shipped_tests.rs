@@ -32,7 +32,8 @@ struct Refs<'a> {
 
 impl Refs<'_> {
     fn err(&mut self, what: &str, pos: super::Pos) {
-        self.errors.push(format!("{}:{pos}: {what}", self.wf.id.value));
+        self.errors
+            .push(format!("{}:{pos}: {what}", self.wf.id.value));
     }
 
     fn state(&mut self, s: &Located<String>) {
@@ -55,7 +56,10 @@ impl Refs<'_> {
 
     fn delay(&mut self, d: &Located<Delay>) {
         if d.lengths().len() > 1 || (d.lengths().is_empty() && d.letter.is_none()) {
-            self.err("a delay needs exactly one length (or a letter alone)", d.pos);
+            self.err(
+                "a delay needs exactly one length (or a letter alone)",
+                d.pos,
+            );
         }
         if let Some(from) = &d.from {
             self.var(&from.value, from.pos);
@@ -65,7 +69,10 @@ impl Refs<'_> {
                 .get(&from.value)
                 .is_some_and(|v| v.ty == super::VarType::Date);
             if !is_date && from.value != "started_on" {
-                self.err(&format!("`{}` is not a date variable", from.value), from.pos);
+                self.err(
+                    &format!("`{}` is not a date variable", from.value),
+                    from.pos,
+                );
             }
         }
     }
@@ -78,20 +85,34 @@ impl Refs<'_> {
                 .get(&to.value)
                 .is_some_and(|v| v.ty == super::VarType::Email);
             if !is_email && !self.wf.roles.contains_key(&to.value) {
-                self.err(&format!("recipient `{}` is neither a role nor an email variable", to.value), to.pos);
+                self.err(
+                    &format!(
+                        "recipient `{}` is neither a role nor an email variable",
+                        to.value
+                    ),
+                    to.pos,
+                );
             }
         }
         for part in ["subject", "text"] {
-            let file = self.dir.join(format!("templates/{}.{part}.hbs", n.template.value));
+            let file = self
+                .dir
+                .join(format!("templates/{}.{part}.hbs", n.template.value));
             if !file.is_file() {
-                self.err(&format!("missing template {}", file.display()), n.template.pos);
+                self.err(
+                    &format!("missing template {}", file.display()),
+                    n.template.pos,
+                );
             }
         }
         if let Some(d) = &n.deadline
             && !self.timers.contains(&d.value)
             && !self.tasks.contains(&d.value)
         {
-            self.err(&format!("deadline `{}` is no timer or task", d.value), d.pos);
+            self.err(
+                &format!("deadline `{}` is no timer or task", d.value),
+                d.pos,
+            );
         }
     }
 
@@ -131,7 +152,11 @@ impl Refs<'_> {
             .when
             .iter()
             .flat_map(|c| c.value.keys().cloned())
-            .chain(e.choose.iter().flat_map(|b| b.when.iter().flat_map(|c| c.value.keys().cloned())))
+            .chain(
+                e.choose
+                    .iter()
+                    .flat_map(|b| b.when.iter().flat_map(|c| c.value.keys().cloned())),
+            )
             .collect();
         for k in conds {
             self.var(&k, e.pos);
@@ -208,7 +233,10 @@ fn check(wf: &Workflow, dir: &Path) -> Vec<String> {
             let closes: Vec<Located<String>> = t.closes_on.clone();
             for c in closes {
                 if !s.on.contains_key(&c.value) {
-                    r.err(&format!("task closes on unknown event `{}`", c.value), c.pos);
+                    r.err(
+                        &format!("task closes on unknown event `{}`", c.value),
+                        c.pos,
+                    );
                 }
             }
         }
@@ -243,7 +271,10 @@ fn every_shipped_workflow_parses_and_its_references_exist() {
                 let dir = file.parent().expect("a workflow file has a folder");
                 let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                 if wf.id.value != folder {
-                    failures.push(format!("{shown}: id `{}` differs from its folder", wf.id.value));
+                    failures.push(format!(
+                        "{shown}: id `{}` differs from its folder",
+                        wf.id.value
+                    ));
                 }
                 failures.extend(check(&wf, dir));
             }
