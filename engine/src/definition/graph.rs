@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::Pos;
-use super::model::{Delay, Workflow};
+use super::model::{Condition, Delay, Test, Workflow};
 use crate::calendar::french;
 
 /// What moves a case from one state to another.
@@ -29,8 +29,29 @@ pub struct Transition<'a> {
     /// Where the target is written.
     pub at: Pos,
     pub via: Via<'a>,
-    /// Variables certainly set when the move happens (required inputs and `set` keys).
+    /// Variables certainly set when the move happens (required inputs, `set` keys, and
+    /// variables the event's or branch's condition requires to be set).
     pub sets: Vec<&'a str>,
+}
+
+/// Variables a condition can only pass when they are set: tested for a value, a range, or
+/// `set: true`. (`not:` and `set: false` hold on an unset variable.)
+fn asserted_set(when: Option<&Condition>) -> impl Iterator<Item = &str> {
+    when.into_iter().flat_map(|c| {
+        c.iter().filter_map(|(var, test)| {
+            let implies_set = match &test.value {
+                Test::Equals(_) => true,
+                Test::Operators(op) => {
+                    op.set == Some(true)
+                        || op.equals.is_some()
+                        || op.one_of.is_some()
+                        || op.at_least.is_some()
+                        || op.at_most.is_some()
+                }
+            };
+            implies_set.then_some(var.as_str())
+        })
+    })
 }
 
 /// Every transition written in the workflow, in file order; targets are not checked here.
@@ -44,6 +65,7 @@ pub fn transitions(wf: &Workflow) -> Vec<Transition<'_>> {
                 .iter()
                 .map(|v| v.as_str())
                 .chain(event.set.keys().map(String::as_str))
+                .chain(asserted_set(event.when.as_deref()))
                 .collect();
             if let Some(goto) = &event.goto {
                 out.push(Transition {
@@ -60,7 +82,11 @@ pub fn transitions(wf: &Workflow) -> Vec<Transition<'_>> {
                     to: branch.goto.as_str(),
                     at: branch.goto.pos,
                     via: Via::Branch(event_id, i),
-                    sets: sets.clone(),
+                    sets: sets
+                        .iter()
+                        .copied()
+                        .chain(asserted_set(branch.when.as_deref()))
+                        .collect(),
                 });
             }
         }

@@ -4,6 +4,8 @@ pub mod graph;
 pub mod load;
 mod located;
 pub mod model;
+#[cfg(test)]
+mod shipped_tests;
 pub mod validate;
 
 use std::fmt;

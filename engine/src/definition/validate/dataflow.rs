@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Checker, STARTED_ON};
 use crate::definition::graph::transitions;
-use crate::definition::model::{Delay, Event, Notice, StartCase, Test, VarType, Workflow};
+use crate::definition::model::{Delay, Event, Notice, StartCase, Test, Timer, VarType, Workflow};
 use crate::definition::{Located, Pos};
 
 type Vars<'a> = BTreeSet<&'a str>;
@@ -129,10 +129,12 @@ impl<'a> Uses<'_, 'a> {
             .when
             .iter()
             .chain(event.choose.iter().filter_map(|b| b.when.as_ref()));
+        // A test on an unset variable simply fails, so a condition may test a variable that is
+        // only sometimes set (an optional input); it is a mistake only when nothing can set it.
         for cond in conditions {
             for (name, test) in cond.iter() {
                 let only_set = matches!(&test.value, Test::Operators(ops) if ops.set.is_some());
-                if !only_set {
+                if !only_set && !settable_somewhere(self.c.wf, name) {
                     let pos = self.c.key_pos(name, test.pos).max(cond.pos);
                     self.need(&set, name, pos, &format!("the condition of {what}"), place);
                 }
@@ -141,6 +143,22 @@ impl<'a> Uses<'_, 'a> {
         self.notices(&set, &event.notify, place);
         self.start_case(&set, event.start_case.as_ref(), place);
     }
+}
+
+/// Whether any start, event or timer of the workflow can set `name`.
+fn settable_somewhere(wf: &Workflow, name: &str) -> bool {
+    let named = |list: &[Located<String>]| list.iter().any(|v| v.value == name);
+    let timer_sets = |timers: &[Located<Timer>]| timers.iter().any(|t| t.set.contains_key(name));
+    name == STARTED_ON
+        || named(&wf.start.inputs)
+        || named(&wf.start.optional_inputs)
+        || timer_sets(&wf.timers)
+        || wf.states.values().any(|s| {
+            timer_sets(&s.timers)
+                || s.on.values().any(|e| {
+                    named(&e.inputs) || named(&e.optional_inputs) || e.set.contains_key(name)
+                })
+        })
 }
 
 pub(super) fn check(c: &mut Checker<'_>) {

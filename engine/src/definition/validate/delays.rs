@@ -170,7 +170,12 @@ fn timer(c: &mut Checker<'_>, timer: &Located<Timer>, state: Option<&State>) {
             "give it a `goto`, a `notify`, a `set` or `reminders`",
         );
     }
-    reminders(c, &timer.reminders, timer.after.is_some(), id);
+    reminders(
+        c,
+        &timer.reminders,
+        timer.after.is_some() || timer.every.is_some(),
+        id,
+    );
     if let Some(state) = state
         && timer.after.is_some()
     {
@@ -207,7 +212,7 @@ fn reminders(
                     "`{}` has reminders but no due date to count back from",
                     owner.value
                 ),
-                "reminders need a timer with `after` or a task with `due`",
+                "reminders need a timer with `after` or `every`, or a task with `due`",
             );
         }
         delay(c, &r.before, Use::Before);
