@@ -204,7 +204,10 @@ impl Compiler {
                 return Err(format!("{}: variable '{STARTED_ON}' is built in", at(&var)));
             }
             if var.ty == VarType::Enum && var.values.is_empty() {
-                return Err(format!("{}: enum variable '{name}' has no values", at(&var)));
+                return Err(format!(
+                    "{}: enum variable '{name}' has no values",
+                    at(&var)
+                ));
             }
             self.variables.insert(name, var.value);
         }
@@ -410,7 +413,10 @@ impl Compiler {
             .collect()
     }
 
-    fn sets(&self, set: IndexMap<String, Located<Literal>>) -> Result<Vec<(String, Value)>, String> {
+    fn sets(
+        &self,
+        set: IndexMap<String, Located<Literal>>,
+    ) -> Result<Vec<(String, Value)>, String> {
         set.into_iter()
             .map(|(name, lit)| {
                 let var = self
@@ -523,7 +529,12 @@ impl Compiler {
         })
     }
 
-    fn task<E>(&self, t: Task, state: usize, events: &IndexMap<String, E>) -> Result<TaskDef, String> {
+    fn task<E>(
+        &self,
+        t: Task,
+        state: usize,
+        events: &IndexMap<String, E>,
+    ) -> Result<TaskDef, String> {
         if !self.roles.contains_key(t.role.as_str()) {
             return Err(format!("{}: unknown role '{}'", at(&t.role), *t.role));
         }

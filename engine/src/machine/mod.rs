@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
 pub use definition::{
-    DelayDef, Definition, EventDef, NoticeDef, STARTED_ON, StateDef, Target, TaskDef, TimerDef,
+    Definition, DelayDef, EventDef, NoticeDef, STARTED_ON, StateDef, Target, TaskDef, TimerDef,
 };
 pub use effect::{CloseReason, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
@@ -40,7 +40,9 @@ pub struct Actor {
 
 impl Actor {
     fn may(&self, allowed: &[Arc<str>]) -> bool {
-        self.roles.iter().any(|r| allowed.iter().any(|a| **a == **r))
+        self.roles
+            .iter()
+            .any(|r| allowed.iter().any(|a| **a == **r))
     }
 }
 
@@ -90,9 +92,12 @@ fn typed_inputs(
     }
     let mut typed = Variables::new();
     for (name, raw) in given {
-        let var = def.variables.get(name).ok_or_else(|| Refusal::UnknownInput {
-            input: name.clone(),
-        })?;
+        let var = def
+            .variables
+            .get(name)
+            .ok_or_else(|| Refusal::UnknownInput {
+                input: name.clone(),
+            })?;
         let v = value::coerce(var, raw).map_err(|why| Refusal::InvalidInput {
             input: name.clone(),
             why,

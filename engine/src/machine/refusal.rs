@@ -7,15 +7,37 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Refusal {
-    CaseClosed { outcome: String },
-    EventNotAllowed { event: String, state: String },
-    RoleNotAllowed { action: String, allowed: Vec<String> },
-    MissingInput { input: String },
-    InvalidInput { input: String, why: String },
-    UnknownInput { input: String },
-    GuardFailed { variable: String, why: String },
-    NoBranch { event: String },
-    UnknownTimer { key: String },
+    CaseClosed {
+        outcome: String,
+    },
+    EventNotAllowed {
+        event: String,
+        state: String,
+    },
+    RoleNotAllowed {
+        action: String,
+        allowed: Vec<String>,
+    },
+    MissingInput {
+        input: String,
+    },
+    InvalidInput {
+        input: String,
+        why: String,
+    },
+    UnknownInput {
+        input: String,
+    },
+    GuardFailed {
+        variable: String,
+        why: String,
+    },
+    NoBranch {
+        event: String,
+    },
+    UnknownTimer {
+        key: String,
+    },
 }
 
 impl Refusal {
@@ -58,7 +80,10 @@ impl fmt::Display for Refusal {
                 write!(f, "condition not met: variable '{variable}' {why}")
             }
             Refusal::NoBranch { event } => {
-                write!(f, "no branch of event '{event}' holds for the case's variables")
+                write!(
+                    f,
+                    "no branch of event '{event}' holds for the case's variables"
+                )
             }
             Refusal::UnknownTimer { key } => write!(f, "timer {key} is not armed"),
         }

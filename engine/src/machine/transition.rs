@@ -8,7 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use super::case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
 use super::clock::brussels_at;
 use super::definition::{
-    DelayDef, Definition, NoticeDef, ReminderDef, StartCaseDef, StateDef, TimerDef,
+    Definition, DelayDef, NoticeDef, ReminderDef, StartCaseDef, StateDef, TimerDef,
 };
 use super::effect::{CloseReason, Effect, History, NoticeDeadline};
 use super::value::Variables;
@@ -49,12 +49,7 @@ pub struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
-    pub fn new(
-        def: &'a Definition,
-        cal: &'a Calendar,
-        now: DateTime<Utc>,
-        mut case: Case,
-    ) -> Self {
+    pub fn new(def: &'a Definition, cal: &'a Calendar, now: DateTime<Utc>, mut case: Case) -> Self {
         case.transitions += 1;
         Tx {
             def,
@@ -248,8 +243,10 @@ impl<'a> Tx<'a> {
             Some(delay) => match self.count(delay, default_from) {
                 Ok(d) => Some(Arc::new(d)),
                 Err(why) => {
-                    self.detail
-                        .push(format!("échéance de la tâche « {} » non calculée : {why}", task.title));
+                    self.detail.push(format!(
+                        "échéance de la tâche « {} » non calculée : {why}",
+                        task.title
+                    ));
                     None
                 }
             },
@@ -453,9 +450,10 @@ impl<'a> Tx<'a> {
             return;
         }
         let remaining = match t.due.length.map(|l| l.unit) {
-            Some(Unit::WorkingDays) => {
-                Length::new(self.cal.working_days_between(self.today, t.due.due), Unit::WorkingDays)
-            }
+            Some(Unit::WorkingDays) => Length::new(
+                self.cal.working_days_between(self.today, t.due.due),
+                Unit::WorkingDays,
+            ),
             _ => Length::new(
                 (t.due.raw_end - self.today).num_days().max(0) as u32,
                 Unit::CalendarDays,
@@ -475,8 +473,10 @@ impl<'a> Tx<'a> {
         } else {
             "aucun jour restant".to_string()
         };
-        self.detail
-            .push(format!("délai « {} » suspendu, {left}", self.timer_name(ti)));
+        self.detail.push(format!(
+            "délai « {} » suspendu, {left}",
+            self.timer_name(ti)
+        ));
     }
 
     /// Resumes a suspended timer: its remaining budget counts again from today (Art. 22).
@@ -495,8 +495,10 @@ impl<'a> Tx<'a> {
         let mut due = match self.cal.deadline(self.today, None, remaining) {
             Ok(d) => d,
             Err(e) => {
-                self.detail
-                    .push(format!("reprise du délai « {} » impossible : {e}", self.timer_name(ti)));
+                self.detail.push(format!(
+                    "reprise du délai « {} » impossible : {e}",
+                    self.timer_name(ti)
+                ));
                 return;
             }
         };
@@ -534,8 +536,10 @@ impl<'a> Tx<'a> {
         let due = match self.cal.deadline(t.due.raw_end, None, Some(by)) {
             Ok(d) => d,
             Err(e) => {
-                self.detail
-                    .push(format!("prolongation du délai « {} » impossible : {e}", self.timer_name(ti)));
+                self.detail.push(format!(
+                    "prolongation du délai « {} » impossible : {e}",
+                    self.timer_name(ti)
+                ));
                 return;
             }
         };

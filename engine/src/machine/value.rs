@@ -102,10 +102,7 @@ pub fn coerce(var: &Variable, input: &serde_json::Value) -> Result<Value, String
             if var.values.iter().any(|v| v == s) {
                 Ok(Value::Text(s.clone()))
             } else {
-                Err(format!(
-                    "'{s}' is not one of {}",
-                    var.values.join(", ")
-                ))
+                Err(format!("'{s}' is not one of {}", var.values.join(", ")))
             }
         }
         (VarType::Date, J::String(s)) => parse_date(s).map(Value::Date),
