@@ -12,6 +12,8 @@ mod transition;
 pub mod value;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

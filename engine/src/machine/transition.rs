@@ -92,7 +92,7 @@ impl<'a> Tx<'a> {
         }
     }
 
-    fn from_date(&self, delay: &DelayDef, default_from: NaiveDate) -> Result<NaiveDate, String> {
+    fn start_date(&self, delay: &DelayDef, default_from: NaiveDate) -> Result<NaiveDate, String> {
         match &delay.from {
             None => Ok(default_from),
             Some(var) => self
@@ -105,7 +105,7 @@ impl<'a> Tx<'a> {
     }
 
     fn count(&self, delay: &DelayDef, default_from: NaiveDate) -> Result<Deadline, String> {
-        let from = self.from_date(delay, default_from)?;
+        let from = self.start_date(delay, default_from)?;
         self.cal
             .deadline(from, delay.means, delay.length)
             .map_err(|e| e.to_string())
@@ -147,7 +147,7 @@ impl<'a> Tx<'a> {
             self.count(after, default_from)
                 .map(|d| Some((TimerKind::Deadline, d)))
         } else if let Some(every) = &t.every {
-            self.from_date(every, default_from).map(|base| {
+            self.start_date(every, default_from).map(|base| {
                 self.occurrence(t, base, 1)
                     .map(|d| (TimerKind::Recurring { n: 1, base }, d))
             })
