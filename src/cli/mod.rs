@@ -5,6 +5,8 @@ mod args;
 mod bench;
 mod deadline;
 mod holidays;
+mod scenarios;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,10 @@ enum Command {
     Holidays(holidays::HolidaysArgs),
     /// Measure the engine's speed on this machine.
     Bench(bench::BenchArgs),
+    /// Run a scenario against a workflow and print the timeline (in French).
+    Simulate(simulate::SimulateArgs),
+    /// Run every scenario of the workflows under a folder.
+    Test(scenarios::TestArgs),
 }
 
 /// Why a command did not succeed.
@@ -59,6 +65,8 @@ pub fn run() -> ExitCode {
         Command::Deadline(a) => deadline::run(a),
         Command::Holidays(a) => holidays::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Test(a) => scenarios::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -358,7 +358,7 @@ impl Runner<'_> {
                     ..
                 } => items.push(match kind {
                     TimerKind::Reminder { .. } => Item::Reminder {
-                        of: timer_id.to_string(),
+                        of: label.as_deref().unwrap_or(timer_id).to_string(),
                         on: civil_date(*fire_at),
                     },
                     _ => Item::Deadline {
