@@ -1,4 +1,5 @@
 //! End-to-end tests of the `jalon` binary. One binary, one module per capability.
 
 mod cli_deadline;
+mod cli_simulate;
 mod support;
