@@ -1,2 +1,4 @@
 pub mod calendar;
 pub mod definition;
+pub mod machine;
+pub mod scenario;

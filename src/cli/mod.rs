@@ -6,7 +6,9 @@ mod bench;
 mod deadline;
 mod graph;
 mod holidays;
+mod scenarios;
 mod schema;
+mod simulate;
 mod validate;
 
 use std::process::ExitCode;
@@ -38,6 +40,10 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Draw the state diagram of a workflow (Mermaid or Graphviz dot).
     Graph(graph::GraphArgs),
+    /// Run a scenario against a workflow and print the timeline (in French).
+    Simulate(simulate::SimulateArgs),
+    /// Run every scenario of the workflows under a folder.
+    Test(scenarios::TestArgs),
 }
 
 /// Why a command did not succeed.
@@ -71,6 +77,8 @@ pub fn run() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Graph(a) => graph::run(a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Test(a) => scenarios::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -70,7 +70,7 @@ pub enum Means {
 }
 
 /// When a notification took effect, and from which date.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     pub means: Means,
     /// Dispatch date (registered letter) or receipt date (hand delivery).
@@ -79,7 +79,7 @@ pub struct Notification {
 }
 
 /// The raw end date moved to the next working day (Art. 22, 2°).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Move {
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -88,7 +88,7 @@ pub struct Move {
 }
 
 /// A computed deadline and everything needed to explain it to a person.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deadline {
     /// The last day on which the act is allowed (until the end of that day, Europe/Brussels).
     pub due: NaiveDate,

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use chrono::{Datelike, Days, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a day is a holiday; shown to people next to its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HolidayKind {
     /// Belgian legal holiday (loi du 4 janvier 1974).

@@ -13,7 +13,7 @@ mod holidays;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use closures::{Closure, ClosureError, load_closures, parse_closures};
 pub use deadline::{Deadline, Length, Means, Move, Notification, Unit};
@@ -35,7 +35,7 @@ enum DayKind {
 }
 
 /// Why a day is not a working day.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DayOff {
     Saturday,
@@ -44,7 +44,7 @@ pub enum DayOff {
 }
 
 /// A non-working day and its reason, as listed in explanations.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NonWorkingDay {
     pub date: NaiveDate,
     pub reason: DayOff,

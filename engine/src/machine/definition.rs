@@ -1,0 +1,619 @@
+//! A workflow compiled once into an indexed form: states, timers and tasks by number, names
+//! shared (`Arc<str>`) so that a transition copies no text, literals already typed.
+//! Compiling refuses broken references, so the machine can rely on them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::value::{self, Value};
+use crate::calendar::{Length, Means, Unit};
+use crate::definition::{
+    Condition, Delay, Literal, Located, Notice, Reminder, StartCase, Task, Timer, VarType,
+    Variable, Workflow,
+};
+
+/// Where a delay counts from and how long it is.
+#[derive(Clone, Debug)]
+pub struct DelayDef {
+    /// A date variable; `None` means the day the case entered the state (or started).
+    pub from: Option<String>,
+    pub means: Option<Means>,
+    pub length: Option<Length>,
+}
+
+#[derive(Debug)]
+pub struct NoticeDef {
+    pub template: Arc<str>,
+    pub to_roles: Vec<Arc<str>>,
+    /// `email` variables whose value receives the notice.
+    pub to_email_vars: Vec<String>,
+    /// The timer or task (by id) whose due date the notice announces, when named explicitly.
+    pub deadline: Option<Arc<str>>,
+}
+
+#[derive(Debug)]
+pub struct ReminderDef {
+    pub before: Length,
+    pub notify: Vec<NoticeDef>,
+}
+
+#[derive(Debug)]
+pub struct TimerDef {
+    pub id: Arc<str>,
+    pub label: Option<Arc<str>>,
+    pub legal_basis: Option<Arc<str>>,
+    pub after: Option<DelayDef>,
+    pub every: Option<DelayDef>,
+    pub until: Option<DelayDef>,
+    pub goto: Option<usize>,
+    pub set: Vec<(String, Value)>,
+    pub notify: Vec<NoticeDef>,
+    pub reminders: Vec<ReminderDef>,
+    /// The state it belongs to; `None` for a workflow-level timer.
+    pub state: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct TaskDef {
+    pub id: Arc<str>,
+    pub role: Arc<str>,
+    pub title: Arc<str>,
+    pub instructions: Option<Arc<str>>,
+    pub legal_basis: Option<Arc<str>>,
+    pub due: Option<DelayDef>,
+    pub closes_on: Vec<Arc<str>>,
+    pub reminders: Vec<ReminderDef>,
+    pub state: usize,
+}
+
+#[derive(Debug)]
+pub struct StartCaseDef {
+    pub workflow: Arc<str>,
+    /// (child variable, variable of this case).
+    pub pass: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub enum Target {
+    Stay,
+    Goto(usize),
+    Choose(Vec<(Option<Condition>, usize)>),
+}
+
+#[derive(Debug)]
+pub struct EventDef {
+    pub name: Arc<str>,
+    pub label: Option<Arc<str>>,
+    pub by: Vec<Arc<str>>,
+    pub inputs: Vec<String>,
+    pub optional_inputs: Vec<String>,
+    pub when: Option<Condition>,
+    pub set: Vec<(String, Value)>,
+    pub target: Target,
+    pub notify: Vec<NoticeDef>,
+    pub start_case: Option<StartCaseDef>,
+    pub suspend: Vec<usize>,
+    pub resume: Vec<usize>,
+    pub extend: Vec<(usize, Length)>,
+}
+
+#[derive(Debug)]
+pub struct StateDef {
+    pub id: Arc<str>,
+    pub label: Arc<str>,
+    pub legal_basis: Option<Arc<str>>,
+    pub is_final: bool,
+    pub outcome: Arc<str>,
+    pub notify: Vec<NoticeDef>,
+    pub start_case: Option<StartCaseDef>,
+    pub tasks: Vec<usize>,
+    pub timers: Vec<usize>,
+    pub events: Vec<EventDef>,
+    /// (child outcome, target state).
+    pub on_child: Vec<(String, usize)>,
+}
+
+impl StateDef {
+    pub fn event(&self, name: &str) -> Option<&EventDef> {
+        self.events.iter().find(|e| &*e.name == name)
+    }
+}
+
+#[derive(Debug)]
+pub struct StartDef {
+    pub by: Vec<Arc<str>>,
+    pub inputs: Vec<String>,
+    pub optional_inputs: Vec<String>,
+    pub notify: Vec<NoticeDef>,
+}
+
+/// A compiled workflow.
+#[derive(Debug)]
+pub struct Definition {
+    pub id: Arc<str>,
+    pub title: String,
+    pub legal_basis: String,
+    pub roles: IndexMap<String, String>,
+    pub variables: IndexMap<String, Variable>,
+    pub start: StartDef,
+    pub initial: usize,
+    pub states: Vec<StateDef>,
+    pub timers: Vec<TimerDef>,
+    pub tasks: Vec<TaskDef>,
+    /// Timers armed at start that live until a final state.
+    pub case_timers: Vec<usize>,
+    state_index: HashMap<String, usize>,
+    timer_index: HashMap<String, usize>,
+    task_index: HashMap<String, usize>,
+}
+
+impl Definition {
+    pub fn state_index(&self, id: &str) -> Option<usize> {
+        self.state_index.get(id).copied()
+    }
+
+    pub fn state(&self, id: &str) -> Option<&StateDef> {
+        self.state_index(id).map(|i| &self.states[i])
+    }
+
+    pub fn timer(&self, id: &str) -> Option<&TimerDef> {
+        self.timer_index.get(id).map(|&i| &self.timers[i])
+    }
+
+    pub fn task(&self, id: &str) -> Option<&TaskDef> {
+        self.task_index.get(id).map(|&i| &self.tasks[i])
+    }
+
+    pub fn var_type(&self, name: &str) -> Option<VarType> {
+        self.variables.get(name).map(|v| v.ty)
+    }
+
+    /// Compiles a parsed workflow, refusing any reference the machine could not follow.
+    pub fn compile(wf: Workflow) -> Result<Definition, String> {
+        Compiler::default().run(wf)
+    }
+}
+
+pub const STARTED_ON: &str = "started_on";
+
+#[derive(Default)]
+struct Compiler {
+    roles: IndexMap<String, String>,
+    variables: IndexMap<String, Variable>,
+    state_index: HashMap<String, usize>,
+    timers: Vec<TimerDef>,
+    tasks: Vec<TaskDef>,
+    timer_index: HashMap<String, usize>,
+    task_index: HashMap<String, usize>,
+}
+
+fn at<T>(what: &Located<T>) -> String {
+    format!("{}", what.pos)
+}
+
+impl Compiler {
+    fn run(mut self, wf: Workflow) -> Result<Definition, String> {
+        self.roles = wf.roles;
+        if self.roles.is_empty() {
+            return Err("the workflow declares no role".into());
+        }
+        for (name, var) in wf.variables {
+            if name == STARTED_ON {
+                return Err(format!("{}: variable '{STARTED_ON}' is built in", at(&var)));
+            }
+            if var.ty == VarType::Enum && var.values.is_empty() {
+                return Err(format!(
+                    "{}: enum variable '{name}' has no values",
+                    at(&var)
+                ));
+            }
+            self.variables.insert(name, var.value);
+        }
+        self.variables.insert(
+            STARTED_ON.to_string(),
+            Variable {
+                ty: VarType::Date,
+                label: Some("Date de début".into()),
+                values: Vec::new(),
+            },
+        );
+        for (i, name) in wf.states.keys().enumerate() {
+            self.state_index.insert(name.clone(), i);
+        }
+        let initial = self.state_ref(&wf.initial)?;
+        // Timer and task ids first, so that events can refer to any of them. Indices follow
+        // declaration order (case timers, then each state's), as the definitions are pushed.
+        for t in &wf.timers {
+            self.claim_timer(&t.id)?;
+        }
+        for state in wf.states.values() {
+            for t in &state.timers {
+                self.claim_timer(&t.id)?;
+            }
+            for t in &state.tasks {
+                if self.task_index.contains_key(t.id.as_str())
+                    || self.timer_index.contains_key(t.id.as_str())
+                {
+                    return Err(format!("{}: id '{}' is used twice", at(&t.id), *t.id));
+                }
+                self.task_index
+                    .insert(t.id.value.clone(), self.task_index.len());
+            }
+        }
+        let mut case_timers = Vec::new();
+        for t in wf.timers {
+            case_timers.push(self.timers.len());
+            let def = self.timer(t.value, None)?;
+            self.timers.push(def);
+        }
+        let start = StartDef {
+            by: self.roles_of(&wf.start.by)?,
+            inputs: self.vars_of(&wf.start.inputs)?,
+            optional_inputs: self.vars_of(&wf.start.optional_inputs)?,
+            notify: self.notices(wf.start.notify)?,
+        };
+        let mut states = Vec::with_capacity(wf.states.len());
+        for (si, (id, state)) in wf.states.into_iter().enumerate() {
+            let s = state.value;
+            let mut timers = Vec::new();
+            for t in s.timers {
+                timers.push(self.timers.len());
+                let def = self.timer(t.value, Some(si))?;
+                self.timers.push(def);
+            }
+            let mut tasks = Vec::new();
+            for t in s.tasks {
+                tasks.push(self.tasks.len());
+                let def = self.task(t.value, si, &s.on)?;
+                self.tasks.push(def);
+            }
+            let mut events = Vec::with_capacity(s.on.len());
+            for (name, ev) in s.on {
+                let pos = ev.pos;
+                let e = ev.value;
+                if e.goto.is_some() && !e.choose.is_empty() {
+                    return Err(format!("{pos}: event '{name}' has both goto and choose"));
+                }
+                let target = if let Some(g) = &e.goto {
+                    Target::Goto(self.state_ref(g)?)
+                } else if !e.choose.is_empty() {
+                    let mut branches = Vec::new();
+                    for b in e.choose {
+                        let b = b.value;
+                        let when = b.when.map(|c| self.condition(c.value)).transpose()?;
+                        branches.push((when, self.state_ref(&b.goto)?));
+                    }
+                    Target::Choose(branches)
+                } else {
+                    Target::Stay
+                };
+                let mut extend = Vec::new();
+                for x in &e.extend {
+                    let delay = self.delay(&x.by)?;
+                    let Some(length) = delay.length else {
+                        return Err(format!("{}: an extension needs a length", at(&x.by)));
+                    };
+                    extend.push((self.timer_ref(&x.timer)?, length));
+                }
+                events.push(EventDef {
+                    name: Arc::from(name.as_str()),
+                    label: e.label.as_deref().map(Arc::from),
+                    by: self.roles_of(&e.by)?,
+                    inputs: self.vars_of(&e.inputs)?,
+                    optional_inputs: self.vars_of(&e.optional_inputs)?,
+                    when: e.when.map(|c| self.condition(c.value)).transpose()?,
+                    set: self.sets(e.set)?,
+                    target,
+                    notify: self.notices(e.notify)?,
+                    start_case: e.start_case.map(|s| self.start_case(s.value)).transpose()?,
+                    suspend: e
+                        .suspend
+                        .iter()
+                        .map(|t| self.timer_ref(t))
+                        .collect::<Result<_, _>>()?,
+                    resume: e
+                        .resume
+                        .iter()
+                        .map(|t| self.timer_ref(t))
+                        .collect::<Result<_, _>>()?,
+                    extend,
+                });
+            }
+            let mut on_child = Vec::new();
+            for (outcome, target) in s.on_child {
+                on_child.push((outcome, self.state_ref(&target)?));
+            }
+            states.push(StateDef {
+                outcome: Arc::from(s.outcome.as_deref().unwrap_or(id.as_str())),
+                id: Arc::from(id.as_str()),
+                label: Arc::from(s.label.as_str()),
+                legal_basis: s.legal_basis.as_deref().map(Arc::from),
+                is_final: s.is_final,
+                notify: self.notices(s.notify)?,
+                start_case: s.start_case.map(|c| self.start_case(c.value)).transpose()?,
+                tasks,
+                timers,
+                events,
+                on_child,
+            });
+        }
+        Ok(Definition {
+            id: Arc::from(wf.id.as_str()),
+            title: wf.title,
+            legal_basis: wf.legal_basis,
+            roles: self.roles,
+            variables: self.variables,
+            start,
+            initial,
+            states,
+            timers: self.timers,
+            tasks: self.tasks,
+            case_timers,
+            state_index: self.state_index,
+            timer_index: self.timer_index,
+            task_index: self.task_index,
+        })
+    }
+
+    fn claim_timer(&mut self, id: &Located<String>) -> Result<(), String> {
+        if self.timer_index.contains_key(id.as_str()) {
+            return Err(format!("{}: timer id '{}' is used twice", at(id), **id));
+        }
+        let n = self.timer_index.len();
+        self.timer_index.insert(id.value.clone(), n);
+        Ok(())
+    }
+
+    fn state_ref(&self, s: &Located<String>) -> Result<usize, String> {
+        self.state_index
+            .get(s.as_str())
+            .copied()
+            .ok_or_else(|| format!("{}: unknown state '{}'", at(s), **s))
+    }
+
+    fn timer_ref(&self, t: &Located<String>) -> Result<usize, String> {
+        self.timer_index
+            .get(t.as_str())
+            .copied()
+            .ok_or_else(|| format!("{}: unknown timer '{}'", at(t), **t))
+    }
+
+    fn roles_of(&self, roles: &[Located<String>]) -> Result<Vec<Arc<str>>, String> {
+        if roles.is_empty() {
+            return Err("an action lists no role in `by`".into());
+        }
+        roles
+            .iter()
+            .map(|r| {
+                if self.roles.contains_key(r.as_str()) {
+                    Ok(Arc::from(r.as_str()))
+                } else {
+                    Err(format!("{}: unknown role '{}'", at(r), **r))
+                }
+            })
+            .collect()
+    }
+
+    fn var(&self, v: &Located<String>) -> Result<&Variable, String> {
+        self.variables
+            .get(v.as_str())
+            .ok_or_else(|| format!("{}: unknown variable '{}'", at(v), **v))
+    }
+
+    fn vars_of(&self, vars: &[Located<String>]) -> Result<Vec<String>, String> {
+        vars.iter()
+            .map(|v| {
+                if v.as_str() == STARTED_ON {
+                    return Err(format!("{}: '{STARTED_ON}' cannot be an input", at(v)));
+                }
+                self.var(v).map(|_| v.value.clone())
+            })
+            .collect()
+    }
+
+    fn sets(
+        &self,
+        set: IndexMap<String, Located<Literal>>,
+    ) -> Result<Vec<(String, Value)>, String> {
+        set.into_iter()
+            .map(|(name, lit)| {
+                let var = self
+                    .variables
+                    .get(&name)
+                    .ok_or_else(|| format!("{}: unknown variable '{name}'", at(&lit)))?;
+                let v = value::from_literal(var.ty, &lit)
+                    .map_err(|e| format!("{}: variable '{name}': {e}", at(&lit)))?;
+                if var.ty == VarType::Enum
+                    && let Value::Text(s) = &v
+                    && !var.values.contains(s)
+                {
+                    return Err(format!("{}: '{s}' is not a value of '{name}'", at(&lit)));
+                }
+                Ok((name, v))
+            })
+            .collect()
+    }
+
+    fn condition(&self, c: Condition) -> Result<Condition, String> {
+        for (name, test) in &c {
+            if !self.variables.contains_key(name) {
+                return Err(format!("{}: unknown variable '{name}'", at(test)));
+            }
+        }
+        Ok(c)
+    }
+
+    fn delay(&self, d: &Located<Delay>) -> Result<DelayDef, String> {
+        let lengths = d.lengths();
+        if lengths.len() > 1 {
+            return Err(format!("{}: a delay has more than one length", at(d)));
+        }
+        let length = lengths.first().copied();
+        if let Some(l) = length
+            && (l.count == 0 || l.count > Length::max(l.unit))
+        {
+            return Err(format!(
+                "{}: a length must be between 1 and {} {}",
+                at(d),
+                Length::max(l.unit),
+                l.unit
+            ));
+        }
+        if length.is_none() && d.letter.is_none() {
+            return Err(format!("{}: a delay needs a length or a letter", at(d)));
+        }
+        let from = match &d.from {
+            Some(v) => {
+                if self.var(v)?.ty != VarType::Date {
+                    return Err(format!("{}: '{}' is not a date variable", at(v), **v));
+                }
+                Some(v.value.clone())
+            }
+            None => None,
+        };
+        Ok(DelayDef {
+            from,
+            means: d.means(),
+            length,
+        })
+    }
+
+    fn reminders(&self, rs: Vec<Located<Reminder>>) -> Result<Vec<ReminderDef>, String> {
+        rs.into_iter()
+            .map(|r| {
+                let d = self.delay(&r.before)?;
+                match d.length {
+                    Some(l) if matches!(l.unit, Unit::WorkingDays | Unit::CalendarDays) => {
+                        Ok(ReminderDef {
+                            before: l,
+                            notify: self.notices(r.value.notify)?,
+                        })
+                    }
+                    _ => Err(format!(
+                        "{}: a reminder counts working_days or calendar_days before the due date",
+                        at(&r.before)
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    fn timer(&self, t: Timer, state: Option<usize>) -> Result<TimerDef, String> {
+        let after = t.after.as_ref().map(|d| self.delay(d)).transpose()?;
+        let every = t.every.as_ref().map(|d| self.delay(d)).transpose()?;
+        let until = t.until.as_ref().map(|d| self.delay(d)).transpose()?;
+        if after.is_some() == every.is_some() {
+            return Err(format!(
+                "{}: timer '{}' needs exactly one of after and every",
+                at(&t.id),
+                *t.id
+            ));
+        }
+        if every.as_ref().is_some_and(|e| e.length.is_none()) {
+            return Err(format!("{}: `every` needs a length", at(&t.id)));
+        }
+        Ok(TimerDef {
+            id: Arc::from(t.id.as_str()),
+            label: t.label.as_deref().map(Arc::from),
+            legal_basis: t.legal_basis.as_deref().map(Arc::from),
+            after,
+            every,
+            until,
+            goto: t.goto.as_ref().map(|g| self.state_ref(g)).transpose()?,
+            set: self.sets(t.set)?,
+            notify: self.notices(t.notify)?,
+            reminders: self.reminders(t.reminders)?,
+            state,
+        })
+    }
+
+    fn task<E>(
+        &self,
+        t: Task,
+        state: usize,
+        events: &IndexMap<String, E>,
+    ) -> Result<TaskDef, String> {
+        if !self.roles.contains_key(t.role.as_str()) {
+            return Err(format!("{}: unknown role '{}'", at(&t.role), *t.role));
+        }
+        let mut closes_on = Vec::new();
+        for e in &t.closes_on {
+            if !events.contains_key(e.as_str()) {
+                return Err(format!("{}: the state has no event '{}'", at(e), **e));
+            }
+            closes_on.push(Arc::from(e.as_str()));
+        }
+        Ok(TaskDef {
+            id: Arc::from(t.id.as_str()),
+            role: Arc::from(t.role.as_str()),
+            title: Arc::from(t.title.as_str()),
+            instructions: t.instructions.as_deref().map(Arc::from),
+            legal_basis: t.legal_basis.as_deref().map(Arc::from),
+            due: t.due.as_ref().map(|d| self.delay(d)).transpose()?,
+            closes_on,
+            reminders: self.reminders(t.reminders)?,
+            state,
+        })
+    }
+
+    fn notices(&self, ns: Vec<Located<Notice>>) -> Result<Vec<NoticeDef>, String> {
+        ns.into_iter()
+            .map(|n| {
+                let n = n.value;
+                let mut to_roles = Vec::new();
+                let mut to_email_vars = Vec::new();
+                for to in &n.to {
+                    if self.roles.contains_key(to.as_str()) {
+                        to_roles.push(Arc::from(to.as_str()));
+                    } else if self
+                        .variables
+                        .get(to.as_str())
+                        .is_some_and(|v| v.ty == VarType::Email)
+                    {
+                        to_email_vars.push(to.value.clone());
+                    } else {
+                        return Err(format!(
+                            "{}: '{}' is neither a role nor an email variable",
+                            at(to),
+                            **to
+                        ));
+                    }
+                }
+                if n.template.is_empty() {
+                    return Err(format!("{}: empty template name", at(&n.template)));
+                }
+                let deadline = match &n.deadline {
+                    Some(d) => {
+                        if !self.timer_index.contains_key(d.as_str())
+                            && !self.task_index.contains_key(d.as_str())
+                        {
+                            return Err(format!("{}: unknown timer or task '{}'", at(d), **d));
+                        }
+                        Some(Arc::from(d.as_str()))
+                    }
+                    None => None,
+                };
+                Ok(NoticeDef {
+                    template: Arc::from(n.template.as_str()),
+                    to_roles,
+                    to_email_vars,
+                    deadline,
+                })
+            })
+            .collect()
+    }
+
+    fn start_case(&self, s: StartCase) -> Result<StartCaseDef, String> {
+        let mut pass = Vec::new();
+        for (child, ours) in s.pass {
+            self.var(&ours)?;
+            pass.push((child, ours.value));
+        }
+        Ok(StartCaseDef {
+            workflow: Arc::from(s.workflow.as_str()),
+            pass,
+        })
+    }
+}

@@ -1,0 +1,407 @@
+//! The pure state machine: `(definition, case, trigger, now) -> (case, effects)` or a refusal.
+//!
+//! No I/O and no clock: the caller passes `now` and the calendar. A refusal changes nothing
+//! (the case is taken by reference; a new one is returned only on success).
+
+mod case;
+pub mod clock;
+mod definition;
+mod effect;
+mod refusal;
+mod transition;
+pub mod value;
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
+pub use definition::{
+    Definition, DelayDef, EventDef, NoticeDef, STARTED_ON, StateDef, Target, TaskDef, TimerDef,
+};
+pub use effect::{CloseReason, Effect, History, NoticeDeadline};
+pub use refusal::Refusal;
+pub use value::{Value, Variables};
+
+use crate::calendar::Calendar;
+use transition::Tx;
+
+/// Who acts: an id for history and the roles they hold in this case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub id: String,
+    pub roles: Vec<String>,
+}
+
+impl Actor {
+    fn may(&self, allowed: &[Arc<str>]) -> bool {
+        self.roles
+            .iter()
+            .any(|r| allowed.iter().any(|a| **a == **r))
+    }
+}
+
+pub type Inputs = BTreeMap<String, serde_json::Value>;
+
+#[derive(Clone, Debug)]
+pub struct StartRequest {
+    pub by: Actor,
+    pub inputs: Inputs,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Trigger {
+    Event {
+        name: String,
+        by: Actor,
+        inputs: Inputs,
+        reason: Option<String>,
+    },
+    /// A timer armed under `key` is due.
+    Timer { key: TimerKey },
+    /// A case started by this one ended.
+    ChildEnded { workflow: String, outcome: String },
+}
+
+/// Checks and types the inputs of an action.
+fn typed_inputs(
+    def: &Definition,
+    required: &[String],
+    optional: &[String],
+    given: &Inputs,
+) -> Result<Variables, Refusal> {
+    for name in given.keys() {
+        if !required.contains(name) && !optional.contains(name) {
+            return Err(Refusal::UnknownInput {
+                input: name.clone(),
+            });
+        }
+    }
+    for name in required {
+        if !given.contains_key(name) {
+            return Err(Refusal::MissingInput {
+                input: name.clone(),
+            });
+        }
+    }
+    let mut typed = Variables::new();
+    for (name, raw) in given {
+        let var = def
+            .variables
+            .get(name)
+            .ok_or_else(|| Refusal::UnknownInput {
+                input: name.clone(),
+            })?;
+        let v = value::coerce(var, raw).map_err(|why| Refusal::InvalidInput {
+            input: name.clone(),
+            why,
+        })?;
+        typed.insert(name.clone(), v);
+    }
+    Ok(typed)
+}
+
+fn guard(
+    def: &Definition,
+    cond: &crate::definition::Condition,
+    vars: &Variables,
+) -> Result<(), Refusal> {
+    match value::first_failure(cond, &|n| def.var_type(n), vars) {
+        None => Ok(()),
+        Some((variable, why)) => Err(Refusal::GuardFailed { variable, why }),
+    }
+}
+
+fn holds(def: &Definition, cond: &crate::definition::Condition, vars: &Variables) -> bool {
+    value::first_failure(cond, &|n| def.var_type(n), vars).is_none()
+}
+
+/// Starts a case: checks the role and inputs, enters the initial state, arms the case timers.
+pub fn start(
+    def: &Definition,
+    cal: &Calendar,
+    req: StartRequest,
+) -> Result<(Case, Vec<Effect>), Refusal> {
+    if !req.by.may(&def.start.by) {
+        return Err(Refusal::RoleNotAllowed {
+            action: "start a case".into(),
+            allowed: def.start.by.iter().map(|r| r.to_string()).collect(),
+        });
+    }
+    let inputs = typed_inputs(
+        def,
+        &def.start.inputs,
+        &def.start.optional_inputs,
+        &req.inputs,
+    )?;
+    let today = clock::civil_date(req.now);
+    let mut variables = inputs.clone();
+    variables.insert(STARTED_ON.to_string(), Value::Date(today));
+    let initial = &def.states[def.initial];
+    let case = Case {
+        workflow: def.id.clone(),
+        state: initial.id.clone(),
+        variables,
+        status: Status::Open,
+        started_on: today,
+        entered_on: today,
+        entered_at: req.now,
+        timers: Vec::new(),
+        tasks: Vec::new(),
+        arming_seq: 0,
+        transitions: 0,
+    };
+    let mut tx = Tx::new(def, cal, req.now, case);
+    for &ti in &def.case_timers {
+        tx.arm_timer(ti, today);
+    }
+    tx.arm_state(def.initial);
+    for n in &def.start.notify {
+        tx.notice(n, None);
+    }
+    tx.announce_state(def.initial);
+    Ok(tx.finish(Some(req.by.id), "start".into(), None, inputs, None))
+}
+
+/// Applies a trigger to a case.
+pub fn step(
+    def: &Definition,
+    cal: &Calendar,
+    case: &Case,
+    trigger: Trigger,
+    now: DateTime<Utc>,
+) -> Result<(Case, Vec<Effect>), Refusal> {
+    match trigger {
+        Trigger::Event {
+            name,
+            by,
+            inputs,
+            reason,
+        } => event(def, cal, case, &name, by, &inputs, reason, now),
+        Trigger::Timer { key } => timer(def, cal, case, &key, now),
+        Trigger::ChildEnded { workflow, outcome } => {
+            child_ended(def, cal, case, &workflow, &outcome, now)
+        }
+    }
+}
+
+fn open_state<'d>(def: &'d Definition, case: &Case) -> Result<(usize, &'d StateDef), Refusal> {
+    if let Status::Closed { outcome } = &case.status {
+        return Err(Refusal::CaseClosed {
+            outcome: outcome.to_string(),
+        });
+    }
+    let si = def
+        .state_index(&case.state)
+        .ok_or_else(|| Refusal::EventNotAllowed {
+            event: String::new(),
+            state: case.state.to_string(),
+        })?;
+    Ok((si, &def.states[si]))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event(
+    def: &Definition,
+    cal: &Calendar,
+    case: &Case,
+    name: &str,
+    by: Actor,
+    inputs: &Inputs,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(Case, Vec<Effect>), Refusal> {
+    let (_, state) = open_state(def, case)?;
+    let ev = state.event(name).ok_or_else(|| Refusal::EventNotAllowed {
+        event: name.to_string(),
+        state: case.state.to_string(),
+    })?;
+    if !by.may(&ev.by) {
+        return Err(Refusal::RoleNotAllowed {
+            action: format!("send event '{name}'"),
+            allowed: ev.by.iter().map(|r| r.to_string()).collect(),
+        });
+    }
+    let typed = typed_inputs(def, &ev.inputs, &ev.optional_inputs, inputs)?;
+    // Checks run on the variables as they would be, before anything is committed.
+    let mut variables = case.variables.clone();
+    for (k, v) in &typed {
+        variables.insert(k.clone(), v.clone());
+    }
+    for (k, v) in &ev.set {
+        variables.insert(k.clone(), v.clone());
+    }
+    if let Some(cond) = &ev.when {
+        guard(def, cond, &variables)?;
+    }
+    let target = match &ev.target {
+        Target::Stay => None,
+        Target::Goto(si) => Some(*si),
+        Target::Choose(branches) => Some(
+            branches
+                .iter()
+                .find(|(when, _)| when.as_ref().is_none_or(|c| holds(def, c, &variables)))
+                .map(|(_, si)| *si)
+                .ok_or_else(|| Refusal::NoBranch {
+                    event: name.to_string(),
+                })?,
+        ),
+    };
+    let from = case.state.clone();
+    let mut next = case.clone_without_variables();
+    next.variables = variables;
+    let mut tx = Tx::new(def, cal, now, next);
+    for &ti in &ev.suspend {
+        tx.suspend(ti);
+    }
+    for &ti in &ev.resume {
+        tx.resume(ti);
+    }
+    for &(ti, by) in &ev.extend {
+        tx.extend(ti, by);
+    }
+    tx.complete_tasks(name);
+    if let Some(si) = target {
+        tx.leave();
+        tx.arm_state(si);
+    }
+    for n in &ev.notify {
+        tx.notice(n, None);
+    }
+    if let Some(s) = &ev.start_case {
+        tx.start_child(s);
+    }
+    if let Some(si) = target {
+        tx.announce_state(si);
+    }
+    Ok(tx.finish(
+        Some(by.id),
+        format!("event {name}"),
+        Some(from),
+        typed,
+        reason,
+    ))
+}
+
+fn timer(
+    def: &Definition,
+    cal: &Calendar,
+    case: &Case,
+    key: &TimerKey,
+    now: DateTime<Utc>,
+) -> Result<(Case, Vec<Effect>), Refusal> {
+    let unknown = || Refusal::UnknownTimer {
+        key: key.to_string(),
+    };
+    if case.is_closed() {
+        return Err(unknown());
+    }
+    let at = case
+        .timers
+        .iter()
+        .position(|t| t.key == *key && t.is_armed())
+        .ok_or_else(unknown)?;
+    let from = case.state.clone();
+    let mut tx = Tx::new(def, cal, now, case.clone());
+    let fired = tx.case.timers.remove(at);
+    let owner = fired.key.timer.clone();
+    match fired.kind {
+        TimerKind::Reminder { index } => {
+            let (reminders, legal_basis) = if let Some(t) = def.timer(&owner) {
+                (&t.reminders, t.legal_basis.clone())
+            } else if let Some(t) = def.task(&owner) {
+                (&t.reminders, t.legal_basis.clone())
+            } else {
+                return Err(unknown());
+            };
+            let own = NoticeDeadline {
+                of: owner.clone(),
+                deadline: fired.due.clone(),
+                legal_basis,
+            };
+            if let Some(r) = reminders.get(index as usize) {
+                for n in &r.notify {
+                    tx.notice(n, Some(&own));
+                }
+            }
+        }
+        TimerKind::Deadline | TimerKind::Recurring { .. } => {
+            let Some(ti) = def.timers.iter().position(|t| t.id == owner) else {
+                return Err(unknown());
+            };
+            let t = &def.timers[ti];
+            for (k, v) in &t.set {
+                tx.case.variables.insert(k.clone(), v.clone());
+            }
+            let own = NoticeDeadline {
+                of: owner.clone(),
+                deadline: fired.due.clone(),
+                legal_basis: t.legal_basis.clone(),
+            };
+            match t.goto {
+                Some(si) => {
+                    tx.leave();
+                    tx.arm_state(si);
+                }
+                None => {
+                    if let TimerKind::Recurring { n, base } = fired.kind {
+                        tx.rearm_recurring(ti, n, base);
+                    }
+                }
+            }
+            for n in &t.notify {
+                tx.notice(n, Some(&own));
+            }
+            if let Some(si) = t.goto {
+                tx.announce_state(si);
+            }
+        }
+    }
+    Ok(tx.finish(
+        None,
+        format!("timer {key}"),
+        Some(from),
+        Variables::new(),
+        None,
+    ))
+}
+
+fn child_ended(
+    def: &Definition,
+    cal: &Calendar,
+    case: &Case,
+    workflow: &str,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> Result<(Case, Vec<Effect>), Refusal> {
+    let (_, state) = open_state(def, case)?;
+    let si = state
+        .on_child
+        .iter()
+        .find(|(o, _)| o == outcome)
+        .map(|(_, si)| *si)
+        .ok_or_else(|| Refusal::EventNotAllowed {
+            event: format!("child_ended:{outcome}"),
+            state: case.state.to_string(),
+        })?;
+    let from = case.state.clone();
+    let mut tx = Tx::new(def, cal, now, case.clone());
+    tx.leave();
+    tx.arm_state(si);
+    tx.announce_state(si);
+    Ok(tx.finish(
+        None,
+        format!("child {workflow} ended: {outcome}"),
+        Some(from),
+        Variables::new(),
+        None,
+    ))
+}

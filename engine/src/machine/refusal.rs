@@ -1,0 +1,93 @@
+//! Why a trigger was refused. A refusal changes nothing; its code is stable (API, scenarios).
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Refusal {
+    CaseClosed {
+        outcome: String,
+    },
+    EventNotAllowed {
+        event: String,
+        state: String,
+    },
+    RoleNotAllowed {
+        action: String,
+        allowed: Vec<String>,
+    },
+    MissingInput {
+        input: String,
+    },
+    InvalidInput {
+        input: String,
+        why: String,
+    },
+    UnknownInput {
+        input: String,
+    },
+    GuardFailed {
+        variable: String,
+        why: String,
+    },
+    NoBranch {
+        event: String,
+    },
+    UnknownTimer {
+        key: String,
+    },
+}
+
+impl Refusal {
+    /// The stable code, also the API's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::CaseClosed { .. } => "case_closed",
+            Refusal::EventNotAllowed { .. } => "event_not_allowed",
+            Refusal::RoleNotAllowed { .. } => "role_not_allowed",
+            Refusal::MissingInput { .. } => "missing_input",
+            Refusal::InvalidInput { .. } => "invalid_input",
+            Refusal::UnknownInput { .. } => "unknown_input",
+            Refusal::GuardFailed { .. } => "guard_failed",
+            Refusal::NoBranch { .. } => "no_branch",
+            Refusal::UnknownTimer { .. } => "unknown_timer",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::CaseClosed { outcome } => {
+                write!(f, "the case is closed (outcome: {outcome})")
+            }
+            Refusal::EventNotAllowed { event, state } => {
+                write!(f, "event '{event}' is not accepted in state '{state}'")
+            }
+            Refusal::RoleNotAllowed { action, allowed } => write!(
+                f,
+                "none of the actor's roles may {action}; allowed roles: {}",
+                allowed.join(", ")
+            ),
+            Refusal::MissingInput { input } => write!(f, "input '{input}' is required"),
+            Refusal::InvalidInput { input, why } => write!(f, "input '{input}': {why}"),
+            Refusal::UnknownInput { input } => {
+                write!(f, "input '{input}' is not accepted here")
+            }
+            Refusal::GuardFailed { variable, why } => {
+                write!(f, "condition not met: variable '{variable}' {why}")
+            }
+            Refusal::NoBranch { event } => {
+                write!(
+                    f,
+                    "no branch of event '{event}' holds for the case's variables"
+                )
+            }
+            Refusal::UnknownTimer { key } => write!(f, "timer {key} is not armed"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}

@@ -1,0 +1,761 @@
+//! Hand-checked transitions: dates verified day by day against the calendar of 2026-2027
+//! (All Saints' Day falls on a Sunday in 2026, Armistice on Wednesday 11 November).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::calendar::Calendar;
+use crate::definition;
+
+pub const WORKFLOW: &str = r#"
+id: recours-test
+title: Recours
+legal_basis: "Décret du 13 septembre 2018, art. 40"
+roles: { secretaire: Secrétaire, requerant: Requérant, chambre: Chambre }
+variables:
+  mention: { type: enum, values: [favorable, defavorable] }
+  notifiee_le: { type: date }
+  motifs: { type: text }
+  votes: { type: integer }
+  parent_email: { type: email }
+  urgent: { type: boolean }
+start:
+  by: [secretaire]
+  inputs: [mention, notifiee_le]
+  optional_inputs: [parent_email]
+  notify: [{ to: [requerant, parent_email], template: ouverture, deadline: delai_reclamation }]
+initial: mention_notifiee
+timers:
+  - id: vie_du_dossier
+    after: { years: 1 }
+    goto: classe
+states:
+  mention_notifiee:
+    label: Mention notifiée
+    timers:
+      - id: delai_reclamation
+        label: Délai de réclamation
+        legal_basis: "Art. 40"
+        after: { working_days: 10, from: notifiee_le, letter: registered }
+        goto: mention_definitive
+        reminders:
+          - before: { working_days: 2 }
+            notify: [{ to: [requerant], template: rappel }]
+    on:
+      introduire_reclamation:
+        by: [requerant]
+        inputs: [motifs]
+        optional_inputs: [urgent]
+        goto: reclamation_recue
+        notify: [{ to: [secretaire], template: reclamation-recue, deadline: avis_chambre }]
+  reclamation_recue:
+    label: Réclamation reçue
+    tasks:
+      - id: avis_chambre
+        role: chambre
+        title: Rendre l'avis
+        due: { working_days: 20 }
+        closes_on: [rendre_avis]
+    timers:
+      - id: delai_avis
+        label: Délai d'avis
+        after: { working_days: 20 }
+        goto: mention_definitive
+    on:
+      suspendre: { by: [secretaire], suspend: [delai_avis] }
+      reprendre: { by: [secretaire], resume: [delai_avis] }
+      prolonger: { by: [chambre], extend: [{ timer: delai_avis, by: { working_days: 5 } }] }
+      rendre_avis:
+        by: [chambre]
+        inputs: [votes]
+        when: { votes: { at_least: 3 } }
+        choose:
+          - when: { mention: favorable }
+            goto: mention_definitive
+          - goto: decision
+  decision:
+    label: Décision
+    timers:
+      - id: rappel_mensuel
+        every: { months: 1 }
+        until: { months: 3 }
+        notify: [{ to: [secretaire], template: rappel-mensuel }]
+    on:
+      decider: { by: [secretaire], goto: mention_definitive }
+      recours_externe: { by: [secretaire], goto: attente_recours }
+  attente_recours:
+    label: Attente de l'avis externe
+    start_case: { workflow: chambre-recours, with: { mention: mention } }
+    on_child: { avis_rendu: mention_definitive }
+  mention_definitive:
+    label: Mention définitive
+    final: true
+  classe: { label: Classé sans suite, final: true, outcome: sans_suite }
+"#;
+
+pub fn def() -> Definition {
+    Definition::compile(definition::parse(WORKFLOW).expect("parses")).expect("compiles")
+}
+
+pub fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+/// Noon in Brussels, when scenario events happen.
+pub fn noon(s: &str) -> DateTime<Utc> {
+    clock::brussels_at(d(s), 12, 0)
+}
+
+fn actor(role: &str) -> Actor {
+    Actor {
+        id: format!("test:{role}"),
+        roles: vec![role.to_string()],
+    }
+}
+
+fn inputs(v: serde_json::Value) -> Inputs {
+    serde_json::from_value(v).expect("object")
+}
+
+fn started(def: &Definition, on: &str) -> (Case, Vec<Effect>) {
+    start(
+        def,
+        &Calendar::fwb(),
+        StartRequest {
+            by: actor("secretaire"),
+            inputs: inputs(json!({"mention": "defavorable", "notifiee_le": "2026-10-05"})),
+            now: noon(on),
+        },
+    )
+    .expect("starts")
+}
+
+fn ev(name: &str, role: &str, i: serde_json::Value) -> Trigger {
+    Trigger::Event {
+        name: name.into(),
+        by: actor(role),
+        inputs: inputs(i),
+        reason: None,
+    }
+}
+
+fn run(
+    def: &Definition,
+    case: &Case,
+    t: Trigger,
+    on: &str,
+) -> Result<(Case, Vec<Effect>), Refusal> {
+    step(def, &Calendar::fwb(), case, t, noon(on))
+}
+
+fn fire(def: &Definition, case: &Case, id: &str) -> (Case, Vec<Effect>) {
+    let t = case.timer(id).unwrap_or_else(|| panic!("{id} armed"));
+    let at = t.fire_at;
+    step(
+        def,
+        &Calendar::fwb(),
+        case,
+        Trigger::Timer { key: t.key.clone() },
+        at,
+    )
+    .expect("fires")
+}
+
+fn due(case: &Case, id: &str) -> NaiveDate {
+    case.timer(id).map(|t| t.due.due).expect("armed")
+}
+
+fn templates(effects: &[Effect]) -> Vec<&str> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendNotice { template, .. } => Some(&**template),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn start_arms_registered_letter_deadline_and_its_reminder() {
+    let def = def();
+    let (case, effects) = started(&def, "2026-10-05");
+    assert_eq!(&*case.state, "mention_notifiee");
+    assert_eq!(case.variables[STARTED_ON], Value::Date(d("2026-10-05")));
+    // Dispatch Mon 5 Oct, effect Thu 8 Oct, +10 working days = Thu 22 Oct.
+    assert_eq!(due(&case, "delai_reclamation"), d("2026-10-22"));
+    // Reminder two working days before: Tue 20 Oct at 08:00 CEST = 06:00 UTC.
+    let reminder = case
+        .timers
+        .iter()
+        .find(|t| matches!(t.kind, TimerKind::Reminder { .. }))
+        .expect("reminder armed");
+    assert_eq!(reminder.fire_at.to_rfc3339(), "2026-10-20T06:00:00+00:00");
+    // One year from 5 Oct 2026 is Tue 5 Oct 2027.
+    assert_eq!(due(&case, "vie_du_dossier"), d("2027-10-05"));
+    // The opening notice announces the complaint deadline; no parent email was given.
+    let notice = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::SendNotice {
+                template,
+                deadline,
+                to_emails,
+                dedupe_key,
+                ..
+            } => Some((
+                template.clone(),
+                deadline.clone(),
+                to_emails.clone(),
+                dedupe_key.clone(),
+            )),
+            _ => None,
+        })
+        .expect("notice");
+    assert_eq!(&*notice.0, "ouverture");
+    assert_eq!(notice.1.expect("deadline").deadline.due, d("2026-10-22"));
+    assert!(notice.2.is_empty());
+    assert_eq!(notice.3, "1.0");
+    assert!(matches!(effects.last(), Some(Effect::History(_))));
+}
+
+#[test]
+fn deadline_fires_the_day_after_due_and_closes_the_case() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let key = case.timer("delai_reclamation").expect("armed").key.clone();
+    // Expires at midnight after Thu 22 Oct (Brussels, CEST).
+    assert_eq!(
+        case.timer("delai_reclamation")
+            .expect("armed")
+            .fire_at
+            .to_rfc3339(),
+        "2026-10-22T22:00:00+00:00"
+    );
+    let (after, effects) = fire(&def, &case, "delai_reclamation");
+    assert_eq!(&*after.state, "mention_definitive");
+    assert_eq!(after.entered_on, d("2026-10-23"));
+    assert_eq!(after.outcome(), Some("mention_definitive"));
+    assert!(after.timers.is_empty(), "a final state cancels everything");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::CancelTimer { key } if &*key.timer == "vie_du_dossier"))
+    );
+    // Firing the same key again is stale.
+    let again = step(
+        &def,
+        &Calendar::fwb(),
+        &after,
+        Trigger::Timer { key },
+        noon("2026-10-24"),
+    );
+    assert_eq!(again.map(|_| ()).unwrap_err().code(), "unknown_timer");
+}
+
+#[test]
+fn event_opens_task_and_notice_announces_its_due_date() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let (case, effects) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "Désaccord"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("accepted");
+    assert_eq!(&*case.state, "reclamation_recue");
+    // 20 working days from Mon 12 Oct 2026, skipping Wed 11 Nov: Mon 9 Nov.
+    assert_eq!(
+        case.task("avis_chambre")
+            .and_then(|t| t.due.clone())
+            .map(|d| d.due),
+        Some(d("2026-11-09"))
+    );
+    assert_eq!(due(&case, "delai_avis"), d("2026-11-09"));
+    assert!(case.timer("delai_reclamation").is_none());
+    assert!(
+        case.timer("vie_du_dossier").is_some(),
+        "case timers survive"
+    );
+    assert_eq!(templates(&effects), vec!["reclamation-recue"]);
+    let announced = effects.iter().find_map(|e| match e {
+        Effect::SendNotice { deadline, .. } => deadline.clone(),
+        _ => None,
+    });
+    assert_eq!(announced.map(|d| d.deadline.due), Some(d("2026-11-09")));
+    assert!(
+        effects.iter().any(
+            |e| matches!(e, Effect::CancelTimer { key } if &*key.timer == "delai_reclamation")
+        )
+    );
+}
+
+#[test]
+fn suspension_keeps_working_days_and_resume_recounts_them() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "x"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("ok");
+    let (case, effects) = run(
+        &def,
+        &case,
+        ev("suspendre", "secretaire", json!({})),
+        "2026-10-19",
+    )
+    .expect("ok");
+    // From Mon 19 Oct to Mon 9 Nov: 15 working days remain.
+    let t = case
+        .timers
+        .iter()
+        .find(|t| &*t.key.timer == "delai_avis")
+        .expect("kept");
+    assert!(matches!(
+        &t.status,
+        TimerStatus::Suspended { remaining: Some(l), .. } if l.count == 15
+    ));
+    let Some(Effect::History(h)) = effects.last() else {
+        panic!("history")
+    };
+    assert_eq!(
+        h.detail,
+        vec!["délai « Délai d'avis » suspendu, 15 jours ouvrables restants"]
+    );
+    assert!(case.timer("delai_avis").is_some_and(|t| !t.is_armed()));
+    assert!(
+        case.next_timer()
+            .is_some_and(|t| &*t.key.timer == "vie_du_dossier")
+    );
+    // Resumed Mon 2 Nov: 15 working days skipping Wed 11 Nov = Tue 24 Nov.
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("reprendre", "secretaire", json!({})),
+        "2026-11-02",
+    )
+    .expect("ok");
+    assert_eq!(due(&case, "delai_avis"), d("2026-11-24"));
+    // Extension by 5 working days from the raw end: Tue 1 Dec.
+    let before = case.timer("delai_avis").expect("armed").key.clone();
+    let (case, effects) = run(
+        &def,
+        &case,
+        ev("prolonger", "chambre", json!({})),
+        "2026-11-10",
+    )
+    .expect("ok");
+    assert_eq!(due(&case, "delai_avis"), d("2026-12-01"));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::CancelTimer { key } if *key == before))
+    );
+    let stale = step(
+        &def,
+        &Calendar::fwb(),
+        &case,
+        Trigger::Timer { key: before },
+        noon("2026-12-02"),
+    );
+    assert_eq!(stale.map(|_| ()).unwrap_err().code(), "unknown_timer");
+}
+
+#[test]
+fn extension_while_suspended_applies_at_resume() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "x"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("ok");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("suspendre", "secretaire", json!({})),
+        "2026-10-19",
+    )
+    .expect("ok");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("prolonger", "chambre", json!({})),
+        "2026-10-20",
+    )
+    .expect("ok");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("reprendre", "secretaire", json!({})),
+        "2026-11-02",
+    )
+    .expect("ok");
+    assert_eq!(due(&case, "delai_avis"), d("2026-12-01"));
+}
+
+#[test]
+fn guard_and_choose() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "x"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("ok");
+    let refused = run(
+        &def,
+        &case,
+        ev("rendre_avis", "chambre", json!({"votes": 2})),
+        "2026-10-20",
+    )
+    .unwrap_err();
+    assert_eq!(refused.code(), "guard_failed");
+    assert_eq!(
+        refused.to_string(),
+        "condition not met: variable 'votes' must be at least 3 (value: '2')"
+    );
+    let (after, effects) = run(
+        &def,
+        &case,
+        ev("rendre_avis", "chambre", json!({"votes": 4})),
+        "2026-10-20",
+    )
+    .expect("ok");
+    // mention is defavorable: the catch-all branch.
+    assert_eq!(&*after.state, "decision");
+    assert!(after.tasks.is_empty());
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::CloseTask { reason: CloseReason::Completed, task_id } if &**task_id == "avis_chambre"
+    )));
+}
+
+#[test]
+fn recurring_timer_fires_monthly_without_drift_until_its_limit() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "x"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("ok");
+    let (mut case, _) = run(
+        &def,
+        &case,
+        ev("rendre_avis", "chambre", json!({"votes": 4})),
+        "2027-01-15",
+    )
+    .expect("ok");
+    // Entered Fri 15 Jan 2027: 15 Feb (Mon), 15 Mar (Mon), 15 Apr (Thu); 15 May is past the
+    // three-month limit.
+    let mut dues = Vec::new();
+    while let Some(t) = case.timer("rappel_mensuel") {
+        dues.push(t.due.due);
+        let (next, effects) = fire(&def, &case, "rappel_mensuel");
+        assert_eq!(templates(&effects), vec!["rappel-mensuel"]);
+        case = next;
+    }
+    assert_eq!(
+        dues,
+        vec![d("2027-02-15"), d("2027-03-15"), d("2027-04-15")]
+    );
+    assert_eq!(&*case.state, "decision");
+}
+
+#[test]
+fn child_case_and_its_outcome() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "x"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("ok");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("rendre_avis", "chambre", json!({"votes": 4})),
+        "2026-10-20",
+    )
+    .expect("ok");
+    let (case, effects) = run(
+        &def,
+        &case,
+        ev("recours_externe", "secretaire", json!({})),
+        "2026-10-21",
+    )
+    .expect("ok");
+    let child = effects.iter().find_map(|e| match e {
+        Effect::StartChild {
+            workflow,
+            variables,
+        } => Some((workflow.clone(), variables.clone())),
+        _ => None,
+    });
+    let mut expected = Variables::new();
+    expected.insert("mention".into(), Value::Text("defavorable".into()));
+    assert_eq!(
+        child,
+        Some((std::sync::Arc::from("chambre-recours"), expected))
+    );
+    let wrong = Trigger::ChildEnded {
+        workflow: "chambre-recours".into(),
+        outcome: "autre".into(),
+    };
+    assert_eq!(
+        run(&def, &case, wrong, "2026-11-01").unwrap_err().code(),
+        "event_not_allowed"
+    );
+    let ended = Trigger::ChildEnded {
+        workflow: "chambre-recours".into(),
+        outcome: "avis_rendu".into(),
+    };
+    let (case, _) = run(&def, &case, ended, "2026-11-02").expect("ok");
+    assert_eq!(case.outcome(), Some("mention_definitive"));
+    let closed = run(
+        &def,
+        &case,
+        ev("decider", "secretaire", json!({})),
+        "2026-11-03",
+    )
+    .unwrap_err();
+    assert_eq!(closed.code(), "case_closed");
+}
+
+#[test]
+fn workflow_timer_closes_with_custom_outcome() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "x"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("ok");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("rendre_avis", "chambre", json!({"votes": 4})),
+        "2026-10-20",
+    )
+    .expect("ok");
+    let (case, _) = fire(&def, &case, "vie_du_dossier");
+    assert_eq!(case.outcome(), Some("sans_suite"));
+    assert_eq!(&*case.state, "classe");
+}
+
+#[test]
+fn input_refusals_say_which_input_and_why() {
+    let def = def();
+    let cal = Calendar::fwb();
+    let req = |i: serde_json::Value, role: &str| StartRequest {
+        by: actor(role),
+        inputs: inputs(i),
+        now: noon("2026-10-05"),
+    };
+    let cases: Vec<(serde_json::Value, &str, &str, &str)> = vec![
+        (
+            json!({"mention": "defavorable", "notifiee_le": "2026-10-05"}),
+            "requerant",
+            "role_not_allowed",
+            "none of the actor's roles may start a case; allowed roles: secretaire",
+        ),
+        (
+            json!({"mention": "defavorable"}),
+            "secretaire",
+            "missing_input",
+            "input 'notifiee_le' is required",
+        ),
+        (
+            json!({"mention": "neutre", "notifiee_le": "2026-10-05"}),
+            "secretaire",
+            "invalid_input",
+            "input 'mention': 'neutre' is not one of favorable, defavorable",
+        ),
+        (
+            json!({"mention": "favorable", "notifiee_le": "2026-02-30"}),
+            "secretaire",
+            "invalid_input",
+            "input 'notifiee_le': expected a date as YYYY-MM-DD, got '2026-02-30'",
+        ),
+        (
+            json!({"mention": "favorable", "notifiee_le": "2526-02-03"}),
+            "secretaire",
+            "invalid_input",
+            "input 'notifiee_le': date 2526-02-03 is outside the supported years 1900-2200",
+        ),
+        (
+            json!({"mention": "favorable", "notifiee_le": "2026-10-05", "parent_email": "a@b"}),
+            "secretaire",
+            "invalid_input",
+            "input 'parent_email': 'a@b' is not an email address",
+        ),
+        (
+            json!({"mention": "favorable", "notifiee_le": "2026-10-05", "votes": 3}),
+            "secretaire",
+            "unknown_input",
+            "input 'votes' is not accepted here",
+        ),
+        (
+            json!({"mention": 3, "notifiee_le": "2026-10-05"}),
+            "secretaire",
+            "invalid_input",
+            "input 'mention': expected one of the listed values, got a number",
+        ),
+    ];
+    for (i, role, code, message) in cases {
+        let r = start(&def, &cal, req(i.clone(), role))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!((r.code(), r.to_string().as_str()), (code, message), "{i}");
+    }
+    let (case, effects) = start(
+        &def,
+        &cal,
+        req(json!({"mention": "favorable", "notifiee_le": "2026-10-05", "parent_email": " p@ecole.be "}), "secretaire"),
+    )
+    .expect("ok");
+    assert_eq!(
+        case.variables["parent_email"],
+        Value::Text("p@ecole.be".into())
+    );
+    assert!(effects.iter().any(|e| matches!(e, Effect::SendNotice { to_emails, .. } if to_emails == &vec!["p@ecole.be".to_string()])));
+    let mut bad = BTreeMap::new();
+    bad.insert("motifs".to_string(), json!(true));
+    let r = step(
+        &def,
+        &cal,
+        &case,
+        Trigger::Event {
+            name: "introduire_reclamation".into(),
+            by: actor("requerant"),
+            inputs: bad,
+            reason: None,
+        },
+        noon("2026-10-06"),
+    );
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "input 'motifs': expected text, got a boolean"
+    );
+    let r = run(
+        &def,
+        &case,
+        ev("rendre_avis", "chambre", json!({})),
+        "2026-10-06",
+    );
+    assert_eq!(r.unwrap_err().code(), "event_not_allowed");
+}
+
+#[test]
+fn case_round_trips_through_json() {
+    let def = def();
+    let (case, _) = started(&def, "2026-10-05");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "x"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("ok");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("suspendre", "secretaire", json!({})),
+        "2026-10-19",
+    )
+    .expect("ok");
+    let text = serde_json::to_string(&case).expect("serializes");
+    let back: Case = serde_json::from_str(&text).expect("deserializes");
+    assert_eq!(back, case);
+}
+
+#[test]
+fn compile_refuses_broken_references() {
+    for (from, to, message) in [
+        (
+            "goto: reclamation_recue",
+            "goto: nulle_part",
+            "unknown state 'nulle_part'",
+        ),
+        (
+            "suspend: [delai_avis]",
+            "suspend: [delai_x]",
+            "unknown timer 'delai_x'",
+        ),
+        ("role: chambre", "role: jury", "unknown role 'jury'"),
+        (
+            "inputs: [motifs]",
+            "inputs: [motif]",
+            "unknown variable 'motif'",
+        ),
+        (
+            "after: { years: 1 }",
+            "after: { years: 1, months: 2 }",
+            "more than one length",
+        ),
+        (
+            "closes_on: [rendre_avis]",
+            "closes_on: [decider]",
+            "the state has no event 'decider'",
+        ),
+        (
+            "template: rappel }",
+            "template: rappel, deadline: rien }",
+            "unknown timer or task 'rien'",
+        ),
+    ] {
+        let text = WORKFLOW.replacen(from, to, 1);
+        assert_ne!(text, WORKFLOW, "{from}");
+        let err = Definition::compile(definition::parse(&text).expect("parses")).unwrap_err();
+        assert!(err.contains(message), "{err} should contain {message}");
+    }
+}

@@ -1,0 +1,592 @@
+//! One transition under construction: a copy of the case that is changed step by step while
+//! the effects are recorded. Only built once every check has passed, so it never refuses.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+
+use super::case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
+use super::clock::brussels_at;
+use super::definition::{
+    Definition, DelayDef, NoticeDef, ReminderDef, StartCaseDef, StateDef, TimerDef,
+};
+use super::effect::{CloseReason, Effect, History, NoticeDeadline};
+use super::value::Variables;
+use crate::calendar::{Calendar, Deadline, Length, Unit, french};
+
+/// A reminder is sent at this hour (Brussels) on its date.
+const REMINDER_HOUR: u32 = 8;
+
+/// What an `ArmTimer` effect says about the timer, shared by timers and task reminders.
+#[derive(Clone, Copy)]
+struct Meta<'d> {
+    id: &'d Arc<str>,
+    label: Option<&'d Arc<str>>,
+    legal_basis: Option<&'d Arc<str>>,
+    of_state: bool,
+}
+
+impl<'d> Meta<'d> {
+    fn timer(t: &'d TimerDef) -> Self {
+        Meta {
+            id: &t.id,
+            label: t.label.as_ref(),
+            legal_basis: t.legal_basis.as_ref(),
+            of_state: t.state.is_some(),
+        }
+    }
+}
+
+pub struct Tx<'a> {
+    pub def: &'a Definition,
+    pub cal: &'a Calendar,
+    pub now: DateTime<Utc>,
+    pub today: NaiveDate,
+    pub case: Case,
+    pub effects: Vec<Effect>,
+    pub detail: Vec<String>,
+    notices: u32,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(def: &'a Definition, cal: &'a Calendar, now: DateTime<Utc>, mut case: Case) -> Self {
+        case.transitions += 1;
+        Tx {
+            def,
+            cal,
+            now,
+            today: super::clock::civil_date(now),
+            case,
+            effects: Vec::with_capacity(8),
+            detail: Vec::new(),
+            notices: 0,
+        }
+    }
+
+    pub fn finish(
+        mut self,
+        actor: Option<String>,
+        trigger: String,
+        from_state: Option<Arc<str>>,
+        inputs: Variables,
+        reason: Option<String>,
+    ) -> (Case, Vec<Effect>) {
+        self.effects.push(Effect::History(History {
+            at: self.now,
+            actor,
+            trigger,
+            from_state,
+            to_state: self.case.state.clone(),
+            inputs,
+            reason,
+            detail: self.detail,
+        }));
+        (self.case, self.effects)
+    }
+
+    fn next_key(&mut self, timer: Arc<str>) -> TimerKey {
+        self.case.arming_seq += 1;
+        TimerKey {
+            timer,
+            seq: self.case.arming_seq,
+        }
+    }
+
+    fn start_date(&self, delay: &DelayDef, default_from: NaiveDate) -> Result<NaiveDate, String> {
+        match &delay.from {
+            None => Ok(default_from),
+            Some(var) => self
+                .case
+                .variables
+                .get(var)
+                .and_then(|v| v.as_date())
+                .ok_or_else(|| format!("la variable « {var} » n'est pas renseignée")),
+        }
+    }
+
+    fn count(&self, delay: &DelayDef, default_from: NaiveDate) -> Result<Deadline, String> {
+        let from = self.start_date(delay, default_from)?;
+        self.cal
+            .deadline(from, delay.means, delay.length)
+            .map_err(|e| e.to_string())
+    }
+
+    fn push_timer(
+        &mut self,
+        t: Meta<'_>,
+        key: TimerKey,
+        kind: TimerKind,
+        due: Arc<Deadline>,
+        fire_at: DateTime<Utc>,
+    ) {
+        self.effects.push(Effect::ArmTimer {
+            key: key.clone(),
+            timer_id: t.id.clone(),
+            kind,
+            deadline: due.clone(),
+            fire_at,
+            legal_basis: t.legal_basis.cloned(),
+            label: t.label.cloned(),
+        });
+        self.case.timers.push(ArmedTimer {
+            key,
+            kind,
+            due,
+            fire_at,
+            status: TimerStatus::Armed,
+            of_state: t.of_state,
+        });
+    }
+
+    /// Arms a timer of the definition, counted from `default_from` unless it names a date
+    /// variable. A deadline that cannot be counted is noted in history, not armed.
+    pub fn arm_timer(&mut self, ti: usize, default_from: NaiveDate) {
+        let def = self.def;
+        let t = &def.timers[ti];
+        let armed = if let Some(after) = &t.after {
+            self.count(after, default_from)
+                .map(|d| Some((TimerKind::Deadline, d)))
+        } else if let Some(every) = &t.every {
+            self.start_date(every, default_from).map(|base| {
+                self.occurrence(t, base, 1)
+                    .map(|d| (TimerKind::Recurring { n: 1, base }, d))
+            })
+        } else {
+            Ok(None)
+        };
+        match armed {
+            Ok(Some((kind, due))) => {
+                let due = Arc::new(due);
+                let key = self.next_key(t.id.clone());
+                self.push_timer(Meta::timer(t), key, kind, due.clone(), due.expires_at());
+                self.arm_reminders(&t.reminders, &due, Meta::timer(t));
+            }
+            Ok(None) => {}
+            Err(why) => self.detail.push(format!(
+                "délai « {} » non armé : {why}",
+                t.label.as_deref().unwrap_or(&t.id)
+            )),
+        }
+    }
+
+    /// Occurrence `n` of a recurring timer, or `None` once it would end after `until`.
+    fn occurrence(&self, t: &TimerDef, base: NaiveDate, n: u32) -> Option<Deadline> {
+        let every = t.every.as_ref()?;
+        let step = every.length?;
+        let count = step.count.checked_mul(n)?;
+        if count > Length::max(step.unit) {
+            return None;
+        }
+        let d = self
+            .cal
+            .deadline(base, every.means, Some(Length::new(count, step.unit)))
+            .ok()?;
+        if let Some(until) = &t.until {
+            let limit = self.cal.deadline(base, until.means, until.length).ok()?;
+            if d.raw_end > limit.due {
+                return None;
+            }
+        }
+        Some(d)
+    }
+
+    /// The date of a reminder `before` ahead of `due`, on a working day.
+    fn reminder_date(&self, due: NaiveDate, before: Length) -> Option<NaiveDate> {
+        let mut date = due;
+        match before.unit {
+            Unit::WorkingDays => {
+                let mut left = before.count;
+                while left > 0 {
+                    date = date.checked_sub_days(Days::new(1))?;
+                    if self.cal.is_working_day(date) {
+                        left -= 1;
+                    }
+                }
+            }
+            _ => date = date.checked_sub_days(Days::new(before.count.into()))?,
+        }
+        // Bounded: a run of non-working days is short.
+        for _ in 0..60 {
+            if self.cal.is_working_day(date) {
+                return Some(date);
+            }
+            date = date.checked_sub_days(Days::new(1))?;
+        }
+        None
+    }
+
+    fn arm_reminders(&mut self, reminders: &[ReminderDef], due: &Arc<Deadline>, t: Meta<'_>) {
+        for (i, r) in reminders.iter().enumerate() {
+            let Some(date) = self.reminder_date(due.due, r.before) else {
+                continue;
+            };
+            let fire_at = brussels_at(date, REMINDER_HOUR, 0);
+            if fire_at <= self.now {
+                continue;
+            }
+            let key = self.next_key(t.id.clone());
+            self.push_timer(
+                t,
+                key,
+                TimerKind::Reminder { index: i as u32 },
+                due.clone(),
+                fire_at,
+            );
+        }
+    }
+
+    fn open_task(&mut self, ki: usize, default_from: NaiveDate) {
+        let def = self.def;
+        let task = &def.tasks[ki];
+        let due = match &task.due {
+            None => None,
+            Some(delay) => match self.count(delay, default_from) {
+                Ok(d) => Some(Arc::new(d)),
+                Err(why) => {
+                    self.detail.push(format!(
+                        "échéance de la tâche « {} » non calculée : {why}",
+                        task.title
+                    ));
+                    None
+                }
+            },
+        };
+        self.effects.push(Effect::OpenTask {
+            task_id: task.id.clone(),
+            role: task.role.clone(),
+            title: task.title.clone(),
+            instructions: task.instructions.clone(),
+            due: due.clone(),
+            legal_basis: task.legal_basis.clone(),
+        });
+        self.case.tasks.push(OpenTask {
+            id: task.id.clone(),
+            role: task.role.clone(),
+            title: task.title.clone(),
+            due: due.clone(),
+        });
+        if let Some(due) = due {
+            let meta = Meta {
+                id: &task.id,
+                label: Some(&task.title),
+                legal_basis: task.legal_basis.as_ref(),
+                of_state: true,
+            };
+            self.arm_reminders(&task.reminders, &due, meta);
+        }
+    }
+
+    /// Removes the timers that match and records their cancellation.
+    fn cancel_timers(&mut self, mut pred: impl FnMut(&ArmedTimer) -> bool) {
+        let mut kept = Vec::with_capacity(self.case.timers.len());
+        for t in std::mem::take(&mut self.case.timers) {
+            if pred(&t) {
+                if t.is_armed() {
+                    self.effects.push(Effect::CancelTimer { key: t.key });
+                }
+            } else {
+                kept.push(t);
+            }
+        }
+        self.case.timers = kept;
+    }
+
+    fn cancel_reminders_of(&mut self, owner: &str) {
+        self.cancel_timers(|t| {
+            matches!(t.kind, TimerKind::Reminder { .. }) && &*t.key.timer == owner
+        });
+    }
+
+    pub fn close_task(&mut self, at: usize, reason: CloseReason) {
+        let task = self.case.tasks.remove(at);
+        self.cancel_reminders_of(&task.id);
+        self.effects.push(Effect::CloseTask {
+            task_id: task.id,
+            reason,
+        });
+    }
+
+    /// Closes the open tasks that `event` completes.
+    pub fn complete_tasks(&mut self, event: &str) {
+        let def = self.def;
+        let mut i = 0;
+        while i < self.case.tasks.len() {
+            let completes = def
+                .task(&self.case.tasks[i].id)
+                .is_some_and(|t| t.closes_on.iter().any(|e| &**e == event));
+            if completes {
+                self.close_task(i, CloseReason::Completed);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Leaving the current state: its timers are cancelled and its tasks closed.
+    pub fn leave(&mut self) {
+        self.cancel_timers(|t| t.of_state);
+        while !self.case.tasks.is_empty() {
+            self.close_task(0, CloseReason::StateLeft);
+        }
+    }
+
+    /// First half of entering a state: the case is in it, its timers and tasks are armed.
+    pub fn arm_state(&mut self, si: usize) {
+        let def = self.def;
+        let state = &def.states[si];
+        self.case.state = state.id.clone();
+        self.case.entered_on = self.today;
+        self.case.entered_at = self.now;
+        if state.is_final {
+            return;
+        }
+        for &ti in &state.timers {
+            self.arm_timer(ti, self.today);
+        }
+        for &ki in &state.tasks {
+            self.open_task(ki, self.today);
+        }
+    }
+
+    /// Second half: the state's notices and child case, then the case closes if it is final.
+    pub fn announce_state(&mut self, si: usize) {
+        let def = self.def;
+        let state: &StateDef = &def.states[si];
+        for n in &state.notify {
+            self.notice(n, None);
+        }
+        if let Some(s) = &state.start_case {
+            self.start_child(s);
+        }
+        if state.is_final {
+            self.cancel_timers(|_| true);
+            while !self.case.tasks.is_empty() {
+                self.close_task(0, CloseReason::CaseClosed);
+            }
+            self.case.status = Status::Closed {
+                outcome: state.outcome.clone(),
+            };
+        }
+    }
+
+    /// The deadline announced by default for a notice of timer or task `of`.
+    pub fn deadline_of(&self, of: &str) -> Option<NoticeDeadline> {
+        if let Some(t) = self.case.timer(of) {
+            return Some(NoticeDeadline {
+                of: t.key.timer.clone(),
+                deadline: t.due.clone(),
+                legal_basis: self.def.timer(of).and_then(|d| d.legal_basis.clone()),
+            });
+        }
+        let task = self.case.task(of)?;
+        Some(NoticeDeadline {
+            of: task.id.clone(),
+            deadline: task.due.clone()?,
+            legal_basis: self.def.task(of).and_then(|d| d.legal_basis.clone()),
+        })
+    }
+
+    pub fn notice(&mut self, n: &NoticeDef, own: Option<&NoticeDeadline>) {
+        let deadline = match &n.deadline {
+            Some(of) => self.deadline_of(of),
+            None => own.cloned(),
+        };
+        let to_emails = n
+            .to_email_vars
+            .iter()
+            .filter_map(|v| match self.case.variables.get(v) {
+                Some(super::value::Value::Text(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        let dedupe_key = format!("{}.{}", self.case.transitions, self.notices);
+        self.notices += 1;
+        self.effects.push(Effect::SendNotice {
+            template: n.template.clone(),
+            to_roles: n.to_roles.clone(),
+            to_emails,
+            deadline,
+            dedupe_key,
+        });
+    }
+
+    pub fn start_child(&mut self, s: &StartCaseDef) {
+        let variables = s
+            .pass
+            .iter()
+            .filter_map(|(child, ours)| {
+                self.case
+                    .variables
+                    .get(ours)
+                    .map(|v| (child.clone(), v.clone()))
+            })
+            .collect();
+        self.effects.push(Effect::StartChild {
+            workflow: s.workflow.clone(),
+            variables,
+        });
+    }
+
+    fn timer_name(&self, ti: usize) -> String {
+        let t = &self.def.timers[ti];
+        t.label.as_deref().unwrap_or(&t.id).to_string()
+    }
+
+    fn live_timer(&self, ti: usize) -> Option<usize> {
+        let id = &self.def.timers[ti].id;
+        self.case
+            .timers
+            .iter()
+            .position(|t| t.key.timer == *id && !matches!(t.kind, TimerKind::Reminder { .. }))
+    }
+
+    /// Suspends a timer: it stops counting and keeps its remaining budget.
+    pub fn suspend(&mut self, ti: usize) {
+        let Some(at) = self.live_timer(ti) else {
+            return;
+        };
+        let t = &self.case.timers[at];
+        if !t.is_armed() {
+            return;
+        }
+        let remaining = match t.due.length.map(|l| l.unit) {
+            Some(Unit::WorkingDays) => Length::new(
+                self.cal.working_days_between(self.today, t.due.due),
+                Unit::WorkingDays,
+            ),
+            _ => Length::new(
+                (t.due.raw_end - self.today).num_days().max(0) as u32,
+                Unit::CalendarDays,
+            ),
+        };
+        let key = t.key.clone();
+        let owner = key.timer.clone();
+        self.effects.push(Effect::CancelTimer { key });
+        self.case.timers[at].status = TimerStatus::Suspended {
+            since: self.today,
+            remaining: (remaining.count > 0).then_some(remaining),
+            extensions: Vec::new(),
+        };
+        self.cancel_reminders_of(&owner);
+        let left = if remaining.count > 0 {
+            format!("{} restants", french::length(remaining))
+        } else {
+            "aucun jour restant".to_string()
+        };
+        self.detail.push(format!(
+            "délai « {} » suspendu, {left}",
+            self.timer_name(ti)
+        ));
+    }
+
+    /// Resumes a suspended timer: its remaining budget counts again from today (Art. 22).
+    pub fn resume(&mut self, ti: usize) {
+        let Some(at) = self.live_timer(ti) else {
+            return;
+        };
+        let TimerStatus::Suspended {
+            remaining,
+            extensions,
+            ..
+        } = self.case.timers[at].status.clone()
+        else {
+            return;
+        };
+        let mut due = match self.cal.deadline(self.today, None, remaining) {
+            Ok(d) => d,
+            Err(e) => {
+                self.detail.push(format!(
+                    "reprise du délai « {} » impossible : {e}",
+                    self.timer_name(ti)
+                ));
+                return;
+            }
+        };
+        for ext in extensions {
+            if let Ok(d) = self.cal.deadline(due.raw_end, None, Some(ext)) {
+                due = d;
+            }
+        }
+        self.rearm(ti, at, due);
+        let due = self.case.timers.last().map(|t| t.due.due);
+        if let Some(due) = due {
+            self.detail.push(format!(
+                "délai « {} » repris, échéance le {}",
+                self.timer_name(ti),
+                french::long_date(due)
+            ));
+        }
+    }
+
+    /// Extends a timer's deadline by `by` counted from its raw end (Art. 22 applies again).
+    pub fn extend(&mut self, ti: usize, by: Length) {
+        let Some(at) = self.live_timer(ti) else {
+            return;
+        };
+        if let TimerStatus::Suspended { extensions, .. } = &mut self.case.timers[at].status {
+            extensions.push(by);
+            self.detail.push(format!(
+                "délai « {} » (suspendu) prolongé de {}",
+                self.timer_name(ti),
+                french::length(by)
+            ));
+            return;
+        }
+        let t = &self.case.timers[at];
+        let due = match self.cal.deadline(t.due.raw_end, None, Some(by)) {
+            Ok(d) => d,
+            Err(e) => {
+                self.detail.push(format!(
+                    "prolongation du délai « {} » impossible : {e}",
+                    self.timer_name(ti)
+                ));
+                return;
+            }
+        };
+        let old = t.key.clone();
+        self.effects.push(Effect::CancelTimer { key: old.clone() });
+        self.cancel_reminders_of(&old.timer);
+        let Some(at) = self.live_timer(ti) else {
+            return;
+        };
+        let due_date = due.due;
+        self.rearm(ti, at, due);
+        self.detail.push(format!(
+            "délai « {} » prolongé de {}, échéance le {}",
+            self.timer_name(ti),
+            french::length(by),
+            french::long_date(due_date)
+        ));
+    }
+
+    /// Replaces timer record `at` by a fresh arming (new key) due at `due`.
+    fn rearm(&mut self, ti: usize, at: usize, due: Deadline) {
+        let def = self.def;
+        let t = &def.timers[ti];
+        let old = self.case.timers.remove(at);
+        let due = Arc::new(due);
+        let key = self.next_key(t.id.clone());
+        self.push_timer(Meta::timer(t), key, old.kind, due.clone(), due.expires_at());
+        if old.kind == TimerKind::Deadline {
+            self.arm_reminders(&t.reminders, &due, Meta::timer(t));
+        }
+    }
+
+    /// Arms the next occurrence of a recurring timer that just fired.
+    pub fn rearm_recurring(&mut self, ti: usize, n: u32, base: NaiveDate) {
+        let def = self.def;
+        let t = &def.timers[ti];
+        if let Some(d) = self.occurrence(t, base, n + 1) {
+            let due = Arc::new(d);
+            let key = self.next_key(t.id.clone());
+            self.push_timer(
+                Meta::timer(t),
+                key,
+                TimerKind::Recurring { n: n + 1, base },
+                due.clone(),
+                due.expires_at(),
+            );
+            self.arm_reminders(&t.reminders, &due, Meta::timer(t));
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Typed variable values, the coercion of actor inputs and literals to them, and the
+//! evaluation of `when` conditions.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{FIRST_YEAR, LAST_YEAR};
+use crate::definition::{Condition, Literal, Test, VarType, Variable};
+
+/// The value of a case variable. `enum`, `email` and `document` variables hold text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Value {
+    Text(String),
+    Integer(i64),
+    Boolean(bool),
+    Date(NaiveDate),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Text(s) => f.write_str(s),
+            Value::Integer(n) => write!(f, "{n}"),
+            Value::Boolean(b) => write!(f, "{b}"),
+            Value::Date(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+impl Value {
+    pub fn as_date(&self) -> Option<NaiveDate> {
+        match self {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// The value as JSON, as it is written in scenarios and API requests.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Text(s) => serde_json::Value::String(s.clone()),
+            Value::Integer(n) => serde_json::Value::from(*n),
+            Value::Boolean(b) => serde_json::Value::Bool(*b),
+            Value::Date(d) => serde_json::Value::String(d.to_string()),
+        }
+    }
+}
+
+pub type Variables = BTreeMap<String, Value>;
+
+/// Parses `YYYY-MM-DD` inside the calendar's supported years.
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("expected a date as YYYY-MM-DD, got '{s}'"))?;
+    if !(FIRST_YEAR..=LAST_YEAR).contains(&d.year()) {
+        return Err(format!(
+            "date {d} is outside the supported years {FIRST_YEAR}-{LAST_YEAR}"
+        ));
+    }
+    Ok(d)
+}
+
+/// A sane check, not RFC 5322: one `@`, a non-empty local part, a dotted domain, no spaces.
+fn check_email(s: &str) -> Result<(), String> {
+    let bad = || format!("'{s}' is not an email address");
+    let (local, domain) = s.split_once('@').ok_or_else(bad)?;
+    let ok = !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && s.len() <= 254
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok { Ok(()) } else { Err(bad()) }
+}
+
+const MAX_TEXT: usize = 10_000;
+
+fn text(s: &str) -> Result<String, String> {
+    if s.len() > MAX_TEXT {
+        return Err(format!("text longer than {MAX_TEXT} bytes"));
+    }
+    Ok(s.to_string())
+}
+
+/// Checks an input against its variable's type.
+pub fn coerce(var: &Variable, input: &serde_json::Value) -> Result<Value, String> {
+    use serde_json::Value as J;
+    match (var.ty, input) {
+        (VarType::Text | VarType::Document, J::String(s)) => text(s).map(Value::Text),
+        (VarType::Email, J::String(s)) => {
+            let s = s.trim();
+            check_email(s)?;
+            Ok(Value::Text(s.to_string()))
+        }
+        (VarType::Enum, J::String(s)) => {
+            if var.values.iter().any(|v| v == s) {
+                Ok(Value::Text(s.clone()))
+            } else {
+                Err(format!("'{s}' is not one of {}", var.values.join(", ")))
+            }
+        }
+        (VarType::Date, J::String(s)) => parse_date(s).map(Value::Date),
+        (VarType::Integer, J::Number(n)) => n
+            .as_i64()
+            .map(Value::Integer)
+            .ok_or_else(|| format!("expected a whole number, got {n}")),
+        (VarType::Boolean, J::Bool(b)) => Ok(Value::Boolean(*b)),
+        (ty, other) => Err(format!(
+            "expected {}, got {}",
+            type_name(ty),
+            json_kind(other)
+        )),
+    }
+}
+
+fn type_name(ty: VarType) -> &'static str {
+    match ty {
+        VarType::Text | VarType::Document => "text",
+        VarType::Date => "a date (YYYY-MM-DD)",
+        VarType::Integer => "a whole number",
+        VarType::Boolean => "true or false",
+        VarType::Enum => "one of the listed values",
+        VarType::Email => "an email address",
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "text",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// A workflow literal as a value of the variable's type.
+pub fn from_literal(ty: VarType, lit: &Literal) -> Result<Value, String> {
+    match (ty, lit) {
+        (VarType::Date, Literal::Text(s)) => parse_date(s).map(Value::Date),
+        (VarType::Integer, Literal::Integer(n)) => Ok(Value::Integer(*n)),
+        (VarType::Boolean, Literal::Boolean(b)) => Ok(Value::Boolean(*b)),
+        (VarType::Text | VarType::Enum | VarType::Email | VarType::Document, Literal::Text(s)) => {
+            Ok(Value::Text(s.clone()))
+        }
+        (ty, lit) => Err(format!("{lit:?} is not {}", type_name(ty))),
+    }
+}
+
+/// The first variable test of `cond` that does not hold, as (variable, why).
+pub fn first_failure(
+    cond: &Condition,
+    types: &impl Fn(&str) -> Option<VarType>,
+    vars: &Variables,
+) -> Option<(String, String)> {
+    for (name, test) in cond {
+        let ty = types(name).unwrap_or(VarType::Text);
+        let actual = vars.get(name.as_str());
+        if let Err(why) = check(ty, test, actual) {
+            let shown = actual.map_or_else(|| "unset".to_string(), |v| format!("'{v}'"));
+            return Some((name.clone(), format!("{why} (value: {shown})")));
+        }
+    }
+    None
+}
+
+fn check(ty: VarType, test: &Test, actual: Option<&Value>) -> Result<(), String> {
+    let lit = |l: &Literal| from_literal(ty, l).ok();
+    match test {
+        Test::Equals(l) => {
+            if actual.is_some() && actual == lit(l).as_ref() {
+                Ok(())
+            } else {
+                Err(format!("must equal {}", show(l)))
+            }
+        }
+        Test::Operators(ops) => {
+            if let Some(want) = ops.set
+                && actual.is_some() != want
+            {
+                return Err(if want { "must be set" } else { "must be unset" }.into());
+            }
+            if let Some(l) = &ops.equals
+                && (actual.is_none() || actual != lit(l).as_ref())
+            {
+                return Err(format!("must equal {}", show(l)));
+            }
+            if let Some(l) = &ops.not
+                && actual.is_some()
+                && actual == lit(l).as_ref()
+            {
+                return Err(format!("must not equal {}", show(l)));
+            }
+            if let Some(list) = &ops.one_of
+                && !list
+                    .iter()
+                    .any(|l| actual.is_some() && actual == lit(l).as_ref())
+            {
+                let shown: Vec<String> = list.iter().map(show).collect();
+                return Err(format!("must be one of {}", shown.join(", ")));
+            }
+            if let Some(l) = &ops.at_least
+                && !ordered(actual, lit(l).as_ref(), |o| o.is_ge())
+            {
+                return Err(format!("must be at least {}", show(l)));
+            }
+            if let Some(l) = &ops.at_most
+                && !ordered(actual, lit(l).as_ref(), |o| o.is_le())
+            {
+                return Err(format!("must be at most {}", show(l)));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn ordered(
+    actual: Option<&Value>,
+    bound: Option<&Value>,
+    ok: impl Fn(std::cmp::Ordering) -> bool,
+) -> bool {
+    match (actual, bound) {
+        (Some(Value::Integer(a)), Some(Value::Integer(b))) => ok(a.cmp(b)),
+        (Some(Value::Date(a)), Some(Value::Date(b))) => ok(a.cmp(b)),
+        _ => false,
+    }
+}
+
+fn show(l: &Literal) -> String {
+    match l {
+        Literal::Boolean(b) => b.to_string(),
+        Literal::Integer(n) => n.to_string(),
+        Literal::Text(s) => format!("'{s}'"),
+    }
+}
