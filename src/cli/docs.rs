@@ -37,7 +37,13 @@ pub fn render(workflows: &[&Workflow]) -> String {
          férié est reportée au jour ouvrable suivant.\n\n",
     );
     for wf in workflows {
-        let _ = writeln!(out, "- [{}](#{}) — `{}`", wf.title, anchor(&wf.title), wf.id.value);
+        let _ = writeln!(
+            out,
+            "- [{}](#{}) — `{}`",
+            wf.title,
+            anchor(&wf.title),
+            wf.id.value
+        );
     }
     for wf in workflows {
         out.push('\n');
@@ -70,7 +76,11 @@ fn section(out: &mut String, wf: &Workflow) {
             let _ = writeln!(out, "| {} |", r.join(" | "));
         }
     }
-    let _ = writeln!(out, "\n### Diagramme\n\n```mermaid\n{}```", graph::mermaid(wf));
+    let _ = writeln!(
+        out,
+        "\n### Diagramme\n\n```mermaid\n{}```",
+        graph::mermaid(wf)
+    );
 }
 
 fn deadline_rows(wf: &Workflow) -> Vec<Vec<String>> {

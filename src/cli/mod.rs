@@ -4,12 +4,14 @@
 mod args;
 mod bench;
 mod deadline;
+mod docs;
 mod graph;
 mod holidays;
 mod scenarios;
 mod schema;
 mod simulate;
 mod validate;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -40,6 +42,8 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Draw the state diagram of a workflow (Mermaid or Graphviz dot).
     Graph(graph::GraphArgs),
+    /// Print the reference page of the workflows (docs/procedures.md).
+    Docs(docs::DocsArgs),
     /// Run a scenario against a workflow and print the timeline (in French).
     Simulate(simulate::SimulateArgs),
     /// Run every scenario of the workflows under a folder.
@@ -77,6 +81,7 @@ pub fn run() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Graph(a) => graph::run(a),
+        Command::Docs(a) => docs::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Test(a) => scenarios::run(a),
     };

@@ -7,7 +7,8 @@ use clap::Args;
 use engine::calendar::Calendar;
 use engine::scenario;
 
-use super::simulate::{load_scenario, load_workflow};
+use super::simulate::load_scenario;
+use super::workflows::load_checked;
 use super::{Failure, args};
 
 #[derive(Args)]
@@ -73,7 +74,7 @@ fn test_workflow(folder: &Path, cal: &Calendar, tally: &mut Tally) {
     if scenarios.is_empty() {
         return;
     }
-    let def = match load_workflow(&folder.join("workflow.yaml")) {
+    let def = match load_checked(&folder.join("workflow.yaml")) {
         Ok(def) => def,
         Err(message) => {
             for s in &scenarios {

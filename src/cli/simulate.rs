@@ -10,6 +10,7 @@ use clap::Args;
 use engine::machine::Definition;
 use engine::scenario::{self, Report, Scenario};
 
+use super::workflows::load_checked;
 use super::{Failure, args};
 
 #[derive(Args)]
@@ -40,14 +41,6 @@ pub struct SimulateArgs {
     calendar: Option<PathBuf>,
 }
 
-/// Reads, parses and compiles a workflow file; the message says where it is wrong.
-pub fn load_workflow(path: &Path) -> Result<Definition, String> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {name}: {e}"))?;
-    let wf = engine::definition::parse(&text).map_err(|d| d.render(&name))?;
-    Definition::compile(wf).map_err(|e| format!("{name}: {e}"))
-}
-
 /// Reads and parses a scenario file.
 pub fn load_scenario(path: &Path) -> Result<Scenario, String> {
     let name = path.display().to_string();
@@ -57,7 +50,7 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, String> {
 
 pub fn run(a: SimulateArgs) -> Result<(), Failure> {
     let cal = args::calendar(a.calendar.as_ref())?;
-    let def = load_workflow(&a.workflow).map_err(Failure::Usage)?;
+    let def = load_checked(&a.workflow).map_err(Failure::Usage)?;
     let (scenario, source) = match (&a.scenario, a.start) {
         (Some(path), _) => (
             load_scenario(path).map_err(Failure::Usage)?,

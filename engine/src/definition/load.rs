@@ -167,6 +167,11 @@ impl Catalog {
         &self.files
     }
 
+    /// The files, in the order they were given.
+    pub fn into_files(self) -> Vec<WorkflowFile> {
+        self.files
+    }
+
     /// The first file loaded with this id.
     pub fn get(&self, id: &str) -> Option<&WorkflowFile> {
         self.by_id
