@@ -26,7 +26,7 @@ pub use case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerSta
 pub use definition::{
     Definition, DelayDef, EventDef, NoticeDef, STARTED_ON, StateDef, Target, TaskDef, TimerDef,
 };
-pub use effect::{CloseReason, Effect, History, NoticeDeadline};
+pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
 pub use value::{Value, Variables};
 
@@ -74,37 +74,35 @@ pub enum Trigger {
 /// Checks and types the inputs of an action.
 fn typed_inputs(
     def: &Definition,
-    required: &[String],
-    optional: &[String],
+    required: &[Arc<str>],
+    optional: &[Arc<str>],
     given: &Inputs,
 ) -> Result<Variables, Refusal> {
+    let listed = |names: &[Arc<str>], name: &str| names.iter().any(|n| **n == *name);
     for name in given.keys() {
-        if !required.contains(name) && !optional.contains(name) {
+        if !listed(required, name) && !listed(optional, name) {
             return Err(Refusal::UnknownInput {
                 input: name.clone(),
             });
         }
     }
     for name in required {
-        if !given.contains_key(name) {
+        if !given.contains_key(&**name) {
             return Err(Refusal::MissingInput {
-                input: name.clone(),
+                input: name.to_string(),
             });
         }
     }
     let mut typed = Variables::new();
     for (name, raw) in given {
-        let var = def
-            .variables
-            .get(name)
-            .ok_or_else(|| Refusal::UnknownInput {
-                input: name.clone(),
-            })?;
+        let (key, var) = def.var(name).ok_or_else(|| Refusal::UnknownInput {
+            input: name.clone(),
+        })?;
         let v = value::coerce(var, raw).map_err(|why| Refusal::InvalidInput {
             input: name.clone(),
             why,
         })?;
-        typed.insert(name.clone(), v);
+        typed.insert(key.clone(), v);
     }
     Ok(typed)
 }
@@ -144,7 +142,9 @@ pub fn start(
     )?;
     let today = clock::civil_date(req.now);
     let mut variables = inputs.clone();
-    variables.insert(STARTED_ON.to_string(), Value::Date(today));
+    if let Some((name, _)) = def.var(STARTED_ON) {
+        variables.insert(name.clone(), Value::Date(today));
+    }
     let initial = &def.states[def.initial];
     let case = Case {
         workflow: def.id.clone(),
@@ -168,7 +168,7 @@ pub fn start(
         tx.notice(n, None);
     }
     tx.announce_state(def.initial);
-    Ok(tx.finish(Some(req.by.id), "start".into(), None, inputs, None))
+    Ok(tx.finish(Some(req.by.id), Cause::Start, None, inputs, None))
 }
 
 /// Applies a trigger to a case.
@@ -284,7 +284,9 @@ fn event(
     }
     Ok(tx.finish(
         Some(by.id),
-        format!("event {name}"),
+        Cause::Event {
+            name: ev.name.clone(),
+        },
         Some(from),
         typed,
         reason,
@@ -367,7 +369,7 @@ fn timer(
     }
     Ok(tx.finish(
         None,
-        format!("timer {key}"),
+        Cause::Timer { key: key.clone() },
         Some(from),
         Variables::new(),
         None,
@@ -399,7 +401,10 @@ fn child_ended(
     tx.announce_state(si);
     Ok(tx.finish(
         None,
-        format!("child {workflow} ended: {outcome}"),
+        Cause::ChildEnded {
+            workflow: workflow.to_string(),
+            outcome: outcome.to_string(),
+        },
         Some(from),
         Variables::new(),
         None,

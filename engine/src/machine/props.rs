@@ -129,7 +129,7 @@ fn good_start(def: &Definition) -> StartRequest {
         .inputs
         .iter()
         .map(|name| {
-            let i = def.variables.get_index_of(name).expect("declared");
+            let i = def.variables.get_index_of(&**name).expect("declared");
             value_for(def, i, 0, 0)
         })
         .collect();
@@ -201,11 +201,11 @@ proptest! {
                     let mut roles = vec![roles[role % roles.len()].clone()];
                     if fill {
                         for input in &ev.inputs {
-                            let i = def.variables.get_index_of(input).expect("declared");
+                            let i = def.variables.get_index_of(&**input).expect("declared");
                             let (n, v) = value_for(def, i, 0, role as u32);
                             given.insert(n, v);
                         }
-                        given.retain(|k, _| ev.inputs.contains(k) || ev.optional_inputs.contains(k));
+                        given.retain(|k, _| ev.inputs.iter().chain(&ev.optional_inputs).any(|n| **n == **k));
                         roles.push(ev.by[role % ev.by.len()].to_string());
                     }
                     Trigger::Event { name: ev.name.to_string(), by: Actor { id: "p".into(), roles }, inputs: given, reason: None }

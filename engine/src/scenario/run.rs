@@ -197,7 +197,10 @@ pub fn run(def: &Definition, cal: &Calendar, scenario: &Scenario) -> Report {
         let n = i + 1;
         let mut seen = Observed::default();
         let limit = match (st.until, st.on) {
-            (Some(until), _) => brussels_midnight(until + Days::new(1)),
+            (Some(until), _) => match until.checked_add_days(Days::new(1)) {
+                Some(next) => brussels_midnight(next),
+                None => runner.now.max(brussels_midnight(until)),
+            },
             (None, Some(on)) => brussels_at(on, 12, 0),
             (None, None) => runner.now,
         };
@@ -398,7 +401,7 @@ impl Runner<'_> {
                         to: to_roles
                             .iter()
                             .map(|r| r.to_string())
-                            .chain(to_emails.iter().cloned())
+                            .chain(to_emails.iter().map(|e| e.to_string()))
                             .collect(),
                         deadline: deadline.as_ref().map(|d| d.deadline.due),
                     });
@@ -407,7 +410,7 @@ impl Runner<'_> {
                     workflow: workflow.to_string(),
                 }),
                 Effect::History(h) => {
-                    items.extend(h.detail.iter().map(|t| Item::Detail { text: t.clone() }));
+                    items.extend(h.detail.iter().map(|d| Item::Detail { text: d.fr() }));
                 }
                 Effect::CancelTimer { .. } => {}
             }
@@ -514,7 +517,7 @@ impl Runner<'_> {
         }
         if let Some(vars) = &expect.variables {
             for (name, want) in vars {
-                let got = case.variables.get(name).map(|v| v.to_json());
+                let got = case.variables.get(name.as_str()).map(|v| v.to_json());
                 if got.as_ref() != Some(want) {
                     let got = got.map_or_else(|| "unset".to_string(), |g| g.to_string());
                     out.push(format!("expected variable {name} = {want}, got {got}"));
