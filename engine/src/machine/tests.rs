@@ -209,7 +209,7 @@ fn start_arms_registered_letter_deadline_and_its_reminder() {
                 template.clone(),
                 deadline.clone(),
                 to_emails.clone(),
-                dedupe_key.clone(),
+                *dedupe_key,
             )),
             _ => None,
         })
