@@ -149,7 +149,7 @@ pub fn start(
     let case = Case {
         workflow: def.id.clone(),
         state: initial.id.clone(),
-        variables,
+        variables: Arc::new(variables),
         status: Status::Open,
         started_on: today,
         entered_on: today,
@@ -231,13 +231,14 @@ fn event(
         });
     }
     let typed = typed_inputs(def, &ev.inputs, &ev.optional_inputs, inputs)?;
-    // Checks run on the variables as they would be, before anything is committed.
+    // Checks run on the variables as they would be, before anything is committed; the map
+    // is copied only when the event changes it.
     let mut variables = case.variables.clone();
-    for (k, v) in &typed {
-        variables.insert(k.clone(), v.clone());
-    }
-    for (k, v) in &ev.set {
-        variables.insert(k.clone(), v.clone());
+    if !typed.is_empty() || !ev.set.is_empty() {
+        let vars = Arc::make_mut(&mut variables);
+        for (k, v) in typed.iter().chain(ev.set.iter().map(|(k, v)| (k, v))) {
+            vars.insert(k.clone(), v.clone());
+        }
     }
     if let Some(cond) = &ev.when {
         guard(def, cond, &variables)?;
@@ -256,7 +257,7 @@ fn event(
         ),
     };
     let from = case.state.clone();
-    let mut next = case.clone_without_variables();
+    let mut next = case.clone();
     next.variables = variables;
     let mut tx = Tx::new(def, cal, now, next);
     for &ti in &ev.suspend {
@@ -341,7 +342,7 @@ fn timer(
             };
             let t = &def.timers[ti];
             for (k, v) in &t.set {
-                tx.case.variables.insert(k.clone(), v.clone());
+                Arc::make_mut(&mut tx.case.variables).insert(k.clone(), v.clone());
             }
             let own = NoticeDeadline {
                 of: owner.clone(),

@@ -12,7 +12,7 @@ use super::definition::{
 };
 use super::effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 use super::value::Variables;
-use crate::calendar::{Calendar, Deadline, Length, Unit};
+use crate::calendar::{Calendar, Deadline, Length, Means, Unit};
 
 /// A reminder is sent at this hour (Brussels) on its date.
 const REMINDER_HOUR: u32 = 8;
@@ -46,7 +46,10 @@ pub struct Tx<'a> {
     pub effects: Vec<Effect>,
     pub detail: Vec<Detail>,
     notices: u32,
+    counted: Vec<(CountArgs, Arc<Deadline>)>,
 }
+
+type CountArgs = (NaiveDate, Option<Means>, Option<Length>);
 
 impl<'a> Tx<'a> {
     pub fn new(def: &'a Definition, cal: &'a Calendar, now: DateTime<Utc>, mut case: Case) -> Self {
@@ -60,6 +63,7 @@ impl<'a> Tx<'a> {
             effects: Vec::with_capacity(8),
             detail: Vec::new(),
             notices: 0,
+            counted: Vec::new(),
         }
     }
 
@@ -104,11 +108,25 @@ impl<'a> Tx<'a> {
         }
     }
 
-    fn count(&self, delay: &DelayDef, default_from: NaiveDate) -> Result<Deadline, String> {
+    /// The deadline of a delay. A task due and the timer that enforces it usually count the
+    /// same delay: the second one shares the first's record.
+    fn count(
+        &mut self,
+        delay: &DelayDef,
+        default_from: NaiveDate,
+    ) -> Result<Arc<Deadline>, String> {
         let from = self.start_date(delay, default_from)?;
-        self.cal
-            .deadline(from, delay.means, delay.length)
-            .map_err(|e| e.to_string())
+        let args = (from, delay.means, delay.length);
+        if let Some((_, d)) = self.counted.iter().find(|(a, _)| *a == args) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(
+            self.cal
+                .deadline(from, delay.means, delay.length)
+                .map_err(|e| e.to_string())?,
+        );
+        self.counted.push((args, d.clone()));
+        Ok(d)
     }
 
     fn push_timer(
@@ -149,14 +167,13 @@ impl<'a> Tx<'a> {
         } else if let Some(every) = &t.every {
             self.start_date(every, default_from).map(|base| {
                 self.occurrence(t, base, 1)
-                    .map(|d| (TimerKind::Recurring { n: 1, base }, d))
+                    .map(|d| (TimerKind::Recurring { n: 1, base }, Arc::new(d)))
             })
         } else {
             Ok(None)
         };
         match armed {
             Ok(Some((kind, due))) => {
-                let due = Arc::new(due);
                 let key = self.next_key(t.id.clone());
                 self.push_timer(Meta::timer(t), key, kind, due.clone(), due.expires_at());
                 self.arm_reminders(&t.reminders, &due, Meta::timer(t));
@@ -244,7 +261,7 @@ impl<'a> Tx<'a> {
         let due = match &task.due {
             None => None,
             Some(delay) => match self.count(delay, default_from) {
-                Ok(d) => Some(Arc::new(d)),
+                Ok(d) => Some(d),
                 Err(why) => {
                     self.detail.push(Detail::NotCounted {
                         name: task.title.clone(),
