@@ -760,3 +760,23 @@ fn compile_refuses_broken_references() {
         assert!(err.contains(message), "{err} should contain {message}");
     }
 }
+
+#[test]
+fn dates_are_exactly_yyyy_mm_dd_in_the_supported_years() {
+    assert_eq!(value::parse_date("2026-10-05"), Ok(d("2026-10-05")));
+    assert_eq!(value::parse_date("2024-02-29"), Ok(d("2024-02-29")));
+    for bad in [
+        "2026-1-05",
+        "2026-10-5",
+        "26-10-05",
+        "2026/10/05",
+        "2025-02-29",
+        "2026-10-05 ",
+        "２026-10-05",
+        "",
+    ] {
+        assert!(value::parse_date(bad).is_err(), "{bad:?}");
+    }
+    assert!(value::parse_date("1899-12-31").is_err());
+    assert!(value::parse_date("2201-01-01").is_err());
+}
