@@ -232,3 +232,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Broken workflows (a name swapped for another) are refused or run, never panic.
+    #[test]
+    fn mutated_workflows_compile_or_are_refused(which in any::<usize>(), with in any::<usize>(), seed in any::<u32>()) {
+        let words: Vec<&str> = WORKFLOW
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .filter(|w| w.len() > 2)
+            .collect();
+        let from = words[which % words.len()];
+        let to = words[with % words.len()];
+        let text = WORKFLOW.replacen(from, to, 1 + (seed % 3) as usize);
+        if let Ok(wf) = definition::parse(&text)
+            && let Ok(def) = Definition::compile(wf)
+        {
+            let cal = Calendar::fwb();
+            let req = good_start(&def);
+            if let Ok((case, _)) = start(&def, &cal, req) {
+                check_invariants(&def, &case);
+                if let Some(t) = case.next_timer() {
+                    let key = t.key.clone();
+                    let at = t.fire_at;
+                    if let Ok((next, _)) = step(&def, &cal, &case, Trigger::Timer { key }, at) {
+                        check_invariants(&def, &next);
+                    }
+                }
+            }
+        }
+    }
+}
