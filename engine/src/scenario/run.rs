@@ -77,6 +77,12 @@ pub enum Item {
     },
 }
 
+#[derive(Clone, Debug, Serialize)]
+pub struct Refused {
+    pub code: String,
+    pub message: String,
+}
+
 /// One trigger applied (or refused) at one instant.
 #[derive(Clone, Debug, Serialize)]
 pub struct Moment {
@@ -87,7 +93,7 @@ pub struct Moment {
     pub trigger: TriggerInfo,
     pub from_state: Option<String>,
     pub to_state: String,
-    pub refused: Option<(String, String)>,
+    pub refused: Option<Refused>,
     pub items: Vec<Item>,
 }
 
@@ -333,7 +339,10 @@ impl Runner<'_> {
                     trigger: info,
                     from_state: Some(self.case.state.to_string()),
                     to_state: self.case.state.to_string(),
-                    refused: Some((refusal.code().to_string(), refusal.to_string())),
+                    refused: Some(Refused {
+                        code: refusal.code().to_string(),
+                        message: refusal.to_string(),
+                    }),
                     items: Vec::new(),
                 });
             }
