@@ -165,6 +165,21 @@ fn simulate_refuses_unusable_arguments_with_exit_2() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("mauvais.yaml:2:"), "{}", bad.stderr);
     assert!(bad.stderr.contains("bogus"), "{}", bad.stderr);
+    // A workflow that parses but refers to a state it does not declare is refused, not run.
+    let broken = dir.path().join("reclamation-mention/workflow.yaml");
+    let text = std::fs::read_to_string(&broken).expect("read");
+    std::fs::write(
+        &broken,
+        text.replace("goto: reclamation_recue", "goto: nulle_part"),
+    )
+    .expect("write");
+    let run = jalon(&["simulate", path(&broken), "--start", "2026-10-05"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown state 'nulle_part'"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -86,7 +86,8 @@ pub enum Status {
 pub struct Case {
     pub workflow: Arc<str>,
     pub state: Arc<str>,
-    pub variables: Variables,
+    /// Shared between successive versions of the case until a transition changes them.
+    pub variables: Arc<Variables>,
     pub status: Status,
     pub started_on: NaiveDate,
     /// Civil date (Europe/Brussels) and instant the current state was entered.
@@ -130,24 +131,5 @@ impl Case {
             .iter()
             .filter(|t| t.is_armed())
             .min_by_key(|t| (t.fire_at, t.key.seq))
-    }
-}
-
-impl Case {
-    /// A copy whose variables are left empty, for a caller that has already built new ones.
-    pub(crate) fn clone_without_variables(&self) -> Case {
-        Case {
-            workflow: self.workflow.clone(),
-            state: self.state.clone(),
-            variables: Default::default(),
-            status: self.status.clone(),
-            started_on: self.started_on,
-            entered_on: self.entered_on,
-            entered_at: self.entered_at,
-            timers: self.timers.clone(),
-            tasks: self.tasks.clone(),
-            arming_seq: self.arming_seq,
-            transitions: self.transitions,
-        }
     }
 }

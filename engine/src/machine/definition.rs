@@ -3,6 +3,7 @@
 //! Compiling refuses broken references, so the machine can rely on them.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -14,11 +15,40 @@ use crate::definition::{
     Variable, Workflow,
 };
 
+/// FNV-1a: the maps below are keyed by short names from a trusted definition, looked up on
+/// every transition; SipHash's protection against crafted keys buys nothing here and costs
+/// more than the rest of a lookup.
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type FastHash = BuildHasherDefault<Fnv>;
+type Names = HashMap<String, usize, FastHash>;
+
 /// Where a delay counts from and how long it is.
 #[derive(Clone, Debug)]
 pub struct DelayDef {
     /// A date variable; `None` means the day the case entered the state (or started).
-    pub from: Option<String>,
+    pub from: Option<Arc<str>>,
     pub means: Option<Means>,
     pub length: Option<Length>,
 }
@@ -28,7 +58,7 @@ pub struct NoticeDef {
     pub template: Arc<str>,
     pub to_roles: Vec<Arc<str>>,
     /// `email` variables whose value receives the notice.
-    pub to_email_vars: Vec<String>,
+    pub to_email_vars: Vec<Arc<str>>,
     /// The timer or task (by id) whose due date the notice announces, when named explicitly.
     pub deadline: Option<Arc<str>>,
 }
@@ -48,7 +78,7 @@ pub struct TimerDef {
     pub every: Option<DelayDef>,
     pub until: Option<DelayDef>,
     pub goto: Option<usize>,
-    pub set: Vec<(String, Value)>,
+    pub set: Vec<(Arc<str>, Value)>,
     pub notify: Vec<NoticeDef>,
     pub reminders: Vec<ReminderDef>,
     /// The state it belongs to; `None` for a workflow-level timer.
@@ -72,7 +102,7 @@ pub struct TaskDef {
 pub struct StartCaseDef {
     pub workflow: Arc<str>,
     /// (child variable, variable of this case).
-    pub pass: Vec<(String, String)>,
+    pub pass: Vec<(Arc<str>, Arc<str>)>,
 }
 
 #[derive(Debug)]
@@ -87,10 +117,10 @@ pub struct EventDef {
     pub name: Arc<str>,
     pub label: Option<Arc<str>>,
     pub by: Vec<Arc<str>>,
-    pub inputs: Vec<String>,
-    pub optional_inputs: Vec<String>,
+    pub inputs: Vec<Arc<str>>,
+    pub optional_inputs: Vec<Arc<str>>,
     pub when: Option<Condition>,
-    pub set: Vec<(String, Value)>,
+    pub set: Vec<(Arc<str>, Value)>,
     pub target: Target,
     pub notify: Vec<NoticeDef>,
     pub start_case: Option<StartCaseDef>,
@@ -124,8 +154,8 @@ impl StateDef {
 #[derive(Debug)]
 pub struct StartDef {
     pub by: Vec<Arc<str>>,
-    pub inputs: Vec<String>,
-    pub optional_inputs: Vec<String>,
+    pub inputs: Vec<Arc<str>>,
+    pub optional_inputs: Vec<Arc<str>>,
     pub notify: Vec<NoticeDef>,
 }
 
@@ -136,7 +166,9 @@ pub struct Definition {
     pub title: String,
     pub legal_basis: String,
     pub roles: IndexMap<String, String>,
-    pub variables: IndexMap<String, Variable>,
+    pub variables: IndexMap<String, Variable, FastHash>,
+    /// The names of `variables`, same order, shared by every case's variable map.
+    var_names: Vec<Arc<str>>,
     pub start: StartDef,
     pub initial: usize,
     pub states: Vec<StateDef>,
@@ -144,9 +176,9 @@ pub struct Definition {
     pub tasks: Vec<TaskDef>,
     /// Timers armed at start that live until a final state.
     pub case_timers: Vec<usize>,
-    state_index: HashMap<String, usize>,
-    timer_index: HashMap<String, usize>,
-    task_index: HashMap<String, usize>,
+    state_index: Names,
+    timer_index: Names,
+    task_index: Names,
 }
 
 impl Definition {
@@ -170,6 +202,12 @@ impl Definition {
         self.variables.get(name).map(|v| v.ty)
     }
 
+    /// A variable's declaration and its shared name.
+    pub fn var(&self, name: &str) -> Option<(&Arc<str>, &Variable)> {
+        let (i, _, v) = self.variables.get_full(name)?;
+        Some((&self.var_names[i], v))
+    }
+
     /// Compiles a parsed workflow, refusing any reference the machine could not follow.
     pub fn compile(wf: Workflow) -> Result<Definition, String> {
         Compiler::default().run(wf)
@@ -181,12 +219,13 @@ pub const STARTED_ON: &str = "started_on";
 #[derive(Default)]
 struct Compiler {
     roles: IndexMap<String, String>,
-    variables: IndexMap<String, Variable>,
-    state_index: HashMap<String, usize>,
+    variables: IndexMap<String, Variable, FastHash>,
+    state_index: Names,
     timers: Vec<TimerDef>,
     tasks: Vec<TaskDef>,
-    timer_index: HashMap<String, usize>,
-    task_index: HashMap<String, usize>,
+    timer_index: Names,
+    task_index: Names,
+    names: HashMap<String, Arc<str>, FastHash>,
 }
 
 fn at<T>(what: &Located<T>) -> String {
@@ -219,6 +258,9 @@ impl Compiler {
                 values: Vec::new(),
             },
         );
+        for name in self.variables.keys() {
+            self.names.insert(name.clone(), Arc::from(name.as_str()));
+        }
         for (i, name) in wf.states.keys().enumerate() {
             self.state_index.insert(name.clone(), i);
         }
@@ -344,6 +386,16 @@ impl Compiler {
             title: wf.title,
             legal_basis: wf.legal_basis,
             roles: self.roles,
+            var_names: self
+                .variables
+                .keys()
+                .map(|k| {
+                    self.names
+                        .get(k)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(k.as_str()))
+                })
+                .collect(),
             variables: self.variables,
             start,
             initial,
@@ -396,19 +448,27 @@ impl Compiler {
             .collect()
     }
 
+    /// The shared name of a declared variable (interned once per compilation).
+    fn name(&self, v: &str) -> Arc<str> {
+        match self.names.get(v) {
+            Some(n) => n.clone(),
+            None => Arc::from(v),
+        }
+    }
+
     fn var(&self, v: &Located<String>) -> Result<&Variable, String> {
         self.variables
             .get(v.as_str())
             .ok_or_else(|| format!("{}: unknown variable '{}'", at(v), **v))
     }
 
-    fn vars_of(&self, vars: &[Located<String>]) -> Result<Vec<String>, String> {
+    fn vars_of(&self, vars: &[Located<String>]) -> Result<Vec<Arc<str>>, String> {
         vars.iter()
             .map(|v| {
                 if v.as_str() == STARTED_ON {
                     return Err(format!("{}: '{STARTED_ON}' cannot be an input", at(v)));
                 }
-                self.var(v).map(|_| v.value.clone())
+                self.var(v).map(|_| self.name(v))
             })
             .collect()
     }
@@ -416,7 +476,7 @@ impl Compiler {
     fn sets(
         &self,
         set: IndexMap<String, Located<Literal>>,
-    ) -> Result<Vec<(String, Value)>, String> {
+    ) -> Result<Vec<(Arc<str>, Value)>, String> {
         set.into_iter()
             .map(|(name, lit)| {
                 let var = self
@@ -427,11 +487,11 @@ impl Compiler {
                     .map_err(|e| format!("{}: variable '{name}': {e}", at(&lit)))?;
                 if var.ty == VarType::Enum
                     && let Value::Text(s) = &v
-                    && !var.values.contains(s)
+                    && !var.values.iter().any(|x| **x == **s)
                 {
                     return Err(format!("{}: '{s}' is not a value of '{name}'", at(&lit)));
                 }
-                Ok((name, v))
+                Ok((self.name(&name), v))
             })
             .collect()
     }
@@ -469,7 +529,7 @@ impl Compiler {
                 if self.var(v)?.ty != VarType::Date {
                     return Err(format!("{}: '{}' is not a date variable", at(v), **v));
                 }
-                Some(v.value.clone())
+                Some(self.name(v))
             }
             None => None,
         };
@@ -572,7 +632,7 @@ impl Compiler {
                         .get(to.as_str())
                         .is_some_and(|v| v.ty == VarType::Email)
                     {
-                        to_email_vars.push(to.value.clone());
+                        to_email_vars.push(self.name(to));
                     } else {
                         return Err(format!(
                             "{}: '{}' is neither a role nor an email variable",
@@ -609,7 +669,7 @@ impl Compiler {
         let mut pass = Vec::new();
         for (child, ours) in s.pass {
             self.var(&ours)?;
-            pass.push((child, ours.value));
+            pass.push((Arc::from(child.as_str()), self.name(&ours)));
         }
         Ok(StartCaseDef {
             workflow: Arc::from(s.workflow.as_str()),

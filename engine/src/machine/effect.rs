@@ -1,13 +1,14 @@
 //! What a transition asks the world to do. The store applies effects in one transaction.
 
+use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::case::{TimerKey, TimerKind};
 use super::value::Variables;
-use crate::calendar::Deadline;
+use crate::calendar::{Deadline, Length, french};
 
 /// The deadline a notice announces.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -16,6 +17,49 @@ pub struct NoticeDeadline {
     pub of: Arc<str>,
     pub deadline: Arc<Deadline>,
     pub legal_basis: Option<Arc<str>>,
+}
+
+/// `<transition number>.<index>`: the same transition never sends a notice twice, and replaying
+/// it gives the same keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DedupeKey {
+    pub transition: u64,
+    pub index: u32,
+}
+
+impl fmt::Display for DedupeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.transition, self.index)
+    }
+}
+
+impl Serialize for DedupeKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What caused a transition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cause {
+    Start,
+    Event { name: Arc<str> },
+    Timer { key: TimerKey },
+    ChildEnded { workflow: String, outcome: String },
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Start => f.write_str("start"),
+            Cause::Event { name } => write!(f, "event {name}"),
+            Cause::Timer { key } => write!(f, "timer {key}"),
+            Cause::ChildEnded { workflow, outcome } => {
+                write!(f, "child {workflow} ended: {outcome}")
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -59,16 +103,16 @@ pub enum Effect {
     SendNotice {
         template: Arc<str>,
         to_roles: Vec<Arc<str>>,
-        to_emails: Vec<String>,
+        to_emails: Vec<Arc<str>>,
         deadline: Option<NoticeDeadline>,
-        /// `<transition number>.<index>`: the same transition never sends a notice twice.
-        dedupe_key: String,
+        dedupe_key: DedupeKey,
     },
     StartChild {
         workflow: Arc<str>,
         variables: Variables,
     },
-    History(History),
+    /// Boxed: the largest variant, one per transition, would otherwise size every effect.
+    History(Box<History>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -76,12 +120,104 @@ pub struct History {
     pub at: DateTime<Utc>,
     /// The actor's id; `None` for timers and child cases.
     pub actor: Option<String>,
-    /// "start", "event introduire_reclamation", "timer delai#3", "child recours ended: ok".
-    pub trigger: String,
+    /// Displayed as "start", "event introduire_reclamation", "timer delai#3",
+    /// "child recours ended: ok".
+    pub trigger: Cause,
     pub from_state: Option<Arc<str>>,
     pub to_state: Arc<str>,
     pub inputs: Variables,
     pub reason: Option<String>,
-    /// French lines on what else happened (timers suspended, resumed, extended, not armed).
-    pub detail: Vec<String>,
+    /// What else happened (timers suspended, resumed, extended, not armed); `fr()` says it.
+    pub detail: Vec<Detail>,
+}
+
+/// A noteworthy change in a transition, kept structured; the French sentence is derived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Detail {
+    /// `name` is the timer's label (or id), or the task's title.
+    NotCounted {
+        name: Arc<str>,
+        task: bool,
+        why: String,
+    },
+    Suspended {
+        timer: Arc<str>,
+        remaining: Option<Length>,
+    },
+    Resumed {
+        timer: Arc<str>,
+        due: NaiveDate,
+    },
+    /// `due` is `None` when the timer is suspended: the extension applies at resumption.
+    Extended {
+        timer: Arc<str>,
+        by: Length,
+        due: Option<NaiveDate>,
+    },
+    Failed {
+        timer: Arc<str>,
+        resume: bool,
+        why: String,
+    },
+}
+
+impl Detail {
+    /// The sentence shown in history and in the simulation timeline.
+    pub fn fr(&self) -> String {
+        match self {
+            Detail::NotCounted {
+                name,
+                task: false,
+                why,
+            } => {
+                format!("délai « {name} » non armé : {why}")
+            }
+            Detail::NotCounted {
+                name,
+                task: true,
+                why,
+            } => {
+                format!("échéance de la tâche « {name} » non calculée : {why}")
+            }
+            Detail::Suspended { timer, remaining } => match remaining {
+                Some(l) => format!(
+                    "délai « {timer} » suspendu, {} restants",
+                    french::length(*l)
+                ),
+                None => format!("délai « {timer} » suspendu, aucun jour restant"),
+            },
+            Detail::Resumed { timer, due } => format!(
+                "délai « {timer} » repris, échéance le {}",
+                french::long_date(*due)
+            ),
+            Detail::Extended {
+                timer,
+                by,
+                due: None,
+            } => format!(
+                "délai « {timer} » (suspendu) prolongé de {}",
+                french::length(*by)
+            ),
+            Detail::Extended {
+                timer,
+                by,
+                due: Some(due),
+            } => format!(
+                "délai « {timer} » prolongé de {}, échéance le {}",
+                french::length(*by),
+                french::long_date(*due)
+            ),
+            Detail::Failed { timer, resume, why } => format!(
+                "{} du délai « {timer} » impossible : {why}",
+                if *resume { "reprise" } else { "prolongation" }
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fr())
+    }
 }

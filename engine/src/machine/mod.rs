@@ -26,7 +26,7 @@ pub use case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerSta
 pub use definition::{
     Definition, DelayDef, EventDef, NoticeDef, STARTED_ON, StateDef, Target, TaskDef, TimerDef,
 };
-pub use effect::{CloseReason, Effect, History, NoticeDeadline};
+pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
 pub use value::{Value, Variables};
 
@@ -74,37 +74,35 @@ pub enum Trigger {
 /// Checks and types the inputs of an action.
 fn typed_inputs(
     def: &Definition,
-    required: &[String],
-    optional: &[String],
+    required: &[Arc<str>],
+    optional: &[Arc<str>],
     given: &Inputs,
 ) -> Result<Variables, Refusal> {
+    let listed = |names: &[Arc<str>], name: &str| names.iter().any(|n| **n == *name);
     for name in given.keys() {
-        if !required.contains(name) && !optional.contains(name) {
+        if !listed(required, name) && !listed(optional, name) {
             return Err(Refusal::UnknownInput {
                 input: name.clone(),
             });
         }
     }
     for name in required {
-        if !given.contains_key(name) {
+        if !given.contains_key(&**name) {
             return Err(Refusal::MissingInput {
-                input: name.clone(),
+                input: name.to_string(),
             });
         }
     }
     let mut typed = Variables::new();
     for (name, raw) in given {
-        let var = def
-            .variables
-            .get(name)
-            .ok_or_else(|| Refusal::UnknownInput {
-                input: name.clone(),
-            })?;
+        let (key, var) = def.var(name).ok_or_else(|| Refusal::UnknownInput {
+            input: name.clone(),
+        })?;
         let v = value::coerce(var, raw).map_err(|why| Refusal::InvalidInput {
             input: name.clone(),
             why,
         })?;
-        typed.insert(name.clone(), v);
+        typed.insert(key.clone(), v);
     }
     Ok(typed)
 }
@@ -144,12 +142,14 @@ pub fn start(
     )?;
     let today = clock::civil_date(req.now);
     let mut variables = inputs.clone();
-    variables.insert(STARTED_ON.to_string(), Value::Date(today));
+    if let Some((name, _)) = def.var(STARTED_ON) {
+        variables.insert(name.clone(), Value::Date(today));
+    }
     let initial = &def.states[def.initial];
     let case = Case {
         workflow: def.id.clone(),
         state: initial.id.clone(),
-        variables,
+        variables: Arc::new(variables),
         status: Status::Open,
         started_on: today,
         entered_on: today,
@@ -168,7 +168,7 @@ pub fn start(
         tx.notice(n, None);
     }
     tx.announce_state(def.initial);
-    Ok(tx.finish(Some(req.by.id), "start".into(), None, inputs, None))
+    Ok(tx.finish(Some(req.by.id), Cause::Start, None, inputs, None))
 }
 
 /// Applies a trigger to a case.
@@ -231,13 +231,14 @@ fn event(
         });
     }
     let typed = typed_inputs(def, &ev.inputs, &ev.optional_inputs, inputs)?;
-    // Checks run on the variables as they would be, before anything is committed.
+    // Checks run on the variables as they would be, before anything is committed; the map
+    // is copied only when the event changes it.
     let mut variables = case.variables.clone();
-    for (k, v) in &typed {
-        variables.insert(k.clone(), v.clone());
-    }
-    for (k, v) in &ev.set {
-        variables.insert(k.clone(), v.clone());
+    if !typed.is_empty() || !ev.set.is_empty() {
+        let vars = Arc::make_mut(&mut variables);
+        for (k, v) in typed.iter().chain(ev.set.iter().map(|(k, v)| (k, v))) {
+            vars.insert(k.clone(), v.clone());
+        }
     }
     if let Some(cond) = &ev.when {
         guard(def, cond, &variables)?;
@@ -256,7 +257,7 @@ fn event(
         ),
     };
     let from = case.state.clone();
-    let mut next = case.clone_without_variables();
+    let mut next = case.clone();
     next.variables = variables;
     let mut tx = Tx::new(def, cal, now, next);
     for &ti in &ev.suspend {
@@ -284,7 +285,9 @@ fn event(
     }
     Ok(tx.finish(
         Some(by.id),
-        format!("event {name}"),
+        Cause::Event {
+            name: ev.name.clone(),
+        },
         Some(from),
         typed,
         reason,
@@ -339,7 +342,7 @@ fn timer(
             };
             let t = &def.timers[ti];
             for (k, v) in &t.set {
-                tx.case.variables.insert(k.clone(), v.clone());
+                Arc::make_mut(&mut tx.case.variables).insert(k.clone(), v.clone());
             }
             let own = NoticeDeadline {
                 of: owner.clone(),
@@ -367,7 +370,7 @@ fn timer(
     }
     Ok(tx.finish(
         None,
-        format!("timer {key}"),
+        Cause::Timer { key: key.clone() },
         Some(from),
         Variables::new(),
         None,
@@ -399,7 +402,10 @@ fn child_ended(
     tx.announce_state(si);
     Ok(tx.finish(
         None,
-        format!("child {workflow} ended: {outcome}"),
+        Cause::ChildEnded {
+            workflow: workflow.to_string(),
+            outcome: outcome.to_string(),
+        },
         Some(from),
         Variables::new(),
         None,

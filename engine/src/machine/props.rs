@@ -129,7 +129,7 @@ fn good_start(def: &Definition) -> StartRequest {
         .inputs
         .iter()
         .map(|name| {
-            let i = def.variables.get_index_of(name).expect("declared");
+            let i = def.variables.get_index_of(&**name).expect("declared");
             value_for(def, i, 0, 0)
         })
         .collect();
@@ -201,11 +201,11 @@ proptest! {
                     let mut roles = vec![roles[role % roles.len()].clone()];
                     if fill {
                         for input in &ev.inputs {
-                            let i = def.variables.get_index_of(input).expect("declared");
+                            let i = def.variables.get_index_of(&**input).expect("declared");
                             let (n, v) = value_for(def, i, 0, role as u32);
                             given.insert(n, v);
                         }
-                        given.retain(|k, _| ev.inputs.contains(k) || ev.optional_inputs.contains(k));
+                        given.retain(|k, _| ev.inputs.iter().chain(&ev.optional_inputs).any(|n| **n == **k));
                         roles.push(ev.by[role % ev.by.len()].to_string());
                     }
                     Trigger::Event { name: ev.name.to_string(), by: Actor { id: "p".into(), roles }, inputs: given, reason: None }
@@ -229,6 +229,38 @@ proptest! {
                 }
             }
             now += Duration::hours(1);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Broken workflows (a name swapped for another) are refused or run, never panic.
+    #[test]
+    fn mutated_workflows_compile_or_are_refused(which in any::<usize>(), with in any::<usize>(), seed in any::<u32>()) {
+        let words: Vec<&str> = WORKFLOW
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .filter(|w| w.len() > 2)
+            .collect();
+        let from = words[which % words.len()];
+        let to = words[with % words.len()];
+        let text = WORKFLOW.replacen(from, to, 1 + (seed % 3) as usize);
+        if let Ok(wf) = definition::parse(&text)
+            && let Ok(def) = Definition::compile(wf)
+        {
+            let cal = Calendar::fwb();
+            let req = good_start(&def);
+            if let Ok((case, _)) = start(&def, &cal, req) {
+                check_invariants(&def, &case);
+                if let Some(t) = case.next_timer() {
+                    let key = t.key.clone();
+                    let at = t.fire_at;
+                    if let Ok((next, _)) = step(&def, &cal, &case, Trigger::Timer { key }, at) {
+                        check_invariants(&def, &next);
+                    }
+                }
+            }
         }
     }
 }

@@ -209,7 +209,7 @@ fn start_arms_registered_letter_deadline_and_its_reminder() {
                 template.clone(),
                 deadline.clone(),
                 to_emails.clone(),
-                dedupe_key.clone(),
+                *dedupe_key,
             )),
             _ => None,
         })
@@ -217,7 +217,7 @@ fn start_arms_registered_letter_deadline_and_its_reminder() {
     assert_eq!(&*notice.0, "ouverture");
     assert_eq!(notice.1.expect("deadline").deadline.due, d("2026-10-22"));
     assert!(notice.2.is_empty());
-    assert_eq!(notice.3, "1.0");
+    assert_eq!(notice.3.to_string(), "1.0");
     assert!(matches!(effects.last(), Some(Effect::History(_))));
 }
 
@@ -332,8 +332,9 @@ fn suspension_keeps_working_days_and_resume_recounts_them() {
     let Some(Effect::History(h)) = effects.last() else {
         panic!("history")
     };
+    let detail: Vec<String> = h.detail.iter().map(Detail::fr).collect();
     assert_eq!(
-        h.detail,
+        detail,
         vec!["délai « Délai d'avis » suspendu, 15 jours ouvrables restants"]
     );
     assert!(case.timer("delai_avis").is_some_and(|t| !t.is_armed()));
@@ -663,7 +664,7 @@ fn input_refusals_say_which_input_and_why() {
         case.variables["parent_email"],
         Value::Text("p@ecole.be".into())
     );
-    assert!(effects.iter().any(|e| matches!(e, Effect::SendNotice { to_emails, .. } if to_emails == &vec!["p@ecole.be".to_string()])));
+    assert!(effects.iter().any(|e| matches!(e, Effect::SendNotice { to_emails, .. } if to_emails == &vec![std::sync::Arc::<str>::from("p@ecole.be")])));
     let mut bad = BTreeMap::new();
     bad.insert("motifs".to_string(), json!(true));
     let r = step(
@@ -758,4 +759,24 @@ fn compile_refuses_broken_references() {
         let err = Definition::compile(definition::parse(&text).expect("parses")).unwrap_err();
         assert!(err.contains(message), "{err} should contain {message}");
     }
+}
+
+#[test]
+fn dates_are_exactly_yyyy_mm_dd_in_the_supported_years() {
+    assert_eq!(value::parse_date("2026-10-05"), Ok(d("2026-10-05")));
+    assert_eq!(value::parse_date("2024-02-29"), Ok(d("2024-02-29")));
+    for bad in [
+        "2026-1-05",
+        "2026-10-5",
+        "26-10-05",
+        "2026/10/05",
+        "2025-02-29",
+        "2026-10-05 ",
+        "２026-10-05",
+        "",
+    ] {
+        assert!(value::parse_date(bad).is_err(), "{bad:?}");
+    }
+    assert!(value::parse_date("1899-12-31").is_err());
+    assert!(value::parse_date("2201-01-01").is_err());
 }

@@ -10,9 +10,9 @@ use super::clock::brussels_at;
 use super::definition::{
     Definition, DelayDef, NoticeDef, ReminderDef, StartCaseDef, StateDef, TimerDef,
 };
-use super::effect::{CloseReason, Effect, History, NoticeDeadline};
+use super::effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 use super::value::Variables;
-use crate::calendar::{Calendar, Deadline, Length, Unit, french};
+use crate::calendar::{Calendar, Deadline, Length, Means, Unit};
 
 /// A reminder is sent at this hour (Brussels) on its date.
 const REMINDER_HOUR: u32 = 8;
@@ -44,9 +44,12 @@ pub struct Tx<'a> {
     pub today: NaiveDate,
     pub case: Case,
     pub effects: Vec<Effect>,
-    pub detail: Vec<String>,
+    pub detail: Vec<Detail>,
     notices: u32,
+    counted: Vec<(CountArgs, Arc<Deadline>)>,
 }
+
+type CountArgs = (NaiveDate, Option<Means>, Option<Length>);
 
 impl<'a> Tx<'a> {
     pub fn new(def: &'a Definition, cal: &'a Calendar, now: DateTime<Utc>, mut case: Case) -> Self {
@@ -60,18 +63,19 @@ impl<'a> Tx<'a> {
             effects: Vec::with_capacity(8),
             detail: Vec::new(),
             notices: 0,
+            counted: Vec::new(),
         }
     }
 
     pub fn finish(
         mut self,
         actor: Option<String>,
-        trigger: String,
+        trigger: Cause,
         from_state: Option<Arc<str>>,
         inputs: Variables,
         reason: Option<String>,
     ) -> (Case, Vec<Effect>) {
-        self.effects.push(Effect::History(History {
+        self.effects.push(Effect::History(Box::new(History {
             at: self.now,
             actor,
             trigger,
@@ -80,7 +84,7 @@ impl<'a> Tx<'a> {
             inputs,
             reason,
             detail: self.detail,
-        }));
+        })));
         (self.case, self.effects)
     }
 
@@ -104,11 +108,25 @@ impl<'a> Tx<'a> {
         }
     }
 
-    fn count(&self, delay: &DelayDef, default_from: NaiveDate) -> Result<Deadline, String> {
+    /// The deadline of a delay. A task due and the timer that enforces it usually count the
+    /// same delay: the second one shares the first's record.
+    fn count(
+        &mut self,
+        delay: &DelayDef,
+        default_from: NaiveDate,
+    ) -> Result<Arc<Deadline>, String> {
         let from = self.start_date(delay, default_from)?;
-        self.cal
-            .deadline(from, delay.means, delay.length)
-            .map_err(|e| e.to_string())
+        let args = (from, delay.means, delay.length);
+        if let Some((_, d)) = self.counted.iter().find(|(a, _)| *a == args) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(
+            self.cal
+                .deadline(from, delay.means, delay.length)
+                .map_err(|e| e.to_string())?,
+        );
+        self.counted.push((args, d.clone()));
+        Ok(d)
     }
 
     fn push_timer(
@@ -149,27 +167,29 @@ impl<'a> Tx<'a> {
         } else if let Some(every) = &t.every {
             self.start_date(every, default_from).map(|base| {
                 self.occurrence(t, base, 1)
-                    .map(|d| (TimerKind::Recurring { n: 1, base }, d))
+                    .map(|d| (TimerKind::Recurring { n: 1, base }, Arc::new(d)))
             })
         } else {
             Ok(None)
         };
         match armed {
             Ok(Some((kind, due))) => {
-                let due = Arc::new(due);
                 let key = self.next_key(t.id.clone());
                 self.push_timer(Meta::timer(t), key, kind, due.clone(), due.expires_at());
                 self.arm_reminders(&t.reminders, &due, Meta::timer(t));
             }
             Ok(None) => {}
-            Err(why) => self.detail.push(format!(
-                "délai « {} » non armé : {why}",
-                t.label.as_deref().unwrap_or(&t.id)
-            )),
+            Err(why) => self.detail.push(Detail::NotCounted {
+                name: t.label.clone().unwrap_or_else(|| t.id.clone()),
+                task: false,
+                why,
+            }),
         }
     }
 
     /// Occurrence `n` of a recurring timer, or `None` once it would end after `until`.
+    /// The limit is `until` counted from the same start, Art. 22 applied (its due date): an
+    /// occurrence whose raw end falls on that day still fires.
     fn occurrence(&self, t: &TimerDef, base: NaiveDate, n: u32) -> Option<Deadline> {
         let every = t.every.as_ref()?;
         let step = every.length?;
@@ -241,12 +261,13 @@ impl<'a> Tx<'a> {
         let due = match &task.due {
             None => None,
             Some(delay) => match self.count(delay, default_from) {
-                Ok(d) => Some(Arc::new(d)),
+                Ok(d) => Some(d),
                 Err(why) => {
-                    self.detail.push(format!(
-                        "échéance de la tâche « {} » non calculée : {why}",
-                        task.title
-                    ));
+                    self.detail.push(Detail::NotCounted {
+                        name: task.title.clone(),
+                        task: true,
+                        why,
+                    });
                     None
                 }
             },
@@ -399,7 +420,10 @@ impl<'a> Tx<'a> {
                 _ => None,
             })
             .collect();
-        let dedupe_key = format!("{}.{}", self.case.transitions, self.notices);
+        let dedupe_key = DedupeKey {
+            transition: self.case.transitions,
+            index: self.notices,
+        };
         self.notices += 1;
         self.effects.push(Effect::SendNotice {
             template: n.template.clone(),
@@ -427,9 +451,9 @@ impl<'a> Tx<'a> {
         });
     }
 
-    fn timer_name(&self, ti: usize) -> String {
+    fn timer_name(&self, ti: usize) -> Arc<str> {
         let t = &self.def.timers[ti];
-        t.label.as_deref().unwrap_or(&t.id).to_string()
+        t.label.clone().unwrap_or_else(|| t.id.clone())
     }
 
     fn live_timer(&self, ti: usize) -> Option<usize> {
@@ -468,15 +492,10 @@ impl<'a> Tx<'a> {
             extensions: Vec::new(),
         };
         self.cancel_reminders_of(&owner);
-        let left = if remaining.count > 0 {
-            format!("{} restants", french::length(remaining))
-        } else {
-            "aucun jour restant".to_string()
-        };
-        self.detail.push(format!(
-            "délai « {} » suspendu, {left}",
-            self.timer_name(ti)
-        ));
+        self.detail.push(Detail::Suspended {
+            timer: self.timer_name(ti),
+            remaining: (remaining.count > 0).then_some(remaining),
+        });
     }
 
     /// Resumes a suspended timer: its remaining budget counts again from today (Art. 22).
@@ -495,10 +514,11 @@ impl<'a> Tx<'a> {
         let mut due = match self.cal.deadline(self.today, None, remaining) {
             Ok(d) => d,
             Err(e) => {
-                self.detail.push(format!(
-                    "reprise du délai « {} » impossible : {e}",
-                    self.timer_name(ti)
-                ));
+                self.detail.push(Detail::Failed {
+                    timer: self.timer_name(ti),
+                    resume: true,
+                    why: e.to_string(),
+                });
                 return;
             }
         };
@@ -510,11 +530,10 @@ impl<'a> Tx<'a> {
         self.rearm(ti, at, due);
         let due = self.case.timers.last().map(|t| t.due.due);
         if let Some(due) = due {
-            self.detail.push(format!(
-                "délai « {} » repris, échéance le {}",
-                self.timer_name(ti),
-                french::long_date(due)
-            ));
+            self.detail.push(Detail::Resumed {
+                timer: self.timer_name(ti),
+                due,
+            });
         }
     }
 
@@ -525,21 +544,22 @@ impl<'a> Tx<'a> {
         };
         if let TimerStatus::Suspended { extensions, .. } = &mut self.case.timers[at].status {
             extensions.push(by);
-            self.detail.push(format!(
-                "délai « {} » (suspendu) prolongé de {}",
-                self.timer_name(ti),
-                french::length(by)
-            ));
+            self.detail.push(Detail::Extended {
+                timer: self.timer_name(ti),
+                by,
+                due: None,
+            });
             return;
         }
         let t = &self.case.timers[at];
         let due = match self.cal.deadline(t.due.raw_end, None, Some(by)) {
             Ok(d) => d,
             Err(e) => {
-                self.detail.push(format!(
-                    "prolongation du délai « {} » impossible : {e}",
-                    self.timer_name(ti)
-                ));
+                self.detail.push(Detail::Failed {
+                    timer: self.timer_name(ti),
+                    resume: false,
+                    why: e.to_string(),
+                });
                 return;
             }
         };
@@ -551,12 +571,11 @@ impl<'a> Tx<'a> {
         };
         let due_date = due.due;
         self.rearm(ti, at, due);
-        self.detail.push(format!(
-            "délai « {} » prolongé de {}, échéance le {}",
-            self.timer_name(ti),
-            french::length(by),
-            french::long_date(due_date)
-        ));
+        self.detail.push(Detail::Extended {
+            timer: self.timer_name(ti),
+            by,
+            due: Some(due_date),
+        });
     }
 
     /// Replaces timer record `at` by a fresh arming (new key) due at `due`.

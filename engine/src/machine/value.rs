@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use crate::definition::{Condition, Literal, Test, VarType, Variable};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Value {
-    Text(String),
+    Text(Arc<str>),
     Integer(i64),
     Boolean(bool),
     Date(NaiveDate),
@@ -42,7 +43,7 @@ impl Value {
     /// The value as JSON, as it is written in scenarios and API requests.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Value::Text(s) => serde_json::Value::String(s.clone()),
+            Value::Text(s) => serde_json::Value::String(s.to_string()),
             Value::Integer(n) => serde_json::Value::from(*n),
             Value::Boolean(b) => serde_json::Value::Bool(*b),
             Value::Date(d) => serde_json::Value::String(d.to_string()),
@@ -50,18 +51,33 @@ impl Value {
     }
 }
 
-pub type Variables = BTreeMap<String, Value>;
+/// Variable name → value. Names are shared with the definition, so copying a case copies no
+/// text.
+pub type Variables = BTreeMap<Arc<str>, Value>;
 
 /// Parses `YYYY-MM-DD` inside the calendar's supported years.
 pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("expected a date as YYYY-MM-DD, got '{s}'"))?;
+    let d = ymd(s).ok_or_else(|| format!("expected a date as YYYY-MM-DD, got '{s}'"))?;
     if !(FIRST_YEAR..=LAST_YEAR).contains(&d.year()) {
         return Err(format!(
             "date {d} is outside the supported years {FIRST_YEAR}-{LAST_YEAR}"
         ));
     }
     Ok(d)
+}
+
+/// Exactly `YYYY-MM-DD` (chrono's parser also takes other widths and is slower).
+fn ymd(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
 }
 
 /// A sane check, not RFC 5322: one `@`, a non-empty local part, a dotted domain, no spaces.
@@ -81,11 +97,11 @@ fn check_email(s: &str) -> Result<(), String> {
 
 const MAX_TEXT: usize = 10_000;
 
-fn text(s: &str) -> Result<String, String> {
+fn text(s: &str) -> Result<Arc<str>, String> {
     if s.len() > MAX_TEXT {
         return Err(format!("text longer than {MAX_TEXT} bytes"));
     }
-    Ok(s.to_string())
+    Ok(Arc::from(s))
 }
 
 /// Checks an input against its variable's type.
@@ -96,11 +112,11 @@ pub fn coerce(var: &Variable, input: &serde_json::Value) -> Result<Value, String
         (VarType::Email, J::String(s)) => {
             let s = s.trim();
             check_email(s)?;
-            Ok(Value::Text(s.to_string()))
+            Ok(Value::Text(Arc::from(s)))
         }
         (VarType::Enum, J::String(s)) => {
             if var.values.iter().any(|v| v == s) {
-                Ok(Value::Text(s.clone()))
+                Ok(Value::Text(Arc::from(s.as_str())))
             } else {
                 Err(format!("'{s}' is not one of {}", var.values.join(", ")))
             }
@@ -148,7 +164,7 @@ pub fn from_literal(ty: VarType, lit: &Literal) -> Result<Value, String> {
         (VarType::Integer, Literal::Integer(n)) => Ok(Value::Integer(*n)),
         (VarType::Boolean, Literal::Boolean(b)) => Ok(Value::Boolean(*b)),
         (VarType::Text | VarType::Enum | VarType::Email | VarType::Document, Literal::Text(s)) => {
-            Ok(Value::Text(s.clone()))
+            Ok(Value::Text(Arc::from(s.as_str())))
         }
         (ty, lit) => Err(format!("{lit:?} is not {}", type_name(ty))),
     }

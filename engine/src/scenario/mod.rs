@@ -18,7 +18,7 @@ use crate::definition::{Located, Pos, VarType};
 use crate::machine::Definition;
 
 pub use render::render_fr;
-pub use run::{Failure, Item, Moment, Report, TriggerInfo, run};
+pub use run::{Failure, Item, Moment, Refused, Report, TriggerInfo, run};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

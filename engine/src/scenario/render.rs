@@ -40,7 +40,7 @@ fn moment(out: &mut String, m: &Moment) {
         }
     };
     let state = match (&m.refused, &m.from_state) {
-        (Some((code, message)), _) => format!("refusé : {code} ({message})"),
+        (Some(r), _) => format!("refusé : {} ({})", r.code, r.message),
         (None, Some(from)) if *from != m.to_state => format!("état : {from} → {}", m.to_state),
         (None, Some(_)) => format!("état : {} (inchangé)", m.to_state),
         (None, None) => format!("état : {}", m.to_state),

@@ -77,6 +77,12 @@ pub enum Item {
     },
 }
 
+#[derive(Clone, Debug, Serialize)]
+pub struct Refused {
+    pub code: String,
+    pub message: String,
+}
+
 /// One trigger applied (or refused) at one instant.
 #[derive(Clone, Debug, Serialize)]
 pub struct Moment {
@@ -87,7 +93,7 @@ pub struct Moment {
     pub trigger: TriggerInfo,
     pub from_state: Option<String>,
     pub to_state: String,
-    pub refused: Option<(String, String)>,
+    pub refused: Option<Refused>,
     pub items: Vec<Item>,
 }
 
@@ -197,7 +203,10 @@ pub fn run(def: &Definition, cal: &Calendar, scenario: &Scenario) -> Report {
         let n = i + 1;
         let mut seen = Observed::default();
         let limit = match (st.until, st.on) {
-            (Some(until), _) => brussels_midnight(until + Days::new(1)),
+            (Some(until), _) => match until.checked_add_days(Days::new(1)) {
+                Some(next) => brussels_midnight(next),
+                None => runner.now.max(brussels_midnight(until)),
+            },
             (None, Some(on)) => brussels_at(on, 12, 0),
             (None, None) => runner.now,
         };
@@ -330,7 +339,10 @@ impl Runner<'_> {
                     trigger: info,
                     from_state: Some(self.case.state.to_string()),
                     to_state: self.case.state.to_string(),
-                    refused: Some((refusal.code().to_string(), refusal.to_string())),
+                    refused: Some(Refused {
+                        code: refusal.code().to_string(),
+                        message: refusal.to_string(),
+                    }),
                     items: Vec::new(),
                 });
             }
@@ -398,7 +410,7 @@ impl Runner<'_> {
                         to: to_roles
                             .iter()
                             .map(|r| r.to_string())
-                            .chain(to_emails.iter().cloned())
+                            .chain(to_emails.iter().map(|e| e.to_string()))
                             .collect(),
                         deadline: deadline.as_ref().map(|d| d.deadline.due),
                     });
@@ -407,7 +419,7 @@ impl Runner<'_> {
                     workflow: workflow.to_string(),
                 }),
                 Effect::History(h) => {
-                    items.extend(h.detail.iter().map(|t| Item::Detail { text: t.clone() }));
+                    items.extend(h.detail.iter().map(|d| Item::Detail { text: d.fr() }));
                 }
                 Effect::CancelTimer { .. } => {}
             }
@@ -514,7 +526,7 @@ impl Runner<'_> {
         }
         if let Some(vars) = &expect.variables {
             for (name, want) in vars {
-                let got = case.variables.get(name).map(|v| v.to_json());
+                let got = case.variables.get(name.as_str()).map(|v| v.to_json());
                 if got.as_ref() != Some(want) {
                     let got = got.map_or_else(|| "unset".to_string(), |g| g.to_string());
                     out.push(format!("expected variable {name} = {want}, got {got}"));
