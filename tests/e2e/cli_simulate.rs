@@ -18,6 +18,11 @@ fn workflow_with(scenarios: &[(&str, String)]) -> tempfile::TempDir {
     let wf = dir.path().join("reclamation-mention");
     std::fs::create_dir_all(wf.join("scenarios")).expect("mkdir");
     std::fs::copy(fixture().join("workflow.yaml"), wf.join("workflow.yaml")).expect("copy");
+    std::fs::create_dir_all(wf.join("templates")).expect("mkdir");
+    for t in std::fs::read_dir(fixture().join("templates")).expect("templates") {
+        let t = t.expect("entry").path();
+        std::fs::copy(&t, wf.join("templates").join(t.file_name().expect("name"))).expect("copy");
+    }
     for (name, text) in scenarios {
         std::fs::write(wf.join("scenarios").join(name), text).expect("write");
     }
@@ -87,6 +92,8 @@ fn simulate_quick_run_fast_forwards() {
         "mention=favorable",
         "--input",
         "notifiee_le=2026-10-05",
+        "--input",
+        "email_requerant=membre@example.be",
         "--until",
         "2026-10-31",
     ]);
@@ -165,7 +172,8 @@ fn simulate_refuses_unusable_arguments_with_exit_2() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("mauvais.yaml:2:"), "{}", bad.stderr);
     assert!(bad.stderr.contains("bogus"), "{}", bad.stderr);
-    // A workflow that parses but refers to a state it does not declare is refused, not run.
+    // A workflow that parses but refers to a state it does not declare is refused with the
+    // validator's message, not run.
     let broken = dir.path().join("reclamation-mention/workflow.yaml");
     let text = std::fs::read_to_string(&broken).expect("read");
     std::fs::write(
@@ -176,7 +184,8 @@ fn simulate_refuses_unusable_arguments_with_exit_2() {
     let run = jalon(&["simulate", path(&broken), "--start", "2026-10-05"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("unknown state 'nulle_part'"),
+        run.stderr
+            .contains("error[unknown-state]: event `introduire_reclamation` names `nulle_part`"),
         "{}",
         run.stderr
     );
