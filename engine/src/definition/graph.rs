@@ -139,7 +139,7 @@ fn edge_label(via: &Via<'_>) -> String {
 }
 
 /// The states a workflow-level timer can fire from: every state except final ones.
-fn sources<'a>(wf: &'a Workflow, t: &Transition<'a>) -> Vec<&'a str> {
+pub(crate) fn sources<'a>(wf: &'a Workflow, t: &Transition<'a>) -> Vec<&'a str> {
     match t.from {
         Some(from) => vec![from],
         None => wf

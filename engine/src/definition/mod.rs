@@ -74,30 +74,35 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The position and one-line message of a serde-saphyr error (its "line N column M: " prefix
+/// removed, since the position is printed separately).
+pub fn yaml_error(e: &serde_saphyr::Error) -> (Pos, String) {
+    let pos = e
+        .location()
+        .map(|l| Pos {
+            line: l.line().try_into().unwrap_or(u32::MAX),
+            column: l.column().try_into().unwrap_or(u32::MAX),
+        })
+        .unwrap_or(Pos { line: 1, column: 1 });
+    let full = e.to_string();
+    let first = full
+        .lines()
+        .next()
+        .unwrap_or(&full)
+        .trim()
+        .trim_start_matches("error: ");
+    let message = match first.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
+        _ => first.to_string(),
+    };
+    (pos, message)
+}
+
 /// Parses workflow YAML. Syntax errors, unknown keys, wrong types and duplicate keys come back
 /// as one diagnostic with the position serde-saphyr reports.
 pub fn parse(text: &str) -> Result<Workflow, Diagnostic> {
     serde_saphyr::from_str::<Workflow>(text).map_err(|e| {
-        let pos = e
-            .location()
-            .map(|l| Pos {
-                line: l.line().try_into().unwrap_or(u32::MAX),
-                column: l.column().try_into().unwrap_or(u32::MAX),
-            })
-            .unwrap_or(Pos { line: 1, column: 1 });
-        let full = e.to_string();
-        let message = full
-            .lines()
-            .next()
-            .unwrap_or(&full)
-            .trim()
-            .trim_start_matches("error: ")
-            .to_string();
-        // serde-saphyr prefixes "line N column M: "; the position is printed separately.
-        let message = match message.split_once(": ") {
-            Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
-            _ => message,
-        };
+        let (pos, message) = yaml_error(&e);
         Diagnostic::error("yaml", pos, message).with_hint(
             "check the spelling of keys and the type of values against workflows/workflow.schema.json",
         )

@@ -119,19 +119,7 @@ impl std::error::Error for ScenarioError {}
 /// Parses a scenario and checks its shape (each step is exactly one kind).
 pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
     let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| {
-        let pos = e
-            .location()
-            .map(|l| Pos {
-                line: l.line().try_into().unwrap_or(u32::MAX),
-                column: l.column().try_into().unwrap_or(u32::MAX),
-            })
-            .unwrap_or(Pos { line: 1, column: 1 });
-        let full = e.to_string();
-        let first = full.lines().next().unwrap_or(&full).trim();
-        let message = match first.split_once(": ") {
-            Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
-            _ => first.to_string(),
-        };
+        let (pos, message) = crate::definition::yaml_error(&e);
         ScenarioError { pos, message }
     })?;
     for step in &scenario.steps {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Checker, STARTED_ON};
-use crate::definition::graph::transitions;
+use crate::definition::graph::{sources, transitions};
 use crate::definition::model::{Delay, Event, Notice, StartCase, Test, Timer, VarType, Workflow};
 use crate::definition::{Located, Pos};
 
@@ -36,16 +36,7 @@ pub fn definitely_set(wf: &Workflow) -> BTreeMap<&str, Vars<'_>> {
             if !wf.states.contains_key(t.to) {
                 continue;
             }
-            let sources: Vec<&str> = match t.from {
-                Some(from) => vec![from],
-                None => wf
-                    .states
-                    .iter()
-                    .filter(|(_, s)| !s.is_final)
-                    .map(|(id, _)| id.as_str())
-                    .collect(),
-            };
-            for from in sources {
+            for from in sources(wf, t) {
                 let Some(before) = entry.get(from) else {
                     continue;
                 };
