@@ -1,7 +1,5 @@
 //! `jalon`: the command line of the workflow server.
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    cli::run()
+    jalon::cli::run()
 }

@@ -9,6 +9,7 @@ mod graph;
 mod holidays;
 mod scenarios;
 mod schema;
+mod serve;
 mod simulate;
 mod validate;
 mod workflows;
@@ -48,6 +49,12 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Run every scenario of the workflows under a folder.
     Test(scenarios::TestArgs),
+    /// Run the server: HTTP API, timers, schedules (SQLite under ./data by default).
+    Serve(serve::ServeArgs),
+    /// Create or update the database schema.
+    Migrate(serve::MigrateArgs),
+    /// Manage actors (people and systems with roles and a bearer token).
+    Actors(serve::ActorsArgs),
 }
 
 /// Why a command did not succeed.
@@ -84,6 +91,9 @@ pub fn run() -> ExitCode {
         Command::Docs(a) => docs::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Test(a) => scenarios::run(a),
+        Command::Serve(a) => serve::serve(a),
+        Command::Migrate(a) => serve::migrate(a),
+        Command::Actors(a) => serve::actors(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,19 @@
+//! The database schema of jalon, as versioned migrations: the one source of truth for tables on
+//! SQLite and PostgreSQL. A migration, once released, is never edited; a change is a new one.
+//!
+//! Conventions shared by every table: instants are `BIGINT` milliseconds since the Unix epoch
+//! (UTC), identical on both backends and bound from the server's clock, never from SQL `now()`;
+//! legal due dates are civil dates as `YYYY-MM-DD` text; structured values are JSON text.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_init::Migration)]
+    }
+}

@@ -1,0 +1,234 @@
+//! Cases: start, read, list, send an event, history.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Authed;
+use super::body::{Body, Params};
+use super::error::{ApiError, ErrorBody};
+use crate::server::AppState;
+use crate::store::actors::{ADMIN, ActorInfo, OPERATOR};
+use crate::store::cases::EventRequest;
+use crate::store::entities::case;
+use crate::store::queries::{CaseFilter, CaseSummary, CaseView, HistoryView};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartCase {
+    /// The workflow id (its latest deployed version is used).
+    pub workflow: String,
+    /// The business key, unique per workflow (a school, a staff member's file number…).
+    pub key: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: engine::machine::Inputs,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendEvent {
+    pub event: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: engine::machine::Inputs,
+    /// Why (kept in the history).
+    pub reason: Option<String>,
+    /// Refuse with 409 `stale_version` unless the case is still at this `row_version`.
+    pub expected_version: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub workflow: Option<String>,
+    pub state: Option<String>,
+    /// `open` or `closed`.
+    pub status: Option<String>,
+    /// Only cases with an overdue task or a timer past due.
+    #[serde(default)]
+    pub overdue: bool,
+    /// Only cases this actor (id) has acted on.
+    pub actor: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// Reading a case needs a role of its workflow, or the operator or administrator role.
+async fn readable(state: &AppState, who: &ActorInfo, row: &case::Model) -> Result<(), ApiError> {
+    if who.has(ADMIN) || who.has(OPERATOR) {
+        return Ok(());
+    }
+    let d = state
+        .store
+        .registry
+        .version(&state.store.db, row.version_id)
+        .await?;
+    if d.def.roles.keys().any(|r| who.has(r)) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "none of your roles takes part in this case's workflow",
+        ))
+    }
+}
+
+fn request_hash(s: &StartCase) -> String {
+    let canonical = serde_json::json!({"workflow": s.workflow, "key": s.key, "inputs": s.inputs});
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Start a case.
+///
+/// With an `Idempotency-Key` header, repeating the request returns the first response and
+/// starts nothing.
+#[utoipa::path(post, path = "/cases", request_body = StartCase, tag = "cases",
+    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    responses(
+        (status = 201, body = CaseView),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn start(
+    State(state): State<AppState>,
+    who: Authed,
+    headers: HeaderMap,
+    Body(req): Body<StartCase>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let now = state.clock.now();
+    let idem = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1 to 200 visible characters",
+                    )
+                })?;
+            Some((key.to_owned(), request_hash(&req)))
+        }
+    };
+    if let Some((key, hash)) = &idem
+        && let Some(prev) = state.store.idempotent_replay(&who.0.id, key, hash).await?
+    {
+        return Ok(prev);
+    }
+    let row = state
+        .store
+        .start_case(
+            &req.workflow,
+            &req.key,
+            &who.0.engine(),
+            req.inputs,
+            now,
+            idem.as_ref()
+                .map(|(k, h)| (who.0.id.as_str(), k.as_str(), h.as_str())),
+        )
+        .await?;
+    state.scheduler_wake.notify_one();
+    let view = serde_json::to_value(state.store.case_view(&row, now).await?).unwrap_or_default();
+    if let Some((key, _)) = &idem {
+        state
+            .store
+            .idempotent_record(&who.0.id, key, 201, &view)
+            .await?;
+    }
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Read a case: state, variables, deadlines (with their explanation and article), open tasks,
+/// the events it accepts.
+#[utoipa::path(get, path = "/cases/{id}", tag = "cases",
+    responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<CaseView>, ApiError> {
+    let row = state.store.case_row(&id).await?;
+    readable(&state, &who.0, &row).await?;
+    Ok(Json(state.store.case_view(&row, state.clock.now()).await?))
+}
+
+/// List cases.
+#[utoipa::path(get, path = "/cases", tag = "cases", params(ListQuery),
+    responses((status = 200, body = Vec<CaseSummary>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Authed,
+    Params(q): Params<ListQuery>,
+) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    let f = CaseFilter {
+        workflow: q.workflow,
+        state: q.state,
+        status: q.status,
+        overdue: q.overdue,
+        actor: q.actor,
+        limit: q.limit.unwrap_or(100).min(1000),
+        offset: q.offset.unwrap_or(0),
+    };
+    let mut rows = state.store.list_cases(&f, state.clock.now()).await?;
+    if !(who.0.has(ADMIN) || who.0.has(OPERATOR)) {
+        let allowed: Vec<String> = state
+            .store
+            .registry
+            .all_latest()
+            .iter()
+            .filter(|d| d.def.roles.keys().any(|r| who.0.has(r)))
+            .map(|d| d.workflow_id.clone())
+            .collect();
+        rows.retain(|c| allowed.contains(&c.workflow));
+    }
+    Ok(Json(rows))
+}
+
+/// Send an event to a case.
+#[utoipa::path(post, path = "/cases/{id}/events", request_body = SendEvent, tag = "cases",
+    responses(
+        (status = 200, body = CaseView),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn event(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    Body(req): Body<SendEvent>,
+) -> Result<Json<CaseView>, ApiError> {
+    let now = state.clock.now();
+    let by = who.0.engine();
+    let row = state
+        .store
+        .send_event(
+            EventRequest {
+                case_id: &id,
+                event: &req.event,
+                by: &by,
+                inputs: req.inputs,
+                reason: req.reason,
+                expected_version: req.expected_version,
+            },
+            now,
+        )
+        .await?;
+    state.scheduler_wake.notify_one();
+    Ok(Json(state.store.case_view(&row, now).await?))
+}
+
+/// The history of a case, oldest first; each row's hash covers the previous one.
+#[utoipa::path(get, path = "/cases/{id}/history", tag = "cases",
+    responses((status = 200, body = Vec<HistoryView>), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryView>>, ApiError> {
+    let row = state.store.case_row(&id).await?;
+    readable(&state, &who.0, &row).await?;
+    Ok(Json(state.store.history(&id).await?))
+}

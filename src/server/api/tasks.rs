@@ -1,0 +1,23 @@
+//! The caller's open tasks.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::auth::Authed;
+use super::error::ApiError;
+use crate::server::AppState;
+use crate::store::queries::TaskView;
+
+/// Open tasks for the caller's roles, earliest due first.
+#[utoipa::path(get, path = "/tasks", tag = "tasks", responses((status = 200, body = Vec<TaskView>)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    who: Authed,
+) -> Result<Json<Vec<TaskView>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .tasks_for_roles(&who.0.roles, state.clock.now())
+            .await?,
+    ))
+}

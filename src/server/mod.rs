@@ -1,0 +1,233 @@
+//! `jalon serve`: the store, the scheduler and the HTTP API in one process.
+
+pub mod api;
+pub mod scheduler;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use engine::calendar::Calendar;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::{Notify, watch};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::clock::Clock;
+use crate::store::{self, Store};
+use api::error::ApiError;
+use scheduler::Scheduler;
+
+/// Request bodies above this are refused with 413 (a workflow with its templates fits).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub workflows: PathBuf,
+    /// `None`: SQLite under `data_dir`.
+    pub database_url: Option<String>,
+    pub calendar: Arc<Calendar>,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| store::sqlite_url(&self.data_dir))
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub scheduler_wake: Arc<Notify>,
+    pub metrics: PrometheusHandle,
+}
+
+/// The process-wide Prometheus recorder (a recorder can be installed once per process).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.01, 0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 86_400.0])
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A ready server: store open and migrated, workflows deployed, not yet listening.
+pub struct App {
+    pub state: AppState,
+    pub scheduler: Scheduler,
+    pub deploy_report: store::deploy::Report,
+}
+
+impl App {
+    pub async fn build(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        if cfg.database_url.is_none() {
+            store::ensure_dir(&cfg.data_dir)
+                .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+        }
+        let url = cfg.database_url();
+        let store = Store::open(&url, cfg.calendar.clone())
+            .await
+            .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+        store.registry.refresh(&store.db).await?;
+        let report = if cfg.workflows.is_dir() {
+            store.deploy_dir(&cfg.workflows, None, clock.now()).await?
+        } else {
+            tracing::warn!(path = %cfg.workflows.display(), "no workflows folder; nothing deployed");
+            Default::default()
+        };
+        for (path, errors) in &report.refused {
+            tracing::error!(%path, "workflow refused; the previous version (if any) stays deployed:\n{errors}");
+        }
+        let scheduler = Scheduler::new(store.clone(), clock.clone());
+        let state = AppState {
+            store,
+            clock,
+            scheduler_wake: scheduler.wake.clone(),
+            metrics: metrics_handle(),
+        };
+        Ok(App {
+            state,
+            scheduler,
+            deploy_report: report,
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((head, tail)) if head.contains("://") => {
+            let scheme = head.split("://").next().unwrap_or("");
+            format!("{scheme}://…@{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api::routes();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .nest("/api/v1", api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+        })
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    tracing::error!(%request_id, "a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        format!("the server failed on this request (request id {request_id}); nothing was changed"),
+    )
+    .with_details(serde_json::json!({ "request_id": request_id }))
+    .into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            e.to_string(),
+        )
+        .into_response(),
+    }
+}
+
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    if let Ok(depths) = state.store.depths().await {
+        for (name, n) in depths {
+            metrics::gauge!("jalon_queue_depth", "queue" => name).set(n as f64);
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Serves until SIGTERM or Ctrl-C: stops accepting, lets requests and the scheduler's pass in
+/// progress finish (each transition is one transaction: nothing is left half-done).
+pub async fn serve(cfg: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let app = App::build(&cfg, clock).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %redact(&cfg.database_url()), "jalon listening");
+    println!("jalon listening on http://{addr}");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let scheduler = tokio::spawn(app.scheduler.clone().run(stop_rx));
+    let router = app.router();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    let _ = scheduler.await;
+    app.state.store.close().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,110 @@
+//! The one timer loop: claims due timers in due order and fires each through the engine
+//! (`Store::fire_timer`), then starts the cases of cron schedules that came due. It sleeps
+//! until the next due timer, a poke (a new timer may be earlier), a safety poll, or shutdown.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::store::cases::Fired;
+use crate::store::{Error, Store};
+
+/// How long a claim holds a timer: far longer than a transition takes, short enough that a
+/// crashed process's timers are picked up again soon.
+const LEASE: i64 = 60;
+const BATCH: u64 = 64;
+/// Upper bound of batches per pass, so that a pass always ends.
+const MAX_BATCHES: usize = 10_000;
+const POLL: StdDuration = StdDuration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Scheduler {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Identifies this process in leases.
+    pub owner: String,
+    pub wake: Arc<Notify>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub fired: usize,
+    pub stale: usize,
+    pub failed: usize,
+    pub started: usize,
+}
+
+impl Scheduler {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Scheduler {
+            store,
+            clock,
+            owner: format!("jalon-{}", uuid::Uuid::new_v4()),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Fires every timer due now, earliest first, and runs the schedules that came due.
+    pub async fn run_due(&self) -> Result<Pass, Error> {
+        let mut pass = Pass::default();
+        for _ in 0..MAX_BATCHES {
+            let now = self.clock.now();
+            let batch = self
+                .store
+                .claim_timers(&self.owner, now, Duration::seconds(LEASE), BATCH)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for t in batch {
+                let span = tracing::info_span!("timer", case = %t.case_id, timer = %t.timer_key);
+                let _e = span.enter();
+                match self.store.fire_timer(&t, &self.owner, now).await {
+                    Ok(Fired::Fired { late_ms }) => {
+                        pass.fired += 1;
+                        tracing::info!(late_ms, due = %t.due_date, "timer fired");
+                    }
+                    Ok(Fired::Stale) => pass.stale += 1,
+                    Ok(Fired::Skipped) => {}
+                    Err(e) => {
+                        pass.failed += 1;
+                        tracing::error!(error = %e, "timer failed; will retry");
+                        self.store
+                            .timer_failed(t.id, &e.to_string(), now, t.attempts)
+                            .await?;
+                    }
+                }
+            }
+        }
+        pass.started = self.store.run_schedules(self.clock.now()).await?;
+        Ok(pass)
+    }
+
+    /// Runs until `shutdown` turns true; a pass in progress finishes first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.run_due().await {
+                tracing::error!(error = %e, "scheduler pass failed");
+            }
+            let sleep = match self.store.next_timer_at().await {
+                Ok(Some(next)) => (next - self.clock.now())
+                    .to_std()
+                    .unwrap_or(StdDuration::ZERO)
+                    .min(POLL),
+                _ => POLL,
+            }
+            .max(StdDuration::from_millis(10));
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

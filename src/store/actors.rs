@@ -1,0 +1,160 @@
+//! Actors: people (or systems) with roles and a bearer token. Only the token's SHA-256 is
+//! stored; the token itself is shown once, when the actor is added.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::entities::actor;
+use super::{Error, Store};
+use crate::clock::millis;
+
+/// Roles that guard the server itself rather than a procedure.
+pub const ADMIN: &str = "admin";
+pub const OPERATOR: &str = "operator";
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ActorInfo {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub revoked: bool,
+}
+
+impl ActorInfo {
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    pub fn engine(&self) -> engine::machine::Actor {
+        engine::machine::Actor {
+            id: self.id.clone(),
+            roles: self.roles.clone(),
+        }
+    }
+}
+
+impl From<actor::Model> for ActorInfo {
+    fn from(m: actor::Model) -> Self {
+        ActorInfo {
+            roles: m
+                .roles
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            revoked: m.revoked_at.is_some(),
+            id: m.id,
+            name: m.name,
+            email: m.email,
+        }
+    }
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn valid_role(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 64
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// A plausible address: one `@`, something on each side, a dot in the domain, no spaces.
+pub fn valid_email(e: &str) -> bool {
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !e.contains(char::is_whitespace)
+        && !domain.contains('@')
+        && e.len() <= 254
+}
+
+impl Store {
+    /// Adds an actor; returns it with its bearer token (shown only now).
+    pub async fn add_actor(
+        &self,
+        name: &str,
+        email: &str,
+        roles: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(ActorInfo, String), Error> {
+        let invalid = |message: String| Error::Invalid {
+            code: "invalid_actor",
+            message,
+        };
+        if name.trim().is_empty() {
+            return Err(invalid("the name is empty".into()));
+        }
+        if !valid_email(email) {
+            return Err(invalid(format!("'{email}' is not an email address")));
+        }
+        if let Some(r) = roles.iter().find(|r| !valid_role(r)) {
+            return Err(invalid(format!(
+                "role '{r}' is not a role name (lowercase letters, digits, _)"
+            )));
+        }
+        let token = format!("jalon_{}", hex::encode(rand::random::<[u8; 32]>()));
+        let id = uuid::Uuid::now_v7().to_string();
+        let m = actor::ActiveModel {
+            id: Set(id.clone()),
+            name: Set(name.trim().to_owned()),
+            email: Set(email.to_owned()),
+            roles: Set(format!(",{},", roles.join(","))),
+            token_hash: Set(token_hash(&token)),
+            created_at: Set(millis(now)),
+            revoked_at: Set(None),
+        };
+        let row = actor::Entity::insert(m)
+            .exec_with_returning(&self.db)
+            .await?;
+        Ok((row.into(), token))
+    }
+
+    pub async fn list_actors(&self) -> Result<Vec<ActorInfo>, Error> {
+        Ok(actor::Entity::find()
+            .order_by_asc(actor::Column::CreatedAt)
+            .order_by_asc(actor::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Revokes an actor by id or email; its token stops working at once.
+    pub async fn revoke_actor(&self, who: &str, now: DateTime<Utc>) -> Result<usize, Error> {
+        let res = actor::Entity::update_many()
+            .col_expr(actor::Column::RevokedAt, Expr::value(millis(now)))
+            .filter(actor::Column::Id.eq(who).or(actor::Column::Email.eq(who)))
+            .filter(actor::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if res.rows_affected == 0 {
+            return Err(Error::not_found(
+                "actor_not_found",
+                format!("active actor '{who}'"),
+            ));
+        }
+        Ok(res.rows_affected as usize)
+    }
+
+    /// The active actor holding this token.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<ActorInfo>, Error> {
+        Ok(actor::Entity::find()
+            .filter(actor::Column::TokenHash.eq(token_hash(token)))
+            .filter(actor::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?
+            .map(Into::into))
+    }
+}

@@ -1,0 +1,246 @@
+//! Driving cases: start one, send it an event, fire one of its timers. Each is one
+//! transaction: read the case, run the pure engine, write everything it produced.
+
+use chrono::{DateTime, Utc};
+use engine::machine::{self, Actor, Inputs, StartRequest, TimerKey, Trigger};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::entities::{case, timer};
+use super::transition::{Row, Writer, decode, new_case_id};
+use super::{Error, Store};
+use crate::clock::millis;
+
+/// How many times an event without an expected version is retried after losing a race.
+const STALE_RETRIES: usize = 5;
+
+pub struct EventRequest<'a> {
+    pub case_id: &'a str,
+    pub event: &'a str,
+    pub by: &'a Actor,
+    pub inputs: Inputs,
+    pub reason: Option<String>,
+    /// When given, the event is refused (409 `stale_version`) unless the case is still at it.
+    pub expected_version: Option<i64>,
+}
+
+/// What became of a claimed timer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fired {
+    /// It moved its case (or sent its notices); lateness in milliseconds.
+    Fired { late_ms: i64 },
+    /// Already fired, cancelled, or claimed by another process since: nothing done.
+    Skipped,
+    /// The engine refused it (the arming it belonged to is gone); marked so.
+    Stale,
+}
+
+impl Store {
+    pub async fn start_case(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        by: &Actor,
+        inputs: Inputs,
+        now: DateTime<Utc>,
+        idempotency: Option<(&str, &str, &str)>,
+    ) -> Result<case::Model, Error> {
+        if key.trim().is_empty() || key.len() > 200 {
+            return Err(Error::Invalid {
+                code: "invalid_business_key",
+                message: "the business key must be 1 to 200 characters".into(),
+            });
+        }
+        let deployed = self.registry.latest_or_load(&self.db, workflow_id).await?;
+        let (case, effects) = machine::start(
+            &deployed.def,
+            &self.calendar,
+            StartRequest {
+                by: by.clone(),
+                inputs,
+                now,
+            },
+        )?;
+        let txn = self.begin().await?;
+        let id = new_case_id();
+        if let Some(idem) = idempotency {
+            self.idempotent_claim(&txn, idem, &id, millis(now)).await?;
+        }
+        let row = Row::New {
+            id,
+            key: key.to_owned(),
+            parent_id: None,
+        };
+        let written = Writer::new(self, &txn, now)
+            .write(&deployed, row, &case, effects, None)
+            .await?;
+        txn.commit().await?;
+        metrics::counter!("jalon_transitions_total", "trigger" => "start").increment(1);
+        Ok(written)
+    }
+
+    pub async fn send_event(
+        &self,
+        req: EventRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<case::Model, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.try_event(&req, now).await {
+                Err(e)
+                    if e.is_stale()
+                        && req.expected_version.is_none()
+                        && attempt < STALE_RETRIES =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_event(
+        &self,
+        req: &EventRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<case::Model, Error> {
+        let txn = self.begin().await?;
+        let row = case::Entity::find_by_id(req.case_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("case_not_found", format!("case {}", req.case_id)))?;
+        if let Some(v) = req.expected_version
+            && v != row.row_version
+        {
+            return Err(Error::Conflict {
+                code: "stale_version",
+                message: format!(
+                    "the case is at version {}, not {v}; read it again",
+                    row.row_version
+                ),
+            });
+        }
+        let deployed = self.registry.version(&txn, row.version_id).await?;
+        let current = decode(&row)?;
+        let (case, effects) = machine::step(
+            &deployed.def,
+            &self.calendar,
+            &current,
+            Trigger::Event {
+                name: req.event.to_owned(),
+                by: req.by.clone(),
+                inputs: req.inputs.clone(),
+                reason: req.reason.clone(),
+            },
+            now,
+        )?;
+        let written = Writer::new(self, &txn, now)
+            .write(&deployed, Row::Existing(&row), &case, effects, None)
+            .await?;
+        txn.commit().await?;
+        metrics::counter!("jalon_transitions_total", "trigger" => "event").increment(1);
+        Ok(written)
+    }
+
+    /// Fires a timer this process claimed: marks it fired and applies the transition in one
+    /// transaction, so a timer fires exactly once per arming even if the process dies midway
+    /// (the lease then expires and another claim finds it still armed).
+    pub async fn fire_timer(
+        &self,
+        claimed: &timer::Model,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Fired, Error> {
+        let txn = self.begin().await?;
+        let late_ms = (millis(now) - claimed.fire_at).max(0);
+        let marked = timer::Entity::update_many()
+            .col_expr(timer::Column::Status, Expr::value("fired"))
+            .col_expr(timer::Column::FiredAt, Expr::value(millis(now)))
+            .filter(timer::Column::Id.eq(claimed.id))
+            .filter(timer::Column::Status.eq("armed"))
+            .filter(timer::Column::LeaseOwner.eq(owner))
+            .exec(&txn)
+            .await?;
+        if marked.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(Fired::Skipped);
+        }
+        let row = case::Entity::find_by_id(&claimed.case_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found("case_not_found", format!("case {}", claimed.case_id))
+            })?;
+        let deployed = self.registry.version(&txn, row.version_id).await?;
+        let current = decode(&row)?;
+        let key = parse_key(&claimed.timer_key)?;
+        match machine::step(
+            &deployed.def,
+            &self.calendar,
+            &current,
+            Trigger::Timer { key },
+            now,
+        ) {
+            Ok((case, effects)) => {
+                Writer::new(self, &txn, now)
+                    .write(
+                        &deployed,
+                        Row::Existing(&row),
+                        &case,
+                        effects,
+                        Some(late_ms),
+                    )
+                    .await?;
+                txn.commit().await?;
+                metrics::counter!("jalon_transitions_total", "trigger" => "timer").increment(1);
+                metrics::histogram!("jalon_timer_lateness_seconds").record(late_ms as f64 / 1000.0);
+                Ok(Fired::Fired { late_ms })
+            }
+            Err(refusal) => {
+                timer::Entity::update_many()
+                    .col_expr(timer::Column::Status, Expr::value("stale"))
+                    .col_expr(timer::Column::LastError, Expr::value(refusal.to_string()))
+                    .filter(timer::Column::Id.eq(claimed.id))
+                    .exec(&txn)
+                    .await?;
+                txn.commit().await?;
+                Ok(Fired::Stale)
+            }
+        }
+    }
+
+    /// Records a failed attempt to fire. The lease is extended with an exponential backoff
+    /// (capped at an hour) so that a failing timer does not spin; it stays armed and visible to
+    /// the operator with its error.
+    pub async fn timer_failed(
+        &self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+        attempts: i32,
+    ) -> Result<(), Error> {
+        let backoff = 2i64.saturating_pow(attempts.clamp(0, 12) as u32).min(3600);
+        timer::Entity::update_many()
+            .col_expr(timer::Column::Attempts, Expr::value(attempts + 1))
+            .col_expr(timer::Column::LastError, Expr::value(error.to_owned()))
+            .col_expr(
+                timer::Column::LeaseUntil,
+                Expr::value(millis(now) + backoff * 1000),
+            )
+            .filter(timer::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+fn parse_key(s: &str) -> Result<TimerKey, Error> {
+    let (timer, seq) = s
+        .rsplit_once('#')
+        .and_then(|(t, n)| n.parse().ok().map(|n| (t, n)))
+        .ok_or_else(|| Error::Corrupt(format!("timer key '{s}'")))?;
+    Ok(TimerKey {
+        timer: timer.into(),
+        seq,
+    })
+}

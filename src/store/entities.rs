@@ -1,0 +1,219 @@
+//! sea-orm entities, one module per table of `migrations/`. Columns follow the migration's
+//! conventions: instants in epoch milliseconds, dates as `YYYY-MM-DD`, JSON as text.
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod workflow_version {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "workflow_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub workflow_id: String,
+        pub version: i32,
+        pub hash: String,
+        pub title: String,
+        pub source: String,
+        pub templates: String,
+        pub deployed_at: i64,
+        pub deployed_by: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod case {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workflow_id: String,
+        pub version_id: i64,
+        pub business_key: String,
+        pub state: String,
+        pub status: String,
+        pub outcome: Option<String>,
+        pub data: String,
+        pub row_version: i64,
+        pub parent_id: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub entered_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod history {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "history")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub case_id: String,
+        pub seq: i64,
+        pub at: i64,
+        pub actor_id: Option<String>,
+        pub trigger: String,
+        pub from_state: Option<String>,
+        pub to_state: String,
+        pub inputs: String,
+        pub reason: Option<String>,
+        pub detail: String,
+        pub late_ms: Option<i64>,
+        pub prev_hash: String,
+        pub hash: String,
+    }
+    no_relations!();
+}
+
+pub mod timer {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "timers")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub case_id: String,
+        pub timer_key: String,
+        pub timer_id: String,
+        pub kind: String,
+        pub label: Option<String>,
+        pub due_date: String,
+        pub fire_at: i64,
+        pub explanation: String,
+        pub legal_basis: Option<String>,
+        pub status: String,
+        pub attempts: i32,
+        pub lease_owner: Option<String>,
+        pub lease_until: Option<i64>,
+        pub fired_at: Option<i64>,
+        pub last_error: Option<String>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod task {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tasks")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub case_id: String,
+        pub task_id: String,
+        pub role: String,
+        pub title: String,
+        pub instructions: Option<String>,
+        pub due_date: Option<String>,
+        pub explanation: Option<String>,
+        pub legal_basis: Option<String>,
+        pub status: String,
+        pub opened_at: i64,
+        pub closed_at: Option<i64>,
+        pub close_reason: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod actor {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "actors")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub email: String,
+        /// `,role1,role2,`: the delimiters let `LIKE '%,role,%'` find the holders of a role on
+        /// both backends.
+        pub roles: String,
+        pub token_hash: String,
+        pub created_at: i64,
+        pub revoked_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub case_id: String,
+        pub dedupe_key: String,
+        pub version_id: i64,
+        pub template: String,
+        pub recipient_actor: Option<String>,
+        pub recipient_name: Option<String>,
+        pub recipient_email: Option<String>,
+        pub context: String,
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: i64,
+        pub lease_owner: Option<String>,
+        pub lease_until: Option<i64>,
+        pub created_at: i64,
+        pub sent_at: Option<i64>,
+        pub message_id: Option<String>,
+        pub response: Option<String>,
+        pub last_error: Option<String>,
+        pub eml: Option<String>,
+        pub eml_hash: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod idempotency {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub actor_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub request_hash: String,
+        pub status: i32,
+        pub body: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod schedule_run {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "schedule_runs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub workflow_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub schedule: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub at: i64,
+        pub case_id: Option<String>,
+        pub ran_at: i64,
+    }
+    no_relations!();
+}

@@ -1,0 +1,105 @@
+//! The durable side of jalon: sea-orm over SQLite (embedded default) or PostgreSQL, the same
+//! code for both. Every change of a case — its row, history, timers, tasks and outbox rows —
+//! is written by `transition.rs` in one transaction.
+
+pub mod actors;
+pub mod cases;
+mod claim;
+pub mod deploy;
+pub mod entities;
+mod error;
+mod idempotency;
+pub mod queries;
+pub mod registry;
+mod schedules;
+mod transition;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use engine::calendar::Calendar;
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+pub use error::Error;
+pub use registry::{Deployed, Registry};
+
+#[derive(Clone)]
+pub struct Store {
+    pub db: DatabaseConnection,
+    pub registry: Registry,
+    pub calendar: Arc<Calendar>,
+}
+
+/// The SQLite URL of the embedded database under a data folder.
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("jalon.db").display())
+}
+
+impl Store {
+    /// Opens the database and brings its schema up to date.
+    pub async fn open(url: &str, calendar: Arc<Calendar>) -> Result<Store, DbErr> {
+        let mut opt = ConnectOptions::new(url.to_owned());
+        opt.sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(30));
+        if url.starts_with("sqlite:") {
+            // WAL lets readers proceed while one writer commits; FULL keeps a committed
+            // transition across a power loss; the busy timeout absorbs short write contention
+            // (writes take the lock up front, see `begin`).
+            opt.max_connections(8)
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                        .create_if_missing(true)
+                });
+        } else {
+            opt.max_connections(16).min_connections(1);
+        }
+        let db = Database::connect(opt).await?;
+        Migrator::up(&db, None).await?;
+        Ok(Store {
+            db,
+            registry: Registry::default(),
+            calendar,
+        })
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred read-then-write transaction fails with "database is
+    /// locked" under contention, whatever the busy timeout.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.db.close().await
+    }
+}
+
+/// Sets up the data folder for the embedded database.
+pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}

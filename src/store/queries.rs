@@ -1,0 +1,582 @@
+//! Read models for the API and the operator: a case with its deadlines and tasks, lists with
+//! filters, history, an actor's tasks, and the stuck cases with the reason for each.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use engine::machine::{Case, TimerKind, TimerStatus, clock::civil_date};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::entities::{case, history, outbox, task, timer};
+use super::transition::decode;
+use super::{Error, Store};
+use crate::clock::{from_millis, millis};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadlineView {
+    /// The timer (or, for a reminder, the timer or task it reminds of).
+    pub timer: String,
+    pub label: Option<String>,
+    /// `deadline`, `recurring` or `reminder`.
+    pub kind: String,
+    /// `armed` or `suspended`.
+    pub status: String,
+    /// The last day allowed (Europe/Brussels), `YYYY-MM-DD`.
+    pub due_date: NaiveDate,
+    /// "lundi 5 janvier 2027".
+    pub due_long: String,
+    /// When the timer fires (UTC); absent while suspended.
+    pub fire_at: Option<DateTime<Utc>>,
+    /// How the date was counted, in French, one line per step.
+    pub explanation: Vec<String>,
+    pub legal_basis: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskView {
+    pub case_id: String,
+    pub task_id: String,
+    pub role: String,
+    pub title: String,
+    pub instructions: Option<String>,
+    pub due_date: Option<String>,
+    pub explanation: Option<String>,
+    pub legal_basis: Option<String>,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub name: String,
+    pub label: Option<String>,
+    pub by: Vec<String>,
+    pub inputs: Vec<String>,
+    pub optional_inputs: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    pub id: String,
+    pub workflow: String,
+    pub version: i32,
+    pub key: String,
+    pub state: String,
+    pub state_label: Option<String>,
+    /// `open` or `closed`.
+    pub status: String,
+    pub outcome: Option<String>,
+    /// Send it back as `expected_version` to refuse an event if the case changed meanwhile.
+    pub row_version: i64,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub entered_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Value,
+    pub deadlines: Vec<DeadlineView>,
+    pub tasks: Vec<TaskView>,
+    /// The events the current state accepts.
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseSummary {
+    pub id: String,
+    pub workflow: String,
+    pub key: String,
+    pub state: String,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub row_version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryView {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: Option<String>,
+    pub trigger: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    #[schema(value_type = Object)]
+    pub inputs: serde_json::Value,
+    pub reason: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub detail: serde_json::Value,
+    /// For a timer: how long after its due instant it fired.
+    pub late_ms: Option<i64>,
+    pub hash: String,
+}
+
+#[derive(Debug, Default)]
+pub struct CaseFilter {
+    pub workflow: Option<String>,
+    pub state: Option<String>,
+    pub status: Option<String>,
+    pub overdue: bool,
+    pub actor: Option<String>,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StuckCase {
+    pub case_id: String,
+    pub workflow: String,
+    pub key: String,
+    pub state: String,
+    /// Stable code: `task_overdue`, `timer_not_fired`, `notice_failing`, `nothing_pending`,
+    /// `idle_too_long`.
+    pub reason: String,
+    /// A French sentence for the operator.
+    pub detail: String,
+    pub since: DateTime<Utc>,
+}
+
+fn summary(m: &case::Model) -> CaseSummary {
+    CaseSummary {
+        id: m.id.clone(),
+        workflow: m.workflow_id.clone(),
+        key: m.business_key.clone(),
+        state: m.state.clone(),
+        status: m.status.clone(),
+        outcome: m.outcome.clone(),
+        row_version: m.row_version,
+        updated_at: from_millis(m.updated_at),
+    }
+}
+
+fn task_view(t: task::Model, today: NaiveDate) -> TaskView {
+    let overdue = t.status == "open"
+        && t.due_date
+            .as_deref()
+            .and_then(|d| d.parse::<NaiveDate>().ok())
+            .is_some_and(|d| d < today);
+    TaskView {
+        case_id: t.case_id,
+        task_id: t.task_id,
+        role: t.role,
+        title: t.title,
+        instructions: t.instructions,
+        due_date: t.due_date,
+        explanation: t.explanation,
+        legal_basis: t.legal_basis,
+        status: t.status,
+        opened_at: from_millis(t.opened_at),
+        closed_at: t.closed_at.map(from_millis),
+        overdue,
+    }
+}
+
+fn deadlines(case: &Case, def: &engine::machine::Definition) -> Vec<DeadlineView> {
+    case.timers
+        .iter()
+        .map(|t| {
+            let d = def.timer(&t.key.timer);
+            DeadlineView {
+                timer: t.key.timer.to_string(),
+                label: d.and_then(|d| d.label.as_ref().map(|l| l.to_string())),
+                kind: match t.kind {
+                    TimerKind::Deadline => "deadline",
+                    TimerKind::Recurring { .. } => "recurring",
+                    TimerKind::Reminder { .. } => "reminder",
+                }
+                .into(),
+                status: match t.status {
+                    TimerStatus::Armed => "armed",
+                    TimerStatus::Suspended { .. } => "suspended",
+                }
+                .into(),
+                due_date: t.due.due,
+                due_long: engine::calendar::french::long_date(t.due.due),
+                fire_at: t.is_armed().then_some(t.fire_at),
+                explanation: t.due.explain_fr(),
+                legal_basis: d.and_then(|d| d.legal_basis.as_ref().map(|l| l.to_string())),
+            }
+        })
+        .collect()
+}
+
+impl Store {
+    pub async fn case_row(&self, id: &str) -> Result<case::Model, Error> {
+        case::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("case_not_found", format!("case {id}")))
+    }
+
+    pub async fn case_view(
+        &self,
+        row: &case::Model,
+        now: DateTime<Utc>,
+    ) -> Result<CaseView, Error> {
+        let deployed = self.registry.version(&self.db, row.version_id).await?;
+        let case = decode(row)?;
+        let def = &deployed.def;
+        let today = civil_date(now);
+        let tasks = task::Entity::find()
+            .filter(task::Column::CaseId.eq(&row.id))
+            .filter(task::Column::Status.eq("open"))
+            .order_by_asc(task::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|t| task_view(t, today))
+            .collect();
+        let state = def.state(&case.state);
+        let events = if case.is_closed() {
+            Vec::new()
+        } else {
+            state
+                .map(|s| {
+                    s.events
+                        .iter()
+                        .map(|e| EventView {
+                            name: e.name.to_string(),
+                            label: e.label.as_ref().map(|l| l.to_string()),
+                            by: e.by.iter().map(|r| r.to_string()).collect(),
+                            inputs: e.inputs.iter().map(|r| r.to_string()).collect(),
+                            optional_inputs: e
+                                .optional_inputs
+                                .iter()
+                                .map(|r| r.to_string())
+                                .collect(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(CaseView {
+            id: row.id.clone(),
+            workflow: row.workflow_id.clone(),
+            version: deployed.version,
+            key: row.business_key.clone(),
+            state: row.state.clone(),
+            state_label: state.map(|s| s.label.to_string()),
+            status: row.status.clone(),
+            outcome: row.outcome.clone(),
+            row_version: row.row_version,
+            parent_id: row.parent_id.clone(),
+            created_at: from_millis(row.created_at),
+            updated_at: from_millis(row.updated_at),
+            entered_at: from_millis(row.entered_at),
+            variables: serde_json::Value::Object(
+                case.variables
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
+            deadlines: deadlines(&case, def),
+            tasks,
+            events,
+        })
+    }
+
+    pub async fn case_by_key(
+        &self,
+        workflow: &str,
+        key: &str,
+    ) -> Result<Option<case::Model>, Error> {
+        Ok(case::Entity::find()
+            .filter(case::Column::WorkflowId.eq(workflow))
+            .filter(case::Column::BusinessKey.eq(key))
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn list_cases(
+        &self,
+        f: &CaseFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CaseSummary>, Error> {
+        let mut q = case::Entity::find();
+        if let Some(w) = &f.workflow {
+            q = q.filter(case::Column::WorkflowId.eq(w));
+        }
+        if let Some(s) = &f.state {
+            q = q.filter(case::Column::State.eq(s));
+        }
+        if let Some(s) = &f.status {
+            q = q.filter(case::Column::Status.eq(s));
+        }
+        if let Some(a) = &f.actor {
+            q = q.filter(
+                case::Column::Id.in_subquery(
+                    Query::select()
+                        .column(history::Column::CaseId)
+                        .from(history::Entity)
+                        .and_where(history::Column::ActorId.eq(a))
+                        .to_owned(),
+                ),
+            );
+        }
+        if f.overdue {
+            let today = civil_date(now).to_string();
+            q = q.filter(
+                Condition::any()
+                    .add(
+                        case::Column::Id.in_subquery(
+                            Query::select()
+                                .column(task::Column::CaseId)
+                                .from(task::Entity)
+                                .and_where(task::Column::Status.eq("open"))
+                                .and_where(task::Column::DueDate.lt(today))
+                                .to_owned(),
+                        ),
+                    )
+                    .add(
+                        case::Column::Id.in_subquery(
+                            Query::select()
+                                .column(timer::Column::CaseId)
+                                .from(timer::Entity)
+                                .and_where(timer::Column::Status.eq("armed"))
+                                .and_where(timer::Column::FireAt.lt(millis(now)))
+                                .to_owned(),
+                        ),
+                    ),
+            );
+        }
+        let rows = q
+            .order_by_desc(case::Column::UpdatedAt)
+            .order_by_asc(case::Column::Id)
+            .limit(f.limit)
+            .offset(f.offset)
+            .all(&self.db)
+            .await?;
+        Ok(rows.iter().map(summary).collect())
+    }
+
+    pub async fn history(&self, case_id: &str) -> Result<Vec<HistoryView>, Error> {
+        let rows = history::Entity::find()
+            .filter(history::Column::CaseId.eq(case_id))
+            .order_by_asc(history::Column::Seq)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|h| HistoryView {
+                seq: h.seq,
+                at: from_millis(h.at),
+                actor: h.actor_id,
+                trigger: h.trigger,
+                from_state: h.from_state,
+                to_state: h.to_state,
+                inputs: serde_json::from_str(&h.inputs).unwrap_or_default(),
+                reason: h.reason,
+                detail: serde_json::from_str(&h.detail).unwrap_or_default(),
+                late_ms: h.late_ms,
+                hash: h.hash,
+            })
+            .collect())
+    }
+
+    /// Open tasks for any of these roles, earliest due first.
+    pub async fn tasks_for_roles(
+        &self,
+        roles: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TaskView>, Error> {
+        let today = civil_date(now);
+        let rows = task::Entity::find()
+            .filter(task::Column::Status.eq("open"))
+            .filter(task::Column::Role.is_in(roles.iter().cloned()))
+            .order_by_asc(task::Column::DueDate)
+            .order_by_asc(task::Column::Id)
+            .limit(1000)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|t| task_view(t, today)).collect())
+    }
+
+    /// Counts for `/metrics`: open cases, armed timers, pending and dead notices.
+    pub async fn depths(&self) -> Result<[(&'static str, u64); 4], Error> {
+        Ok([
+            (
+                "open_cases",
+                case::Entity::find()
+                    .filter(case::Column::Status.eq("open"))
+                    .count(&self.db)
+                    .await?,
+            ),
+            (
+                "armed_timers",
+                timer::Entity::find()
+                    .filter(timer::Column::Status.eq("armed"))
+                    .count(&self.db)
+                    .await?,
+            ),
+            (
+                "pending_notices",
+                outbox::Entity::find()
+                    .filter(outbox::Column::Status.is_in(["pending", "failed"]))
+                    .count(&self.db)
+                    .await?,
+            ),
+            (
+                "dead_notices",
+                outbox::Entity::find()
+                    .filter(outbox::Column::Status.eq("dead"))
+                    .count(&self.db)
+                    .await?,
+            ),
+        ])
+    }
+
+    /// Every case an operator should look at, with the reason; a case may appear once per
+    /// reason. `grace` is how late a timer may be before it counts as not fired.
+    pub async fn stuck(
+        &self,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Result<Vec<StuckCase>, Error> {
+        let today = civil_date(now);
+        let mut out = Vec::new();
+        let open: Vec<case::Model> = case::Entity::find()
+            .filter(case::Column::Status.eq("open"))
+            .order_by_asc(case::Column::Id)
+            .all(&self.db)
+            .await?;
+        let by_id: std::collections::HashMap<&str, &case::Model> =
+            open.iter().map(|c| (c.id.as_str(), c)).collect();
+        let mut push = |c: &case::Model, reason: &str, detail: String, since: DateTime<Utc>| {
+            out.push(StuckCase {
+                case_id: c.id.clone(),
+                workflow: c.workflow_id.clone(),
+                key: c.business_key.clone(),
+                state: c.state.clone(),
+                reason: reason.into(),
+                detail,
+                since,
+            })
+        };
+        let overdue = task::Entity::find()
+            .filter(task::Column::Status.eq("open"))
+            .filter(task::Column::DueDate.lt(today.to_string()))
+            .all(&self.db)
+            .await?;
+        for t in &overdue {
+            if let Some(c) = by_id.get(t.case_id.as_str()) {
+                push(
+                    c,
+                    "task_overdue",
+                    format!(
+                        "la tâche « {} » ({}) devait être faite au plus tard le {}",
+                        t.title,
+                        t.role,
+                        t.due_date.as_deref().unwrap_or("?")
+                    ),
+                    from_millis(t.opened_at),
+                );
+            }
+        }
+        let late = timer::Entity::find()
+            .filter(timer::Column::Status.eq("armed"))
+            .filter(timer::Column::FireAt.lt(millis(now - grace)))
+            .all(&self.db)
+            .await?;
+        for t in &late {
+            if let Some(c) = by_id.get(t.case_id.as_str()) {
+                push(
+                    c,
+                    "timer_not_fired",
+                    format!(
+                        "le délai {} (échéance le {}) n'a pas été traité{}",
+                        t.timer_key,
+                        t.due_date,
+                        t.last_error
+                            .as_deref()
+                            .map(|e| format!(" : {e}"))
+                            .unwrap_or_default()
+                    ),
+                    from_millis(t.fire_at),
+                );
+            }
+        }
+        let failing = outbox::Entity::find()
+            .filter(outbox::Column::Status.is_in(["failed", "dead"]))
+            .all(&self.db)
+            .await?;
+        for n in &failing {
+            if let Some(c) = by_id.get(n.case_id.as_str()) {
+                push(
+                    c,
+                    "notice_failing",
+                    format!(
+                        "l'avis « {} » à {} n'est pas parti ({}, {} tentative(s)) : {}",
+                        n.template,
+                        n.recipient_email.as_deref().unwrap_or("personne"),
+                        n.status,
+                        n.attempts,
+                        n.last_error.as_deref().unwrap_or("?")
+                    ),
+                    from_millis(n.created_at),
+                );
+            }
+        }
+        let pending_cases: std::collections::HashSet<String> = timer::Entity::find()
+            .select_only()
+            .column(timer::Column::CaseId)
+            .filter(timer::Column::Status.eq("armed"))
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .chain(
+                task::Entity::find()
+                    .select_only()
+                    .column(task::Column::CaseId)
+                    .filter(task::Column::Status.eq("open"))
+                    .into_tuple::<String>()
+                    .all(&self.db)
+                    .await?,
+            )
+            .collect();
+        for c in &open {
+            if !pending_cases.contains(&c.id) {
+                push(
+                    c,
+                    "nothing_pending",
+                    "le dossier n'est pas clôturé mais n'attend aucun délai ni aucune tâche".into(),
+                    from_millis(c.entered_at),
+                );
+            }
+            if let Ok(d) = self.registry.version(&self.db, c.version_id).await
+                && let Some(limit) = stuck_after(&d.def, &c.state)
+            {
+                let since = from_millis(c.entered_at);
+                let entered = civil_date(since);
+                if let Ok(dl) = self.calendar.deadline(entered, None, Some(limit))
+                    && dl.due < today
+                {
+                    push(
+                        c,
+                        "idle_too_long",
+                        format!(
+                            "le dossier est dans l'état « {} » depuis le {} (limite : {})",
+                            c.state,
+                            engine::calendar::french::long_date(entered),
+                            engine::calendar::french::length(limit)
+                        ),
+                        since,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The idle limit the workflow sets on a state (`stuck_after`).
+fn stuck_after(
+    _def: &engine::machine::Definition,
+    _state: &str,
+) -> Option<engine::calendar::Length> {
+    None
+}

@@ -1,0 +1,163 @@
+//! Compiled workflow versions, kept in memory once read: a case runs with the version it
+//! started with, found here by id; new cases start on the latest version of their workflow.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use engine::machine::Definition;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::Error;
+use super::entities::workflow_version;
+
+/// One deployed version of a workflow, ready to run.
+pub struct Deployed {
+    pub version_id: i64,
+    pub workflow_id: String,
+    pub version: i32,
+    pub hash: String,
+    pub def: Definition,
+    /// Template name with its part (`decision.subject`) → handlebars text.
+    pub templates: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_id: HashMap<i64, Arc<Deployed>>,
+    latest: HashMap<String, i64>,
+}
+
+#[derive(Clone, Default)]
+pub struct Registry(Arc<RwLock<Inner>>);
+
+impl Registry {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn latest(&self, workflow_id: &str) -> Option<Arc<Deployed>> {
+        let inner = self.read();
+        inner
+            .latest
+            .get(workflow_id)
+            .and_then(|id| inner.by_id.get(id))
+            .cloned()
+    }
+
+    /// The latest version of every workflow, by id.
+    pub fn all_latest(&self) -> Vec<Arc<Deployed>> {
+        let inner = self.read();
+        let mut v: Vec<_> = inner
+            .latest
+            .values()
+            .filter_map(|id| inner.by_id.get(id).cloned())
+            .collect();
+        v.sort_by(|a, b| a.workflow_id.cmp(&b.workflow_id));
+        v
+    }
+
+    pub fn insert(&self, d: Deployed, latest: bool) -> Arc<Deployed> {
+        let d = Arc::new(d);
+        let mut inner = self.write();
+        if latest
+            || inner
+                .latest
+                .get(&d.workflow_id)
+                .and_then(|id| inner.by_id.get(id))
+                .is_none_or(|cur| cur.version < d.version)
+        {
+            inner.latest.insert(d.workflow_id.clone(), d.version_id);
+        }
+        inner.by_id.insert(d.version_id, d.clone());
+        d
+    }
+
+    /// A version by id, compiled from the database on first use.
+    pub async fn version(
+        &self,
+        db: &impl ConnectionTrait,
+        version_id: i64,
+    ) -> Result<Arc<Deployed>, Error> {
+        if let Some(d) = self.read().by_id.get(&version_id) {
+            return Ok(d.clone());
+        }
+        let row = workflow_version::Entity::find_by_id(version_id)
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "workflow_version_not_found",
+                    format!("workflow version {version_id}"),
+                )
+            })?;
+        Ok(self.insert(compile_row(row)?, false))
+    }
+
+    /// Loads the latest version of every deployed workflow (at start, and when another process
+    /// may have deployed).
+    pub async fn refresh(&self, db: &impl ConnectionTrait) -> Result<(), Error> {
+        let rows = workflow_version::Entity::find()
+            .order_by_asc(workflow_version::Column::WorkflowId)
+            .order_by_desc(workflow_version::Column::Version)
+            .all(db)
+            .await?;
+        let mut seen = std::collections::HashSet::new();
+        for row in rows {
+            if !seen.insert(row.workflow_id.clone()) {
+                continue;
+            }
+            let known = self.read().by_id.contains_key(&row.id);
+            if known {
+                let mut inner = self.write();
+                inner.latest.insert(row.workflow_id.clone(), row.id);
+            } else {
+                self.insert(compile_row(row)?, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest version of a workflow, reading the database when this process has not seen
+    /// it (deployed by another process).
+    pub async fn latest_or_load(
+        &self,
+        db: &impl ConnectionTrait,
+        workflow_id: &str,
+    ) -> Result<Arc<Deployed>, Error> {
+        if let Some(d) = self.latest(workflow_id) {
+            return Ok(d);
+        }
+        let row = workflow_version::Entity::find()
+            .filter(workflow_version::Column::WorkflowId.eq(workflow_id))
+            .order_by_desc(workflow_version::Column::Version)
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found("workflow_not_found", format!("workflow '{workflow_id}'"))
+            })?;
+        Ok(self.insert(compile_row(row)?, true))
+    }
+}
+
+/// Versions in the database passed validation when deployed; failing to compile one now means
+/// the stored text was altered.
+pub(super) fn compile_row(row: workflow_version::Model) -> Result<Deployed, Error> {
+    let wf = engine::definition::parse(&row.source)
+        .map_err(|d| Error::Corrupt(format!("workflow version {}: {}", row.id, d.message)))?;
+    let def = Definition::compile(wf)
+        .map_err(|e| Error::Corrupt(format!("workflow version {}: {e}", row.id)))?;
+    let templates = serde_json::from_str(&row.templates)
+        .map_err(|e| Error::Corrupt(format!("templates of version {}: {e}", row.id)))?;
+    Ok(Deployed {
+        version_id: row.id,
+        workflow_id: row.workflow_id,
+        version: row.version,
+        hash: row.hash,
+        def,
+        templates,
+    })
+}

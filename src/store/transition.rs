@@ -1,0 +1,589 @@
+//! Writes the outcome of one engine call — and of everything it sets off (child cases started,
+//! a parent told that its child ended) — inside the caller's transaction: case row, history
+//! (hash-chained), timers, tasks and outbox rows. Nothing here commits; the caller does, once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use engine::calendar::Deadline;
+use engine::machine::{
+    self, Actor, Case, Effect, History, NoticeDeadline, StartRequest, Status, TimerKind, Trigger,
+    Variables,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::entities::{actor, case, history, outbox, task, timer};
+use super::registry::Deployed;
+use super::{Error, Store};
+use crate::clock::millis;
+
+/// Where a case row comes from: a new case, or the row as read (for its version check).
+pub(super) enum Row<'a> {
+    New {
+        id: String,
+        key: String,
+        parent_id: Option<String>,
+    },
+    Existing(&'a case::Model),
+}
+
+/// Work set off by a transition, done in the same transaction.
+enum Followup {
+    StartChild {
+        parent_id: String,
+        parent_key: String,
+        workflow: Arc<str>,
+        variables: Variables,
+    },
+    ChildEnded {
+        parent_id: String,
+        workflow: String,
+        outcome: String,
+    },
+}
+
+pub(super) struct Writer<'a> {
+    pub store: &'a Store,
+    pub txn: &'a DatabaseTransaction,
+    pub now: DateTime<Utc>,
+    followups: VecDeque<Followup>,
+}
+
+pub(super) fn decode(row: &case::Model) -> Result<Case, Error> {
+    serde_json::from_str(&row.data).map_err(|e| Error::Corrupt(format!("case {}: {e}", row.id)))
+}
+
+fn explanation(d: &Deadline) -> String {
+    d.explain_fr().join("\n")
+}
+
+fn kind_name(k: &TimerKind) -> &'static str {
+    match k {
+        TimerKind::Deadline => "deadline",
+        TimerKind::Reminder { .. } => "reminder",
+        TimerKind::Recurring { .. } => "recurring",
+    }
+}
+
+fn vars_json(v: &Variables) -> serde_json::Value {
+    serde_json::Value::Object(
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_json()))
+            .collect(),
+    )
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(store: &'a Store, txn: &'a DatabaseTransaction, now: DateTime<Utc>) -> Self {
+        Writer {
+            store,
+            txn,
+            now,
+            followups: VecDeque::new(),
+        }
+    }
+
+    /// Writes one engine outcome and everything it sets off; returns the case's new row.
+    pub async fn write(
+        &mut self,
+        deployed: &Deployed,
+        row: Row<'_>,
+        case: &Case,
+        effects: Vec<Effect>,
+        late_ms: Option<i64>,
+    ) -> Result<case::Model, Error> {
+        let written = self
+            .write_one(deployed, row, case, effects, late_ms)
+            .await?;
+        while let Some(f) = self.followups.pop_front() {
+            self.followup(f).await?;
+        }
+        Ok(written)
+    }
+
+    async fn write_one(
+        &mut self,
+        deployed: &Deployed,
+        row: Row<'_>,
+        case: &Case,
+        effects: Vec<Effect>,
+        late_ms: Option<i64>,
+    ) -> Result<case::Model, Error> {
+        let now = millis(self.now);
+        let data = serde_json::to_string(case).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let (status, outcome) = match &case.status {
+            Status::Open => ("open".to_owned(), None),
+            Status::Closed { outcome } => ("closed".to_owned(), Some(outcome.to_string())),
+        };
+        let written = match row {
+            Row::New { id, key, parent_id } => {
+                let m = case::ActiveModel {
+                    id: Set(id),
+                    workflow_id: Set(deployed.workflow_id.clone()),
+                    version_id: Set(deployed.version_id),
+                    business_key: Set(key),
+                    state: Set(case.state.to_string()),
+                    status: Set(status),
+                    outcome: Set(outcome),
+                    data: Set(data),
+                    row_version: Set(1),
+                    parent_id: Set(parent_id),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    entered_at: Set(millis(case.entered_at)),
+                };
+                case::Entity::insert(m)
+                    .exec_with_returning(self.txn)
+                    .await
+                    .map_err(|e| match e.sql_err() {
+                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::Conflict {
+                            code: "duplicate_business_key",
+                            message:
+                                "a case with this business key already exists for this workflow"
+                                    .into(),
+                        },
+                        _ => Error::Db(e),
+                    })?
+            }
+            Row::Existing(before) => {
+                let res = case::Entity::update_many()
+                    .col_expr(case::Column::State, Expr::value(case.state.to_string()))
+                    .col_expr(case::Column::Status, Expr::value(status))
+                    .col_expr(case::Column::Outcome, Expr::value(outcome))
+                    .col_expr(case::Column::Data, Expr::value(data))
+                    .col_expr(
+                        case::Column::RowVersion,
+                        Expr::value(before.row_version + 1),
+                    )
+                    .col_expr(case::Column::UpdatedAt, Expr::value(now))
+                    .col_expr(
+                        case::Column::EnteredAt,
+                        Expr::value(millis(case.entered_at)),
+                    )
+                    .filter(case::Column::Id.eq(&before.id))
+                    .filter(case::Column::RowVersion.eq(before.row_version))
+                    .exec(self.txn)
+                    .await?;
+                if res.rows_affected != 1 {
+                    return Err(Error::Conflict {
+                        code: "stale_version",
+                        message: format!(
+                            "case {} changed since version {} was read",
+                            before.id, before.row_version
+                        ),
+                    });
+                }
+                case::Entity::find_by_id(&before.id)
+                    .one(self.txn)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::not_found("case_not_found", format!("case {}", before.id))
+                    })?
+            }
+        };
+        for effect in effects {
+            self.effect(deployed, &written, case, effect, late_ms)
+                .await?;
+        }
+        if let (Status::Closed { outcome }, Some(parent)) = (&case.status, &written.parent_id) {
+            self.followups.push_back(Followup::ChildEnded {
+                parent_id: parent.clone(),
+                workflow: written.workflow_id.clone(),
+                outcome: outcome.to_string(),
+            });
+        }
+        Ok(written)
+    }
+
+    async fn effect(
+        &mut self,
+        deployed: &Deployed,
+        row: &case::Model,
+        case: &Case,
+        effect: Effect,
+        late_ms: Option<i64>,
+    ) -> Result<(), Error> {
+        let now = millis(self.now);
+        match effect {
+            Effect::History(h) => self.history(&row.id, case.transitions, &h, late_ms).await?,
+            Effect::ArmTimer {
+                key,
+                timer_id,
+                kind,
+                deadline,
+                fire_at,
+                legal_basis,
+                label,
+            } => {
+                let m = timer::ActiveModel {
+                    case_id: Set(row.id.clone()),
+                    timer_key: Set(key.to_string()),
+                    timer_id: Set(timer_id.to_string()),
+                    kind: Set(kind_name(&kind).to_owned()),
+                    label: Set(label.map(|l| l.to_string())),
+                    due_date: Set(deadline.due.to_string()),
+                    fire_at: Set(millis(fire_at)),
+                    explanation: Set(explanation(&deadline)),
+                    legal_basis: Set(legal_basis.map(|l| l.to_string())),
+                    status: Set("armed".into()),
+                    attempts: Set(0),
+                    created_at: Set(now),
+                    ..Default::default()
+                };
+                timer::Entity::insert(m)
+                    .exec_without_returning(self.txn)
+                    .await?;
+            }
+            Effect::CancelTimer { key } => {
+                timer::Entity::update_many()
+                    .col_expr(timer::Column::Status, Expr::value("cancelled"))
+                    .filter(timer::Column::CaseId.eq(&row.id))
+                    .filter(timer::Column::TimerKey.eq(key.to_string()))
+                    .filter(timer::Column::Status.eq("armed"))
+                    .exec(self.txn)
+                    .await?;
+            }
+            Effect::OpenTask {
+                task_id,
+                role,
+                title,
+                instructions,
+                due,
+                legal_basis,
+            } => {
+                let m = task::ActiveModel {
+                    case_id: Set(row.id.clone()),
+                    task_id: Set(task_id.to_string()),
+                    role: Set(role.to_string()),
+                    title: Set(title.to_string()),
+                    instructions: Set(instructions.map(|i| i.to_string())),
+                    due_date: Set(due.as_ref().map(|d| d.due.to_string())),
+                    explanation: Set(due.as_deref().map(explanation)),
+                    legal_basis: Set(legal_basis.map(|l| l.to_string())),
+                    status: Set("open".into()),
+                    opened_at: Set(now),
+                    ..Default::default()
+                };
+                task::Entity::insert(m)
+                    .exec_without_returning(self.txn)
+                    .await?;
+            }
+            Effect::CloseTask { task_id, reason } => {
+                let reason = serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                task::Entity::update_many()
+                    .col_expr(task::Column::Status, Expr::value("closed"))
+                    .col_expr(task::Column::ClosedAt, Expr::value(now))
+                    .col_expr(task::Column::CloseReason, Expr::value(reason))
+                    .filter(task::Column::CaseId.eq(&row.id))
+                    .filter(task::Column::TaskId.eq(task_id.to_string()))
+                    .filter(task::Column::Status.eq("open"))
+                    .exec(self.txn)
+                    .await?;
+            }
+            Effect::SendNotice {
+                template,
+                to_roles,
+                to_emails,
+                deadline,
+                dedupe_key,
+            } => {
+                let facts = notice_facts(deployed, row, case, deadline.as_ref());
+                let mut recipients: Vec<(Option<String>, Option<String>, String)> = Vec::new();
+                for role in &to_roles {
+                    let holders = actor::Entity::find()
+                        .filter(actor::Column::RevokedAt.is_null())
+                        .filter(actor::Column::Roles.contains(format!(",{role},")))
+                        .order_by_asc(actor::Column::Id)
+                        .all(self.txn)
+                        .await?;
+                    for a in holders {
+                        if !recipients.iter().any(|r| r.2 == a.email) {
+                            recipients.push((Some(a.id), Some(a.name), a.email));
+                        }
+                    }
+                }
+                for e in &to_emails {
+                    if !recipients.iter().any(|r| *r.2 == **e) {
+                        recipients.push((None, None, e.to_string()));
+                    }
+                }
+                let base = format!("{}:{dedupe_key}", row.id);
+                if recipients.is_empty() {
+                    // Kept, not dropped: the operator sees a notice nobody could receive.
+                    let roles: Vec<&str> = to_roles.iter().map(|r| &**r).collect();
+                    self.outbox_row(
+                        deployed,
+                        row,
+                        &template,
+                        &facts,
+                        base.clone(),
+                        (None, None, None),
+                        Some(format!(
+                            "no active actor holds the role(s) {} and no address was given",
+                            roles.join(", ")
+                        )),
+                    )
+                    .await?;
+                }
+                for (actor_id, name, email) in recipients {
+                    let key = format!("{base}:{email}");
+                    self.outbox_row(
+                        deployed,
+                        row,
+                        &template,
+                        &facts,
+                        key,
+                        (actor_id, name, Some(email)),
+                        None,
+                    )
+                    .await?;
+                }
+            }
+            Effect::StartChild {
+                workflow,
+                variables,
+            } => self.followups.push_back(Followup::StartChild {
+                parent_id: row.id.clone(),
+                parent_key: row.business_key.clone(),
+                workflow,
+                variables,
+            }),
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn outbox_row(
+        &self,
+        deployed: &Deployed,
+        row: &case::Model,
+        template: &str,
+        facts: &serde_json::Value,
+        dedupe_key: String,
+        (actor_id, name, email): (Option<String>, Option<String>, Option<String>),
+        dead: Option<String>,
+    ) -> Result<(), Error> {
+        let now = millis(self.now);
+        let m = outbox::ActiveModel {
+            case_id: Set(row.id.clone()),
+            dedupe_key: Set(dedupe_key),
+            version_id: Set(deployed.version_id),
+            template: Set(template.to_owned()),
+            recipient_actor: Set(actor_id),
+            recipient_name: Set(name),
+            recipient_email: Set(email),
+            context: Set(facts.to_string()),
+            status: Set(if dead.is_some() { "dead" } else { "pending" }.into()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            created_at: Set(now),
+            last_error: Set(dead),
+            ..Default::default()
+        };
+        outbox::Entity::insert(m)
+            .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
+            .exec(self.txn)
+            .await?;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        case_id: &str,
+        seq: u64,
+        h: &History,
+        late_ms: Option<i64>,
+    ) -> Result<(), Error> {
+        let prev = history::Entity::find()
+            .filter(history::Column::CaseId.eq(case_id))
+            .order_by_desc(history::Column::Seq)
+            .one(self.txn)
+            .await?
+            .map(|r| r.hash)
+            .unwrap_or_default();
+        let inputs = vars_json(&h.inputs).to_string();
+        // Structured, with the French sentence beside it for readers of the history.
+        let detail = serde_json::Value::Array(
+            h.detail
+                .iter()
+                .map(|d| {
+                    let mut v = serde_json::to_value(d).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("text".into(), d.fr().into());
+                    }
+                    v
+                })
+                .collect(),
+        )
+        .to_string();
+        let trigger = h.trigger.to_string();
+        let at = millis(h.at);
+        let mut d = Sha256::new();
+        for part in [
+            prev.as_str(),
+            case_id,
+            &seq.to_string(),
+            &at.to_string(),
+            h.actor.as_deref().unwrap_or(""),
+            &trigger,
+            h.from_state.as_deref().unwrap_or(""),
+            &h.to_state,
+            &inputs,
+            h.reason.as_deref().unwrap_or(""),
+            &detail,
+        ] {
+            d.update(part.as_bytes());
+            d.update([0x1f]);
+        }
+        let m = history::ActiveModel {
+            case_id: Set(case_id.to_owned()),
+            seq: Set(seq as i64),
+            at: Set(at),
+            actor_id: Set(h.actor.clone()),
+            trigger: Set(trigger),
+            from_state: Set(h.from_state.as_ref().map(|s| s.to_string())),
+            to_state: Set(h.to_state.to_string()),
+            inputs: Set(inputs),
+            reason: Set(h.reason.clone()),
+            detail: Set(detail),
+            late_ms: Set(late_ms),
+            prev_hash: Set(prev),
+            hash: Set(hex::encode(d.finalize())),
+            ..Default::default()
+        };
+        history::Entity::insert(m)
+            .exec_without_returning(self.txn)
+            .await?;
+        Ok(())
+    }
+
+    async fn followup(&mut self, f: Followup) -> Result<(), Error> {
+        match f {
+            Followup::StartChild {
+                parent_id,
+                parent_key,
+                workflow,
+                variables,
+            } => {
+                let deployed = self
+                    .store
+                    .registry
+                    .latest_or_load(self.txn, &workflow)
+                    .await?;
+                // The child is started by the system on the parent's behalf: it holds the
+                // roles allowed to start the child workflow.
+                let by = Actor {
+                    id: format!("case:{parent_id}"),
+                    roles: deployed
+                        .def
+                        .start
+                        .by
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect(),
+                };
+                let inputs = variables
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect();
+                let (case, effects) = machine::start(
+                    &deployed.def,
+                    &self.store.calendar,
+                    StartRequest {
+                        by,
+                        inputs,
+                        now: self.now,
+                    },
+                )?;
+                let siblings = case::Entity::find()
+                    .filter(case::Column::ParentId.eq(&parent_id))
+                    .all(self.txn)
+                    .await?
+                    .len();
+                let row = Row::New {
+                    id: new_case_id(),
+                    key: format!("{parent_key}/{workflow}-{}", siblings + 1),
+                    parent_id: Some(parent_id),
+                };
+                self.write_one(&deployed, row, &case, effects, None).await?;
+            }
+            Followup::ChildEnded {
+                parent_id,
+                workflow,
+                outcome,
+            } => {
+                let parent = case::Entity::find_by_id(&parent_id)
+                    .one(self.txn)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::not_found("case_not_found", format!("case {parent_id}"))
+                    })?;
+                let deployed = self
+                    .store
+                    .registry
+                    .version(self.txn, parent.version_id)
+                    .await?;
+                let current = decode(&parent)?;
+                // A parent that does not wait for this outcome (closed, or in a state with no
+                // `on_child` for it) is not an error of the child's transition.
+                match machine::step(
+                    &deployed.def,
+                    &self.store.calendar,
+                    &current,
+                    Trigger::ChildEnded { workflow, outcome },
+                    self.now,
+                ) {
+                    Ok((case, effects)) => {
+                        self.write_one(&deployed, Row::Existing(&parent), &case, effects, None)
+                            .await?;
+                    }
+                    Err(refusal) => {
+                        tracing::info!(parent = %parent_id, %refusal, "child ended; parent not waiting")
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn new_case_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// What a notice needs to be rendered later exactly as the case was at this transition.
+fn notice_facts(
+    deployed: &Deployed,
+    row: &case::Model,
+    case: &Case,
+    deadline: Option<&NoticeDeadline>,
+) -> serde_json::Value {
+    let def = &deployed.def;
+    let label = def.state(&case.state).map(|s| s.label.to_string());
+    let dates: Vec<&str> = case
+        .variables
+        .iter()
+        .filter(|(_, v)| v.as_date().is_some())
+        .map(|(k, _)| &**k)
+        .collect();
+    json!({
+        "workflow": { "id": deployed.workflow_id, "title": def.title, "version": deployed.version },
+        "case": { "id": row.id, "key": row.business_key },
+        "state": { "id": case.state.to_string(), "label": label },
+        "vars": vars_json(&case.variables),
+        "date_vars": dates,
+        "deadline": deadline.map(|d| json!({
+            "of": d.of.to_string(),
+            "legal_basis": d.legal_basis.as_deref(),
+            "deadline": &*d.deadline,
+        })),
+    })
+}
