@@ -4,4 +4,5 @@ mod cli_deadline;
 mod cli_simulate;
 mod cli_validate;
 mod docs_page;
+mod server;
 mod support;

@@ -1,0 +1,449 @@
+//! The HTTP API on a real procedure (Chambre de recours, decree of 13 September 2018,
+//! Art. 117-135): deadlines, timers, tasks, history, refusals, idempotency, deployment.
+
+use jalon::store::entities::history;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+
+use super::harness::{Backend, TestApp, brussels, spawn_app};
+use crate::on_both_backends;
+
+async fn recours(app: &TestApp, token: &str, key: &str) -> String {
+    let r = app
+        .start(
+            token,
+            "chambre-recours",
+            key,
+            json!({"matiere": "evaluation", "recours_recu_le": "2026-12-17"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn chambre_recours_procedure(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    let president = app.actor("Président", &["president"]).await;
+    let requerant = app.actor("Requérant", &["requerant"]).await;
+    app.clock.set(brussels(2026, 12, 18, 12));
+    let id = recours(&app, &secretaire, "CR-2026-17").await;
+
+    // The list of members, received on Friday 18 December 2026: the recusation period runs
+    // 10 working days (Art. 129), across Christmas and New Year's Day.
+    let r = app
+        .event(
+            &secretaire,
+            &id,
+            "communiquer_liste",
+            json!({"liste_recue_le": "2026-12-18"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "recusation_ouverte");
+    let d = &r.body["deadlines"][0];
+    assert_eq!(d["timer"], "delai_recusation");
+    assert_eq!(d["due_date"], "2027-01-05");
+    assert_eq!(d["due_long"], "mardi 5 janvier 2027");
+    assert_eq!(d["legal_basis"], "Art. 129, al. 2");
+    let explanation = d["explanation"].to_string();
+    assert!(explanation.contains("jours ouvrables"), "{explanation}");
+
+    // Nothing fires on the due date itself; the timer fires at midnight after it.
+    assert_eq!(app.advance_to(brussels(2027, 1, 5, 23)).await, 0);
+    assert_eq!(app.advance_to(brussels(2027, 1, 6, 1)).await, 1);
+    let c = app.get(&secretaire, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(c.body["state"], "instruction");
+    let version = c.body["row_version"].as_i64().unwrap();
+
+    // Refusals change nothing.
+    let wrong_role = app
+        .event(
+            &secretaire,
+            &id,
+            "convoquer_seance",
+            json!({"date_seance": "2027-02-01"}),
+        )
+        .await;
+    assert_eq!(
+        (wrong_role.status, wrong_role.body["code"].as_str()),
+        (403, Some("role_not_allowed"))
+    );
+    let wrong_state = app
+        .event(
+            &secretaire,
+            &id,
+            "rendre_avis",
+            json!({"avis": "favorable_au_requerant", "votes_pour": 4, "votes_contre": 1}),
+        )
+        .await;
+    assert_eq!(
+        (wrong_state.status, wrong_state.body["code"].as_str()),
+        (409, Some("event_not_allowed"))
+    );
+    let bad_input = app
+        .event(
+            &president,
+            &id,
+            "convoquer_seance",
+            json!({"date_seance": "lundi prochain"}),
+        )
+        .await;
+    assert_eq!(
+        (bad_input.status, bad_input.body["code"].as_str()),
+        (422, Some("invalid_input"))
+    );
+    assert_eq!(bad_input.body["details"]["input"], "date_seance");
+    let missing = app
+        .event(&president, &id, "convoquer_seance", json!({}))
+        .await;
+    assert_eq!(
+        (missing.status, missing.body["code"].as_str()),
+        (422, Some("missing_input"))
+    );
+    // Art. 128: no sitting before the file is complete and a rapporteur named.
+    let guard = app
+        .event(
+            &president,
+            &id,
+            "convoquer_seance",
+            json!({"date_seance": "2027-02-01"}),
+        )
+        .await;
+    assert_eq!(
+        (guard.status, guard.body["code"].as_str()),
+        (409, Some("guard_failed"))
+    );
+    let c = app.get(&secretaire, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(
+        (c.body["state"].as_str(), c.body["row_version"].as_i64()),
+        (Some("instruction"), Some(version))
+    );
+
+    let r = app
+        .post(
+            &secretaire,
+            &format!("/api/v1/cases/{id}/events"),
+            json!({
+                "event": "completer_dossier",
+                "inputs": {"rapporteur": "M. Dupont", "dossier_complet": true},
+                "expected_version": version,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A second writer that read the same version is refused.
+    let stale = app
+        .post(
+            &secretaire,
+            &format!("/api/v1/cases/{id}/events"),
+            json!({
+                "event": "completer_dossier", "inputs": {}, "expected_version": version,
+            }),
+        )
+        .await;
+    assert_eq!(
+        (stale.status, stale.body["code"].as_str()),
+        (409, Some("stale_version"))
+    );
+
+    let r = app
+        .event(
+            &president,
+            &id,
+            "convoquer_seance",
+            json!({"date_seance": "2027-02-01"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (200, Some("seance_convoquee")),
+        "{}",
+        r.body
+    );
+    let r = app
+        .event(
+            &secretaire,
+            &id,
+            "rendre_avis",
+            json!({"avis": "favorable_au_requerant", "votes_pour": 4, "votes_contre": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.body["status"].as_str(), r.body["outcome"].as_str()),
+        (Some("closed"), Some("avis_rendu"))
+    );
+    let closed = app.event(&requerant, &id, "desister", json!({})).await;
+    assert_eq!(
+        (closed.status, closed.body["code"].as_str()),
+        (409, Some("case_closed"))
+    );
+
+    // History: every transition, who and why, hash-chained.
+    let h = app
+        .get(&requerant, &format!("/api/v1/cases/{id}/history"))
+        .await;
+    let triggers: Vec<&str> = h
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            "start",
+            "event communiquer_liste",
+            "timer delai_recusation#1",
+            "event completer_dossier",
+            "event convoquer_seance",
+            "event rendre_avis",
+        ]
+    );
+    assert!(h.body[2]["late_ms"].as_i64().unwrap() > 0);
+    let rows = history::Entity::find()
+        .filter(history::Column::CaseId.eq(&id))
+        .order_by_asc(history::Column::Seq)
+        .all(&app.app.state.store.db)
+        .await
+        .unwrap();
+    assert_eq!(rows[0].prev_hash, "");
+    for pair in rows.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+}
+
+async fn authentication_and_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .http
+        .get(format!("{}/api/v1/cases", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app.get("jalon_not_a_token", "/api/v1/cases").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let dco = app.actor("DCO", &["dco"]).await;
+    assert_eq!(app.get(&dco, "/api/v1/cases").await.status, 200);
+    app.app
+        .state
+        .store
+        .revoke_actor("dco@example.org", app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(app.get(&dco, "/api/v1/cases").await.status, 401);
+
+    let r = app.get(&app.admin, "/api/v1/cases/nope").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (404, Some("case_not_found"))
+    );
+    let r = app.get(&app.admin, "/api/v1/nothing-here").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (404, Some("route_not_found"))
+    );
+    let r = app
+        .start(&app.admin, "no-such-workflow", "k", json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (404, Some("workflow_not_found"))
+    );
+    let r = app
+        .post(
+            &app.admin,
+            "/api/v1/cases",
+            json!({"workflow": "chambre-recours"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_body"))
+    );
+    let r = app
+        .http
+        .post(format!("{}/api/v1/cases", app.base))
+        .bearer_auth(&app.admin)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let big = "x".repeat(jalon::server::BODY_LIMIT + 1);
+    let r = app
+        .http
+        .post(format!("{}/api/v1/cases", app.base))
+        .bearer_auth(&app.admin)
+        .header("content-type", "application/json")
+        .body(format!("{{\"workflow\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // An actor with no role in the workflow cannot start it (the engine checks `start.by`).
+    let r = app
+        .start(
+            &app.admin,
+            "chambre-recours",
+            "k",
+            json!({"matiere": "evaluation", "recours_recu_le": "2026-12-17"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (403, Some("role_not_allowed"))
+    );
+    let list = app.get(&app.admin, "/api/v1/cases").await;
+    assert_eq!(list.body, json!([]));
+}
+
+async fn idempotent_start(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    let body = json!({"workflow": "chambre-recours", "key": "CR-1", "inputs": {"matiere": "evaluation", "recours_recu_le": "2026-11-02"}});
+    let send = |b: serde_json::Value, key: &'static str| {
+        let req = app
+            .http
+            .post(format!("{}/api/v1/cases", app.base))
+            .bearer_auth(&secretaire)
+            .header("Idempotency-Key", key)
+            .json(&b);
+        async move { super::harness::reply(req.send().await.unwrap()).await }
+    };
+    let first = send(body.clone(), "k-1").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = send(body.clone(), "k-1").await;
+    assert_eq!((again.status, &again.body), (201, &first.body));
+    let other = send(
+        json!({"workflow": "chambre-recours", "key": "CR-2", "inputs": {}}),
+        "k-1",
+    )
+    .await;
+    assert_eq!(
+        (other.status, other.body["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+    // Without the header, the business key still prevents a second case.
+    let dup = app
+        .start(
+            &secretaire,
+            "chambre-recours",
+            "CR-1",
+            body["inputs"].clone(),
+        )
+        .await;
+    assert_eq!(
+        (dup.status, dup.body["code"].as_str()),
+        (409, Some("duplicate_business_key"))
+    );
+    let list = app
+        .get(&app.admin, "/api/v1/cases?workflow=chambre-recours")
+        .await;
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+}
+
+async fn deploy_versions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    let old = recours(&app, &secretaire, "CR-old").await;
+    let dir = super::harness::workflows_dir().join("chambre-recours");
+    let source = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
+    let templates = jalon::store::deploy::read_templates(&dir).unwrap();
+    // Not an administrator.
+    let r = app
+        .post(
+            &secretaire,
+            "/api/v1/workflows",
+            json!({"source": source, "templates": templates}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    // The same text: nothing new.
+    let r = app
+        .post(
+            &app.admin,
+            "/api/v1/workflows",
+            json!({"source": source, "templates": templates}),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.status,
+            r.body["version"].as_i64(),
+            r.body["changed"].as_bool()
+        ),
+        (200, Some(1), Some(false))
+    );
+    // A broken text is refused with the validator's message and position.
+    let broken = source.replace("goto: instruction", "goto: instructoin");
+    let r = app
+        .post(
+            &app.admin,
+            "/api/v1/workflows",
+            json!({"source": broken, "templates": templates}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_workflow")),
+        "{}",
+        r.body
+    );
+    let msg = r.body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("instructoin") && msg.contains("error["),
+        "{msg}"
+    );
+    // A changed text is version 2; the running case keeps version 1, a new case gets 2.
+    let changed = source.replace("title: ", "title: (v2) ");
+    let r = app
+        .post(
+            &app.admin,
+            "/api/v1/workflows",
+            json!({"source": changed, "templates": templates}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["version"].as_i64()),
+        (201, Some(2)),
+        "{}",
+        r.body
+    );
+    let c = app.get(&secretaire, &format!("/api/v1/cases/{old}")).await;
+    assert_eq!(c.body["version"], 1);
+    let new = recours(&app, &secretaire, "CR-new").await;
+    let c = app.get(&secretaire, &format!("/api/v1/cases/{new}")).await;
+    assert_eq!(c.body["version"], 2);
+    let v = app
+        .get(&secretaire, "/api/v1/workflows/chambre-recours/versions")
+        .await;
+    assert_eq!(v.body.as_array().unwrap().len(), 2);
+}
+
+async fn tasks_and_stuck(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dco = app.actor("DCO", &["dco"]).await;
+    let operator = app.actor("Opérateur", &["operator"]).await;
+    let r = app.get(&dco, "/api/v1/operator/stuck").await;
+    assert_eq!(r.status, 403);
+    let stuck = app.get(&operator, "/api/v1/operator/stuck").await;
+    assert_eq!((stuck.status, stuck.body.clone()), (200, json!([])));
+    let tasks = app.get(&dco, "/api/v1/tasks").await;
+    assert_eq!(tasks.status, 200);
+}
+
+on_both_backends!(
+    chambre_recours_procedure,
+    authentication_and_errors,
+    idempotent_start,
+    deploy_versions,
+    tasks_and_stuck,
+);

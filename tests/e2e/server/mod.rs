@@ -1,0 +1,6 @@
+//! The server driven in-process over real HTTP (port 0) with a manual clock, against a real
+//! SQLite file and a real PostgreSQL database, a fresh one per test.
+
+mod api;
+mod harness;
+mod timers;

@@ -1,0 +1,125 @@
+//! Timers: due order, exactly once per arming across restarts and several processes.
+
+use std::sync::Arc;
+
+use jalon::server::App;
+use jalon::store::entities::timer;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+
+use super::harness::{Backend, brussels, spawn_app};
+use crate::on_both_backends;
+
+async fn open_recusations(app: &super::harness::TestApp, token: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let r = app
+            .start(
+                token,
+                "chambre-recours",
+                &format!("CR-{i}"),
+                json!({"matiere": "evaluation", "recours_recu_le": "2026-11-02"}),
+            )
+            .await;
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        // Lists received on different days: different due dates.
+        let day = format!("2026-11-{:02}", 3 + i % 20);
+        let e = app
+            .event(
+                token,
+                &id,
+                "communiquer_liste",
+                json!({"liste_recue_le": day}),
+            )
+            .await;
+        assert_eq!(e.status, 200, "{}", e.body);
+        ids.push(id);
+    }
+    ids
+}
+
+async fn fired_count(db: &sea_orm::DatabaseConnection) -> u64 {
+    timer::Entity::find()
+        .filter(timer::Column::Status.eq("fired"))
+        .count(db)
+        .await
+        .unwrap()
+}
+
+async fn restart_fires_each_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    let ids = open_recusations(&app, &secretaire, 6).await;
+    let (cfg, clock) = (app.cfg.clone(), app.clock.clone());
+    let data = app.data();
+    // The server stops with every timer due (the clock moved while it was down).
+    drop(app);
+    clock.set(brussels(2027, 3, 1, 12));
+    let again = super::harness::spawn_with(cfg, data, clock).await;
+    let pass = again.app.scheduler.run_due().await.unwrap();
+    assert_eq!(pass.fired, 6);
+    assert_eq!(again.app.scheduler.run_due().await.unwrap().fired, 0);
+    for id in &ids {
+        let c = again.get(&secretaire, &format!("/api/v1/cases/{id}")).await;
+        assert_eq!(c.body["state"], "instruction");
+        let h = again
+            .get(&secretaire, &format!("/api/v1/cases/{id}/history"))
+            .await;
+        let timers: Vec<_> = h
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["trigger"].as_str().unwrap().starts_with("timer"))
+            .collect();
+        assert_eq!(timers.len(), 1);
+        // Lateness is recorded: the due instants were in November.
+        assert!(timers[0]["late_ms"].as_i64().unwrap() > 86_400_000);
+    }
+    assert_eq!(fired_count(&again.app.state.store.db).await, 6);
+}
+
+async fn concurrent_schedulers_fire_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    open_recusations(&app, &secretaire, 40).await;
+    app.clock.set(brussels(2027, 3, 1, 12));
+    // A second process on the same database.
+    let other = App::build(&app.cfg, Arc::new(app.clock.clone()))
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(app.app.scheduler.run_due(), other.scheduler.run_due());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.fired + b.fired, 40, "{a:?} {b:?}");
+    assert_eq!(fired_count(&app.app.state.store.db).await, 40);
+}
+
+async fn timers_fire_in_due_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    let ids = open_recusations(&app, &secretaire, 3).await;
+    // Only the first list's deadline (3 Nov + 10 working days, 11 Nov a holiday: 18 Nov) has
+    // passed on 19 November.
+    assert_eq!(app.advance_to(brussels(2026, 11, 19, 12)).await, 1);
+    let states: Vec<String> = futures_states(&app, &secretaire, &ids).await;
+    assert_eq!(
+        states,
+        ["instruction", "recusation_ouverte", "recusation_ouverte"]
+    );
+    assert_eq!(app.advance_to(brussels(2026, 11, 21, 12)).await, 2);
+}
+
+async fn futures_states(app: &super::harness::TestApp, token: &str, ids: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        let c = app.get(token, &format!("/api/v1/cases/{id}")).await;
+        out.push(c.body["state"].as_str().unwrap().to_owned());
+    }
+    out
+}
+
+on_both_backends!(
+    restart_fires_each_once,
+    concurrent_schedulers_fire_once,
+    timers_fire_in_due_order,
+);
