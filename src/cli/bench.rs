@@ -15,6 +15,8 @@ enum Suite {
     All,
     Calendar,
     Engine,
+    /// The durable server: SQLite, and PostgreSQL with `--postgres`.
+    Server,
 }
 
 #[derive(Args)]
@@ -25,6 +27,13 @@ pub struct BenchArgs {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// Also measure the server on this PostgreSQL server (`postgres://user@host:port`; a
+    /// scratch database is created and dropped).
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Workflows deployed for the server measurements.
+    #[arg(long, default_value = "workflows")]
+    workflows: std::path::PathBuf,
 }
 
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
@@ -42,6 +51,19 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     }
     if matches!(a.suite, Suite::All | Suite::Engine) {
         engine_steps(budget)?;
+    }
+    if matches!(a.suite, Suite::All | Suite::Server) {
+        let mut targets = vec![super::bench_server::Target {
+            name: "sqlite",
+            admin_url: None,
+        }];
+        if let Some(url) = a.postgres {
+            targets.push(super::bench_server::Target {
+                name: "postgres",
+                admin_url: Some(url.trim_end_matches('/').to_owned()),
+            });
+        }
+        super::bench_server::run(&targets, &a.workflows, budget)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod bench_server;
 mod deadline;
 mod docs;
 mod graph;

@@ -1,0 +1,236 @@
+//! `jalon bench server`: durable throughput on this machine — cases started, events applied
+//! and timers fired per second, each one a committed transaction (SQLite: WAL, synchronous
+//! FULL; PostgreSQL: synchronous_commit as the server is configured) — and the resident memory
+//! of an idle `jalon serve`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::TimeZone;
+use chrono_tz::Europe::Brussels;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::json;
+
+use super::Failure;
+use crate::clock::{Clock, ManualClock};
+use crate::server::scheduler::Scheduler;
+use crate::store::Store;
+use crate::store::cases::EventRequest;
+
+/// Concurrent clients, as several HTTP requests would be.
+const WORKERS: usize = 8;
+
+pub struct Target {
+    pub name: &'static str,
+    /// `None`: a SQLite file in a temporary folder.
+    pub admin_url: Option<String>,
+}
+
+fn run_err(e: impl std::fmt::Display) -> Failure {
+    Failure::Run(anyhow::anyhow!("{e}"))
+}
+
+pub fn run(targets: &[Target], workflows: &PathBuf, budget: Duration) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(run_err)?;
+    for t in targets {
+        rt.block_on(one(t, workflows, budget))?;
+    }
+    idle_rss(workflows)?;
+    Ok(())
+}
+
+async fn one(t: &Target, workflows: &PathBuf, budget: Duration) -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(run_err)?;
+    let (url, cleanup) = match &t.admin_url {
+        None => (crate::store::sqlite_url(dir.path()), None),
+        Some(admin) => {
+            let name = format!("jalon_bench_{}", uuid::Uuid::new_v4().simple());
+            let db = Database::connect(format!("{admin}/postgres"))
+                .await
+                .map_err(run_err)?;
+            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .map_err(run_err)?;
+            (format!("{admin}/{name}"), Some((db, name)))
+        }
+    };
+    let store = Store::open(&url, engine::calendar::Calendar::fwb())
+        .await
+        .map_err(run_err)?;
+    let noon = |y, m, d| {
+        Brussels
+            .with_ymd_and_hms(y, m, d, 12, 0, 0)
+            .unwrap()
+            .to_utc()
+    };
+    let clock = ManualClock::new(noon(2026, 11, 2));
+    let report = store
+        .deploy_dir(workflows, None, clock.now())
+        .await
+        .map_err(run_err)?;
+    if !report.refused.is_empty() {
+        return Err(run_err(
+            "the workflows do not validate; run `jalon validate`",
+        ));
+    }
+    let (actor, _) = store
+        .add_actor(
+            "Bench",
+            "bench@example.org",
+            &["chambre_secretaire".into()],
+            clock.now(),
+        )
+        .await
+        .map_err(run_err)?;
+    let by = actor.engine();
+
+    // Cases started per second.
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..WORKERS {
+        let (store, by, now) = (store.clone(), by.clone(), clock.now());
+        handles.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            let t0 = Instant::now();
+            while t0.elapsed() < budget {
+                let inputs = [
+                    ("matiere".to_owned(), json!("evaluation")),
+                    ("recours_recu_le".to_owned(), json!("2026-11-02")),
+                ]
+                .into_iter()
+                .collect();
+                let key = format!("B-{w}-{}", ids.len());
+                let row = store
+                    .start_case("chambre-recours", &key, &by, inputs, now, None)
+                    .await?;
+                ids.push(row.id);
+            }
+            Ok::<_, crate::store::Error>(ids)
+        }));
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        ids.extend(h.await.map_err(run_err)?.map_err(run_err)?);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "server/{}: {:>8.0} cases started/s ({} cases, {WORKERS} clients)",
+        t.name,
+        ids.len() as f64 / secs,
+        ids.len()
+    );
+
+    // Events per second: each case receives its list of members (arming a timer).
+    let started = Instant::now();
+    let chunks: Vec<Vec<String>> = ids
+        .chunks(ids.len().div_ceil(WORKERS).max(1))
+        .map(|c| c.to_vec())
+        .collect();
+    let mut handles = Vec::new();
+    for chunk in chunks {
+        let (store, by, now) = (store.clone(), by.clone(), clock.now());
+        handles.push(tokio::spawn(async move {
+            for id in &chunk {
+                let inputs = [("liste_recue_le".to_owned(), json!("2026-11-02"))]
+                    .into_iter()
+                    .collect();
+                store
+                    .send_event(
+                        EventRequest {
+                            case_id: id,
+                            event: "communiquer_liste",
+                            by: &by,
+                            inputs,
+                            reason: None,
+                            expected_version: None,
+                        },
+                        now,
+                    )
+                    .await?;
+            }
+            Ok::<_, crate::store::Error>(chunk.len())
+        }));
+    }
+    let mut events = 0;
+    for h in handles {
+        events += h.await.map_err(run_err)?.map_err(run_err)?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "server/{}: {:>8.0} transitions/s (events; {events} in {secs:.2} s)",
+        t.name,
+        events as f64 / secs
+    );
+
+    // Timers fired per second: every recusation period has ended.
+    clock.set(noon(2027, 3, 1));
+    let scheduler = Scheduler::new(store.clone(), Arc::new(clock.clone()));
+    let started = Instant::now();
+    let pass = scheduler.run_due().await.map_err(run_err)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "server/{}: {:>8.0} timers fired/s ({} in {secs:.2} s, one scheduler)",
+        t.name,
+        pass.fired as f64 / secs,
+        pass.fired
+    );
+    if pass.fired != events {
+        return Err(run_err(format!(
+            "{} timers fired for {events} armed",
+            pass.fired
+        )));
+    }
+    store.close().await.map_err(run_err)?;
+    if let Some((db, name)) = cleanup {
+        db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await
+            .map_err(run_err)?;
+    }
+    Ok(())
+}
+
+/// Starts `jalon serve` on an empty data folder, lets it settle, reads its resident memory.
+fn idle_rss(workflows: &PathBuf) -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(run_err)?;
+    let exe = std::env::current_exe().map_err(run_err)?;
+    let mut child = Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .arg("--workflows")
+        .arg(workflows)
+        .env("JALON_LOG", "warn")
+        .env_remove("JALON_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(run_err)?;
+    let stdout = child.stdout.take().ok_or_else(|| run_err("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(run_err)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .map(|l| l.trim_start_matches("VmRSS:").trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    println!(
+        "server/idle: resident memory of `jalon serve` (SQLite, {} deployed): {rss}",
+        "all workflows"
+    );
+    Ok(())
+}
