@@ -71,6 +71,8 @@ impl MigrationTrait for Migration {
                 .col(big_integer("created_at"))
                 .col(big_integer("updated_at"))
                 .col(big_integer("entered_at"))
+                // The hash of the case's last history row, the start of the next one's chain.
+                .col(string("last_hash"))
                 .foreign_key(
                     ForeignKey::create()
                         .from("cases", "version_id")

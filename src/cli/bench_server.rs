@@ -4,7 +4,7 @@
 //! of an idle `jalon serve`.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(anyhow::anyhow!("{e}"))
 }
 
-pub fn run(targets: &[Target], workflows: &PathBuf, budget: Duration) -> Result<(), Failure> {
+pub fn run(targets: &[Target], workflows: &Path, budget: Duration) -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,7 +45,7 @@ pub fn run(targets: &[Target], workflows: &PathBuf, budget: Duration) -> Result<
     Ok(())
 }
 
-async fn one(t: &Target, workflows: &PathBuf, budget: Duration) -> Result<(), Failure> {
+async fn one(t: &Target, workflows: &Path, budget: Duration) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
     let (url, cleanup) = match &t.admin_url {
         None => (crate::store::sqlite_url(dir.path()), None),
@@ -196,7 +196,7 @@ async fn one(t: &Target, workflows: &PathBuf, budget: Duration) -> Result<(), Fa
 }
 
 /// Starts `jalon serve` on an empty data folder, lets it settle, reads its resident memory.
-fn idle_rss(workflows: &PathBuf) -> Result<(), Failure> {
+fn idle_rss(workflows: &Path) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
     let exe = std::env::current_exe().map_err(run_err)?;
     let mut child = Command::new(exe)
@@ -228,9 +228,6 @@ fn idle_rss(workflows: &PathBuf) -> Result<(), Failure> {
         .arg(child.id().to_string())
         .status();
     let _ = child.wait();
-    println!(
-        "server/idle: resident memory of `jalon serve` (SQLite, {} deployed): {rss}",
-        "all workflows"
-    );
+    println!("server/idle: resident memory of `jalon serve` (SQLite, all workflows deployed): {rss}");
     Ok(())
 }

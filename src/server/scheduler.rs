@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::store::cases::Fired;
+use crate::store::entities::timer;
 use crate::store::{Error, Store};
 
 /// How long a claim holds a timer: far longer than a transition takes, short enough that a
@@ -18,6 +20,8 @@ const LEASE: i64 = 60;
 const BATCH: u64 = 64;
 /// Upper bound of batches per pass, so that a pass always ends.
 const MAX_BATCHES: usize = 10_000;
+/// Cases whose timers fire at the same time (each a transaction of its own).
+const PARALLEL: usize = 8;
 const POLL: StdDuration = StdDuration::from_secs(30);
 
 #[derive(Clone)]
@@ -35,6 +39,15 @@ pub struct Pass {
     pub stale: usize,
     pub failed: usize,
     pub started: usize,
+}
+
+impl Pass {
+    fn add(&mut self, o: Pass) {
+        self.fired += o.fired;
+        self.stale += o.stale;
+        self.failed += o.failed;
+        self.started += o.started;
+    }
 }
 
 impl Scheduler {
@@ -59,27 +72,57 @@ impl Scheduler {
             if batch.is_empty() {
                 break;
             }
+            // Timers of different cases fire side by side; those of one case, in due order.
+            let mut groups: Vec<Vec<timer::Model>> = Vec::new();
             for t in batch {
-                let span = tracing::info_span!("timer", case = %t.case_id, timer = %t.timer_key);
-                let _e = span.enter();
-                match self.store.fire_timer(&t, &self.owner, now).await {
-                    Ok(Fired::Fired { late_ms }) => {
-                        pass.fired += 1;
-                        tracing::info!(late_ms, due = %t.due_date, "timer fired");
-                    }
-                    Ok(Fired::Stale) => pass.stale += 1,
-                    Ok(Fired::Skipped) => {}
-                    Err(e) => {
-                        pass.failed += 1;
-                        tracing::error!(error = %e, "timer failed; will retry");
-                        self.store
-                            .timer_failed(t.id, &e.to_string(), now, t.attempts)
-                            .await?;
+                match groups.iter_mut().find(|g| g[0].case_id == t.case_id) {
+                    Some(g) => g.push(t),
+                    None => groups.push(vec![t]),
+                }
+            }
+            let mut running = JoinSet::new();
+            for group in groups {
+                let me = self.clone();
+                running.spawn(async move { me.fire_group(group, now).await });
+                while running.len() >= PARALLEL {
+                    if let Some(r) = running.join_next().await {
+                        pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
                     }
                 }
             }
+            while let Some(r) = running.join_next().await {
+                pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
+            }
         }
         pass.started = self.store.run_schedules(self.clock.now()).await?;
+        Ok(pass)
+    }
+
+    async fn fire_group(
+        &self,
+        group: Vec<timer::Model>,
+        now: DateTime<Utc>,
+    ) -> Result<Pass, Error> {
+        let mut pass = Pass::default();
+        for t in group {
+            let span = tracing::info_span!("timer", case = %t.case_id, timer = %t.timer_key);
+            let _e = span.enter();
+            match self.store.fire_timer(&t, &self.owner, now).await {
+                Ok(Fired::Fired { late_ms }) => {
+                    pass.fired += 1;
+                    tracing::info!(late_ms, due = %t.due_date, "timer fired");
+                }
+                Ok(Fired::Stale) => pass.stale += 1,
+                Ok(Fired::Skipped) => {}
+                Err(e) => {
+                    pass.failed += 1;
+                    tracing::error!(error = %e, "timer failed; will retry");
+                    self.store
+                        .timer_failed(t.id, &e.to_string(), now, t.attempts)
+                        .await?;
+                }
+            }
+        }
         Ok(pass)
     }
 

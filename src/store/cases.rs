@@ -106,7 +106,7 @@ impl Store {
     ) -> Result<case::Model, Error> {
         let txn = self.begin().await?;
         let row = case::Entity::find_by_id(req.case_id)
-            .one(&txn)
+            .one(&*txn)
             .await?
             .ok_or_else(|| Error::not_found("case_not_found", format!("case {}", req.case_id)))?;
         if let Some(v) = req.expected_version
@@ -120,7 +120,7 @@ impl Store {
                 ),
             });
         }
-        let deployed = self.registry.version(&txn, row.version_id).await?;
+        let deployed = self.registry.version(&*txn, row.version_id).await?;
         let current = decode(&row)?;
         let (case, effects) = machine::step(
             &deployed.def,
@@ -159,19 +159,19 @@ impl Store {
             .filter(timer::Column::Id.eq(claimed.id))
             .filter(timer::Column::Status.eq("armed"))
             .filter(timer::Column::LeaseOwner.eq(owner))
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
         if marked.rows_affected != 1 {
             txn.rollback().await?;
             return Ok(Fired::Skipped);
         }
         let row = case::Entity::find_by_id(&claimed.case_id)
-            .one(&txn)
+            .one(&*txn)
             .await?
             .ok_or_else(|| {
                 Error::not_found("case_not_found", format!("case {}", claimed.case_id))
             })?;
-        let deployed = self.registry.version(&txn, row.version_id).await?;
+        let deployed = self.registry.version(&*txn, row.version_id).await?;
         let current = decode(&row)?;
         let key = parse_key(&claimed.timer_key)?;
         match machine::step(
@@ -201,7 +201,7 @@ impl Store {
                     .col_expr(timer::Column::Status, Expr::value("stale"))
                     .col_expr(timer::Column::LastError, Expr::value(refusal.to_string()))
                     .filter(timer::Column::Id.eq(claimed.id))
-                    .exec(&txn)
+                    .exec(&*txn)
                     .await?;
                 txn.commit().await?;
                 Ok(Fired::Stale)

@@ -207,7 +207,7 @@ impl Store {
         let latest = workflow_version::Entity::find()
             .filter(workflow_version::Column::WorkflowId.eq(&workflow_id))
             .order_by_desc(workflow_version::Column::Version)
-            .one(&txn)
+            .one(&*txn)
             .await?;
         if let Some(l) = &latest
             && l.hash == digest
@@ -235,7 +235,7 @@ impl Store {
             ..Default::default()
         };
         let row = workflow_version::Entity::insert(row)
-            .exec_with_returning(&txn)
+            .exec_with_returning(&*txn)
             .await?;
         let deployed = compile_row(row.clone())?;
         txn.commit().await?;

@@ -49,6 +49,7 @@ pub mod case {
         pub created_at: i64,
         pub updated_at: i64,
         pub entered_at: i64,
+        pub last_hash: String,
     }
     no_relations!();
 }

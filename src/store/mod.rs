@@ -35,6 +35,32 @@ pub struct Store {
     pub db: DatabaseConnection,
     pub registry: Registry,
     pub calendar: Arc<Calendar>,
+    /// SQLite has one writer: writers of this process queue here rather than in SQLite's busy
+    /// handler, which sleeps and retries. `None` on PostgreSQL (row locks do the work).
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction; on SQLite it also holds this process's writer turn until it ends.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
 }
 
 /// The SQLite URL of the embedded database under a data folder.
@@ -66,10 +92,13 @@ impl Store {
         }
         let db = Database::connect(opt).await?;
         Migrator::up(&db, None).await?;
+        let writer = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Store {
             db,
             registry: Registry::default(),
             calendar,
+            writer,
         })
     }
 
@@ -80,13 +109,19 @@ impl Store {
     /// A transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred read-then-write transaction fails with "database is
     /// locked" under contention, whatever the busy timeout.
-    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.db
+    pub async fn begin(&self) -> Result<WriteTxn, DbErr> {
+        let turn = match &self.writer {
+            Some(w) => Some(w.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self
+            .db
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()
             })
-            .await
+            .await?;
+        Ok(WriteTxn { txn, _turn: turn })
     }
 
     /// Readiness: the database answers.

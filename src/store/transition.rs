@@ -117,10 +117,21 @@ impl<'a> Writer<'a> {
     ) -> Result<case::Model, Error> {
         let now = millis(self.now);
         let data = serde_json::to_string(case).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let (status, outcome) = match &case.status {
-            Status::Open => ("open".to_owned(), None),
-            Status::Closed { outcome } => ("closed".to_owned(), Some(outcome.to_string())),
+        let (status, outcome) = status_text(case);
+        // The history row comes first: its hash is stored on the case row.
+        let prev_hash = match &row {
+            Row::New { .. } => String::new(),
+            Row::Existing(before) => before.last_hash.clone(),
         };
+        let mut last_hash = prev_hash.clone();
+        let mut history_row = None;
+        for e in &effects {
+            if let Effect::History(h) = e {
+                let m = history_model(&row_id(&row), case.transitions, h, late_ms, &last_hash);
+                last_hash = m.hash.clone().unwrap();
+                history_row = Some(m);
+            }
+        }
         let written = match row {
             Row::New { id, key, parent_id } => {
                 let m = case::ActiveModel {
@@ -137,6 +148,7 @@ impl<'a> Writer<'a> {
                     created_at: Set(now),
                     updated_at: Set(now),
                     entered_at: Set(millis(case.entered_at)),
+                    last_hash: Set(last_hash.clone()),
                 };
                 case::Entity::insert(m)
                     .exec_with_returning(self.txn)
@@ -154,9 +166,9 @@ impl<'a> Writer<'a> {
             Row::Existing(before) => {
                 let res = case::Entity::update_many()
                     .col_expr(case::Column::State, Expr::value(case.state.to_string()))
-                    .col_expr(case::Column::Status, Expr::value(status))
-                    .col_expr(case::Column::Outcome, Expr::value(outcome))
-                    .col_expr(case::Column::Data, Expr::value(data))
+                    .col_expr(case::Column::Status, Expr::value(status.clone()))
+                    .col_expr(case::Column::Outcome, Expr::value(outcome.clone()))
+                    .col_expr(case::Column::Data, Expr::value(data.clone()))
                     .col_expr(
                         case::Column::RowVersion,
                         Expr::value(before.row_version + 1),
@@ -166,6 +178,7 @@ impl<'a> Writer<'a> {
                         case::Column::EnteredAt,
                         Expr::value(millis(case.entered_at)),
                     )
+                    .col_expr(case::Column::LastHash, Expr::value(last_hash.clone()))
                     .filter(case::Column::Id.eq(&before.id))
                     .filter(case::Column::RowVersion.eq(before.row_version))
                     .exec(self.txn)
@@ -179,17 +192,26 @@ impl<'a> Writer<'a> {
                         ),
                     });
                 }
-                case::Entity::find_by_id(&before.id)
-                    .one(self.txn)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::not_found("case_not_found", format!("case {}", before.id))
-                    })?
+                case::Model {
+                    state: case.state.to_string(),
+                    status,
+                    outcome,
+                    data,
+                    row_version: before.row_version + 1,
+                    updated_at: now,
+                    entered_at: millis(case.entered_at),
+                    last_hash,
+                    ..before.clone()
+                }
             }
         };
-        for effect in effects {
-            self.effect(deployed, &written, case, effect, late_ms)
+        if let Some(h) = history_row {
+            history::Entity::insert(h)
+                .exec_without_returning(self.txn)
                 .await?;
+        }
+        for effect in effects {
+            self.effect(deployed, &written, case, effect).await?;
         }
         if let (Status::Closed { outcome }, Some(parent)) = (&case.status, &written.parent_id) {
             self.followups.push_back(Followup::ChildEnded {
@@ -207,11 +229,10 @@ impl<'a> Writer<'a> {
         row: &case::Model,
         case: &Case,
         effect: Effect,
-        late_ms: Option<i64>,
     ) -> Result<(), Error> {
         let now = millis(self.now);
         match effect {
-            Effect::History(h) => self.history(&row.id, case.transitions, &h, late_ms).await?,
+            Effect::History(_) => {}
             Effect::ArmTimer {
                 key,
                 timer_id,
@@ -395,76 +416,6 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    async fn history(
-        &self,
-        case_id: &str,
-        seq: u64,
-        h: &History,
-        late_ms: Option<i64>,
-    ) -> Result<(), Error> {
-        let prev = history::Entity::find()
-            .filter(history::Column::CaseId.eq(case_id))
-            .order_by_desc(history::Column::Seq)
-            .one(self.txn)
-            .await?
-            .map(|r| r.hash)
-            .unwrap_or_default();
-        let inputs = vars_json(&h.inputs).to_string();
-        // Structured, with the French sentence beside it for readers of the history.
-        let detail = serde_json::Value::Array(
-            h.detail
-                .iter()
-                .map(|d| {
-                    let mut v = serde_json::to_value(d).unwrap_or_default();
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("text".into(), d.fr().into());
-                    }
-                    v
-                })
-                .collect(),
-        )
-        .to_string();
-        let trigger = h.trigger.to_string();
-        let at = millis(h.at);
-        let mut d = Sha256::new();
-        for part in [
-            prev.as_str(),
-            case_id,
-            &seq.to_string(),
-            &at.to_string(),
-            h.actor.as_deref().unwrap_or(""),
-            &trigger,
-            h.from_state.as_deref().unwrap_or(""),
-            &h.to_state,
-            &inputs,
-            h.reason.as_deref().unwrap_or(""),
-            &detail,
-        ] {
-            d.update(part.as_bytes());
-            d.update([0x1f]);
-        }
-        let m = history::ActiveModel {
-            case_id: Set(case_id.to_owned()),
-            seq: Set(seq as i64),
-            at: Set(at),
-            actor_id: Set(h.actor.clone()),
-            trigger: Set(trigger),
-            from_state: Set(h.from_state.as_ref().map(|s| s.to_string())),
-            to_state: Set(h.to_state.to_string()),
-            inputs: Set(inputs),
-            reason: Set(h.reason.clone()),
-            detail: Set(detail),
-            late_ms: Set(late_ms),
-            prev_hash: Set(prev),
-            hash: Set(hex::encode(d.finalize())),
-            ..Default::default()
-        };
-        history::Entity::insert(m)
-            .exec_without_returning(self.txn)
-            .await?;
-        Ok(())
-    }
-
     async fn followup(&mut self, f: Followup) -> Result<(), Error> {
         match f {
             Followup::StartChild {
@@ -586,4 +537,78 @@ fn notice_facts(
             "deadline": &*d.deadline,
         })),
     })
+}
+
+fn status_text(case: &Case) -> (String, Option<String>) {
+    match &case.status {
+        Status::Open => ("open".to_owned(), None),
+        Status::Closed { outcome } => ("closed".to_owned(), Some(outcome.to_string())),
+    }
+}
+
+fn row_id(row: &Row<'_>) -> String {
+    match row {
+        Row::New { id, .. } => id.clone(),
+        Row::Existing(m) => m.id.clone(),
+    }
+}
+
+/// The history row of a transition, chained to `prev` (the case's last hash).
+fn history_model(
+    case_id: &str,
+    seq: u64,
+    h: &History,
+    late_ms: Option<i64>,
+    prev: &str,
+) -> history::ActiveModel {
+    let inputs = vars_json(&h.inputs).to_string();
+    // Structured, with the French sentence beside it for readers of the history.
+    let detail = serde_json::Value::Array(
+        h.detail
+            .iter()
+            .map(|d| {
+                let mut v = serde_json::to_value(d).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("text".into(), d.fr().into());
+                }
+                v
+            })
+            .collect(),
+    )
+    .to_string();
+    let trigger = h.trigger.to_string();
+    let at = millis(h.at);
+    let mut d = Sha256::new();
+    for part in [
+        prev,
+        case_id,
+        &seq.to_string(),
+        &at.to_string(),
+        h.actor.as_deref().unwrap_or(""),
+        &trigger,
+        h.from_state.as_deref().unwrap_or(""),
+        &h.to_state,
+        &inputs,
+        h.reason.as_deref().unwrap_or(""),
+        &detail,
+    ] {
+        d.update(part.as_bytes());
+        d.update([0x1f]);
+    }
+    history::ActiveModel {
+        case_id: Set(case_id.to_owned()),
+        seq: Set(seq as i64),
+        at: Set(at),
+        actor_id: Set(h.actor.clone()),
+        trigger: Set(trigger),
+        from_state: Set(h.from_state.as_ref().map(|s| s.to_string())),
+        to_state: Set(h.to_state.to_string()),
+        inputs: Set(inputs),
+        reason: Set(h.reason.clone()),
+        detail: Set(detail),
+        late_ms: Set(late_ms),
+        prev_hash: Set(prev.to_owned()),
+        hash: Set(hex::encode(d.finalize())),
+        ..Default::default()
+    }
 }
