@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::value::{self, Value};
+use super::value::{self, Guard, Value};
 use crate::calendar::{Length, Means, Unit};
 use crate::definition::{
     Condition, Delay, Literal, Located, Notice, Reminder, StartCase, Task, Timer, VarType,
@@ -109,7 +109,7 @@ pub struct StartCaseDef {
 pub enum Target {
     Stay,
     Goto(usize),
-    Choose(Vec<(Option<Condition>, usize)>),
+    Choose(Vec<(Option<Guard>, usize)>),
 }
 
 #[derive(Debug)]
@@ -119,7 +119,7 @@ pub struct EventDef {
     pub by: Vec<Arc<str>>,
     pub inputs: Vec<Arc<str>>,
     pub optional_inputs: Vec<Arc<str>>,
-    pub when: Option<Condition>,
+    pub when: Option<Guard>,
     pub set: Vec<(Arc<str>, Value)>,
     pub target: Target,
     pub notify: Vec<NoticeDef>,
@@ -324,7 +324,7 @@ impl Compiler {
                     let mut branches = Vec::new();
                     for b in e.choose {
                         let b = b.value;
-                        let when = b.when.map(|c| self.condition(c.value)).transpose()?;
+                        let when = b.when.map(|c| self.condition(c)).transpose()?;
                         branches.push((when, self.state_ref(&b.goto)?));
                     }
                     Target::Choose(branches)
@@ -345,7 +345,7 @@ impl Compiler {
                     by: self.roles_of(&e.by)?,
                     inputs: self.vars_of(&e.inputs)?,
                     optional_inputs: self.vars_of(&e.optional_inputs)?,
-                    when: e.when.map(|c| self.condition(c.value)).transpose()?,
+                    when: e.when.map(|c| self.condition(c)).transpose()?,
                     set: self.sets(e.set)?,
                     target,
                     notify: self.notices(e.notify)?,
@@ -496,13 +496,12 @@ impl Compiler {
             .collect()
     }
 
-    fn condition(&self, c: Condition) -> Result<Condition, String> {
-        for (name, test) in &c {
-            if !self.variables.contains_key(name) {
-                return Err(format!("{}: unknown variable '{name}'", at(test)));
-            }
-        }
-        Ok(c)
+    fn condition(&self, c: Located<Condition>) -> Result<Guard, String> {
+        Guard::compile(&c, |name| {
+            let ty = self.variables.get(name)?.ty;
+            Some((self.names.get(name)?, ty))
+        })
+        .map_err(|e| format!("{}: {e}", at(&c)))
     }
 
     fn delay(&self, d: &Located<Delay>) -> Result<DelayDef, String> {

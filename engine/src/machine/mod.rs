@@ -28,7 +28,7 @@ pub use definition::{
 };
 pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
-pub use value::{Value, Variables};
+pub use value::{Guard, Value, Variables};
 
 use crate::calendar::Calendar;
 use transition::Tx;
@@ -107,19 +107,11 @@ fn typed_inputs(
     Ok(typed)
 }
 
-fn guard(
-    def: &Definition,
-    cond: &crate::definition::Condition,
-    vars: &Variables,
-) -> Result<(), Refusal> {
-    match value::first_failure(cond, &|n| def.var_type(n), vars) {
+fn guard(cond: &Guard, vars: &Variables) -> Result<(), Refusal> {
+    match cond.first_failure(vars) {
         None => Ok(()),
         Some((variable, why)) => Err(Refusal::GuardFailed { variable, why }),
     }
-}
-
-fn holds(def: &Definition, cond: &crate::definition::Condition, vars: &Variables) -> bool {
-    value::first_failure(cond, &|n| def.var_type(n), vars).is_none()
 }
 
 /// Starts a case: checks the role and inputs, enters the initial state, arms the case timers.
@@ -231,17 +223,17 @@ fn event(
         });
     }
     let typed = typed_inputs(def, &ev.inputs, &ev.optional_inputs, inputs)?;
-    // Checks run on the variables as they would be, before anything is committed; the map
-    // is copied only when the event changes it.
+    // Conditions read the case as it was plus the event's inputs; `set` is applied once the
+    // event is accepted. The map is copied only when the event changes it.
     let mut variables = case.variables.clone();
-    if !typed.is_empty() || !ev.set.is_empty() {
+    if !typed.is_empty() {
         let vars = Arc::make_mut(&mut variables);
-        for (k, v) in typed.iter().chain(ev.set.iter().map(|(k, v)| (k, v))) {
+        for (k, v) in &typed {
             vars.insert(k.clone(), v.clone());
         }
     }
     if let Some(cond) = &ev.when {
-        guard(def, cond, &variables)?;
+        guard(cond, &variables)?;
     }
     let target = match &ev.target {
         Target::Stay => None,
@@ -249,13 +241,19 @@ fn event(
         Target::Choose(branches) => Some(
             branches
                 .iter()
-                .find(|(when, _)| when.as_ref().is_none_or(|c| holds(def, c, &variables)))
+                .find(|(when, _)| when.as_ref().is_none_or(|c| c.holds(&variables)))
                 .map(|(_, si)| *si)
                 .ok_or_else(|| Refusal::NoBranch {
                     event: name.to_string(),
                 })?,
         ),
     };
+    if !ev.set.is_empty() {
+        let vars = Arc::make_mut(&mut variables);
+        for (k, v) in &ev.set {
+            vars.insert(k.clone(), v.clone());
+        }
+    }
     let from = case.state.clone();
     let mut next = case.clone();
     next.variables = variables;
