@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use super::schedule::ScheduleDef;
 use super::value::{self, Guard, Value};
 use crate::calendar::{Length, Means, Unit};
 use crate::definition::{
-    Condition, Delay, Literal, Located, Notice, Reminder, StartCase, Task, Timer, VarType,
-    Variable, Workflow,
+    Condition, Delay, Literal, Located, Notice, Reminder, Schedule, StartCase, Task, Timer,
+    VarType, Variable, Workflow,
 };
 
 /// FNV-1a: the maps below are keyed by short names from a trusted definition, looked up on
@@ -143,6 +144,10 @@ pub struct StateDef {
     pub events: Vec<EventDef>,
     /// (child outcome, target state).
     pub on_child: Vec<(String, usize)>,
+    /// How long a case may stay in this state before operators see it as stuck, counted from
+    /// the day it entered the state unless `from` names a date variable; see
+    /// [`super::stuck_limit`].
+    pub stuck_after: Option<DelayDef>,
 }
 
 impl StateDef {
@@ -176,6 +181,8 @@ pub struct Definition {
     pub tasks: Vec<TaskDef>,
     /// Timers armed at start that live until a final state.
     pub case_timers: Vec<usize>,
+    /// Cron schedules that start cases; see [`super::next_runs`].
+    pub schedules: Vec<ScheduleDef>,
     state_index: Names,
     timer_index: Names,
     task_index: Names,
@@ -379,8 +386,14 @@ impl Compiler {
                 timers,
                 events,
                 on_child,
+                stuck_after: s.stuck_after.as_ref().map(|d| self.delay(d)).transpose()?,
             });
         }
+        let schedules = wf
+            .schedules
+            .into_iter()
+            .map(|s| self.schedule(s.value))
+            .collect::<Result<_, _>>()?;
         Ok(Definition {
             id: Arc::from(wf.id.as_str()),
             title: wf.title,
@@ -403,6 +416,7 @@ impl Compiler {
             timers: self.timers,
             tasks: self.tasks,
             case_timers,
+            schedules,
             state_index: self.state_index,
             timer_index: self.timer_index,
             task_index: self.task_index,
@@ -662,6 +676,33 @@ impl Compiler {
                 })
             })
             .collect()
+    }
+
+    fn schedule(&self, s: Schedule) -> Result<ScheduleDef, String> {
+        let cron = s
+            .cron
+            .trim()
+            .parse::<cron::Schedule>()
+            .map_err(|e| format!("{}: schedule '{}': invalid cron: {e}", at(&s.cron), *s.id))?;
+        let mut inputs = super::Inputs::new();
+        for (name, lit) in s.pass {
+            self.variables
+                .get(&name)
+                .ok_or_else(|| format!("{}: unknown variable '{name}'", at(&lit)))?;
+            let json = match lit.value {
+                Literal::Boolean(b) => serde_json::Value::Bool(b),
+                Literal::Integer(n) => serde_json::Value::from(n),
+                Literal::Text(t) => serde_json::Value::String(t),
+            };
+            inputs.insert(name, json);
+        }
+        Ok(ScheduleDef {
+            id: Arc::from(s.id.as_str()),
+            label: s.label.as_deref().map(Arc::from),
+            expr: Arc::from(s.cron.as_str()),
+            inputs,
+            cron,
+        })
     }
 
     fn start_case(&self, s: StartCase) -> Result<StartCaseDef, String> {

@@ -8,6 +8,8 @@ pub mod clock;
 mod definition;
 mod effect;
 mod refusal;
+mod schedule;
+mod stuck;
 mod transition;
 pub mod value;
 
@@ -28,6 +30,8 @@ pub use definition::{
 };
 pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
+pub use schedule::{MAX_RUNS, ScheduleDef, next_runs};
+pub use stuck::{stuck_at, stuck_limit};
 pub use value::{Guard, Value, Variables};
 
 use crate::calendar::Calendar;

@@ -812,6 +812,7 @@ states:
           - { goto: pause }
   pause:
     label: Pause
+    stuck_after: { working_days: 10 }
     on:
       reprendre: { by: [agent], goto: suivi }
   fin: { label: Fin, final: true }
@@ -953,4 +954,37 @@ fn zero_lengths_are_refused_by_validator_and_compiler_alike() {
         let err = Definition::compile(definition::parse(&text).expect("parses")).unwrap_err();
         assert!(err.contains("must be between 1 and"), "{to}: {err}");
     }
+}
+
+#[test]
+fn a_case_is_stuck_after_its_state_idle_limit() {
+    let def = suivi();
+    let cal = Calendar::fwb();
+    let case = suivi_started(&def);
+    assert!(def.state("suivi").unwrap().stuck_after.is_none());
+    assert_eq!(stuck_limit(&def, &cal, &case), None);
+    // Paused on Tuesday 10 February 2026: ten working days end on Tuesday 24 February.
+    let (case, _) = run(&def, &case, ev("pause", "agent", json!({})), "2026-02-10").unwrap();
+    let limit = stuck_limit(&def, &cal, &case).expect("pause has a limit");
+    assert_eq!(limit.due, d("2026-02-24"));
+    assert!(!stuck_at(&def, &cal, &case, noon("2026-02-24")));
+    let midnight = clock::brussels_midnight(d("2026-02-25"));
+    assert!(!stuck_at(
+        &def,
+        &cal,
+        &case,
+        midnight - chrono::Duration::seconds(1)
+    ));
+    assert!(stuck_at(&def, &cal, &case, midnight));
+    // Re-entering the state restarts the count.
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("reprendre", "agent", json!({})),
+        "2026-03-02",
+    )
+    .unwrap();
+    let (case, _) = run(&def, &case, ev("pause", "agent", json!({})), "2026-03-03").unwrap();
+    assert!(!stuck_at(&def, &cal, &case, noon("2026-03-10")));
+    assert_eq!(stuck_limit(&def, &cal, &case).unwrap().due, d("2026-03-17"));
 }
