@@ -77,6 +77,10 @@ fn table_start() -> NaiveDate {
     NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).expect("valid date")
 }
 
+/// `table_start()` as a day number (`num_days_from_ce`, checked when the table is built):
+/// table indices are plain subtractions, cheaper than date arithmetic on every lookup.
+const TABLE_START_DAY: i32 = 693_596;
+
 fn table_end() -> NaiveDate {
     NaiveDate::from_ymd_opt(TABLE_LAST_YEAR, 12, 31).expect("valid date")
 }
@@ -140,6 +144,7 @@ impl Calendar {
             .collect();
         holidays.sort_by_key(|h| h.date);
         let start = table_start();
+        assert_eq!(start.num_days_from_ce(), TABLE_START_DAY);
         let len = (table_end() - start).num_days() as usize + 1;
         let mut kinds = Vec::with_capacity(len);
         let mut rank = Vec::with_capacity(len);
@@ -172,14 +177,13 @@ impl Calendar {
     }
 
     fn index(&self, date: NaiveDate) -> Option<usize> {
-        let i = (date - table_start()).num_days();
-        (0..self.kinds.len() as i64)
-            .contains(&i)
-            .then_some(i as usize)
+        let i = date.num_days_from_ce() - TABLE_START_DAY;
+        usize::try_from(i).ok().filter(|&i| i < self.kinds.len())
     }
 
     fn date_at(i: usize) -> NaiveDate {
-        table_start() + Days::new(i as u64)
+        NaiveDate::from_num_days_from_ce_opt(TABLE_START_DAY + i as i32)
+            .unwrap_or_else(|| table_start() + Days::new(i as u64))
     }
 
     /// Monday to Friday and not a holiday or closure day (Art. 1, 12°).

@@ -174,6 +174,9 @@ pub struct Definition {
     pub variables: IndexMap<String, Variable, FastHash>,
     /// The names of `variables`, same order, shared by every case's variable map.
     var_names: Vec<Arc<str>>,
+    /// The values of each `enum` variable (same order as `variables`), shared by every case
+    /// that holds one.
+    enum_values: Vec<Vec<Arc<str>>>,
     pub start: StartDef,
     pub initial: usize,
     pub states: Vec<StateDef>,
@@ -213,6 +216,17 @@ impl Definition {
     pub fn var(&self, name: &str) -> Option<(&Arc<str>, &Variable)> {
         let (i, _, v) = self.variables.get_full(name)?;
         Some((&self.var_names[i], v))
+    }
+
+    /// Types an input of variable `name`; an `enum` value is the definition's own text.
+    pub fn coerce(&self, name: &str, raw: &serde_json::Value) -> Option<Result<Value, String>> {
+        let (i, _, var) = self.variables.get_full(name)?;
+        if let serde_json::Value::String(s) = raw
+            && let Some(v) = self.enum_values[i].iter().find(|v| ***v == **s)
+        {
+            return Some(Ok(Value::Text(v.clone())));
+        }
+        Some(value::coerce(var, raw))
     }
 
     /// Compiles a parsed workflow, refusing any reference the machine could not follow.
@@ -407,6 +421,14 @@ impl Compiler {
                         .get(k)
                         .cloned()
                         .unwrap_or_else(|| Arc::from(k.as_str()))
+                })
+                .collect(),
+            enum_values: self
+                .variables
+                .values()
+                .map(|v| match v.ty {
+                    VarType::Enum => v.values.iter().map(|x| Arc::from(x.as_str())).collect(),
+                    _ => Vec::new(),
                 })
                 .collect(),
             variables: self.variables,

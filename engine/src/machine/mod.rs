@@ -99,13 +99,24 @@ fn typed_inputs(
     }
     let mut typed = Variables::new();
     for (name, raw) in given {
-        let (key, var) = def.var(name).ok_or_else(|| Refusal::UnknownInput {
-            input: name.clone(),
-        })?;
-        let v = value::coerce(var, raw).map_err(|why| Refusal::InvalidInput {
-            input: name.clone(),
-            why,
-        })?;
+        // Listed names are declared variables (the compiler checked), so the shared name is
+        // the listed one.
+        let key = required
+            .iter()
+            .chain(optional)
+            .find(|n| ***n == **name)
+            .ok_or_else(|| Refusal::UnknownInput {
+                input: name.clone(),
+            })?;
+        let v = def
+            .coerce(name, raw)
+            .ok_or_else(|| Refusal::UnknownInput {
+                input: name.clone(),
+            })?
+            .map_err(|why| Refusal::InvalidInput {
+                input: name.clone(),
+                why,
+            })?;
         typed.insert(key.clone(), v);
     }
     Ok(typed)
