@@ -5,6 +5,7 @@
 //! precomputes, once, a table of every day from 1900 to 2299 so that counting working days is a
 //! lookup, not a loop; the table is immutable afterwards and shared freely.
 
+pub mod brussels;
 mod closures;
 mod deadline;
 pub mod french;
