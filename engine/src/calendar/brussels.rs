@@ -39,11 +39,26 @@ fn database_offset(t: i64) -> i32 {
         .unwrap_or(0)
 }
 
-fn year_start(y: i32) -> i64 {
-    NaiveDate::from_ymd_opt(y, 1, 1)
-        .map(|d| (i64::from(d.num_days_from_ce()) - UNIX_EPOCH_DAY) * DAY)
-        .unwrap_or(0)
+/// The first second (UTC) of year `y`: the day count of 1 January (proleptic Gregorian,
+/// H. Hinnant's `days_from_civil`), integer arithmetic only.
+const fn year_start(y: i32) -> i64 {
+    let y = y as i64 - 1; // January counts in the previous March-based year
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + 306;
+    (era * 146_097 + doe - 719_468) * DAY
 }
+
+/// `year_start` of every kept year and of the year after the last, computed at compile time.
+static STARTS: [i64; YEARS + 1] = {
+    let mut starts = [0; YEARS + 1];
+    let mut i = 0;
+    while i <= YEARS {
+        starts[i] = year_start(FIRST_YEAR + i as i32);
+        i += 1;
+    }
+    starts
+};
 
 fn read_year(y: i32) -> Year {
     let (from, to) = (year_start(y), year_start(y + 1));
@@ -76,13 +91,19 @@ fn read_year(y: i32) -> Year {
 
 /// The UTC year of the instant `t` (seconds), if kept.
 fn year_of(t: i64) -> Option<&'static Year> {
-    let day = t.div_euclid(DAY) + UNIX_EPOCH_DAY;
-    let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(day).ok()?)?;
-    let y = date.year();
-    let i = usize::try_from(y - FIRST_YEAR)
-        .ok()
-        .filter(|&i| i < YEARS)?;
-    Some(TABLE[i].get_or_init(|| read_year(y)))
+    if !(STARTS[0]..STARTS[YEARS]).contains(&t) {
+        return None;
+    }
+    // An average Gregorian year is 365.2425 days: the estimate is off by one at most.
+    let estimate =
+        (1970 + t.div_euclid(31_556_952) - i64::from(FIRST_YEAR)).clamp(0, YEARS as i64 - 1);
+    let mut i = estimate as usize;
+    if t < STARTS[i] {
+        i -= 1;
+    } else if t >= STARTS[i + 1] {
+        i += 1;
+    }
+    Some(TABLE[i].get_or_init(|| read_year(FIRST_YEAR + i as i32)))
 }
 
 /// Brussels' offset from UTC at instant `t` (seconds), in seconds.
@@ -203,6 +224,19 @@ mod tests {
             assert_eq!(civil_date(m), d, "{d}");
             assert!(civil_date(m - Duration::seconds(1)) < d, "{d}");
             d = d.succ_opt().unwrap();
+        }
+    }
+
+    #[test]
+    fn years_start_where_chrono_says() {
+        for y in (FIRST_YEAR - 5)..=(LAST_YEAR + 5) {
+            let jan1 = NaiveDate::from_ymd_opt(y, 1, 1).unwrap();
+            assert_eq!(
+                year_start(y),
+                jan1.and_time(NaiveTime::MIN).and_utc().timestamp()
+            );
+            let before = from_seconds(year_start(y) - 1);
+            assert_eq!(chrono::Datelike::year(&before), y - 1);
         }
     }
 

@@ -68,8 +68,8 @@ pub struct Calendar {
     kinds: Vec<DayKind>,
     /// `rank[i]`: number of working days among table days `0..=i`.
     rank: Vec<u32>,
-    /// Table index of every working day, in order.
-    working: Vec<u32>,
+    /// Every working day of the table, in order.
+    working: Vec<NaiveDate>,
     /// Every holiday and closure of the table, sorted by date.
     holidays: Vec<Holiday>,
 }
@@ -164,7 +164,7 @@ impl Calendar {
                 }
             }
             if kind == DayKind::Working {
-                working.push(i as u32);
+                working.push(date);
             }
             kinds.push(kind);
             rank.push(working.len() as u32);
@@ -180,11 +180,6 @@ impl Calendar {
     fn index(&self, date: NaiveDate) -> Option<usize> {
         let i = date.num_days_from_ce() - TABLE_START_DAY;
         usize::try_from(i).ok().filter(|&i| i < self.kinds.len())
-    }
-
-    fn date_at(i: usize) -> NaiveDate {
-        NaiveDate::from_num_days_from_ce_opt(TABLE_START_DAY + i as i32)
-            .unwrap_or_else(|| table_start() + Days::new(i as u64))
     }
 
     /// Monday to Friday and not a holiday or closure day (Art. 1, 12°).
@@ -232,7 +227,7 @@ impl Calendar {
         // rank counts working days up to and including `date`, so the n-th one after it is
         // at position rank + n - 1 in `working`.
         let at = k.checked_sub(1)?;
-        self.working.get(at).map(|&j| Self::date_at(j as usize))
+        self.working.get(at).copied()
     }
 
     /// The first working day on or after `date`.
