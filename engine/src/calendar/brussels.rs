@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Europe::Brussels;
 
 const FIRST_YEAR: i32 = 1890;

@@ -13,7 +13,7 @@ mod holidays;
 
 use std::sync::{Arc, OnceLock};
 
-use chrono::{Datelike, Days, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
 pub use closures::{Closure, ClosureError, load_closures, parse_closures};
@@ -151,7 +151,7 @@ impl Calendar {
         let mut rank = Vec::with_capacity(len);
         let mut working = Vec::with_capacity(len * 5 / 7);
         let mut next_holiday = holidays.iter().peekable();
-        for (i, date) in start.iter_days().take(len).enumerate() {
+        for date in start.iter_days().take(len) {
             let mut kind = match date.weekday() {
                 Weekday::Sat => DayKind::Saturday,
                 Weekday::Sun => DayKind::Sunday,
