@@ -1,6 +1,7 @@
 //! End-to-end tests of the `jalon` binary. One binary, one module per capability.
 
 mod cli_deadline;
+mod cli_graph;
 mod cli_simulate;
 mod cli_validate;
 mod docs_page;

@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use chrono::{Datelike, Days, Months, NaiveDate, TimeZone, Utc};
-use chrono_tz::Europe::Brussels;
+use chrono::{Datelike, Days, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Calendar, CalendarError, DayOff, FIRST_YEAR, LAST_YEAR, NonWorkingDay};
@@ -110,14 +109,9 @@ pub struct Deadline {
 
 impl Deadline {
     /// The first instant at which the deadline has passed: midnight after the due date in
-    /// Europe/Brussels. Midnight is never inside a Brussels DST gap, so this is exact.
+    /// Europe/Brussels.
     pub fn expires_at(&self) -> chrono::DateTime<Utc> {
-        let next = self.due + Days::new(1);
-        Brussels
-            .from_local_datetime(&next.and_hms_opt(0, 0, 0).expect("midnight exists"))
-            .earliest()
-            .expect("midnight exists in Europe/Brussels")
-            .with_timezone(&Utc)
+        super::brussels::midnight(self.due + Days::new(1))
     }
 
     /// The explanation in French, one line per step, ready to be shown to a person.

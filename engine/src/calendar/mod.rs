@@ -5,6 +5,7 @@
 //! precomputes, once, a table of every day from 1900 to 2299 so that counting working days is a
 //! lookup, not a loop; the table is immutable afterwards and shared freely.
 
+pub mod brussels;
 mod closures;
 mod deadline;
 pub mod french;
@@ -12,7 +13,7 @@ mod holidays;
 
 use std::sync::{Arc, OnceLock};
 
-use chrono::{Datelike, Days, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
 pub use closures::{Closure, ClosureError, load_closures, parse_closures};
@@ -67,8 +68,8 @@ pub struct Calendar {
     kinds: Vec<DayKind>,
     /// `rank[i]`: number of working days among table days `0..=i`.
     rank: Vec<u32>,
-    /// Table index of every working day, in order.
-    working: Vec<u32>,
+    /// Every working day of the table, in order.
+    working: Vec<NaiveDate>,
     /// Every holiday and closure of the table, sorted by date.
     holidays: Vec<Holiday>,
 }
@@ -76,6 +77,10 @@ pub struct Calendar {
 fn table_start() -> NaiveDate {
     NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).expect("valid date")
 }
+
+/// `table_start()` as a day number (`num_days_from_ce`, checked when the table is built):
+/// table indices are plain subtractions, cheaper than date arithmetic on every lookup.
+const TABLE_START_DAY: i32 = 693_596;
 
 fn table_end() -> NaiveDate {
     NaiveDate::from_ymd_opt(TABLE_LAST_YEAR, 12, 31).expect("valid date")
@@ -140,12 +145,13 @@ impl Calendar {
             .collect();
         holidays.sort_by_key(|h| h.date);
         let start = table_start();
+        assert_eq!(start.num_days_from_ce(), TABLE_START_DAY);
         let len = (table_end() - start).num_days() as usize + 1;
         let mut kinds = Vec::with_capacity(len);
         let mut rank = Vec::with_capacity(len);
         let mut working = Vec::with_capacity(len * 5 / 7);
         let mut next_holiday = holidays.iter().peekable();
-        for (i, date) in start.iter_days().take(len).enumerate() {
+        for date in start.iter_days().take(len) {
             let mut kind = match date.weekday() {
                 Weekday::Sat => DayKind::Saturday,
                 Weekday::Sun => DayKind::Sunday,
@@ -158,7 +164,7 @@ impl Calendar {
                 }
             }
             if kind == DayKind::Working {
-                working.push(i as u32);
+                working.push(date);
             }
             kinds.push(kind);
             rank.push(working.len() as u32);
@@ -172,14 +178,8 @@ impl Calendar {
     }
 
     fn index(&self, date: NaiveDate) -> Option<usize> {
-        let i = (date - table_start()).num_days();
-        (0..self.kinds.len() as i64)
-            .contains(&i)
-            .then_some(i as usize)
-    }
-
-    fn date_at(i: usize) -> NaiveDate {
-        table_start() + Days::new(i as u64)
+        let i = date.num_days_from_ce() - TABLE_START_DAY;
+        usize::try_from(i).ok().filter(|&i| i < self.kinds.len())
     }
 
     /// Monday to Friday and not a holiday or closure day (Art. 1, 12°).
@@ -227,7 +227,7 @@ impl Calendar {
         // rank counts working days up to and including `date`, so the n-th one after it is
         // at position rank + n - 1 in `working`.
         let at = k.checked_sub(1)?;
-        self.working.get(at).map(|&j| Self::date_at(j as usize))
+        self.working.get(at).copied()
     }
 
     /// The first working day on or after `date`.

@@ -139,7 +139,7 @@ fn edge_label(via: &Via<'_>) -> String {
 }
 
 /// The states a workflow-level timer can fire from: every state except final ones.
-pub(crate) fn sources<'a>(wf: &'a Workflow, t: &Transition<'a>) -> Vec<&'a str> {
+pub fn sources<'a>(wf: &'a Workflow, t: &Transition<'a>) -> Vec<&'a str> {
     match t.from {
         Some(from) => vec![from],
         None => wf
@@ -349,6 +349,16 @@ states:
         assert!(out.contains("ouvert --> s_end: ⏱ 1 an\n"), "{out}");
         assert!(!out.contains("s_end --> s_end"), "{out}");
         assert!(out.contains("s_end --> [*]\n"));
+    }
+
+    /// The whole diagram of the valid example workflow, as `jalon graph --format dot` prints
+    /// it (`scripts/dot_graph.py` parses every shipped one in the end-to-end tests).
+    #[test]
+    fn dot_of_the_example_workflow() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/valid/recours-exemple/workflow.yaml");
+        let wf = parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        insta::assert_snapshot!(dot(&wf));
     }
 
     #[test]

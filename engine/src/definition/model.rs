@@ -126,7 +126,8 @@ pub struct State {
     /// Where to go when a case started by this one ends: child outcome → state.
     #[serde(default)]
     pub on_child: IndexMap<String, Located<String>>,
-    /// Operators see the case as stuck when it stays in this state longer than this.
+    /// Operators see the case as stuck when it stays in this state longer than this, counted
+    /// like a deadline from the day the case entered the state (or from `from`).
     #[serde(default)]
     pub stuck_after: Option<Located<Delay>>,
 }
@@ -148,17 +149,20 @@ pub struct Event {
     /// Variables the actor may give.
     #[serde(default)]
     pub optional_inputs: Vec<Located<String>>,
-    /// The event is refused unless this holds (checked after the inputs are applied).
+    /// The event is refused unless this holds. It reads the case's variables with the event's
+    /// inputs applied, before `set`.
     #[serde(default)]
     pub when: Option<Located<Condition>>,
-    /// Variables set to fixed values.
+    /// Variables set to fixed values once the event is accepted (after `when` and `choose`
+    /// are checked; notices and `start_case` see them).
     #[serde(default)]
     pub set: IndexMap<String, Located<Literal>>,
     /// The state to go to. Without `goto` or `choose`, the case stays where it is.
     #[serde(default)]
     pub goto: Option<Located<String>>,
     /// Conditional targets, tried in order; the first that holds wins. The last may have no
-    /// `when`. Use instead of `goto`.
+    /// `when`. Like `when`, they read the variables with the inputs applied, before `set`.
+    /// Use instead of `goto`.
     #[serde(default)]
     pub choose: Vec<Located<Branch>>,
     #[serde(default)]
@@ -236,17 +240,21 @@ pub enum Literal {
 
 /// A length of time and where it counts from. Exactly one of `working_days`, `calendar_days`,
 /// `months`, `years`, unless `letter` is given alone (the deadline is then the letter's effect
-/// date).
+/// date). A length is at least 1: Art. 22 never counts the day of the act.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Delay {
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub working_days: Option<u32>,
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub calendar_days: Option<u32>,
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub months: Option<u32>,
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub years: Option<u32>,
     /// A date variable to count from (the day of the act, not counted). Default: the day the
     /// case entered the state (or started, for case timers).
@@ -307,7 +315,9 @@ pub struct Timer {
     /// When it fires. Use `after` or `every`.
     #[serde(default)]
     pub after: Option<Located<Delay>>,
-    /// Fires repeatedly, each time this long after the start (1×, 2×, 3×… the length).
+    /// Fires repeatedly, each time this long after the start (1×, 2×, 3×… the length). Only
+    /// occurrences still to come are armed: a state entered (or re-entered) after some have
+    /// passed waits for the next one.
     #[serde(default)]
     pub every: Option<Located<Delay>>,
     /// A recurring timer stops when its next firing would come later than this, counted from

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::value::{self, Value};
+use super::schedule::ScheduleDef;
+use super::value::{self, Guard, Value};
 use crate::calendar::{Length, Means, Unit};
 use crate::definition::{
-    Condition, Delay, Literal, Located, Notice, Reminder, StartCase, Task, Timer, VarType,
-    Variable, Workflow,
+    Condition, Delay, Literal, Located, Notice, Reminder, Schedule, StartCase, Task, Timer,
+    VarType, Variable, Workflow,
 };
 
 /// FNV-1a: the maps below are keyed by short names from a trusted definition, looked up on
@@ -109,7 +110,7 @@ pub struct StartCaseDef {
 pub enum Target {
     Stay,
     Goto(usize),
-    Choose(Vec<(Option<Condition>, usize)>),
+    Choose(Vec<(Option<Guard>, usize)>),
 }
 
 #[derive(Debug)]
@@ -119,7 +120,7 @@ pub struct EventDef {
     pub by: Vec<Arc<str>>,
     pub inputs: Vec<Arc<str>>,
     pub optional_inputs: Vec<Arc<str>>,
-    pub when: Option<Condition>,
+    pub when: Option<Guard>,
     pub set: Vec<(Arc<str>, Value)>,
     pub target: Target,
     pub notify: Vec<NoticeDef>,
@@ -143,6 +144,10 @@ pub struct StateDef {
     pub events: Vec<EventDef>,
     /// (child outcome, target state).
     pub on_child: Vec<(String, usize)>,
+    /// How long a case may stay in this state before operators see it as stuck, counted from
+    /// the day it entered the state unless `from` names a date variable; see
+    /// [`super::stuck_limit`].
+    pub stuck_after: Option<DelayDef>,
 }
 
 impl StateDef {
@@ -169,6 +174,9 @@ pub struct Definition {
     pub variables: IndexMap<String, Variable, FastHash>,
     /// The names of `variables`, same order, shared by every case's variable map.
     var_names: Vec<Arc<str>>,
+    /// The values of each `enum` variable (same order as `variables`), shared by every case
+    /// that holds one.
+    enum_values: Vec<Vec<Arc<str>>>,
     pub start: StartDef,
     pub initial: usize,
     pub states: Vec<StateDef>,
@@ -176,6 +184,8 @@ pub struct Definition {
     pub tasks: Vec<TaskDef>,
     /// Timers armed at start that live until a final state.
     pub case_timers: Vec<usize>,
+    /// Cron schedules that start cases; see [`super::next_runs`].
+    pub schedules: Vec<ScheduleDef>,
     state_index: Names,
     timer_index: Names,
     task_index: Names,
@@ -206,6 +216,17 @@ impl Definition {
     pub fn var(&self, name: &str) -> Option<(&Arc<str>, &Variable)> {
         let (i, _, v) = self.variables.get_full(name)?;
         Some((&self.var_names[i], v))
+    }
+
+    /// Types an input of variable `name`; an `enum` value is the definition's own text.
+    pub fn coerce(&self, name: &str, raw: &serde_json::Value) -> Option<Result<Value, String>> {
+        let (i, _, var) = self.variables.get_full(name)?;
+        if let serde_json::Value::String(s) = raw
+            && let Some(v) = self.enum_values[i].iter().find(|v| ***v == **s)
+        {
+            return Some(Ok(Value::Text(v.clone())));
+        }
+        Some(value::coerce(var, raw))
     }
 
     /// Compiles a parsed workflow, refusing any reference the machine could not follow.
@@ -324,7 +345,7 @@ impl Compiler {
                     let mut branches = Vec::new();
                     for b in e.choose {
                         let b = b.value;
-                        let when = b.when.map(|c| self.condition(c.value)).transpose()?;
+                        let when = b.when.map(|c| self.condition(c)).transpose()?;
                         branches.push((when, self.state_ref(&b.goto)?));
                     }
                     Target::Choose(branches)
@@ -345,7 +366,7 @@ impl Compiler {
                     by: self.roles_of(&e.by)?,
                     inputs: self.vars_of(&e.inputs)?,
                     optional_inputs: self.vars_of(&e.optional_inputs)?,
-                    when: e.when.map(|c| self.condition(c.value)).transpose()?,
+                    when: e.when.map(|c| self.condition(c)).transpose()?,
                     set: self.sets(e.set)?,
                     target,
                     notify: self.notices(e.notify)?,
@@ -379,8 +400,14 @@ impl Compiler {
                 timers,
                 events,
                 on_child,
+                stuck_after: s.stuck_after.as_ref().map(|d| self.delay(d)).transpose()?,
             });
         }
+        let schedules = wf
+            .schedules
+            .into_iter()
+            .map(|s| self.schedule(s.value))
+            .collect::<Result<_, _>>()?;
         Ok(Definition {
             id: Arc::from(wf.id.as_str()),
             title: wf.title,
@@ -396,6 +423,14 @@ impl Compiler {
                         .unwrap_or_else(|| Arc::from(k.as_str()))
                 })
                 .collect(),
+            enum_values: self
+                .variables
+                .values()
+                .map(|v| match v.ty {
+                    VarType::Enum => v.values.iter().map(|x| Arc::from(x.as_str())).collect(),
+                    _ => Vec::new(),
+                })
+                .collect(),
             variables: self.variables,
             start,
             initial,
@@ -403,6 +438,7 @@ impl Compiler {
             timers: self.timers,
             tasks: self.tasks,
             case_timers,
+            schedules,
             state_index: self.state_index,
             timer_index: self.timer_index,
             task_index: self.task_index,
@@ -496,13 +532,12 @@ impl Compiler {
             .collect()
     }
 
-    fn condition(&self, c: Condition) -> Result<Condition, String> {
-        for (name, test) in &c {
-            if !self.variables.contains_key(name) {
-                return Err(format!("{}: unknown variable '{name}'", at(test)));
-            }
-        }
-        Ok(c)
+    fn condition(&self, c: Located<Condition>) -> Result<Guard, String> {
+        Guard::compile(&c, |name| {
+            let ty = self.variables.get(name)?.ty;
+            Some((self.names.get(name)?, ty))
+        })
+        .map_err(|e| format!("{}: {e}", at(&c)))
     }
 
     fn delay(&self, d: &Located<Delay>) -> Result<DelayDef, String> {
@@ -663,6 +698,33 @@ impl Compiler {
                 })
             })
             .collect()
+    }
+
+    fn schedule(&self, s: Schedule) -> Result<ScheduleDef, String> {
+        let cron = s
+            .cron
+            .trim()
+            .parse::<cron::Schedule>()
+            .map_err(|e| format!("{}: schedule '{}': invalid cron: {e}", at(&s.cron), *s.id))?;
+        let mut inputs = super::Inputs::new();
+        for (name, lit) in s.pass {
+            self.variables
+                .get(&name)
+                .ok_or_else(|| format!("{}: unknown variable '{name}'", at(&lit)))?;
+            let json = match lit.value {
+                Literal::Boolean(b) => serde_json::Value::Bool(b),
+                Literal::Integer(n) => serde_json::Value::from(n),
+                Literal::Text(t) => serde_json::Value::String(t),
+            };
+            inputs.insert(name, json);
+        }
+        Ok(ScheduleDef {
+            id: Arc::from(s.id.as_str()),
+            label: s.label.as_deref().map(Arc::from),
+            expr: Arc::from(s.cron.as_str()),
+            inputs,
+            cron,
+        })
     }
 
     fn start_case(&self, s: StartCase) -> Result<StartCaseDef, String> {

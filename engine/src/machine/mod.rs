@@ -8,6 +8,8 @@ pub mod clock;
 mod definition;
 mod effect;
 mod refusal;
+mod schedule;
+mod stuck;
 mod transition;
 pub mod value;
 
@@ -28,7 +30,9 @@ pub use definition::{
 };
 pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
-pub use value::{Value, Variables};
+pub use schedule::{MAX_RUNS, ScheduleDef, next_runs};
+pub use stuck::{stuck_at, stuck_limit};
+pub use value::{Guard, Value, Variables};
 
 use crate::calendar::Calendar;
 use transition::Tx;
@@ -95,31 +99,34 @@ fn typed_inputs(
     }
     let mut typed = Variables::new();
     for (name, raw) in given {
-        let (key, var) = def.var(name).ok_or_else(|| Refusal::UnknownInput {
-            input: name.clone(),
-        })?;
-        let v = value::coerce(var, raw).map_err(|why| Refusal::InvalidInput {
-            input: name.clone(),
-            why,
-        })?;
+        // Listed names are declared variables (the compiler checked), so the shared name is
+        // the listed one.
+        let key = required
+            .iter()
+            .chain(optional)
+            .find(|n| ***n == **name)
+            .ok_or_else(|| Refusal::UnknownInput {
+                input: name.clone(),
+            })?;
+        let v = def
+            .coerce(name, raw)
+            .ok_or_else(|| Refusal::UnknownInput {
+                input: name.clone(),
+            })?
+            .map_err(|why| Refusal::InvalidInput {
+                input: name.clone(),
+                why,
+            })?;
         typed.insert(key.clone(), v);
     }
     Ok(typed)
 }
 
-fn guard(
-    def: &Definition,
-    cond: &crate::definition::Condition,
-    vars: &Variables,
-) -> Result<(), Refusal> {
-    match value::first_failure(cond, &|n| def.var_type(n), vars) {
+fn guard(cond: &Guard, vars: &Variables) -> Result<(), Refusal> {
+    match cond.first_failure(vars) {
         None => Ok(()),
         Some((variable, why)) => Err(Refusal::GuardFailed { variable, why }),
     }
-}
-
-fn holds(def: &Definition, cond: &crate::definition::Condition, vars: &Variables) -> bool {
-    value::first_failure(cond, &|n| def.var_type(n), vars).is_none()
 }
 
 /// Starts a case: checks the role and inputs, enters the initial state, arms the case timers.
@@ -231,17 +238,17 @@ fn event(
         });
     }
     let typed = typed_inputs(def, &ev.inputs, &ev.optional_inputs, inputs)?;
-    // Checks run on the variables as they would be, before anything is committed; the map
-    // is copied only when the event changes it.
+    // Conditions read the case as it was plus the event's inputs; `set` is applied once the
+    // event is accepted. The map is copied only when the event changes it.
     let mut variables = case.variables.clone();
-    if !typed.is_empty() || !ev.set.is_empty() {
+    if !typed.is_empty() {
         let vars = Arc::make_mut(&mut variables);
-        for (k, v) in typed.iter().chain(ev.set.iter().map(|(k, v)| (k, v))) {
+        for (k, v) in &typed {
             vars.insert(k.clone(), v.clone());
         }
     }
     if let Some(cond) = &ev.when {
-        guard(def, cond, &variables)?;
+        guard(cond, &variables)?;
     }
     let target = match &ev.target {
         Target::Stay => None,
@@ -249,13 +256,19 @@ fn event(
         Target::Choose(branches) => Some(
             branches
                 .iter()
-                .find(|(when, _)| when.as_ref().is_none_or(|c| holds(def, c, &variables)))
+                .find(|(when, _)| when.as_ref().is_none_or(|c| c.holds(&variables)))
                 .map(|(_, si)| *si)
                 .ok_or_else(|| Refusal::NoBranch {
                     event: name.to_string(),
                 })?,
         ),
     };
+    if !ev.set.is_empty() {
+        let vars = Arc::make_mut(&mut variables);
+        for (k, v) in &ev.set {
+            vars.insert(k.clone(), v.clone());
+        }
+    }
     let from = case.state.clone();
     let mut next = case.clone();
     next.variables = variables;

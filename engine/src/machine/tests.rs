@@ -780,3 +780,211 @@ fn dates_are_exactly_yyyy_mm_dd_in_the_supported_years() {
     assert!(value::parse_date("1899-12-31").is_err());
     assert!(value::parse_date("2201-01-01").is_err());
 }
+
+/// A quarterly follow-up counted from a date variable, in a state the case can leave and
+/// re-enter, and an event whose `set` assigns the variable its own `when` and `choose` test.
+const SUIVI: &str = r#"
+id: suivi
+title: Suivi
+legal_basis: "Art. 1"
+roles: { agent: Agent }
+variables:
+  debut: { type: date }
+  statut: { type: enum, values: [actif, clos] }
+start: { by: [agent], inputs: [debut] }
+initial: suivi
+states:
+  suivi:
+    label: Suivi
+    timers:
+      - id: point
+        every: { months: 3, from: debut }
+        until: { years: 2, from: debut }
+        notify: [{ to: [agent], template: point }]
+    on:
+      pause: { by: [agent], goto: pause }
+      clore:
+        by: [agent]
+        when: { statut: { not: clos } }
+        set: { statut: clos }
+        choose:
+          - { when: { statut: clos }, goto: fin }
+          - { goto: pause }
+  pause:
+    label: Pause
+    stuck_after: { working_days: 10 }
+    on:
+      reprendre: { by: [agent], goto: suivi }
+  fin: { label: Fin, final: true }
+"#;
+
+fn suivi() -> Definition {
+    Definition::compile(definition::parse(SUIVI).expect("parses")).expect("compiles")
+}
+
+fn suivi_started(def: &Definition) -> Case {
+    start(
+        def,
+        &Calendar::fwb(),
+        StartRequest {
+            by: actor("agent"),
+            inputs: inputs(json!({"debut": "2026-01-05"})),
+            now: noon("2026-01-05"),
+        },
+    )
+    .expect("starts")
+    .0
+}
+
+fn occurrence(case: &Case) -> (u32, NaiveDate) {
+    let t = case.timer("point").expect("armed");
+    match t.kind {
+        TimerKind::Recurring { n, base } => {
+            assert_eq!(base, d("2026-01-05"), "counted from its base");
+            assert_eq!(t.fire_at, t.due.expires_at());
+            (n, t.due.due)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn re_entering_a_state_arms_the_next_occurrence_to_come() {
+    let def = suivi();
+    let case = suivi_started(&def);
+    // 5 April 2026 is Easter Sunday: the first occurrence moves to Tuesday 7 April.
+    assert_eq!(occurrence(&case), (1, d("2026-04-07")));
+    let (case, _) = run(&def, &case, ev("pause", "agent", json!({})), "2026-02-10").unwrap();
+    assert!(case.timer("point").is_none());
+    // Back on 20 August: 7 April and 6 July (5 July is a Sunday) have passed; the next
+    // occurrence is the third, Monday 5 October, not the first.
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("reprendre", "agent", json!({})),
+        "2026-08-20",
+    )
+    .unwrap();
+    assert_eq!(occurrence(&case), (3, d("2026-10-05")));
+    // Fired on time: the fourth, Tuesday 5 January 2027.
+    let (case, effects) = fire(&def, &case, "point");
+    assert_eq!(templates(&effects), ["point"]);
+    assert_eq!(occurrence(&case), (4, d("2027-01-05")));
+    // Handled late, on 1 February 2027 (after the fourth had passed too): one notice now,
+    // then the fifth, Monday 5 April 2027; no burst of past occurrences.
+    let key = case.timer("point").unwrap().key.clone();
+    let (case, effects) = step(
+        &def,
+        &Calendar::fwb(),
+        &case,
+        Trigger::Timer { key },
+        noon("2027-02-01"),
+    )
+    .expect("fires");
+    assert_eq!(templates(&effects), ["point"]);
+    assert_eq!(occurrence(&case), (5, d("2027-04-05")));
+    // Re-entered in December 2027: the eighth and last occurrence, Wednesday 5 January 2028
+    // (the limit is two years from the base).
+    let (case, _) = run(&def, &case, ev("pause", "agent", json!({})), "2027-03-01").unwrap();
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("reprendre", "agent", json!({})),
+        "2027-12-20",
+    )
+    .unwrap();
+    assert_eq!(occurrence(&case), (8, d("2028-01-05")));
+    // Re-entered after the limit: nothing left to arm.
+    let (case, _) = run(&def, &case, ev("pause", "agent", json!({})), "2027-12-21").unwrap();
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("reprendre", "agent", json!({})),
+        "2028-01-10",
+    )
+    .unwrap();
+    assert!(case.timer("point").is_none());
+}
+
+#[test]
+fn conditions_read_the_case_before_the_event_sets_its_values() {
+    let def = suivi();
+    let case = suivi_started(&def);
+    // `statut` is unset: `when: { not: clos }` holds, and `choose` still sees it unset
+    // (not the `clos` that `set` assigns), so the case goes to the catch-all branch.
+    let (case, _) = run(&def, &case, ev("clore", "agent", json!({})), "2026-02-02").unwrap();
+    assert_eq!(&*case.state, "pause");
+    assert_eq!(case.variables["statut"], Value::Text("clos".into()));
+    // Once set, the same guard refuses the event, with the value it saw.
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("reprendre", "agent", json!({})),
+        "2026-02-03",
+    )
+    .unwrap();
+    let refused = run(&def, &case, ev("clore", "agent", json!({})), "2026-02-04").unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "condition not met: variable 'statut' must not equal 'clos' (value: 'clos')"
+    );
+}
+
+/// A zero length anywhere is refused by the validator (`zero-length`) and by the compiler
+/// alike: what validates, runs.
+#[test]
+fn zero_lengths_are_refused_by_validator_and_compiler_alike() {
+    use crate::definition::{Catalog, WorkflowFile};
+    for (from, to) in [
+        ("after: { years: 1 }", "after: { years: 0 }"),
+        ("due: { working_days: 20 }", "due: { working_days: 0 }"),
+        ("every: { months: 1 }", "every: { months: 0 }"),
+        ("until: { months: 3 }", "until: { calendar_days: 0 }"),
+        ("before: { working_days: 2 }", "before: { working_days: 0 }"),
+        ("by: { working_days: 5 }", "by: { working_days: 0 }"),
+    ] {
+        let text = WORKFLOW.replacen(from, to, 1);
+        assert_ne!(text, WORKFLOW, "{from}");
+        let file = WorkflowFile::from_text("t.yaml", text.clone()).expect("parses");
+        let codes: Vec<&str> = definition::validate(&file, &Catalog::default())
+            .iter()
+            .map(|d| d.code)
+            .collect();
+        assert!(codes.contains(&"zero-length"), "{to}: {codes:?}");
+        let err = Definition::compile(definition::parse(&text).expect("parses")).unwrap_err();
+        assert!(err.contains("must be between 1 and"), "{to}: {err}");
+    }
+}
+
+#[test]
+fn a_case_is_stuck_after_its_state_idle_limit() {
+    let def = suivi();
+    let cal = Calendar::fwb();
+    let case = suivi_started(&def);
+    assert!(def.state("suivi").unwrap().stuck_after.is_none());
+    assert_eq!(stuck_limit(&def, &cal, &case), None);
+    // Paused on Tuesday 10 February 2026: ten working days end on Tuesday 24 February.
+    let (case, _) = run(&def, &case, ev("pause", "agent", json!({})), "2026-02-10").unwrap();
+    let limit = stuck_limit(&def, &cal, &case).expect("pause has a limit");
+    assert_eq!(limit.due, d("2026-02-24"));
+    assert!(!stuck_at(&def, &cal, &case, noon("2026-02-24")));
+    let midnight = clock::brussels_midnight(d("2026-02-25"));
+    assert!(!stuck_at(
+        &def,
+        &cal,
+        &case,
+        midnight - chrono::Duration::seconds(1)
+    ));
+    assert!(stuck_at(&def, &cal, &case, midnight));
+    // Re-entering the state restarts the count.
+    let (case, _) = run(
+        &def,
+        &case,
+        ev("reprendre", "agent", json!({})),
+        "2026-03-02",
+    )
+    .unwrap();
+    let (case, _) = run(&def, &case, ev("pause", "agent", json!({})), "2026-03-03").unwrap();
+    assert!(!stuck_at(&def, &cal, &case, noon("2026-03-10")));
+    assert_eq!(stuck_limit(&def, &cal, &case).unwrap().due, d("2026-03-17"));
+}

@@ -166,8 +166,8 @@ impl<'a> Tx<'a> {
                 .map(|d| Some((TimerKind::Deadline, d)))
         } else if let Some(every) = &t.every {
             self.start_date(every, default_from).map(|base| {
-                self.occurrence(t, base, 1)
-                    .map(|d| (TimerKind::Recurring { n: 1, base }, Arc::new(d)))
+                self.next_occurrence(t, base, 1)
+                    .map(|(n, d)| (TimerKind::Recurring { n, base }, Arc::new(d)))
             })
         } else {
             Ok(None)
@@ -208,6 +208,47 @@ impl<'a> Tx<'a> {
             }
         }
         Some(d)
+    }
+
+    /// The first occurrence, from number `n` on, that is still ahead of `now`: a state
+    /// re-entered long after the base date, or a firing handled late, arms the next occurrence
+    /// to come rather than one already past (which would fire at once). Occurrences never go
+    /// backwards as `n` grows, so the first one ahead is found by bisection.
+    fn next_occurrence(&self, t: &TimerDef, base: NaiveDate, n: u32) -> Option<(u32, Deadline)> {
+        let every = t.every.as_ref()?;
+        let step = every.length?;
+        let last = Length::max(step.unit).checked_div(step.count)?;
+        let ahead = |n: u32| {
+            self.cal
+                .deadline(
+                    base,
+                    every.means,
+                    Some(Length::new(step.count * n, step.unit)),
+                )
+                .is_ok_and(|d| d.expires_at() > self.now)
+        };
+        if n > last {
+            return None;
+        }
+        let first = if ahead(n) {
+            n
+        } else {
+            // Invariant: occurrence `lo` has passed, occurrence `hi` is ahead.
+            let (mut lo, mut hi) = (n, last);
+            if !ahead(hi) {
+                return None;
+            }
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if ahead(mid) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            hi
+        };
+        self.occurrence(t, base, first).map(|d| (first, d))
     }
 
     /// The date of a reminder `before` ahead of `due`, on a working day.
@@ -299,17 +340,14 @@ impl<'a> Tx<'a> {
 
     /// Removes the timers that match and records their cancellation.
     fn cancel_timers(&mut self, mut pred: impl FnMut(&ArmedTimer) -> bool) {
-        let mut kept = Vec::with_capacity(self.case.timers.len());
-        for t in std::mem::take(&mut self.case.timers) {
-            if pred(&t) {
-                if t.is_armed() {
-                    self.effects.push(Effect::CancelTimer { key: t.key });
-                }
-            } else {
-                kept.push(t);
+        let effects = &mut self.effects;
+        self.case.timers.retain(|t| {
+            let cancel = pred(t);
+            if cancel && t.is_armed() {
+                effects.push(Effect::CancelTimer { key: t.key.clone() });
             }
-        }
-        self.case.timers = kept;
+            !cancel
+        });
     }
 
     fn cancel_reminders_of(&mut self, owner: &str) {
@@ -591,17 +629,17 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// Arms the next occurrence of a recurring timer that just fired.
+    /// Arms the next occurrence to come of a recurring timer that just fired (occurrence `n`).
     pub fn rearm_recurring(&mut self, ti: usize, n: u32, base: NaiveDate) {
         let def = self.def;
         let t = &def.timers[ti];
-        if let Some(d) = self.occurrence(t, base, n + 1) {
+        if let Some((next, d)) = self.next_occurrence(t, base, n + 1) {
             let due = Arc::new(d);
             let key = self.next_key(t.id.clone());
             self.push_timer(
                 Meta::timer(t),
                 key,
-                TimerKind::Recurring { n: n + 1, base },
+                TimerKind::Recurring { n: next, base },
                 due.clone(),
                 due.expires_at(),
             );

@@ -170,89 +170,140 @@ pub fn from_literal(ty: VarType, lit: &Literal) -> Result<Value, String> {
     }
 }
 
-/// The first variable test of `cond` that does not hold, as (variable, why).
-pub fn first_failure(
-    cond: &Condition,
-    types: &impl Fn(&str) -> Option<VarType>,
-    vars: &Variables,
-) -> Option<(String, String)> {
-    for (name, test) in cond {
-        let ty = types(name).unwrap_or(VarType::Text);
-        let actual = vars.get(name.as_str());
-        if let Err(why) = check(ty, test, actual) {
+/// A `when` condition compiled once: variable names shared with the definition, literals
+/// already typed, so evaluating it allocates nothing unless it fails.
+#[derive(Clone, Debug)]
+pub struct Guard {
+    tests: Vec<VarTest>,
+}
+
+#[derive(Clone, Debug)]
+struct VarTest {
+    name: Arc<str>,
+    ops: Vec<Op>,
+}
+
+/// One operator of a test, in the order they are checked.
+#[derive(Clone, Debug)]
+enum Op {
+    Set(bool),
+    Equals(Value),
+    Not(Value),
+    OneOf(Vec<Value>),
+    AtLeast(Value),
+    AtMost(Value),
+}
+
+impl Guard {
+    /// Types the literals of `cond`; `var` gives a variable's shared name and type.
+    pub fn compile<'v>(
+        cond: &Condition,
+        var: impl Fn(&str) -> Option<(&'v Arc<str>, VarType)>,
+    ) -> Result<Guard, String> {
+        let mut tests = Vec::with_capacity(cond.len());
+        for (name, test) in cond {
+            let (shared, ty) = var(name).ok_or_else(|| format!("unknown variable '{name}'"))?;
+            let lit = |l: &Literal| {
+                from_literal(ty, l).map_err(|e| format!("condition on '{name}': {e}"))
+            };
+            let mut ops = Vec::new();
+            match &test.value {
+                Test::Equals(l) => ops.push(Op::Equals(lit(l)?)),
+                Test::Operators(o) => {
+                    if let Some(want) = o.set {
+                        ops.push(Op::Set(want));
+                    }
+                    if let Some(l) = &o.equals {
+                        ops.push(Op::Equals(lit(l)?));
+                    }
+                    if let Some(l) = &o.not {
+                        ops.push(Op::Not(lit(l)?));
+                    }
+                    if let Some(list) = &o.one_of {
+                        ops.push(Op::OneOf(list.iter().map(lit).collect::<Result<_, _>>()?));
+                    }
+                    if let Some(l) = &o.at_least {
+                        ops.push(Op::AtLeast(lit(l)?));
+                    }
+                    if let Some(l) = &o.at_most {
+                        ops.push(Op::AtMost(lit(l)?));
+                    }
+                }
+            }
+            tests.push(VarTest {
+                name: shared.clone(),
+                ops,
+            });
+        }
+        Ok(Guard { tests })
+    }
+
+    /// Whether every test passes on `vars`.
+    pub fn holds(&self, vars: &Variables) -> bool {
+        self.tests
+            .iter()
+            .all(|t| t.failing(vars.get(&t.name)).is_none())
+    }
+
+    /// The first test that does not hold, as (variable, why).
+    pub fn first_failure(&self, vars: &Variables) -> Option<(String, String)> {
+        self.tests.iter().find_map(|t| {
+            let actual = vars.get(&t.name);
+            let op = t.failing(actual)?;
             let shown = actual.map_or_else(|| "unset".to_string(), |v| format!("'{v}'"));
-            return Some((name.clone(), format!("{why} (value: {shown})")));
-        }
+            Some((t.name.to_string(), format!("{} (value: {shown})", op.why())))
+        })
     }
-    None
 }
 
-fn check(ty: VarType, test: &Test, actual: Option<&Value>) -> Result<(), String> {
-    let lit = |l: &Literal| from_literal(ty, l).ok();
-    match test {
-        Test::Equals(l) => {
-            if actual.is_some() && actual == lit(l).as_ref() {
-                Ok(())
-            } else {
-                Err(format!("must equal {}", show(l)))
-            }
+impl VarTest {
+    fn failing(&self, actual: Option<&Value>) -> Option<&Op> {
+        self.ops.iter().find(|op| !op.passes(actual))
+    }
+}
+
+impl Op {
+    fn passes(&self, actual: Option<&Value>) -> bool {
+        match self {
+            Op::Set(want) => actual.is_some() == *want,
+            Op::Equals(v) => actual == Some(v),
+            Op::Not(v) => actual != Some(v),
+            Op::OneOf(list) => actual.is_some_and(|a| list.contains(a)),
+            Op::AtLeast(v) => ordered(actual, v, |o| o.is_ge()),
+            Op::AtMost(v) => ordered(actual, v, |o| o.is_le()),
         }
-        Test::Operators(ops) => {
-            if let Some(want) = ops.set
-                && actual.is_some() != want
-            {
-                return Err(if want { "must be set" } else { "must be unset" }.into());
-            }
-            if let Some(l) = &ops.equals
-                && (actual.is_none() || actual != lit(l).as_ref())
-            {
-                return Err(format!("must equal {}", show(l)));
-            }
-            if let Some(l) = &ops.not
-                && actual.is_some()
-                && actual == lit(l).as_ref()
-            {
-                return Err(format!("must not equal {}", show(l)));
-            }
-            if let Some(list) = &ops.one_of
-                && !list
-                    .iter()
-                    .any(|l| actual.is_some() && actual == lit(l).as_ref())
-            {
+    }
+
+    fn why(&self) -> String {
+        match self {
+            Op::Set(true) => "must be set".into(),
+            Op::Set(false) => "must be unset".into(),
+            Op::Equals(v) => format!("must equal {}", show(v)),
+            Op::Not(v) => format!("must not equal {}", show(v)),
+            Op::OneOf(list) => {
                 let shown: Vec<String> = list.iter().map(show).collect();
-                return Err(format!("must be one of {}", shown.join(", ")));
+                format!("must be one of {}", shown.join(", "))
             }
-            if let Some(l) = &ops.at_least
-                && !ordered(actual, lit(l).as_ref(), |o| o.is_ge())
-            {
-                return Err(format!("must be at least {}", show(l)));
-            }
-            if let Some(l) = &ops.at_most
-                && !ordered(actual, lit(l).as_ref(), |o| o.is_le())
-            {
-                return Err(format!("must be at most {}", show(l)));
-            }
-            Ok(())
+            Op::AtLeast(v) => format!("must be at least {}", show(v)),
+            Op::AtMost(v) => format!("must be at most {}", show(v)),
         }
     }
 }
 
-fn ordered(
-    actual: Option<&Value>,
-    bound: Option<&Value>,
-    ok: impl Fn(std::cmp::Ordering) -> bool,
-) -> bool {
+fn ordered(actual: Option<&Value>, bound: &Value, ok: impl Fn(std::cmp::Ordering) -> bool) -> bool {
     match (actual, bound) {
-        (Some(Value::Integer(a)), Some(Value::Integer(b))) => ok(a.cmp(b)),
-        (Some(Value::Date(a)), Some(Value::Date(b))) => ok(a.cmp(b)),
+        (Some(Value::Integer(a)), Value::Integer(b)) => ok(a.cmp(b)),
+        (Some(Value::Date(a)), Value::Date(b)) => ok(a.cmp(b)),
         _ => false,
     }
 }
 
-fn show(l: &Literal) -> String {
-    match l {
-        Literal::Boolean(b) => b.to_string(),
-        Literal::Integer(n) => n.to_string(),
-        Literal::Text(s) => format!("'{s}'"),
+/// A value as the workflow writes it: text and dates quoted.
+fn show(v: &Value) -> String {
+    match v {
+        Value::Text(s) => format!("'{s}'"),
+        Value::Date(d) => format!("'{d}'"),
+        Value::Integer(n) => n.to_string(),
+        Value::Boolean(b) => b.to_string(),
     }
 }

@@ -111,10 +111,11 @@ impl<'a> Uses<'_, 'a> {
     }
 
     fn event(&mut self, on_entry: &Vars<'a>, id: &str, event: &'a Event, place: &str) {
-        // The event's checks and effects run after its inputs and `set` are applied.
+        // Conditions read the case with the event's inputs applied; `set` comes after them,
+        // before the notices and the child case (as `machine::step` does).
         let mut set = on_entry.clone();
         set.extend(event.inputs.iter().map(|v| v.as_str()));
-        set.extend(event.set.keys().map(String::as_str));
+        let checked = set.clone();
         let what = format!("event `{id}`");
         let conditions = event
             .when
@@ -127,10 +128,17 @@ impl<'a> Uses<'_, 'a> {
                 let only_set = matches!(&test.value, Test::Operators(ops) if ops.set.is_some());
                 if !only_set && !settable_somewhere(self.c.wf, name) {
                     let pos = self.c.key_pos(name, test.pos).max(cond.pos);
-                    self.need(&set, name, pos, &format!("the condition of {what}"), place);
+                    self.need(
+                        &checked,
+                        name,
+                        pos,
+                        &format!("the condition of {what}"),
+                        place,
+                    );
                 }
             }
         }
+        set.extend(event.set.keys().map(String::as_str));
         self.notices(&set, &event.notify, place);
         self.start_case(&set, event.start_case.as_ref(), place);
     }

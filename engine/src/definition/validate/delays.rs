@@ -278,12 +278,25 @@ fn delay(c: &mut Checker<'_>, d: &Located<Delay>, usage: Use) {
                 "legal deadlines are far shorter; check the number",
             );
         }
-        if length.count == 0 && usage == Use::Every {
+        // Art. 22 never counts the day of the act, so the shortest delay ends the next day;
+        // the calendar and the machine refuse zero, and so does the validator.
+        if length.count == 0 {
+            let hint = match usage {
+                Use::Deadline => {
+                    "give at least 1; for a deadline on the day a letter takes effect, give the `letter` alone, without a length"
+                }
+                Use::Every => "`every` of zero would fire without end; give at least 1",
+                Use::Before => "remind at least 1 day before the due date",
+                Use::Until | Use::Extend | Use::Stuck => "give at least 1",
+            };
             c.error(
-                "delay-length",
+                "zero-length",
                 d.pos,
-                "`every` of zero would fire without end".to_string(),
-                "give a length of at least 1",
+                format!(
+                    "{key} is 0 {}: a delay counts at least one day (the day of the act is not counted, Art. 22)",
+                    unit_key(length.unit)
+                ),
+                hint,
             );
         }
     }

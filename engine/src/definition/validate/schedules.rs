@@ -35,7 +35,7 @@ pub(super) fn check(c: &mut Checker<'_>) {
                             "schedule `{}` can fire between 02:00 and 03:00, Brussels time",
                             id.value
                         ),
-                        "on daylight-saving days that hour is skipped or happens twice; pick another hour",
+                        "on daylight-saving days that hour is skipped or happens twice: jalon then runs it once, at 03:00 in March, at the first of the two in October; pick another hour to keep the time exact",
                     );
                 }
             }
