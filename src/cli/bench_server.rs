@@ -228,6 +228,8 @@ fn idle_rss(workflows: &Path) -> Result<(), Failure> {
         .arg(child.id().to_string())
         .status();
     let _ = child.wait();
-    println!("server/idle: resident memory of `jalon serve` (SQLite, all workflows deployed): {rss}");
+    println!(
+        "server/idle: resident memory of `jalon serve` (SQLite, all workflows deployed): {rss}"
+    );
     Ok(())
 }

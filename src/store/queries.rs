@@ -548,35 +548,23 @@ impl Store {
                 );
             }
             if let Ok(d) = self.registry.version(&self.db, c.version_id).await
-                && let Some(limit) = stuck_after(&d.def, &c.state)
+                && let Ok(case) = decode(c)
+                && let Some(limit) = engine::machine::stuck_limit(&d.def, &self.calendar, &case)
+                && now >= limit.expires_at()
             {
-                let since = from_millis(c.entered_at);
-                let entered = civil_date(since);
-                if let Ok(dl) = self.calendar.deadline(entered, None, Some(limit))
-                    && dl.due < today
-                {
-                    push(
-                        c,
-                        "idle_too_long",
-                        format!(
-                            "le dossier est dans l'état « {} » depuis le {} (limite : {})",
-                            c.state,
-                            engine::calendar::french::long_date(entered),
-                            engine::calendar::french::length(limit)
-                        ),
-                        since,
-                    );
-                }
+                push(
+                    c,
+                    "idle_too_long",
+                    format!(
+                        "le dossier est dans l'état « {} » depuis le {} ; limite dépassée le {}",
+                        c.state,
+                        engine::calendar::french::long_date(case.entered_on),
+                        engine::calendar::french::long_date(limit.due)
+                    ),
+                    from_millis(c.entered_at),
+                );
             }
         }
         Ok(out)
     }
-}
-
-/// The idle limit the workflow sets on a state (`stuck_after`).
-fn stuck_after(
-    _def: &engine::machine::Definition,
-    _state: &str,
-) -> Option<engine::calendar::Length> {
-    None
 }

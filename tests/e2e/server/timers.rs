@@ -118,7 +118,59 @@ async fn futures_states(app: &super::harness::TestApp, token: &str, ids: &[Strin
     out
 }
 
+/// bilan-annuel opens each year on 1 April at 08:00 Brussels (Art. 4); besoins-formation on
+/// 1 February at 08:00 (Art. 9/1).
+async fn schedules_start_each_occurrence_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let count = |w: &'static str| {
+        let app = &app;
+        async move {
+            app.get(&app.admin, &format!("/api/v1/cases?workflow={w}"))
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    app.clock.set(brussels(2027, 4, 1, 7));
+    let pass = app.app.scheduler.run_due().await.unwrap();
+    assert_eq!(pass.started, 1, "besoins-formation of 1 February 2027");
+    assert_eq!(
+        (
+            count("bilan-annuel").await,
+            count("besoins-formation").await
+        ),
+        (0, 1)
+    );
+    // 08:00 Brussels is 06:00 UTC on 1 April (summer time).
+    app.clock.set(brussels(2027, 4, 1, 8));
+    // Two processes see the occurrence at once: one case.
+    let other = App::build(&app.cfg, Arc::new(app.clock.clone()))
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(app.app.scheduler.run_due(), other.scheduler.run_due());
+    assert_eq!(a.unwrap().started + b.unwrap().started, 1);
+    assert_eq!(count("bilan-annuel").await, 1);
+    assert_eq!(app.app.scheduler.run_due().await.unwrap().started, 0);
+    let list = app
+        .get(&app.admin, "/api/v1/cases?workflow=bilan-annuel")
+        .await;
+    assert_eq!(list.body[0]["key"], "ouverture_annuelle-2027-04-01T08:00");
+    // Down from May 2027 to June 2029: the two missed occurrences of each run once.
+    app.clock.set(brussels(2029, 6, 1, 12));
+    assert_eq!(app.app.scheduler.run_due().await.unwrap().started, 4);
+    assert_eq!(
+        (
+            count("bilan-annuel").await,
+            count("besoins-formation").await
+        ),
+        (3, 3)
+    );
+}
+
 on_both_backends!(
+    schedules_start_each_occurrence_once,
     restart_fires_each_once,
     concurrent_schedulers_fire_once,
     timers_fire_in_due_order,
