@@ -430,16 +430,107 @@ async fn deploy_versions(backend: Backend) {
     assert_eq!(v.body.as_array().unwrap().len(), 2);
 }
 
-async fn tasks_and_stuck(backend: Backend) {
+/// Incompatibility (Art. 36-40): a task with its due date, the appeal opened as a child case
+/// of the Chambre de recours, the parent moved by the child's outcome, and what the operator
+/// sees on the way.
+async fn child_case_tasks_and_stuck(backend: Backend) {
     let app = spawn_app(backend).await;
-    let dco = app.actor("DCO", &["dco"]).await;
+    let gouvernement = app.actor("Gouvernement", &["gouvernement"]).await;
+    let membre = app.actor("Membre", &["membre"]).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
     let operator = app.actor("Opérateur", &["operator"]).await;
-    let r = app.get(&dco, "/api/v1/operator/stuck").await;
-    assert_eq!(r.status, 403);
+    assert_eq!(app.get(&membre, "/api/v1/operator/stuck").await.status, 403);
+    let r = app
+        .start(&gouvernement, "incompatibilite", "INC-7", json!({
+            "constatee_le": "2026-11-02", "fondement": "occupation_art38", "description": "Cumul"
+        }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    // 20 calendar days from 2 November end on Sunday 22 November: moved to Monday (Art. 22).
+    let tasks = app.get(&gouvernement, "/api/v1/tasks").await;
+    assert_eq!(tasks.body[0]["task_id"], "informer_membre");
+    assert_eq!(tasks.body[0]["due_date"], "2026-11-23");
+    assert_eq!(tasks.body[0]["overdue"], false);
+    assert_eq!(app.get(&membre, "/api/v1/tasks").await.body, json!([]));
+
+    app.advance_to(super::harness::brussels(2026, 11, 24, 12))
+        .await;
     let stuck = app.get(&operator, "/api/v1/operator/stuck").await;
-    assert_eq!((stuck.status, stuck.body.clone()), (200, json!([])));
-    let tasks = app.get(&dco, "/api/v1/tasks").await;
-    assert_eq!(tasks.status, 200);
+    let reasons: Vec<&str> = stuck
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"task_overdue"), "{}", stuck.body);
+    let overdue = app.get(&operator, "/api/v1/cases?overdue=true").await;
+    assert_eq!(overdue.body[0]["id"], id.as_str());
+
+    let r = app
+        .event(
+            &gouvernement,
+            &id,
+            "notifier",
+            json!({"notification_expediee_le": "2026-11-24"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        app.get(&gouvernement, "/api/v1/tasks")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let r = app
+        .event(
+            &membre,
+            &id,
+            "introduire_reclamation",
+            json!({"reclamation_recue_le": "2026-12-01"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (200, Some("reclamation_recue")),
+        "{}",
+        r.body
+    );
+    let children = app
+        .get(&secretaire, "/api/v1/cases?workflow=chambre-recours")
+        .await;
+    assert_eq!(
+        children.body.as_array().unwrap().len(),
+        1,
+        "{}",
+        children.body
+    );
+    assert_eq!(children.body[0]["key"], "INC-7/chambre-recours-1");
+    let child = children.body[0]["id"].as_str().unwrap().to_owned();
+    let c = app
+        .get(&secretaire, &format!("/api/v1/cases/{child}"))
+        .await;
+    assert_eq!(c.body["parent_id"], id.as_str());
+    assert_eq!(c.body["variables"]["recours_recu_le"], "2026-12-01");
+
+    // The appeal is withdrawn: the parent moves on in the same transaction.
+    let r = app.event(&secretaire, &child, "desister", json!({})).await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("closed")),
+        "{}",
+        r.body
+    );
+    let parent = app.get(&gouvernement, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(parent.body["state"], "incompatibilite_etablie");
+    let h = app
+        .get(&gouvernement, &format!("/api/v1/cases/{id}/history"))
+        .await;
+    let last = h.body.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["trigger"], "child chambre-recours ended: desistement");
 }
 
 on_both_backends!(
@@ -447,7 +538,7 @@ on_both_backends!(
     authentication_and_errors,
     idempotent_start,
     deploy_versions,
-    tasks_and_stuck,
+    child_case_tasks_and_stuck,
 );
 
 async fn raw_request(base: &str, head: &str) -> String {
