@@ -231,9 +231,26 @@ pub fn compile(file: &str, text: &str) -> Result<Template, LoadError> {
             file: file.to_string(),
             line,
             column,
-            message: e.reason().to_string(),
+            message: plain_syntax_message(&e.reason().to_string()),
         }
     })
+}
+
+/// Says in words what the grammar's "expected <rule>, <rule>..." means, for the usual slips.
+fn plain_syntax_message(message: &str) -> String {
+    let Some(expected) = message.strip_prefix("invalid handlebars syntax: expected ") else {
+        return message.to_string();
+    };
+    let said = if expected.contains("helper_block_end") {
+        "a block opened with `{{#...}}` is not closed: `{{/...}}` is missing"
+    } else if expected.contains("trailing_tilde_to_omit_whitespace") {
+        "`}}` expected: the expression is not closed, or has a stray character"
+    } else if expected.contains("identifier") {
+        "a name or a path is expected after `{{`"
+    } else {
+        return message.to_string();
+    };
+    said.to_string()
 }
 
 /// The helpers templates may call, besides handlebars' built-in ones.
