@@ -3,7 +3,6 @@
 //! the caller; nothing here asserts a speed.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -124,9 +123,11 @@ pub fn renders_per_second(sample: &Sample, budget: Duration) -> Result<f64, Stri
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
-/// `.eml` files written per second into `dir` (each synced and renamed), messages prebuilt.
-pub fn file_drops_per_second(sample: &Sample, dir: &Path, budget: Duration) -> Result<f64, String> {
-    let drop = crate::transport::FileDrop::new(dir);
+/// `.eml` files written per second (each synced and renamed) into a temporary folder next to
+/// the system's others, removed afterwards; messages are built outside the timed part.
+pub fn file_drops_per_second(sample: &Sample, budget: Duration) -> Result<f64, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let drop = crate::transport::FileDrop::new(dir.path());
     let mut timed = Duration::ZERO;
     let mut n = 0u64;
     while timed < budget {
@@ -149,7 +150,6 @@ pub fn smtp_per_second(
     config: &SmtpConfig,
     budget: Duration,
 ) -> Result<f64, String> {
-    let smtp = Smtp::new(config).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -159,6 +159,7 @@ pub fn smtp_per_second(
         .map(|i| sample.message(i))
         .collect::<Result<Vec<_>, _>>()?;
     runtime.block_on(async {
+        let smtp = Smtp::new(config).map_err(|e| e.to_string())?;
         let start = Instant::now();
         let mut set = tokio::task::JoinSet::new();
         for w in 0..workers {
