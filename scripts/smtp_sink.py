@@ -1,7 +1,8 @@
 """A loopback SMTP server for the notifiers tests (aiosmtpd). Prints {"port": N} once
 listening on 127.0.0.1, then one JSON line per message received (envelope, and the data as a latin-1 string so
 that every byte survives JSON).
-Recipients starting with `reject` get a 550, those starting with `defer` a 451. Stops by
+Recipients starting with `reject` get a 550, those starting with `defer` a 451, those
+starting with `slow` an answer 3 seconds late. Stops by
 itself after the number of seconds given as argument (default 60)."""
 import asyncio
 import json
@@ -16,6 +17,8 @@ class Handler:
             return "550 5.1.1 No such mailbox"
         if address.startswith("defer"):
             return "451 4.3.0 Try again later"
+        if address.startswith("slow"):
+            await asyncio.sleep(3)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -24,7 +24,7 @@
 //!
 //! [`check`] is the static check of templates behind `jalon validate` (codes
 //! `template-syntax`, `template-unknown-variable`, `template-unknown-helper`,
-//! `template-file-name`). [`bench`] measures rendering and file-drop delivery.
+//! `template-file-name`). [`mod@bench`] measures rendering and file-drop delivery.
 //!
 //! Nothing here reads the clock: dates come in as arguments.
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
@@ -46,7 +47,7 @@ pub struct SmtpConfig {
     pub password: Option<String>,
     /// The sender of every notice, e.g. `Jalon <jalon@ecoles.example.be>`.
     pub from: String,
-    /// Connection and command timeout.
+    /// Bound on connecting, and on the whole exchange of one message.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
     /// Connections kept open to the relay.
@@ -108,10 +109,12 @@ pub enum ConfigError {
     NoRuntime,
 }
 
-/// A pooled SMTP client.
+/// A pooled SMTP client. Clones share the pool.
 #[derive(Clone)]
 pub struct Smtp {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Replaced by a fresh pool when an exchange times out (see [`Smtp::deliver`]).
+    transport: Arc<RwLock<AsyncSmtpTransport<Tokio1Executor>>>,
+    config: Arc<SmtpConfig>,
     relay: String,
 }
 
@@ -161,34 +164,18 @@ impl Smtp {
     /// called inside a tokio runtime (the pool runs a task that closes idle connections).
     pub fn new(cfg: &SmtpConfig) -> Result<Smtp, ConfigError> {
         cfg.check()?;
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(ConfigError::NoRuntime);
-        }
-        let tls = |wrap: fn(TlsParameters) -> Tls| {
-            TlsParameters::new(cfg.host.clone())
-                .map(wrap)
-                .map_err(|e| ConfigError::Tls {
-                    host: cfg.host.clone(),
-                    message: e.to_string(),
-                })
-        };
-        let tls = match cfg.tls {
-            TlsMode::None => Tls::None,
-            TlsMode::Starttls => tls(Tls::Required)?,
-            TlsMode::Tls => tls(Tls::Wrapper)?,
-        };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
-            .port(cfg.port())
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(cfg.timeout_secs)))
-            .pool_config(PoolConfig::new().max_size(cfg.pool_size));
-        if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
-            builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
-        }
         Ok(Smtp {
-            transport: builder.build(),
+            transport: Arc::new(RwLock::new(pool(cfg)?)),
+            config: Arc::new(cfg.clone()),
             relay: format!("{}:{}", cfg.host, cfg.port()),
         })
+    }
+
+    fn current(&self) -> AsyncSmtpTransport<Tokio1Executor> {
+        self.transport
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub async fn deliver(&self, message: &BuiltMessage) -> Result<Sent, DeliveryError> {
@@ -201,22 +188,72 @@ impl Smtp {
             vec![address(&message.envelope_to)?],
         )
         .map_err(|e| DeliveryError::permanent(format!("unusable envelope: {e}")))?;
-        match self.transport.send_raw(&envelope, &message.bytes).await {
-            Ok(response) => Ok(Sent {
+        let transport = self.current();
+        // lettre bounds connecting by the timeout, not a relay that accepts and then stays
+        // silent: the whole exchange is bounded here.
+        let limit = Duration::from_secs(self.config.timeout_secs);
+        let sent = tokio::time::timeout(limit, transport.send_raw(&envelope, &message.bytes)).await;
+        match sent {
+            Err(_) => {
+                // The abandoned connection may be mid-exchange; a fresh pool never reuses it.
+                if let Ok(fresh) = pool(&self.config) {
+                    let old = std::mem::replace(
+                        &mut *self
+                            .transport
+                            .write()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                        fresh,
+                    );
+                    tokio::spawn(async move { old.shutdown().await });
+                }
+                Err(DeliveryError::transient(format!(
+                    "{}: no answer within {} s",
+                    self.relay, self.config.timeout_secs
+                )))
+            }
+            Ok(Ok(response)) => Ok(Sent {
                 response: format!(
                     "{} {}",
                     response.code(),
                     response.message().collect::<Vec<_>>().join(" ")
                 ),
             }),
-            Err(e) => Err(classify(&self.relay, &e)),
+            Ok(Err(e)) => Err(classify(&self.relay, &e)),
         }
     }
 
     /// Closes the pooled connections.
     pub async fn shutdown(&self) {
-        self.transport.shutdown().await;
+        self.current().shutdown().await;
     }
+}
+
+fn pool(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, ConfigError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(ConfigError::NoRuntime);
+    }
+    let tls = |wrap: fn(TlsParameters) -> Tls| {
+        TlsParameters::new(cfg.host.clone())
+            .map(wrap)
+            .map_err(|e| ConfigError::Tls {
+                host: cfg.host.clone(),
+                message: e.to_string(),
+            })
+    };
+    let tls = match cfg.tls {
+        TlsMode::None => Tls::None,
+        TlsMode::Starttls => tls(Tls::Required)?,
+        TlsMode::Tls => tls(Tls::Wrapper)?,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+        .port(cfg.port())
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(cfg.timeout_secs)))
+        .pool_config(PoolConfig::new().max_size(cfg.pool_size));
+    if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
+        builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    Ok(builder.build())
 }
 
 /// 5xx replies are permanent; everything else (4xx, refused or dropped connections, timeouts,

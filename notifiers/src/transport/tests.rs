@@ -34,6 +34,13 @@ fn built(id: &str, to: &str) -> BuiltMessage {
     .unwrap()
 }
 
+/// A test that waits on a timeout must not hang if the timeout is broken.
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(20), f)
+        .await
+        .expect("the SMTP transport's own timeout did not fire")
+}
+
 fn smtp_config(port: u16) -> SmtpConfig {
     serde_json::from_value(serde_json::json!({
         "host": "127.0.0.1",
@@ -158,6 +165,46 @@ async fn smtp_down_is_transient() {
         .unwrap_err();
     assert!(e.is_transient(), "{e}");
     assert!(e.message.starts_with(&format!("127.0.0.1:{port}: ")), "{e}");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_as_transient() {
+    // Accepts the connection and never greets: lettre gives up after `timeout_secs`.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = std::thread::spawn(move || listener.accept().map(|(socket, _)| socket));
+    let mut config = smtp_config(port);
+    config.timeout_secs = 1;
+    let smtp = Smtp::new(&config).unwrap();
+    let e = bounded(smtp.deliver(&built("n-13", "jean.lambert@example.be")))
+        .await
+        .unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert_eq!(e.message, format!("127.0.0.1:{port}: no answer within 1 s"));
+    drop(holder.join().unwrap());
+}
+
+/// After a timeout the transport starts a fresh pool, and it delivers again.
+#[tokio::test]
+async fn the_transport_recovers_after_a_timeout() {
+    let sink = SmtpSink::start();
+    let mut config = smtp_config(sink.port);
+    config.timeout_secs = 1;
+    config.pool_size = 1;
+    let smtp = Smtp::new(&config).unwrap();
+    smtp.deliver(&built("n-14", "a@example.be")).await.unwrap();
+    assert_eq!(sink.next_message().rcpt_tos, ["a@example.be"]);
+    // The sink holds `slow@` recipients past the timeout.
+    let e = bounded(smtp.deliver(&built("n-15", "slow@example.be")))
+        .await
+        .unwrap_err();
+    assert!(
+        e.is_transient() && e.message.contains("no answer within 1 s"),
+        "{e}"
+    );
+    smtp.deliver(&built("n-16", "b@example.be")).await.unwrap();
+    assert_eq!(sink.next_message().rcpt_tos, ["b@example.be"]);
+    smtp.shutdown().await;
 }
 
 #[test]
