@@ -1,4 +1,4 @@
-//! `jalon bench`: throughput of the engine's hot paths on this machine, on one core.
+//! `jalon bench`: throughput of the engine's hot paths and of notices on this machine.
 //! Build with `--release`; a debug build measures the compiler, not jalon.
 
 use std::hint::black_box;
@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{Days, NaiveDate};
 use clap::{Args, ValueEnum};
 use engine::calendar::{Calendar, Length, Means, Unit};
+use notifiers::SmtpConfig;
 
 use super::Failure;
 
@@ -17,6 +18,7 @@ enum Suite {
     Engine,
     /// The durable server: SQLite, and PostgreSQL with `--postgres`.
     Server,
+    Notices,
 }
 
 #[derive(Args)]
@@ -34,6 +36,10 @@ pub struct BenchArgs {
     /// Workflows deployed for the server measurements.
     #[arg(long, default_value = "workflows")]
     workflows: std::path::PathBuf,
+    /// A plain SMTP server on loopback (`127.0.0.1:2525`) to measure SMTP delivery against;
+    /// without it SMTP is not measured (the bench starts no server of its own).
+    #[arg(long, value_name = "HOST:PORT")]
+    smtp: Option<String>,
 }
 
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
@@ -43,6 +49,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         ));
     }
     let budget = Duration::from_secs_f64(a.seconds);
+    let smtp = a.smtp.as_deref().map(smtp_target).transpose()?;
     if cfg!(debug_assertions) {
         eprintln!("warning: debug build; run `cargo run --release -- bench` for real numbers");
     }
@@ -64,6 +71,59 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             });
         }
         super::bench_server::run(&targets, &a.workflows, budget)?;
+    }
+    if matches!(a.suite, Suite::All | Suite::Notices) {
+        notices(budget, smtp.as_ref())?;
+    }
+    Ok(())
+}
+
+/// `--smtp HOST:PORT`, refused unless the host is a loopback address: the bench floods it.
+fn smtp_target(arg: &str) -> Result<SmtpConfig, Failure> {
+    let usage = || Failure::Usage(format!("--smtp expects a loopback HOST:PORT, got `{arg}`"));
+    let (host, port) = arg.rsplit_once(':').ok_or_else(usage)?;
+    let port: u16 = port.parse().map_err(|_| usage())?;
+    let ip: std::net::IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| usage())?;
+    if !ip.is_loopback() {
+        return Err(usage());
+    }
+    serde_json::from_value(serde_json::json!({
+        "host": host, "port": port, "tls": "none",
+        "from": "Jalon <jalon@ecoles.example.be>", "timeout_secs": 10, "pool_size": 4,
+    }))
+    .map_err(|e| Failure::Usage(format!("--smtp: {e}")))
+}
+
+fn notices(budget: Duration, smtp: Option<&SmtpConfig>) -> Result<(), Failure> {
+    use notifiers::bench;
+    let sample = bench::Sample::new().map_err(|e| anyhow::anyhow!(e))?;
+    let renders = bench::renders_per_second(&sample, budget).map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "notices: {:.1} k renders/s (context, subject + text + HTML, MIME with .ics, SHA-256; one core)",
+        renders / 1e3
+    );
+    let drops = bench::file_drops_per_second(&sample, budget).map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "notices: {drops:.0} file-drop deliveries/s (write, fsync, rename; messages prebuilt)"
+    );
+    match smtp {
+        Some(config) => {
+            let sent = bench::smtp_per_second(&sample, config, budget)
+                .map_err(|e| anyhow::anyhow!("SMTP bench: {e}"))?;
+            println!(
+                "notices: {sent:.0} SMTP deliveries/s to {}:{} ({} connections)",
+                config.host,
+                config.port(),
+                config.pool_size
+            );
+        }
+        None => println!(
+            "notices: SMTP not measured (give --smtp 127.0.0.1:PORT, a plain loopback relay)"
+        ),
     }
     Ok(())
 }

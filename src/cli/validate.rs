@@ -1,6 +1,6 @@
-//! `jalon validate PATH...`: every mistake of the workflows, as `file:line:column` diagnostics,
-//! then one summary line. Exit 0 without errors (warnings allowed), 1 with errors, 2 when the
-//! arguments designate no workflow.
+//! `jalon validate PATH...`: every mistake of the workflows and of their notice templates, as
+//! `file:line:column` diagnostics, then one summary line. Exit 0 without errors (warnings
+//! allowed), 1 with errors, 2 when the arguments designate no workflow.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -56,8 +56,15 @@ pub fn run(a: ValidateArgs) -> Result<(), Failure> {
     let checked = files.len();
     files.extend(context.iter().filter_map(|p| WorkflowFile::load(p).ok()));
     let catalog = Catalog::new(files);
+    // Several workflow files in one folder share its `templates/`: report a template once.
+    let mut templates_seen = BTreeSet::new();
     for file in &catalog.files()[..checked] {
         reports.push((file.path.clone(), validate(file, &catalog)));
+        for (path, diagnostics) in notifiers::check::check_workflow_templates(file) {
+            if templates_seen.insert(path.clone()) {
+                reports.push((path, diagnostics));
+            }
+        }
     }
     reports.sort_by(|a, b| a.0.cmp(&b.0));
 
@@ -73,7 +80,7 @@ pub fn run(a: ValidateArgs) -> Result<(), Failure> {
     }
     println!(
         "checked {}: {}, {}",
-        plural(reports.len(), "workflow"),
+        plural(named.len(), "workflow"),
         plural(errors, "error"),
         plural(warnings, "warning")
     );

@@ -78,6 +78,47 @@ fn a_folder_checks_every_workflow_and_counts_all_diagnostics() {
 }
 
 #[test]
+fn template_mistakes_point_at_the_template_file() {
+    let dir = fixture("bad-templates/avis-modele/templates");
+    let run = jalon(&["validate", &fixture("bad-templates")]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{dir}/avis.html.hbs:3:1: error[template-syntax]: a block opened with `{{{{#...}}}}` is not closed: `{{{{/...}}}}` is missing"
+            )
+            .as_str(),
+            "  = hint: check that every `{{` is closed and every block `{{#x}}` has its `{{/x}}`",
+            format!(
+                "{dir}/avis.text.hbs:3:38: error[template-unknown-variable]: `{{{{vars.motif}}}}`: `motif` is not a variable of the workflow"
+            )
+            .as_str(),
+            "  = hint: did you mean `motifs`?",
+            format!(
+                "{dir}/avis.text.hbs:4:12: error[template-unknown-variable]: `{{{{deadline.lng}}}}`: `deadline` has no `lng`"
+            )
+            .as_str(),
+            "  = hint: did you mean `long`?",
+            "checked 1 workflow: 3 errors, 0 warnings",
+        ]
+    );
+}
+
+#[test]
+fn shipped_workflows_and_their_templates_are_clean() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows");
+    let run = jalon(&["validate", &root.display().to_string()]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with(": 0 errors, 0 warnings\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn unusable_arguments_exit_two() {
     let run = jalon(&["validate", &fixture("does-not-exist.yaml")]);
     assert_eq!(run.code, 2);

@@ -174,7 +174,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// "did you mean `x`?" for the closest candidate, if close enough to be a typo.
-fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
+pub fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
     let limit = (name.chars().count() / 3).max(2);
     candidates
         .iter()
@@ -185,7 +185,7 @@ fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
 }
 
 /// `a`, `b`, `c` for messages and hints.
-fn listed<'s>(names: impl IntoIterator<Item = &'s str>) -> String {
+pub fn listed<'s>(names: impl IntoIterator<Item = &'s str>) -> String {
     let names: Vec<String> = names.into_iter().map(|n| format!("`{n}`")).collect();
     if names.is_empty() {
         "none".to_string()

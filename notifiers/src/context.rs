@@ -1,0 +1,204 @@
+//! The JSON a notice template is rendered against, built from the pieces the server holds.
+//!
+//! ```text
+//! workflow   { id, title, legal_basis }
+//! case       { id, key, url }            url only with a base URL
+//! state      { id, label }
+//! vars       { <variable>: value }       dates as "mardi 5 janvier 2027"; unset: null
+//! deadline   { date, long, legal_basis, explanation }   only when the notice has a deadline
+//! recipient  { name, email }
+//! task       { id, url }                 only for a notice about a task
+//! ```
+//!
+//! Date variables are formatted here, once, as long French dates, because that is how every
+//! notice shows them ("reçue le {{vars.reclamation_recue_le}}"). The ISO form of the deadline
+//! stays available as `deadline.date`; `{{long_date x}}` formats any other ISO date.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use engine::calendar::{Deadline, french};
+use engine::definition::VarType;
+use engine::machine::{Definition, Value as CaseValue, Variables};
+use serde_json::{Map, Value, json};
+
+/// The pieces of one notice to one recipient. See the module documentation for the shape.
+#[derive(Clone, Debug, Default)]
+pub struct NoticeContext {
+    workflow_id: String,
+    workflow_title: String,
+    workflow_legal_basis: String,
+    case_id: String,
+    case_key: String,
+    state_id: String,
+    state_label: String,
+    vars: Map<String, Value>,
+    deadline: Option<(Deadline, Option<String>)>,
+    recipient: Option<(String, String)>,
+    base_url: Option<String>,
+    task_id: Option<String>,
+}
+
+impl NoticeContext {
+    pub fn new(
+        workflow_title: impl Into<String>,
+        case_id: impl Into<String>,
+        case_key: impl Into<String>,
+        state_label: impl Into<String>,
+    ) -> Self {
+        NoticeContext {
+            workflow_title: workflow_title.into(),
+            case_id: case_id.into(),
+            case_key: case_key.into(),
+            state_label: state_label.into(),
+            ..NoticeContext::default()
+        }
+    }
+
+    pub fn workflow_id(mut self, id: impl Into<String>) -> Self {
+        self.workflow_id = id.into();
+        self
+    }
+
+    /// The workflow's `legal_basis`; also `deadline.legal_basis` when the deadline has none of
+    /// its own (case timers fall under the workflow's article).
+    pub fn workflow_legal_basis(mut self, legal_basis: impl Into<String>) -> Self {
+        self.workflow_legal_basis = legal_basis.into();
+        self
+    }
+
+    pub fn state_id(mut self, id: impl Into<String>) -> Self {
+        self.state_id = id.into();
+        self
+    }
+
+    /// Variables as JSON (`YYYY-MM-DD` strings for dates); those named in `dates` become long
+    /// French dates. A value that is not an ISO date is kept as given.
+    pub fn variables<'a>(
+        mut self,
+        values: &Map<String, Value>,
+        dates: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let dates: BTreeSet<&str> = dates.into_iter().collect();
+        for (name, value) in values {
+            let shown = match value.as_str() {
+                Some(s) if dates.contains(name.as_str()) => match parse_iso(s) {
+                    Some(d) => Value::String(french::long_date(d)),
+                    None => value.clone(),
+                },
+                _ => value.clone(),
+            };
+            self.vars.insert(name.clone(), shown);
+        }
+        self
+    }
+
+    /// Declared variables that have no value become `null`: they render as nothing and are
+    /// false in `{{#if}}`, instead of failing in strict mode.
+    pub fn declared<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        for name in names {
+            self.vars.entry(name.to_string()).or_insert(Value::Null);
+        }
+        self
+    }
+
+    /// The case's typed variables, every variable of the workflow declared (see
+    /// [`declared`](Self::declared)), dates as long French dates.
+    pub fn case_variables(self, def: &Definition, values: &Variables) -> Self {
+        let json: Map<String, Value> = values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_json()))
+            .collect();
+        let dates: Vec<&str> = values
+            .iter()
+            .filter(|(_, v)| matches!(v, CaseValue::Date(_)))
+            .map(|(k, _)| &**k)
+            .chain(
+                def.variables
+                    .iter()
+                    .filter(|(_, v)| v.ty == VarType::Date)
+                    .map(|(k, _)| k.as_str()),
+            )
+            .collect();
+        self.variables(&json, dates)
+            .declared(def.variables.keys().map(String::as_str))
+    }
+
+    /// The deadline the notice announces, with the article it comes from.
+    pub fn deadline(mut self, deadline: &Deadline, legal_basis: Option<&str>) -> Self {
+        self.deadline = Some((deadline.clone(), legal_basis.map(str::to_string)));
+        self
+    }
+
+    pub fn recipient(mut self, name: impl Into<String>, email: impl Into<String>) -> Self {
+        self.recipient = Some((name.into(), email.into()));
+        self
+    }
+
+    /// The public address of the server, e.g. `https://jalon.example.be`: links become
+    /// `<base>/cases/<case id>` and `<base>/cases/<case id>/tasks/<task id>`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into().trim_end_matches('/').to_string());
+        self
+    }
+
+    pub fn task(mut self, task_id: impl Into<String>) -> Self {
+        self.task_id = Some(task_id.into());
+        self
+    }
+
+    pub fn build(&self) -> Value {
+        let mut case = json!({ "id": self.case_id, "key": self.case_key });
+        let case_url = self
+            .base_url
+            .as_ref()
+            .map(|base| format!("{base}/cases/{}", self.case_id));
+        if let Some(url) = &case_url {
+            case["url"] = Value::String(url.clone());
+        }
+        let mut out = json!({
+            "workflow": {
+                "id": self.workflow_id,
+                "title": self.workflow_title,
+                "legal_basis": self.workflow_legal_basis,
+            },
+            "case": case,
+            "state": { "id": self.state_id, "label": self.state_label },
+            "vars": self.vars,
+        });
+        if let Some((deadline, legal_basis)) = &self.deadline {
+            out["deadline"] = json!({
+                "date": deadline.due.to_string(),
+                "long": french::long_date(deadline.due),
+                "legal_basis": legal_basis.as_deref().unwrap_or(&self.workflow_legal_basis),
+                "explanation": deadline.explain_fr().join("\n"),
+            });
+        }
+        if let Some((name, email)) = &self.recipient {
+            out["recipient"] = json!({ "name": name, "email": email });
+        }
+        if let Some(task_id) = &self.task_id {
+            let mut task = json!({ "id": task_id });
+            if let Some(url) = &case_url {
+                task["url"] = Value::String(format!("{url}/tasks/{task_id}"));
+            }
+            out["task"] = task;
+        }
+        out
+    }
+}
+
+fn parse_iso(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// Every key the context can have below each top-level key; `vars` is the workflow's own.
+pub const KNOWN_KEYS: [(&str, &[&str]); 7] = [
+    ("workflow", &["id", "title", "legal_basis"]),
+    ("case", &["id", "key", "url"]),
+    ("state", &["id", "label"]),
+    ("vars", &[]),
+    ("deadline", &["date", "long", "legal_basis", "explanation"]),
+    ("recipient", &["name", "email"]),
+    ("task", &["id", "url"]),
+];

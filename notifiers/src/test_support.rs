@@ -1,0 +1,122 @@
+//! What the tests share: an independent email parser (Python's `email` package) and a real
+//! SMTP server on loopback (Python's `aiosmtpd`), both from the test virtualenv that
+//! `scripts/test` installs and points `JALON_PYTHON` at.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub fn python() -> String {
+    std::env::var("JALON_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+fn script(name: &str) -> String {
+    format!("{}/../scripts/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The message as Python's `email` reads it: `{headers, body: {content_type, parts|content}}`.
+pub fn parse_eml(bytes: &[u8]) -> Value {
+    let mut child = Command::new(python())
+        .arg(script("eml_to_json.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}; run scripts/test", python()));
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "eml_to_json.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The leaf parts of a parsed message, depth first.
+pub fn leaves(part: &Value) -> Vec<&Value> {
+    match part["parts"].as_array() {
+        Some(parts) => parts.iter().flat_map(leaves).collect(),
+        None => vec![part],
+    }
+}
+
+/// One message as the SMTP server received it.
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+/// `scripts/smtp_sink.py`, listening on a free loopback port; killed on drop.
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    lines: Receiver<String>,
+}
+
+/// Long enough for a slow start, short enough that a broken test does not hang.
+const WAIT: Duration = Duration::from_secs(30);
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let mut child = Command::new(python())
+            .args([script("smtp_sink.py"), "120".to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}; run scripts/test", python()));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines.recv_timeout(WAIT).unwrap_or_else(|_| {
+            panic!("the SMTP sink did not start (is aiosmtpd installed? run scripts/test)")
+        });
+        let port = serde_json::from_str::<Value>(&first).unwrap()["port"]
+            .as_u64()
+            .unwrap() as u16;
+        SmtpSink { child, port, lines }
+    }
+
+    pub fn next_message(&self) -> Received {
+        let line = self
+            .lines
+            .recv_timeout(WAIT)
+            .expect("the SMTP sink received no message");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        // The sink sends the bytes as a latin-1 string: one char per byte.
+        let data = v["data"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .map(|c| c as u8)
+            .collect();
+        Received {
+            mail_from: v["mail_from"].as_str().unwrap().to_string(),
+            rcpt_tos: v["rcpt_tos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+                .collect(),
+            data,
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

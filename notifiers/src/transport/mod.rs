@@ -1,0 +1,73 @@
+//! Delivery of built messages: to a folder of `.eml` files (development, single node without
+//! SMTP) or to an SMTP relay. Delivery is at least once: the outbox may deliver a message
+//! again after a crash, and both transports make that harmless (same file, same Message-ID).
+
+mod file_drop;
+mod smtp;
+
+pub use file_drop::FileDrop;
+pub use smtp::{ConfigError, Smtp, SmtpConfig, TlsMode};
+
+use crate::message::BuiltMessage;
+
+/// Where messages go. One enum rather than a trait object: there are two ways, both known.
+#[derive(Debug)]
+pub enum Transport {
+    FileDrop(FileDrop),
+    Smtp(Smtp),
+}
+
+/// A message accepted by the transport.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The SMTP server's reply (`250 2.0.0 Ok: queued as ...`) or the file written.
+    pub response: String,
+}
+
+/// Whether a failed delivery is worth retrying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Connection refused, timeout, 4xx reply, disk error: try again later.
+    Transient,
+    /// 5xx reply, unusable address: retrying sends the same thing and fails the same way.
+    Permanent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} delivery failure: {message}", match .retry { Retry::Transient => "transient", Retry::Permanent => "permanent" })]
+pub struct DeliveryError {
+    pub retry: Retry,
+    pub message: String,
+}
+
+impl DeliveryError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        DeliveryError {
+            retry: Retry::Transient,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        DeliveryError {
+            retry: Retry::Permanent,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.retry == Retry::Transient
+    }
+}
+
+impl Transport {
+    pub async fn deliver(&self, message: &BuiltMessage) -> Result<Sent, DeliveryError> {
+        match self {
+            Transport::FileDrop(t) => t.deliver(message).await,
+            Transport::Smtp(t) => t.deliver(message).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+"""A loopback SMTP server for the notifiers tests (aiosmtpd). Prints {"port": N} once
+listening on 127.0.0.1, then one JSON line per message received (envelope, and the data as a latin-1 string so
+that every byte survives JSON).
+Recipients starting with `reject` get a 550, those starting with `defer` a 451, those
+starting with `slow` an answer 3 seconds late. Stops by
+itself after the number of seconds given as argument (default 60)."""
+import asyncio
+import json
+import sys
+
+from aiosmtpd.smtp import SMTP
+
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("reject"):
+            return "550 5.1.1 No such mailbox"
+        if address.startswith("defer"):
+            return "451 4.3.0 Try again later"
+        if address.startswith("slow"):
+            await asyncio.sleep(3)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        print(json.dumps({
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "data": envelope.original_content.decode("latin-1"),
+        }), flush=True)
+        return "250 2.0.0 Ok: queued as 1"
+
+
+async def main():
+    lifetime = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(Handler(), hostname="sink.test"), "127.0.0.1", 0)
+    print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
+    await asyncio.sleep(lifetime)
+    server.close()
+
+
+asyncio.run(main())
