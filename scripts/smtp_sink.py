@@ -3,7 +3,8 @@ listening on 127.0.0.1, then one JSON line per message received (envelope, and t
 that every byte survives JSON).
 Recipients starting with `reject` get a 550, those starting with `defer` a 451, those
 starting with `slow` an answer 3 seconds late. Stops by
-itself after the number of seconds given as argument (default 60)."""
+itself after the number of seconds given as first argument (default 60); listens on the port
+given as second argument (default 0: any free port)."""
 import asyncio
 import json
 import sys
@@ -33,9 +34,10 @@ class Handler:
 
 async def main():
     lifetime = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(Handler(), hostname="sink.test"), "127.0.0.1", 0)
+        lambda: SMTP(Handler(), hostname="sink.test"), "127.0.0.1", port)
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
     await asyncio.sleep(lifetime)
     server.close()

@@ -205,6 +205,8 @@ impl MigrationTrait for Migration {
                 .col(string("email"))
                 .col(text("roles"))
                 .col(string("token_hash"))
+                // Opted in to the daily digest of open tasks.
+                .col(boolean("digest").default(false))
                 .col(big_integer("created_at"))
                 .col(big_integer_null("revoked_at"))
                 .to_owned(),
@@ -222,9 +224,10 @@ impl MigrationTrait for Migration {
         m.create_table(
             table("outbox")
                 .col(big_pk_auto("id"))
-                .col(string("case_id"))
+                // Null for a notice of no case (the daily digest of an actor's tasks).
+                .col(string_null("case_id"))
                 .col(string("dedupe_key"))
-                .col(big_integer("version_id"))
+                .col(big_integer_null("version_id"))
                 .col(string("template"))
                 .col(string_null("recipient_actor"))
                 .col(string_null("recipient_name"))
@@ -240,7 +243,8 @@ impl MigrationTrait for Migration {
                 .col(string_null("message_id"))
                 .col(text_null("response"))
                 .col(text_null("last_error"))
-                .col(text_null("eml"))
+                // The exact bytes sent (RFC 5322), kept as evidence with their SHA-256.
+                .col(blob_null("eml"))
                 .col(string_null("eml_hash"))
                 .foreign_key(
                     ForeignKey::create()

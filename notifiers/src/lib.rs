@@ -36,8 +36,10 @@ pub mod message;
 pub mod render;
 pub mod transport;
 
-#[cfg(test)]
-mod test_support;
+/// Real helpers for tests (here and in the server's): Python's `email` parser and a loopback
+/// SMTP server. Compiled for tests, or with the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
+pub mod test_support;
 
 pub use context::NoticeContext;
 pub use ics::Due;

@@ -63,8 +63,13 @@ const WAIT: Duration = Duration::from_secs(30);
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
+        SmtpSink::start_on(0)
+    }
+
+    /// On a given port (0: any free one), e.g. the port a server was sending to while down.
+    pub fn start_on(port: u16) -> SmtpSink {
         let mut child = Command::new(python())
-            .args([script("smtp_sink.py"), "120".to_string()])
+            .args([script("smtp_sink.py"), "120".to_string(), port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -89,10 +94,13 @@ impl SmtpSink {
     }
 
     pub fn next_message(&self) -> Received {
-        let line = self
-            .lines
-            .recv_timeout(WAIT)
-            .expect("the SMTP sink received no message");
+        self.message_within(WAIT)
+            .expect("the SMTP sink received no message")
+    }
+
+    /// The next message, or `None` if none arrives within `wait`.
+    pub fn message_within(&self, wait: Duration) -> Option<Received> {
+        let line = self.lines.recv_timeout(wait).ok()?;
         let v: Value = serde_json::from_str(&line).unwrap();
         // The sink sends the bytes as a latin-1 string: one char per byte.
         let data = v["data"]
@@ -101,7 +109,7 @@ impl SmtpSink {
             .chars()
             .map(|c| c as u8)
             .collect();
-        Received {
+        Some(Received {
             mail_from: v["mail_from"].as_str().unwrap().to_string(),
             rcpt_tos: v["rcpt_tos"]
                 .as_array()
@@ -110,7 +118,7 @@ impl SmtpSink {
                 .map(|r| r.as_str().unwrap().to_string())
                 .collect(),
             data,
-        }
+        })
     }
 }
 

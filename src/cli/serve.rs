@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Extra closure days (see config/calendar.yaml).
     #[arg(long, env = "JALON_CALENDAR")]
     calendar: Option<PathBuf>,
+    /// Notice sender and SMTP relay (see config/jalon.example.yaml); default:
+    /// config/jalon.yaml if it exists. Without SMTP, notices are .eml files under DATA/outbox.
+    #[arg(long, env = "JALON_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -68,6 +72,17 @@ enum ActorsCommand {
         /// Comma-separated roles: workflow roles (dco, chambre_secretaire…), `admin`, `operator`.
         #[arg(long, value_delimiter = ',')]
         roles: Vec<String>,
+        /// Send this actor a daily digest of the open tasks of its roles (working days, 07:00).
+        #[arg(long)]
+        digest: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Turn an actor's daily digest of open tasks on or off (by id or email).
+    Digest {
+        who: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -119,6 +134,10 @@ pub fn serve(a: ServeArgs) -> Result<(), Failure> {
         workflows: a.workflows,
         database_url: a.data.database_url,
         calendar: args::calendar(a.calendar.as_ref())?,
+        notices: server::notice_config::NoticeConfig::load(a.config.as_deref(), |k| {
+            std::env::var(k).ok()
+        })
+        .map_err(Failure::Usage)?,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     runtime()?.block_on(server::serve(cfg, clock))?;
@@ -142,6 +161,7 @@ pub fn actors(a: ActorsArgs) -> Result<(), Failure> {
                 name,
                 email,
                 roles,
+                digest,
                 data,
             } => {
                 let s = open(&data).await?;
@@ -159,6 +179,12 @@ pub fn actors(a: ActorsArgs) -> Result<(), Failure> {
                     actor.id,
                     actor.roles.join(",")
                 );
+                if digest {
+                    s.set_digest(&actor.id, true)
+                        .await
+                        .map_err(|e| Failure::Run(e.into()))?;
+                    println!("daily digest of open tasks: on");
+                }
                 println!("bearer token (shown once):");
                 println!("{token}");
             }
@@ -174,6 +200,16 @@ pub fn actors(a: ActorsArgs) -> Result<(), Failure> {
                         if a.revoked { "\trevoked" } else { "" }
                     );
                 }
+            }
+            ActorsCommand::Digest { who, state, data } => {
+                let s = open(&data).await?;
+                s.set_digest(&who, state == "on").await.map_err(|e| match e {
+                    store::Error::NotFound { what, .. } => {
+                        Failure::Run(anyhow::anyhow!("{what} not found"))
+                    }
+                    e => Failure::Run(e.into()),
+                })?;
+                println!("daily digest of {who}: {state}");
             }
             ActorsCommand::Revoke { who, data } => {
                 let s = open(&data).await?;

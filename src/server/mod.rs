@@ -1,6 +1,9 @@
 //! `jalon serve`: the store, the scheduler and the HTTP API in one process.
 
 pub mod api;
+pub mod digest;
+pub mod dispatcher;
+pub mod notice_config;
 pub mod scheduler;
 
 use std::net::SocketAddr;
@@ -22,6 +25,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::clock::Clock;
 use crate::store::{self, Store};
 use api::error::ApiError;
+use dispatcher::{Delivery, Dispatcher};
+use notice_config::NoticeConfig;
 use scheduler::Scheduler;
 
 /// Request bodies above this are refused with 413 (a workflow with its templates fits).
@@ -35,6 +40,8 @@ pub struct Config {
     /// `None`: SQLite under `data_dir`.
     pub database_url: Option<String>,
     pub calendar: Arc<Calendar>,
+    /// Sender and transport of notices; by default `.eml` files under `<data_dir>/outbox`.
+    pub notices: NoticeConfig,
 }
 
 impl Config {
@@ -50,7 +57,17 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub scheduler_wake: Arc<Notify>,
+    /// Pokes the outbox dispatcher: a transition queued notices.
+    pub notices_wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// After a committed transition: its timers and notices may be due now.
+    pub fn poke(&self) {
+        self.scheduler_wake.notify_one();
+        self.notices_wake.notify_one();
+    }
 }
 
 /// The process-wide Prometheus recorder (a recorder can be installed once per process).
@@ -73,6 +90,7 @@ fn metrics_handle() -> PrometheusHandle {
 pub struct App {
     pub state: AppState,
     pub scheduler: Scheduler,
+    pub dispatcher: Dispatcher,
     pub deploy_report: store::deploy::Report,
 }
 
@@ -96,16 +114,20 @@ impl App {
         for (path, errors) in &report.refused {
             tracing::error!(%path, "workflow refused; the previous version (if any) stays deployed:\n{errors}");
         }
-        let scheduler = Scheduler::new(store.clone(), clock.clone());
+        let dispatcher = Dispatcher::new(store.clone(), clock.clone(), delivery(cfg)?);
+        let mut scheduler = Scheduler::new(store.clone(), clock.clone());
+        scheduler.notices_wake = dispatcher.wake.clone();
         let state = AppState {
             store,
             clock,
             scheduler_wake: scheduler.wake.clone(),
+            notices_wake: dispatcher.wake.clone(),
             metrics: metrics_handle(),
         };
         Ok(App {
             state,
             scheduler,
+            dispatcher,
             deploy_report: report,
         })
     }
@@ -113,6 +135,29 @@ impl App {
     pub fn router(&self) -> Router {
         router(self.state.clone())
     }
+}
+
+/// The transport of notices: SMTP when configured, else one `.eml` file per notice under
+/// `<data_dir>/outbox`.
+fn delivery(cfg: &Config) -> anyhow::Result<Delivery> {
+    let n = &cfg.notices;
+    let transport = match &n.smtp {
+        Some(smtp) => {
+            let mut smtp = smtp.clone();
+            smtp.from = n.from().to_owned();
+            notifiers::Transport::Smtp(
+                notifiers::Smtp::new(&smtp).context("the SMTP configuration cannot work")?,
+            )
+        }
+        None => notifiers::Transport::FileDrop(notifiers::FileDrop::new(
+            cfg.data_dir.join("outbox"),
+        )),
+    };
+    Ok(Delivery {
+        from: n.from().to_owned(),
+        base_url: n.public_url.clone(),
+        transport,
+    })
 }
 
 fn redact(url: &str) -> String {
@@ -196,7 +241,8 @@ pub async fn serve(cfg: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     tracing::info!(%addr, database = %redact(&cfg.database_url()), "jalon listening");
     println!("jalon listening on http://{addr}");
     let (stop_tx, stop_rx) = watch::channel(false);
-    let scheduler = tokio::spawn(app.scheduler.clone().run(stop_rx));
+    let scheduler = tokio::spawn(app.scheduler.clone().run(stop_rx.clone()));
+    let dispatcher = tokio::spawn(app.dispatcher.clone().run(stop_rx));
     let router = app.router();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -206,6 +252,7 @@ pub async fn serve(cfg: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         })
         .await?;
     let _ = scheduler.await;
+    let _ = dispatcher.await;
     app.state.store.close().await?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -31,6 +31,10 @@ pub struct Scheduler {
     /// Identifies this process in leases.
     pub owner: String,
     pub wake: Arc<Notify>,
+    /// Poked after a pass that moved cases: they may have queued notices.
+    pub notices_wake: Arc<Notify>,
+    /// The last day whose digests were queued by this process.
+    digest_day: Arc<std::sync::Mutex<Option<chrono::NaiveDate>>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,8 @@ pub struct Pass {
     pub stale: usize,
     pub failed: usize,
     pub started: usize,
+    /// Daily digests queued.
+    pub digests: usize,
 }
 
 impl Pass {
@@ -47,6 +53,7 @@ impl Pass {
         self.stale += o.stale;
         self.failed += o.failed;
         self.started += o.started;
+        self.digests += o.digests;
     }
 }
 
@@ -57,6 +64,8 @@ impl Scheduler {
             clock,
             owner: format!("jalon-{}", uuid::Uuid::new_v4()),
             wake: Arc::new(Notify::new()),
+            notices_wake: Arc::new(Notify::new()),
+            digest_day: Arc::default(),
         }
     }
 
@@ -95,7 +104,26 @@ impl Scheduler {
             }
         }
         pass.started = self.store.run_schedules(self.clock.now()).await?;
+        pass.digests = self.queue_digests().await?;
+        if pass.fired + pass.started + pass.digests > 0 {
+            self.notices_wake.notify_one();
+        }
         Ok(pass)
+    }
+
+    /// Once per working day from 07:00 Brussels (`server::digest`), the opted-in actors'
+    /// digests; other processes queueing the same day add nothing (dedupe key).
+    async fn queue_digests(&self) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let Some(day) = crate::server::digest::due_day(&self.store.calendar, now) else {
+            return Ok(0);
+        };
+        if *self.digest_day.lock().unwrap_or_else(|p| p.into_inner()) == Some(day) {
+            return Ok(0);
+        }
+        let queued = self.store.queue_digests(day, now).await?;
+        *self.digest_day.lock().unwrap_or_else(|p| p.into_inner()) = Some(day);
+        Ok(queued)
     }
 
     async fn fire_group(

@@ -111,6 +111,7 @@ impl Store {
             email: Set(email.to_owned()),
             roles: Set(format!(",{},", roles.join(","))),
             token_hash: Set(token_hash(&token)),
+            digest: Set(false),
             created_at: Set(millis(now)),
             revoked_at: Set(None),
         };
@@ -146,6 +147,23 @@ impl Store {
             ));
         }
         Ok(res.rows_affected as usize)
+    }
+
+    /// Opts an active actor (by id or email) in or out of the daily digest of open tasks.
+    pub async fn set_digest(&self, who: &str, on: bool) -> Result<(), Error> {
+        let res = actor::Entity::update_many()
+            .col_expr(actor::Column::Digest, Expr::value(on))
+            .filter(actor::Column::Id.eq(who).or(actor::Column::Email.eq(who)))
+            .filter(actor::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if res.rows_affected == 0 {
+            return Err(Error::not_found(
+                "actor_not_found",
+                format!("active actor '{who}'"),
+            ));
+        }
+        Ok(())
     }
 
     /// The active actor holding this token.

@@ -145,6 +145,7 @@ pub mod actor {
         /// both backends.
         pub roles: String,
         pub token_hash: String,
+        pub digest: bool,
         pub created_at: i64,
         pub revoked_at: Option<i64>,
     }
@@ -159,9 +160,9 @@ pub mod outbox {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub case_id: String,
+        pub case_id: Option<String>,
         pub dedupe_key: String,
-        pub version_id: i64,
+        pub version_id: Option<i64>,
         pub template: String,
         pub recipient_actor: Option<String>,
         pub recipient_name: Option<String>,
@@ -177,7 +178,7 @@ pub mod outbox {
         pub message_id: Option<String>,
         pub response: Option<String>,
         pub last_error: Option<String>,
-        pub eml: Option<String>,
+        pub eml: Option<Vec<u8>>,
         pub eml_hash: Option<String>,
     }
     no_relations!();

@@ -138,6 +138,9 @@ pub struct StuckCase {
     /// A French sentence for the operator.
     pub detail: String,
     pub since: DateTime<Utc>,
+    /// For `notice_failing`: the notice to retry (`POST /operator/notices/{id}/retry`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice_id: Option<i64>,
 }
 
 fn summary(m: &case::Model) -> CaseSummary {
@@ -415,7 +418,7 @@ impl Store {
             (
                 "pending_notices",
                 outbox::Entity::find()
-                    .filter(outbox::Column::Status.is_in(["pending", "failed"]))
+                    .filter(outbox::Column::Status.eq("pending"))
                     .count(&self.db)
                     .await?,
             ),
@@ -445,8 +448,13 @@ impl Store {
             .await?;
         let by_id: std::collections::HashMap<&str, &case::Model> =
             open.iter().map(|c| (c.id.as_str(), c)).collect();
-        let mut push = |c: &case::Model, reason: &str, detail: String, since: DateTime<Utc>| {
+        let mut push = |c: &case::Model,
+                        reason: &str,
+                        detail: String,
+                        since: DateTime<Utc>,
+                        notice_id: Option<i64>| {
             out.push(StuckCase {
+                notice_id,
                 case_id: c.id.clone(),
                 workflow: c.workflow_id.clone(),
                 key: c.business_key.clone(),
@@ -473,6 +481,7 @@ impl Store {
                         t.due_date.as_deref().unwrap_or("?")
                     ),
                     from_millis(t.opened_at),
+                    None,
                 );
             }
         }
@@ -496,29 +505,53 @@ impl Store {
                             .unwrap_or_default()
                     ),
                     from_millis(t.fire_at),
+                    None,
                 );
             }
         }
         let failing = outbox::Entity::find()
-            .filter(outbox::Column::Status.is_in(["failed", "dead"]))
+            .filter(
+                Condition::any()
+                    .add(outbox::Column::Status.eq("dead"))
+                    .add(
+                        Condition::all()
+                            .add(outbox::Column::Status.eq("pending"))
+                            .add(outbox::Column::Attempts.gt(0)),
+                    ),
+            )
             .all(&self.db)
             .await?;
-        for n in &failing {
-            if let Some(c) = by_id.get(n.case_id.as_str()) {
-                push(
-                    c,
-                    "notice_failing",
-                    format!(
-                        "l'avis « {} » à {} n'est pas parti ({}, {} tentative(s)) : {}",
-                        n.template,
-                        n.recipient_email.as_deref().unwrap_or("personne"),
-                        n.status,
-                        n.attempts,
-                        n.last_error.as_deref().unwrap_or("?")
-                    ),
-                    from_millis(n.created_at),
-                );
-            }
+        let mut notices = Vec::new();
+        for n in failing {
+            // A notice of a closed case counts too: the final decision may be the one that did
+            // not leave. Digests (no case) are listed by `GET /operator/notices`.
+            let Some(case_id) = n.case_id.as_deref() else {
+                continue;
+            };
+            let c = match by_id.get(case_id) {
+                Some(c) => (*c).clone(),
+                None => match case::Entity::find_by_id(case_id).one(&self.db).await? {
+                    Some(c) => c,
+                    None => continue,
+                },
+            };
+            notices.push((c, n));
+        }
+        for (c, n) in &notices {
+            push(
+                c,
+                "notice_failing",
+                format!(
+                    "l'avis « {} » à {} n'est pas parti ({}, {} tentative(s)) : {}",
+                    n.template,
+                    n.recipient_email.as_deref().unwrap_or("personne"),
+                    n.status,
+                    n.attempts,
+                    n.last_error.as_deref().unwrap_or("?")
+                ),
+                from_millis(n.created_at),
+                Some(n.id),
+            );
         }
         let pending_cases: std::collections::HashSet<String> = timer::Entity::find()
             .select_only()
@@ -545,6 +578,7 @@ impl Store {
                     "nothing_pending",
                     "le dossier n'est pas clôturé mais n'attend aucun délai ni aucune tâche".into(),
                     from_millis(c.entered_at),
+                    None,
                 );
             }
             if let Ok(d) = self.registry.version(&self.db, c.version_id).await
@@ -562,6 +596,7 @@ impl Store {
                         engine::calendar::french::long_date(limit.due)
                     ),
                     from_millis(c.entered_at),
+                    None,
                 );
             }
         }

@@ -2,9 +2,10 @@
 //! started with, found here by id; new cases start on the latest version of their workflow.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use engine::machine::Definition;
+use notifiers::TemplateSet;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::Error;
@@ -19,6 +20,46 @@ pub struct Deployed {
     pub def: Definition,
     /// Template name with its part (`decision.subject`) → handlebars text.
     pub templates: BTreeMap<String, String>,
+    /// `templates` compiled, on the first notice of this version (the dispatcher's).
+    compiled: OnceLock<Result<Arc<TemplateSet>, String>>,
+}
+
+impl Deployed {
+    pub fn new(
+        version_id: i64,
+        workflow_id: String,
+        version: i32,
+        hash: String,
+        def: Definition,
+        templates: BTreeMap<String, String>,
+    ) -> Self {
+        Deployed {
+            version_id,
+            workflow_id,
+            version,
+            hash,
+            def,
+            templates,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// The version's templates, compiled once. They passed `jalon validate` when deployed, so
+    /// an error here means the stored text was altered; it is kept and reported per notice.
+    pub fn template_set(&self) -> Result<Arc<TemplateSet>, String> {
+        self.compiled
+            .get_or_init(|| {
+                let files = self
+                    .templates
+                    .iter()
+                    .map(|(name, text)| (format!("{name}.hbs"), text.clone()))
+                    .collect();
+                TemplateSet::from_sources(files)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
 }
 
 #[derive(Default)]
@@ -152,12 +193,12 @@ pub(super) fn compile_row(row: workflow_version::Model) -> Result<Deployed, Erro
         .map_err(|e| Error::Corrupt(format!("workflow version {}: {e}", row.id)))?;
     let templates = serde_json::from_str(&row.templates)
         .map_err(|e| Error::Corrupt(format!("templates of version {}: {e}", row.id)))?;
-    Ok(Deployed {
-        version_id: row.id,
-        workflow_id: row.workflow_id,
-        version: row.version,
-        hash: row.hash,
+    Ok(Deployed::new(
+        row.id,
+        row.workflow_id,
+        row.version,
+        row.hash,
         def,
         templates,
-    })
+    ))
 }

@@ -394,9 +394,9 @@ impl<'a> Writer<'a> {
     ) -> Result<(), Error> {
         let now = millis(self.now);
         let m = outbox::ActiveModel {
-            case_id: Set(row.id.clone()),
+            case_id: Set(Some(row.id.clone())),
             dedupe_key: Set(dedupe_key),
-            version_id: Set(deployed.version_id),
+            version_id: Set(Some(deployed.version_id)),
             template: Set(template.to_owned()),
             recipient_actor: Set(actor_id),
             recipient_name: Set(name),

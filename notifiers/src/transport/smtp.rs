@@ -45,7 +45,9 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
-    /// The sender of every notice, e.g. `Jalon <jalon@ecoles.example.be>`.
+    /// The sender of every notice, e.g. `Jalon <jalon@ecoles.example.be>` (the server fills
+    /// it from its top-level `from`).
+    #[serde(default)]
     pub from: String,
     /// Bound on connecting, and on the whole exchange of one message.
     #[serde(default = "default_timeout")]

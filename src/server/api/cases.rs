@@ -58,7 +58,7 @@ pub struct ListQuery {
 }
 
 /// Reading a case needs a role of its workflow, or the operator or administrator role.
-async fn readable(state: &AppState, who: &ActorInfo, row: &case::Model) -> Result<(), ApiError> {
+pub(super) async fn readable(state: &AppState, who: &ActorInfo, row: &case::Model) -> Result<(), ApiError> {
     if who.has(ADMIN) || who.has(OPERATOR) {
         return Ok(());
     }
@@ -131,7 +131,7 @@ pub async fn start(
                 .map(|(k, h)| (who.0.id.as_str(), k.as_str(), h.as_str())),
         )
         .await?;
-    state.scheduler_wake.notify_one();
+    state.poke();
     let view = serde_json::to_value(state.store.case_view(&row, now).await?).unwrap_or_default();
     if let Some((key, _)) = &idem {
         state
@@ -216,7 +216,7 @@ pub async fn event(
             now,
         )
         .await?;
-    state.scheduler_wake.notify_one();
+    state.poke();
     Ok(Json(state.store.case_view(&row, now).await?))
 }
 

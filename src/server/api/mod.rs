@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod cases;
 pub mod error;
+mod notices;
 mod operator;
 mod tasks;
 mod workflows;
@@ -49,5 +50,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflows::list, workflows::deploy))
         .routes(routes!(workflows::versions))
         .routes(routes!(operator::stuck))
+        .routes(routes!(notices::of_case))
+        .routes(routes!(notices::eml))
+        .routes(routes!(notices::list))
+        .routes(routes!(notices::retry))
         .split_for_parts()
 }

@@ -81,6 +81,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         workflows: workflows_dir(),
         database_url: url,
         calendar: engine::calendar::Calendar::fwb(),
+        notices: Default::default(),
     };
     spawn_with(cfg, data, ManualClock::new(brussels(2026, 11, 2, 12))).await
 }

@@ -1,0 +1,118 @@
+//! Notices as evidence: what was sent for a case, to whom, when, with which Message-ID, and
+//! the exact bytes; and the operator's view of failing notices, with a retry.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::Authed;
+use super::body::Params;
+use super::cases::readable;
+use super::error::{ApiError, ErrorBody};
+use crate::server::AppState;
+use crate::store::actors::{ADMIN, OPERATOR};
+use crate::store::outbox::NoticeView;
+
+/// The notices of a case, oldest first: one per recipient, with its delivery record.
+#[utoipa::path(get, path = "/cases/{id}/notices", tag = "notices",
+    responses((status = 200, body = Vec<NoticeView>), (status = 404, body = ErrorBody)))]
+pub async fn of_case(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<NoticeView>>, ApiError> {
+    let row = state.store.case_row(&id).await?;
+    readable(&state, &who.0, &row).await?;
+    Ok(Json(state.store.case_notices(&id).await?))
+}
+
+/// The exact bytes sent (RFC 5322, `message/rfc822`); their SHA-256 is `eml_sha256` of the
+/// notice and the `X-Content-SHA256` header here. 404 `notice_not_sent` until it is sent.
+#[utoipa::path(get, path = "/cases/{id}/notices/{notice}/eml", tag = "notices",
+    responses((status = 200, content_type = "message/rfc822", body = Vec<u8>),
+        (status = 404, body = ErrorBody)))]
+pub async fn eml(
+    State(state): State<AppState>,
+    who: Authed,
+    Path((id, notice)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let row = state.store.case_row(&id).await?;
+    readable(&state, &who.0, &row).await?;
+    let bytes = state.store.notice_eml(&id, notice).await?;
+    let sha = notifiers::message::sha256_hex(&bytes);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "message/rfc822".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"notice-{notice}.eml\""),
+            ),
+            (header::HeaderName::from_static("x-content-sha256"), sha),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeQuery {
+    /// `pending`, `sent` or `dead`; all when absent.
+    pub status: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    pub limit: Option<u64>,
+}
+
+fn operator_only(who: &Authed) -> Result<(), ApiError> {
+    if who.0.has(OPERATOR) || who.0.has(ADMIN) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "notices across cases need the role 'operator' or 'admin'",
+        ))
+    }
+}
+
+/// Every notice (digests included) in a status: what operators watch for `dead` ones.
+#[utoipa::path(get, path = "/operator/notices", tag = "operator", params(NoticeQuery),
+    responses((status = 200, body = Vec<NoticeView>), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Authed,
+    Params(q): Params<NoticeQuery>,
+) -> Result<Json<Vec<NoticeView>>, ApiError> {
+    operator_only(&who)?;
+    if let Some(s) = q.status.as_deref()
+        && !["pending", "sent", "dead"].contains(&s)
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            format!("status '{s}' is not pending, sent or dead"),
+        ));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(state.store.notices(q.status.as_deref(), limit).await?))
+}
+
+/// Sends a dead (or waiting) notice again now, its attempts counted afresh. 409
+/// `notice_not_retryable` for a sent notice or one without an address.
+#[utoipa::path(post, path = "/operator/notices/{id}/retry", tag = "operator",
+    responses((status = 200, body = NoticeView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<i64>,
+) -> Result<Json<NoticeView>, ApiError> {
+    operator_only(&who)?;
+    state.store.notice(id).await?;
+    state.store.retry_notice(id, state.clock.now()).await?;
+    tracing::info!(notice = id, by = %who.0.id, "notice retry requested");
+    state.notices_wake.notify_one();
+    Ok(Json(state.store.notice(id).await?))
+}

@@ -1,0 +1,325 @@
+//! The outbox dispatcher: claims notices due for delivery, renders each with the templates of
+//! the workflow version its case runs, builds the exact bytes once, hands them to the transport
+//! and records the result (sent with Message-ID, reply and bytes; or failed and retried with
+//! backoff; or dead).
+//!
+//! Delivery is **at least once**. A process that dies after the transport accepted a message
+//! and before recording it leaves the row pending with a lease; once the lease expires another
+//! pass sends it again. The second copy has the same bytes and the same Message-ID (both derive
+//! from the notice id), so a mail server or a reader recognises it as the same message.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use engine::calendar::Deadline;
+use notifiers::{BuiltMessage, Due, NoticeContext, Outgoing, Retry, Transport};
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::clock::{Clock, from_millis};
+use crate::store::entities::outbox;
+use crate::store::{Error, Store};
+
+/// How long a claim holds a notice: longer than an SMTP exchange may take (its timeout is at
+/// most 600 s… but 30 s by default), short enough that a crashed process's notices go soon.
+pub const LEASE_SECS: i64 = 120;
+const BATCH: u64 = 32;
+/// Upper bound of batches per pass, so that a pass always ends.
+const MAX_BATCHES: usize = 10_000;
+/// Notices delivered side by side (the SMTP pool has its own bound).
+const PARALLEL: usize = 8;
+const POLL: StdDuration = StdDuration::from_secs(30);
+
+/// What the notices of this server look like and where they go.
+pub struct Delivery {
+    /// The sender, e.g. `Jalon <jalon@ecoles.example.be>`; its domain names the Message-IDs.
+    pub from: String,
+    /// The public address of the server, for links in notices; none by default.
+    pub base_url: Option<String>,
+    pub transport: Transport,
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Identifies this process in leases.
+    pub owner: String,
+    pub wake: Arc<Notify>,
+    pub delivery: Arc<Delivery>,
+    /// Test hook standing for a crash between delivery and its record: when set, a pass stops
+    /// right after the transport accepted a message, recording nothing.
+    crash_after_delivery: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchPass {
+    pub sent: usize,
+    /// Failed, to be retried later.
+    pub retrying: usize,
+    pub dead: usize,
+    /// Sent, but the lease had passed to another process before the record (it will resend).
+    pub lost_lease: usize,
+}
+
+impl DispatchPass {
+    fn add(&mut self, o: DispatchPass) {
+        self.sent += o.sent;
+        self.retrying += o.retrying;
+        self.dead += o.dead;
+        self.lost_lease += o.lost_lease;
+    }
+}
+
+/// Why a notice could not be made into a message: retrying sends the same thing.
+struct Unbuildable(String);
+
+impl Dispatcher {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, delivery: Delivery) -> Self {
+        Dispatcher {
+            store,
+            clock,
+            owner: format!("jalon-{}", uuid::Uuid::new_v4()),
+            wake: Arc::new(Notify::new()),
+            delivery: Arc::new(delivery),
+            crash_after_delivery: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn simulate_crash_after_delivery(&self, on: bool) {
+        self.crash_after_delivery.store(on, Ordering::SeqCst);
+    }
+
+    /// Delivers every notice due now, oldest first.
+    pub async fn run_due(&self) -> Result<DispatchPass, Error> {
+        let mut pass = DispatchPass::default();
+        for _ in 0..MAX_BATCHES {
+            let now = self.clock.now();
+            let batch = self
+                .store
+                .claim_notices(&self.owner, now, Duration::seconds(LEASE_SECS), BATCH)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut running = JoinSet::new();
+            for n in batch {
+                let me = self.clone();
+                running.spawn(async move { me.deliver(n, now).await });
+                while running.len() >= PARALLEL {
+                    if let Some(r) = running.join_next().await {
+                        pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
+                    }
+                }
+            }
+            while let Some(r) = running.join_next().await {
+                pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
+            }
+        }
+        metrics::counter!("jalon_notices_sent_total").increment(pass.sent as u64);
+        metrics::counter!("jalon_notices_dead_total").increment(pass.dead as u64);
+        Ok(pass)
+    }
+
+    async fn deliver(&self, n: outbox::Model, now: DateTime<Utc>) -> Result<DispatchPass, Error> {
+        let span = tracing::info_span!("notice", id = n.id, template = %n.template);
+        let _e = span.enter();
+        let mut pass = DispatchPass::default();
+        let message = match self.build(&n).await? {
+            Ok(m) => m,
+            Err(Unbuildable(reason)) => {
+                tracing::error!(%reason, "notice cannot be built; dead");
+                self.store
+                    .notice_failed(&n, &self.owner, now, &reason, true)
+                    .await?;
+                pass.dead += 1;
+                return Ok(pass);
+            }
+        };
+        match self.delivery.transport.deliver(&message).await {
+            Ok(sent) => {
+                if self.crash_after_delivery.load(Ordering::SeqCst) {
+                    return Err(Error::Corrupt(format!(
+                        "simulated crash after delivering notice {} and before recording it",
+                        n.id
+                    )));
+                }
+                let recorded = self
+                    .store
+                    .notice_sent(
+                        n.id,
+                        &self.owner,
+                        self.clock.now(),
+                        &message.message_id,
+                        &sent.response,
+                        message.bytes,
+                        &message.sha256,
+                    )
+                    .await?;
+                if recorded {
+                    tracing::info!(message_id = %message.message_id, "notice sent");
+                    pass.sent += 1;
+                } else {
+                    tracing::warn!(
+                        message_id = %message.message_id,
+                        "notice sent after its lease passed to another process; it may arrive twice"
+                    );
+                    pass.lost_lease += 1;
+                }
+            }
+            Err(e) => {
+                let permanent = e.retry == Retry::Permanent;
+                let status = self
+                    .store
+                    .notice_failed(&n, &self.owner, now, &e.message, permanent)
+                    .await?;
+                tracing::warn!(error = %e, status, "notice not delivered");
+                if status == "dead" {
+                    pass.dead += 1;
+                } else {
+                    pass.retrying += 1;
+                }
+            }
+        }
+        Ok(pass)
+    }
+
+    /// The message of a notice: the outer error is the database's, the inner one the notice's.
+    async fn build(&self, n: &outbox::Model) -> Result<Result<BuiltMessage, Unbuildable>, Error> {
+        let Some(to_email) = n.recipient_email.as_deref() else {
+            return Ok(Err(Unbuildable("the notice has no recipient address".into())));
+        };
+        let facts: Value = match serde_json::from_str(&n.context) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(Unbuildable(format!("unreadable notice context: {e}")))),
+        };
+        let to_name = n.recipient_name.as_deref().unwrap_or("");
+        let (rendered, due) = match n.version_id {
+            Some(version_id) => {
+                let deployed = self.store.registry.version(&self.store.db, version_id).await?;
+                let templates = match deployed.template_set() {
+                    Ok(t) => t,
+                    Err(e) => return Ok(Err(Unbuildable(format!("templates: {e}")))),
+                };
+                let (context, due) = case_context(&deployed.def, &facts, to_name, to_email);
+                let context = match &self.delivery.base_url {
+                    Some(url) => context.base_url(url.clone()),
+                    None => context,
+                };
+                match templates.render(&n.template, &context.build()) {
+                    Ok(r) => (r, due),
+                    Err(e) => return Ok(Err(Unbuildable(e.to_string()))),
+                }
+            }
+            None => match crate::server::digest::render(&facts, to_name, to_email) {
+                Ok(r) => (r, None),
+                Err(e) => return Ok(Err(Unbuildable(e))),
+            },
+        };
+        let notice_id = notice_id(n);
+        let url = match (&self.delivery.base_url, &n.case_id) {
+            (Some(base), Some(case)) => Some(format!("{}/cases/{case}", base.trim_end_matches('/'))),
+            _ => None,
+        };
+        let built = notifiers::message::build(&Outgoing {
+            notice_id: &notice_id,
+            from: &self.delivery.from,
+            to_name,
+            to_email,
+            date: from_millis(n.created_at),
+            content: &rendered,
+            due: due.as_ref(),
+            url: url.as_deref(),
+        });
+        Ok(built.map_err(|e| Unbuildable(e.to_string())))
+    }
+
+    /// Runs until `shutdown` turns true; a pass in progress finishes first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.run_due().await {
+                tracing::error!(error = %e, "outbox pass failed");
+            }
+            let sleep = match self.store.next_notice_at().await {
+                Ok(Some(next)) => (next - self.clock.now())
+                    .to_std()
+                    .unwrap_or(StdDuration::ZERO)
+                    .min(POLL),
+                _ => POLL,
+            }
+            .max(StdDuration::from_millis(10));
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// The notice id behind the Message-ID and the file name: the outbox row id, prefixed by the
+/// case so that two databases sending from one domain do not collide.
+pub fn notice_id(n: &outbox::Model) -> String {
+    match &n.case_id {
+        Some(case) => format!("{case}-{}", n.id),
+        None => format!("digest-{}", n.id),
+    }
+}
+
+/// The template context of a case notice from the facts the transition stored, and the
+/// deadline for the `.ics` event.
+fn case_context(
+    def: &engine::machine::Definition,
+    facts: &Value,
+    to_name: &str,
+    to_email: &str,
+) -> (NoticeContext, Option<Due>) {
+    let text = |path: &[&str]| {
+        path.iter()
+            .try_fold(facts, |v, k| v.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let dates: Vec<&str> = facts["date_vars"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let empty = serde_json::Map::new();
+    let vars = facts["vars"].as_object().unwrap_or(&empty);
+    let mut ctx = NoticeContext::new(
+        def.title.clone(),
+        text(&["case", "id"]),
+        text(&["case", "key"]),
+        text(&["state", "label"]),
+    )
+    .workflow_id(def.id.to_string())
+    .workflow_legal_basis(def.legal_basis.clone())
+    .state_id(text(&["state", "id"]))
+    .variables(vars, dates)
+    .declared(def.variables.keys().map(String::as_str))
+    .recipient(to_name, to_email);
+    let mut due = None;
+    if let Some(d) = facts.get("deadline").filter(|d| !d.is_null())
+        && let Ok(deadline) = serde_json::from_value::<Deadline>(d["deadline"].clone())
+    {
+        let legal_basis = d["legal_basis"].as_str();
+        let of = d["of"].as_str().unwrap_or("");
+        ctx = ctx.deadline(&deadline, legal_basis);
+        if def.task(of).is_some() {
+            ctx = ctx.task(of);
+        }
+        due = Some(Due::from_deadline(
+            &deadline,
+            legal_basis.or(Some(def.legal_basis.as_str())),
+        ));
+    }
+    (ctx, due)
+}

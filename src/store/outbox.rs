@@ -1,0 +1,199 @@
+//! The delivery side of the outbox: what the dispatcher records after each attempt, what the
+//! operator retries, and what the API shows (each notice, and the exact bytes sent).
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::entities::outbox;
+use super::{Error, Store};
+use crate::clock::{from_millis, millis};
+
+/// Attempts before a notice is dead (with backoff: about a day and a half in all).
+pub const MAX_ATTEMPTS: i32 = 12;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoticeView {
+    pub id: i64,
+    /// None for a daily digest.
+    pub case_id: Option<String>,
+    pub template: String,
+    pub recipient_name: Option<String>,
+    pub recipient_email: Option<String>,
+    /// `pending` (to send or to retry), `sent`, `dead`.
+    pub status: String,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub message_id: Option<String>,
+    /// The SMTP server's reply, or the file written.
+    pub response: Option<String>,
+    pub last_error: Option<String>,
+    /// SHA-256 of the bytes sent.
+    pub eml_sha256: Option<String>,
+}
+
+fn view(n: outbox::Model) -> NoticeView {
+    NoticeView {
+        next_attempt_at: (n.status == "pending").then(|| from_millis(n.next_attempt_at)),
+        id: n.id,
+        case_id: n.case_id,
+        template: n.template,
+        recipient_name: n.recipient_name,
+        recipient_email: n.recipient_email,
+        status: n.status,
+        attempts: n.attempts,
+        created_at: from_millis(n.created_at),
+        sent_at: n.sent_at.map(from_millis),
+        message_id: n.message_id,
+        response: n.response,
+        last_error: n.last_error,
+        eml_sha256: n.eml_hash,
+    }
+}
+
+/// Seconds to wait before attempt `n + 1` (after `n` failures): 30 s doubling, at most 4 h.
+fn backoff_secs(failures: i32) -> i64 {
+    std::cmp::min(30i64 << failures.clamp(0, 10), 4 * 3600)
+}
+
+impl Store {
+    /// Records a delivery: only if this process still holds the notice's lease.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn notice_sent(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        message_id: &str,
+        response: &str,
+        eml: Vec<u8>,
+        eml_hash: &str,
+    ) -> Result<bool, Error> {
+        let res = outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value("sent"))
+            .col_expr(outbox::Column::SentAt, Expr::value(millis(now)))
+            .col_expr(outbox::Column::MessageId, Expr::value(message_id.to_owned()))
+            .col_expr(outbox::Column::Response, Expr::value(response.to_owned()))
+            .col_expr(outbox::Column::Eml, Expr::value(eml))
+            .col_expr(outbox::Column::EmlHash, Expr::value(eml_hash.to_owned()))
+            .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
+            .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Status.eq("pending"))
+            .filter(outbox::Column::LeaseOwner.eq(owner))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    /// Records a failed attempt: retried later with backoff, or dead when retrying cannot help
+    /// or the attempts are spent. Returns the new status.
+    pub async fn notice_failed(
+        &self,
+        n: &outbox::Model,
+        owner: &str,
+        now: DateTime<Utc>,
+        error: &str,
+        permanent: bool,
+    ) -> Result<&'static str, Error> {
+        let attempts = n.attempts + 1;
+        let status = if permanent || attempts >= MAX_ATTEMPTS {
+            "dead"
+        } else {
+            "pending"
+        };
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value(status))
+            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(outbox::Column::LastError, Expr::value(error.to_owned()))
+            .col_expr(
+                outbox::Column::NextAttemptAt,
+                Expr::value(millis(now) + backoff_secs(n.attempts) * 1000),
+            )
+            .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(outbox::Column::Id.eq(n.id))
+            .filter(outbox::Column::LeaseOwner.eq(owner))
+            .exec(&self.db)
+            .await?;
+        Ok(status)
+    }
+
+    /// The operator's retry of a dead (or waiting) notice: due now, attempts counted afresh.
+    pub async fn retry_notice(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
+        let res = outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value("pending"))
+            .col_expr(outbox::Column::Attempts, Expr::value(0))
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(millis(now)))
+            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Status.is_in(["dead", "pending"]))
+            .filter(outbox::Column::RecipientEmail.is_not_null())
+            .exec(&self.db)
+            .await?;
+        if res.rows_affected == 0 {
+            return Err(Error::Conflict {
+                code: "notice_not_retryable",
+                message: format!("notice {id} is sent, unknown, or has no recipient address"),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn case_notices(&self, case_id: &str) -> Result<Vec<NoticeView>, Error> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::CaseId.eq(case_id))
+            .order_by_asc(outbox::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(view)
+            .collect())
+    }
+
+    /// The exact bytes sent for a notice of this case.
+    pub async fn notice_eml(&self, case_id: &str, id: i64) -> Result<Vec<u8>, Error> {
+        outbox::Entity::find_by_id(id)
+            .filter(outbox::Column::CaseId.eq(case_id))
+            .one(&self.db)
+            .await?
+            .and_then(|n| n.eml)
+            .ok_or_else(|| Error::not_found("notice_not_sent", format!("sent notice {id} of case {case_id}")))
+    }
+
+    /// Notices in a status (`pending`, `sent`, `dead`), or all, newest first, at most `limit`.
+    pub async fn notices(&self, status: Option<&str>, limit: u64) -> Result<Vec<NoticeView>, Error> {
+        let mut q = outbox::Entity::find().order_by_desc(outbox::Column::Id);
+        if let Some(s) = status {
+            q = q.filter(outbox::Column::Status.eq(s));
+        }
+        Ok(q.limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(view)
+            .collect())
+    }
+
+    pub async fn notice(&self, id: i64) -> Result<NoticeView, Error> {
+        outbox::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(view)
+            .ok_or_else(|| Error::not_found("notice_not_found", format!("notice {id}")))
+    }
+
+    /// When the next notice is due for an attempt (the dispatcher sleeps until then).
+    pub async fn next_notice_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::Status.eq("pending"))
+            .order_by_asc(outbox::Column::NextAttemptAt)
+            .one(&self.db)
+            .await?
+            .map(|n| from_millis(n.next_attempt_at)))
+    }
+}
