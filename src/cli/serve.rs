@@ -203,12 +203,14 @@ pub fn actors(a: ActorsArgs) -> Result<(), Failure> {
             }
             ActorsCommand::Digest { who, state, data } => {
                 let s = open(&data).await?;
-                s.set_digest(&who, state == "on").await.map_err(|e| match e {
-                    store::Error::NotFound { what, .. } => {
-                        Failure::Run(anyhow::anyhow!("{what} not found"))
-                    }
-                    e => Failure::Run(e.into()),
-                })?;
+                s.set_digest(&who, state == "on")
+                    .await
+                    .map_err(|e| match e {
+                        store::Error::NotFound { what, .. } => {
+                            Failure::Run(anyhow::anyhow!("{what} not found"))
+                        }
+                        e => Failure::Run(e.into()),
+                    })?;
                 println!("daily digest of {who}: {state}");
             }
             ActorsCommand::Revoke { who, data } => {

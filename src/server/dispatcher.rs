@@ -191,7 +191,9 @@ impl Dispatcher {
     /// The message of a notice: the outer error is the database's, the inner one the notice's.
     async fn build(&self, n: &outbox::Model) -> Result<Result<BuiltMessage, Unbuildable>, Error> {
         let Some(to_email) = n.recipient_email.as_deref() else {
-            return Ok(Err(Unbuildable("the notice has no recipient address".into())));
+            return Ok(Err(Unbuildable(
+                "the notice has no recipient address".into(),
+            )));
         };
         let facts: Value = match serde_json::from_str(&n.context) {
             Ok(v) => v,
@@ -200,7 +202,11 @@ impl Dispatcher {
         let to_name = n.recipient_name.as_deref().unwrap_or("");
         let (rendered, due) = match n.version_id {
             Some(version_id) => {
-                let deployed = self.store.registry.version(&self.store.db, version_id).await?;
+                let deployed = self
+                    .store
+                    .registry
+                    .version(&self.store.db, version_id)
+                    .await?;
                 let templates = match deployed.template_set() {
                     Ok(t) => t,
                     Err(e) => return Ok(Err(Unbuildable(format!("templates: {e}")))),
@@ -222,7 +228,9 @@ impl Dispatcher {
         };
         let notice_id = notice_id(n);
         let url = match (&self.delivery.base_url, &n.case_id) {
-            (Some(base), Some(case)) => Some(format!("{}/cases/{case}", base.trim_end_matches('/'))),
+            (Some(base), Some(case)) => {
+                Some(format!("{}/cases/{case}", base.trim_end_matches('/')))
+            }
             _ => None,
         };
         let built = notifiers::message::build(&Outgoing {

@@ -149,9 +149,9 @@ fn delivery(cfg: &Config) -> anyhow::Result<Delivery> {
                 notifiers::Smtp::new(&smtp).context("the SMTP configuration cannot work")?,
             )
         }
-        None => notifiers::Transport::FileDrop(notifiers::FileDrop::new(
-            cfg.data_dir.join("outbox"),
-        )),
+        None => {
+            notifiers::Transport::FileDrop(notifiers::FileDrop::new(cfg.data_dir.join("outbox")))
+        }
     };
     Ok(Delivery {
         from: n.from().to_owned(),

@@ -104,7 +104,11 @@ impl NoticeConfig {
                 "none" => TlsMode::None,
                 "starttls" => TlsMode::Starttls,
                 "tls" => TlsMode::Tls,
-                _ => return Err(format!("JALON_SMTP_TLS: `{v}` is not none, starttls or tls")),
+                _ => {
+                    return Err(format!(
+                        "JALON_SMTP_TLS: `{v}` is not none, starttls or tls"
+                    ));
+                }
             };
         }
         if let Some(v) = env("JALON_SMTP_USERNAME") {
@@ -157,7 +161,10 @@ mod tests {
         .unwrap();
         let cfg = NoticeConfig::load(
             Some(&path),
-            env(&[("JALON_SMTP_PORT", "2465"), ("JALON_PUBLIC_URL", "https://j.example.be")]),
+            env(&[
+                ("JALON_SMTP_PORT", "2465"),
+                ("JALON_PUBLIC_URL", "https://j.example.be"),
+            ]),
         )
         .unwrap();
         let smtp = cfg.smtp.unwrap();
@@ -174,10 +181,16 @@ mod tests {
         let path = dir.path().join("jalon.yaml");
         std::fs::write(&path, "from: x\nsmpt:\n  host: a\n").unwrap();
         let err = NoticeConfig::load(Some(&path), env(&[])).unwrap_err();
-        assert!(err.starts_with(&format!("{}:2:1:", path.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("{}:2:1:", path.display())),
+            "{err}"
+        );
         let err = NoticeConfig::load(
             None,
-            env(&[("JALON_SMTP_HOST", "mail.example.be"), ("JALON_SMTP_PORT", "x")]),
+            env(&[
+                ("JALON_SMTP_HOST", "mail.example.be"),
+                ("JALON_SMTP_PORT", "x"),
+            ]),
         )
         .unwrap_err();
         assert_eq!(err, "JALON_SMTP_PORT: `x` is not a number");

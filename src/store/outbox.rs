@@ -76,12 +76,21 @@ impl Store {
         let res = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value("sent"))
             .col_expr(outbox::Column::SentAt, Expr::value(millis(now)))
-            .col_expr(outbox::Column::MessageId, Expr::value(message_id.to_owned()))
+            .col_expr(
+                outbox::Column::MessageId,
+                Expr::value(message_id.to_owned()),
+            )
             .col_expr(outbox::Column::Response, Expr::value(response.to_owned()))
             .col_expr(outbox::Column::Eml, Expr::value(eml))
             .col_expr(outbox::Column::EmlHash, Expr::value(eml_hash.to_owned()))
-            .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
-            .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(
+                outbox::Column::Attempts,
+                Expr::col(outbox::Column::Attempts).add(1),
+            )
+            .col_expr(
+                outbox::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(id))
             .filter(outbox::Column::Status.eq("pending"))
@@ -115,7 +124,10 @@ impl Store {
                 outbox::Column::NextAttemptAt,
                 Expr::value(millis(now) + backoff_secs(n.attempts) * 1000),
             )
-            .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(
+                outbox::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(n.id))
             .filter(outbox::Column::LeaseOwner.eq(owner))
@@ -162,11 +174,20 @@ impl Store {
             .one(&self.db)
             .await?
             .and_then(|n| n.eml)
-            .ok_or_else(|| Error::not_found("notice_not_sent", format!("sent notice {id} of case {case_id}")))
+            .ok_or_else(|| {
+                Error::not_found(
+                    "notice_not_sent",
+                    format!("sent notice {id} of case {case_id}"),
+                )
+            })
     }
 
     /// Notices in a status (`pending`, `sent`, `dead`), or all, newest first, at most `limit`.
-    pub async fn notices(&self, status: Option<&str>, limit: u64) -> Result<Vec<NoticeView>, Error> {
+    pub async fn notices(
+        &self,
+        status: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<NoticeView>, Error> {
         let mut q = outbox::Entity::find().order_by_desc(outbox::Column::Id);
         if let Some(s) = status {
             q = q.filter(outbox::Column::Status.eq(s));

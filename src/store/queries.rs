@@ -511,13 +511,11 @@ impl Store {
         }
         let failing = outbox::Entity::find()
             .filter(
-                Condition::any()
-                    .add(outbox::Column::Status.eq("dead"))
-                    .add(
-                        Condition::all()
-                            .add(outbox::Column::Status.eq("pending"))
-                            .add(outbox::Column::Attempts.gt(0)),
-                    ),
+                Condition::any().add(outbox::Column::Status.eq("dead")).add(
+                    Condition::all()
+                        .add(outbox::Column::Status.eq("pending"))
+                        .add(outbox::Column::Attempts.gt(0)),
+                ),
             )
             .all(&self.db)
             .await?;

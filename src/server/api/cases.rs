@@ -58,7 +58,11 @@ pub struct ListQuery {
 }
 
 /// Reading a case needs a role of its workflow, or the operator or administrator role.
-pub(super) async fn readable(state: &AppState, who: &ActorInfo, row: &case::Model) -> Result<(), ApiError> {
+pub(super) async fn readable(
+    state: &AppState,
+    who: &ActorInfo,
+    row: &case::Model,
+) -> Result<(), ApiError> {
     if who.has(ADMIN) || who.has(OPERATOR) {
         return Ok(());
     }

@@ -1,10 +1,10 @@
 //! Notices as evidence: what was sent for a case, to whom, when, with which Message-ID, and
 //! the exact bytes; and the operator's view of failing notices, with a retry.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Europe::Brussels;
 use jalon::clock::ManualClock;
+use jalon::server::notice_config::NoticeConfig;
 use jalon::server::{App, Config};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
@@ -73,6 +74,11 @@ pub async fn fresh_database(backend: Backend, data: &Path) -> Option<String> {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Default::default()).await
+}
+
+/// A server whose notices go where `notices` says (default: `.eml` files under its data dir).
+pub async fn spawn_app_with(backend: Backend, notices: NoticeConfig) -> TestApp {
     let data = Arc::new(tempfile::tempdir().expect("temp dir"));
     let url = fresh_database(backend, data.path()).await;
     let cfg = Config {
@@ -81,7 +87,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         workflows: workflows_dir(),
         database_url: url,
         calendar: engine::calendar::Calendar::fwb(),
-        notices: Default::default(),
+        notices,
     };
     spawn_with(cfg, data, ManualClock::new(brussels(2026, 11, 2, 12))).await
 }
@@ -195,6 +201,15 @@ impl TestApp {
 
     pub fn clock_now(&self) -> DateTime<Utc> {
         clock_now(&self.clock)
+    }
+
+    /// One pass of the outbox dispatcher at the clock's time.
+    pub async fn deliver(&self) -> jalon::server::dispatcher::DispatchPass {
+        self.app
+            .dispatcher
+            .run_due()
+            .await
+            .expect("dispatcher pass")
     }
 
     /// Moves the clock to `at` and fires what came due; returns how many timers fired.

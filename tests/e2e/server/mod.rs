@@ -3,4 +3,5 @@
 
 mod api;
 mod harness;
+mod notices;
 mod timers;

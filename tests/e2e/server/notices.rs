@@ -1,0 +1,518 @@
+//! Notices leave through the outbox to a real SMTP server on loopback (Python's aiosmtpd) or
+//! to the file drop: the right people get the right dates and the `.ics`; an outage is caught
+//! up exactly once; a crash between delivery and record resends the same message (same
+//! Message-ID, same bytes); dead notices show in the stuck list and can be retried; the
+//! daily digest lists an actor's open tasks.
+
+use std::time::Duration;
+
+use chrono::Duration as ChronoDuration;
+use jalon::server::dispatcher::LEASE_SECS;
+use jalon::server::notice_config::NoticeConfig;
+use notifiers::test_support::{Received, SmtpSink, leaves, parse_eml};
+use notifiers::{SmtpConfig, TlsMode};
+use serde_json::{Value, json};
+
+use super::harness::{Backend, TestApp, brussels, spawn_app, spawn_app_with, spawn_with};
+use crate::on_both_backends;
+
+fn smtp_to(port: u16) -> NoticeConfig {
+    NoticeConfig {
+        from: Some("Jalon FWB <jalon@ecoles.example.be>".into()),
+        public_url: Some("https://jalon.example.be".into()),
+        smtp: Some(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            tls: TlsMode::None,
+            username: None,
+            password: None,
+            from: String::new(),
+            timeout_secs: 10,
+            pool_size: 2,
+        }),
+    }
+}
+
+/// A loopback port with nothing listening on it (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The Chambre de recours appeal whose list of members, received on Friday 18 December 2026,
+/// opens the 10-working-day recusation period (Art. 129): due Tuesday 5 January 2027, across
+/// Christmas and New Year's Day. The `liste-membres` notice goes to the requérant.
+async fn list_sent(app: &TestApp, key: &str) -> String {
+    let secretaire = app
+        .actor(&format!("Secrétaire {key}"), &["chambre_secretaire"])
+        .await;
+    app.clock.set(brussels(2026, 12, 18, 12));
+    let r = app
+        .start(
+            &secretaire,
+            "chambre-recours",
+            key,
+            json!({"matiere": "evaluation", "recours_recu_le": "2026-12-17"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .event(
+            &secretaire,
+            &id,
+            "communiquer_liste",
+            json!({"liste_recue_le": "2026-12-18"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    id
+}
+
+fn header<'a>(parsed: &'a Value, name: &str) -> &'a str {
+    parsed["headers"][name].as_str().unwrap_or_default()
+}
+
+fn message_id_of(bytes: &[u8]) -> String {
+    header(&parse_eml(bytes), "Message-ID").to_owned()
+}
+
+/// Waits for the next message, if any arrives within `wait` (the worker may block).
+async fn received(sink: &SmtpSink, wait: Duration) -> Option<Received> {
+    tokio::task::block_in_place(|| sink.message_within(wait))
+}
+
+async fn notices(app: &TestApp, id: &str) -> Vec<Value> {
+    let r = app
+        .get(&app.admin, &format!("/api/v1/cases/{id}/notices"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body.as_array().unwrap().clone()
+}
+
+async fn eml(app: &TestApp, case: &str, notice: i64) -> (u16, Vec<u8>, String) {
+    let r = app
+        .http
+        .get(format!(
+            "{}/api/v1/cases/{case}/notices/{notice}/eml",
+            app.base
+        ))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let sha = r
+        .headers()
+        .get("x-content-sha256")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, r.bytes().await.unwrap().to_vec(), sha)
+}
+
+async fn smtp_delivers_a_procedure_step(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(backend, smtp_to(sink.port)).await;
+    app.actor("Jean Dupont", &["requerant"]).await;
+    // Holds no role the notice is for: must receive nothing.
+    app.actor("Président", &["president"]).await;
+    let id = list_sent(&app, "CR-2026-SMTP").await;
+
+    let pass = app.deliver().await;
+    assert_eq!(pass.sent, 1, "{pass:?}");
+    let m = received(&sink, Duration::from_secs(10))
+        .await
+        .expect("a message");
+    assert_eq!(m.rcpt_tos, vec!["jean.dupont@example.org".to_string()]);
+    assert_eq!(m.mail_from, "jalon@ecoles.example.be");
+    let parsed = parse_eml(&m.data);
+    assert_eq!(
+        header(&parsed, "Subject"),
+        "Chambre de recours : liste des membres et récusation possible jusqu'au mardi 5 janvier 2027"
+    );
+    assert_eq!(
+        header(&parsed, "To"),
+        "Jean Dupont <jean.dupont@example.org>"
+    );
+    let parts = leaves(&parsed["body"]);
+    let text = parts
+        .iter()
+        .find(|p| p["content_type"] == "text/plain")
+        .expect("a text part")["content"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("Madame, Monsieur Jean Dupont,"), "{text}");
+    assert!(
+        text.contains("reçue le vendredi 18 décembre 2026"),
+        "{text}"
+    );
+    assert!(
+        text.contains("au plus tard le mardi 5 janvier 2027 (Art. 129, al. 2)"),
+        "{text}"
+    );
+    let ics = parts
+        .iter()
+        .find(|p| p["content_type"] == "text/calendar")
+        .expect("an .ics part")["content"]
+        .as_str()
+        .unwrap();
+    assert!(ics.contains("DTSTART;VALUE=DATE:20270105"), "{ics}");
+    assert!(ics.contains("DTEND;VALUE=DATE:20270106"), "{ics}");
+    assert!(ics.contains("https://jalon.example.be/cases/"), "{ics}");
+    // Nobody else was written to.
+    assert!(received(&sink, Duration::from_millis(500)).await.is_none());
+
+    // The evidence: the record and the exact bytes the server received.
+    let list = notices(&app, &id).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let n = &list[0];
+    assert_eq!(n["status"], "sent");
+    assert_eq!(n["template"], "liste-membres");
+    assert_eq!(n["recipient_email"], "jean.dupont@example.org");
+    assert_eq!(n["message_id"], header(&parsed, "Message-ID"));
+    assert!(n["response"].as_str().unwrap().starts_with("250"), "{n}");
+    let (status, bytes, sha) = eml(&app, &id, n["id"].as_i64().unwrap()).await;
+    assert_eq!(status, 200);
+    // SMTP ends the DATA it carries with a line break of its own before the final dot.
+    let on_the_wire = m.data.strip_suffix(b"\r\n").unwrap_or(&m.data);
+    assert!(
+        bytes == on_the_wire,
+        "the stored bytes are the bytes sent ({} and {} bytes)",
+        bytes.len(),
+        on_the_wire.len()
+    );
+    assert_eq!(sha, n["eml_sha256"].as_str().unwrap());
+    assert_eq!(sha, notifiers::message::sha256_hex(on_the_wire));
+    // Nothing is left to send.
+    assert_eq!(app.deliver().await.sent, 0);
+}
+
+async fn outage_then_every_notice_once(backend: Backend) {
+    let port = free_port();
+    let app = spawn_app_with(backend, smtp_to(port)).await;
+    app.actor("Jean Dupont", &["requerant"]).await;
+    let mut ids = Vec::new();
+    for k in 0..3 {
+        ids.push(list_sent(&app, &format!("CR-OUT-{k}")).await);
+    }
+    // SMTP down: every attempt fails and is kept for a retry.
+    let pass = app.deliver().await;
+    assert_eq!(pass.retrying, 3, "{pass:?}");
+    assert_eq!(
+        app.deliver().await.retrying,
+        0,
+        "nothing retried before its backoff"
+    );
+    let stuck = app.get(&app.admin, "/api/v1/operator/stuck").await;
+    let failing: Vec<&Value> = stuck
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["reason"] == "notice_failing")
+        .collect();
+    assert_eq!(failing.len(), 3, "{}", stuck.body);
+    assert!(failing[0]["notice_id"].is_i64());
+    for id in &ids {
+        let n = &notices(&app, id).await[0];
+        assert_eq!(n["status"], "pending");
+        assert_eq!(n["attempts"], 1);
+        assert!(
+            n["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("Connection refused"),
+            "{n}"
+        );
+    }
+
+    // A second failure doubles the wait.
+    app.clock.set(app.clock_now() + ChronoDuration::seconds(31));
+    assert_eq!(app.deliver().await.retrying, 3);
+
+    // SMTP back on the same port: after the backoff, each notice arrives exactly once.
+    let sink = SmtpSink::start_on(port);
+    app.clock.set(app.clock_now() + ChronoDuration::seconds(61));
+    let pass = app.deliver().await;
+    assert_eq!(pass.sent, 3, "{pass:?}");
+    let mut ids_seen = Vec::new();
+    for _ in 0..3 {
+        let m = received(&sink, Duration::from_secs(10))
+            .await
+            .expect("a message");
+        ids_seen.push(message_id_of(&m.data));
+    }
+    ids_seen.sort();
+    ids_seen.dedup();
+    assert_eq!(ids_seen.len(), 3, "three distinct messages");
+    app.clock.set(app.clock_now() + ChronoDuration::hours(5));
+    assert_eq!(app.deliver().await, Default::default());
+    assert!(received(&sink, Duration::from_secs(1)).await.is_none());
+    for id in &ids {
+        let n = &notices(&app, id).await[0];
+        assert_eq!(n["status"], "sent");
+        assert_eq!(n["attempts"], 3);
+    }
+    let stuck = app.get(&app.admin, "/api/v1/operator/stuck").await;
+    assert!(
+        !stuck.body.to_string().contains("notice_failing"),
+        "{}",
+        stuck.body
+    );
+}
+
+async fn crash_after_delivery_resends_the_same_message(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(backend, smtp_to(sink.port)).await;
+    app.actor("Jean Dupont", &["requerant"]).await;
+    let id = list_sent(&app, "CR-CRASH").await;
+
+    // The process "dies" once the relay has accepted the message, before recording it.
+    app.app.dispatcher.simulate_crash_after_delivery(true);
+    assert!(app.app.dispatcher.run_due().await.is_err());
+    let first = received(&sink, Duration::from_secs(10))
+        .await
+        .expect("first copy");
+    assert_eq!(notices(&app, &id).await[0]["status"], "pending");
+
+    // A new process on the same database. Within the dead process's lease nothing is resent.
+    let cfg = app.cfg.clone();
+    let data = app.data();
+    let clock = app.clock.clone();
+    drop(app);
+    let app = spawn_with(cfg, data, clock).await;
+    assert_eq!(app.deliver().await.sent, 0);
+    app.clock
+        .set(app.clock_now() + ChronoDuration::seconds(LEASE_SECS + 1));
+    assert_eq!(app.deliver().await.sent, 1);
+    let second = received(&sink, Duration::from_secs(10))
+        .await
+        .expect("second copy");
+
+    // The duplicate is recognisable: same Message-ID, byte for byte the same message.
+    assert_eq!(message_id_of(&first.data), message_id_of(&second.data));
+    assert!(first.data == second.data, "the same bytes twice");
+    let n = &notices(&app, &id).await[0];
+    assert_eq!(n["status"], "sent");
+    assert_eq!(n["message_id"], message_id_of(&first.data));
+    assert_eq!(app.deliver().await.sent, 0);
+    assert!(received(&sink, Duration::from_millis(500)).await.is_none());
+}
+
+async fn file_drop_by_default(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.actor("Jean Dupont", &["requerant"]).await;
+    let id = list_sent(&app, "CR-FILE").await;
+    assert_eq!(app.deliver().await.sent, 1);
+    let n = &notices(&app, &id).await[0];
+    let file = app
+        .cfg
+        .data_dir
+        .join("outbox")
+        .join(format!("{id}-{}.eml", n["id"]));
+    let on_disk = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let (_, bytes, _) = eml(&app, &id, n["id"].as_i64().unwrap()).await;
+    assert_eq!(on_disk, bytes);
+    let parsed = parse_eml(&on_disk);
+    assert_eq!(header(&parsed, "From"), "Jalon <jalon@localhost>");
+    assert!(header(&parsed, "Subject").ends_with("mardi 5 janvier 2027"));
+    // Not sent yet → 404 with its code; an unknown case → 404 too.
+    let (status, _, _) = eml(&app, &id, n["id"].as_i64().unwrap() + 1000).await;
+    assert_eq!(status, 404);
+}
+
+async fn dead_notices_are_listed_and_retried(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(backend, smtp_to(sink.port)).await;
+    // The sink answers 550 to addresses starting with `reject`: retrying cannot help.
+    app.app
+        .state
+        .store
+        .add_actor(
+            "Adresse refusée",
+            "reject.me@example.org",
+            &["requerant".into()],
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+    let id = list_sent(&app, "CR-DEAD").await;
+    let pass = app.deliver().await;
+    assert_eq!(pass.dead, 1, "{pass:?}");
+    let n = notices(&app, &id).await[0].clone();
+    assert_eq!(n["status"], "dead");
+    assert!(n["last_error"].as_str().unwrap().contains("550"), "{n}");
+    let nid = n["id"].as_i64().unwrap();
+
+    let stuck = app.get(&app.admin, "/api/v1/operator/stuck").await;
+    let row = stuck
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["reason"] == "notice_failing")
+        .unwrap_or_else(|| panic!("{}", stuck.body))
+        .clone();
+    assert_eq!(row["notice_id"], nid);
+    assert!(
+        row["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reject.me@example.org")
+    );
+    let dead = app
+        .get(&app.admin, "/api/v1/operator/notices?status=dead")
+        .await;
+    assert_eq!(dead.body.as_array().unwrap().len(), 1, "{}", dead.body);
+    let bad = app
+        .get(&app.admin, "/api/v1/operator/notices?status=lost")
+        .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.body["code"], "invalid_query");
+
+    // Only operators retry; a retry makes it due now, attempts counted afresh.
+    let requerant = app.actor("Autre", &["requerant"]).await;
+    let path = format!("/api/v1/operator/notices/{nid}/retry");
+    assert_eq!(app.post(&requerant, &path, json!({})).await.status, 403);
+    let r = app.post(&app.admin, &path, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "pending");
+    assert_eq!(r.body["attempts"], 0);
+    assert_eq!(app.deliver().await.dead, 1, "tried again, refused again");
+
+    // A sent notice is not retried.
+    let other = list_sent(&app, "CR-DEAD-2").await;
+    let pass = app.deliver().await;
+    // Both requérants (one refused address, one good) are written to.
+    assert_eq!((pass.sent, pass.dead), (1, 1), "{pass:?}");
+    let sent = notices(&app, &other)
+        .await
+        .into_iter()
+        .find(|n| n["status"] == "sent")
+        .unwrap();
+    let r = app
+        .post(
+            &app.admin,
+            &format!("/api/v1/operator/notices/{}/retry", sent["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.body["code"], "notice_not_retryable");
+    let r = app
+        .post(
+            &app.admin,
+            "/api/v1/operator/notices/999999/retry",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+async fn daily_digest_of_open_tasks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (greffe, token) = app
+        .app
+        .state
+        .store
+        .add_actor(
+            "Cellule incompatibilités",
+            "cellule@example.org",
+            &["gouvernement".into()],
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+    // Holds the role too, but did not opt in: no digest.
+    app.actor("Autre agent", &["gouvernement"]).await;
+    app.app
+        .state
+        .store
+        .set_digest(&greffe.email, true)
+        .await
+        .unwrap();
+    // Thursday 10 December 2026: the member must be informed within 20 calendar days
+    // (Art. 39): Wednesday 30 December.
+    app.clock.set(brussels(2026, 12, 10, 12));
+    let r = app
+        .start(&token, "incompatibilite", "INC-DIGEST", json!({
+            "constatee_le": "2026-12-10", "fondement": "occupation_art38", "description": "Cumul"
+        }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // The digest of Thursday goes at once (past 07:00); Friday's from 07:00; none on the
+    // weekend; Monday's once, however many passes.
+    for (d, h) in [
+        (10, 13),
+        (11, 6),
+        (11, 8),
+        (12, 9),
+        (13, 9),
+        (14, 7),
+        (14, 15),
+    ] {
+        app.advance_to(brussels(2026, 12, d, h)).await;
+    }
+    app.deliver().await;
+    let sent = app
+        .get(&app.admin, "/api/v1/operator/notices?status=sent")
+        .await;
+    let digests: Vec<&Value> = sent
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["template"] == "digest")
+        .collect();
+    assert_eq!(digests.len(), 3, "Thursday, Friday, Monday: {}", sent.body);
+    assert!(
+        digests
+            .iter()
+            .all(|d| d["recipient_email"] == "cellule@example.org" && d["case_id"].is_null())
+    );
+    let file = app
+        .cfg
+        .data_dir
+        .join("outbox")
+        .join(format!("digest-{}.eml", digests[0]["id"]));
+    let parsed = parse_eml(&std::fs::read(&file).unwrap());
+    assert_eq!(
+        header(&parsed, "Subject"),
+        "1 tâche(s) en cours au lundi 14 décembre 2026"
+    );
+    assert_eq!(
+        header(&parsed, "To"),
+        "Cellule incompatibilités <cellule@example.org>"
+    );
+    let text = leaves(&parsed["body"])
+        .into_iter()
+        .find(|p| p["content_type"] == "text/plain")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains(
+            "Informer le membre du personnel de l'incompatibilité par lettre recommandée"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("dossier INC-DIGEST"), "{text}");
+    assert!(
+        text.contains("À faire au plus tard le mercredi 30 décembre 2026 (Art. 39)"),
+        "{text}"
+    );
+    assert!(!text.contains("EN RETARD"), "{text}");
+}
+
+on_both_backends!(
+    smtp_delivers_a_procedure_step,
+    outage_then_every_notice_once,
+    crash_after_delivery_resends_the_same_message,
+    file_drop_by_default,
+    dead_notices_are_listed_and_retried,
+    daily_digest_of_open_tasks,
+);
