@@ -508,7 +508,61 @@ async fn daily_digest_of_open_tasks(backend: Backend) {
     assert!(!text.contains("EN RETARD"), "{text}");
 }
 
+/// Parents without an account: the address the school gives is written to like a role holder;
+/// a malformed one is refused at the start with nothing written.
+async fn address_held_in_a_case_variable(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ecole = app.actor("Direction", &["ecole_ordinaire"]).await;
+    let pole = app.actor("Pôle", &["pole"]).await;
+    app.clock.set(brussels(2027, 5, 20, 12));
+    let inputs = |courriel: &str| json!({"eleve": "Léa M.", "ecole_cooperante": "École du Centre", "courriel_parents": courriel});
+    let r = app
+        .start(&ecole, "ipt", "IPT-BAD", inputs("pas une adresse"))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["code"], "invalid_input");
+    let r = app
+        .start(&ecole, "ipt", "IPT-1", inputs("parents.martin@example.org"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .event(
+            &pole,
+            &id,
+            "concertation_tenue",
+            json!({"concertation_le": "2027-06-03"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = app
+        .event(
+            &pole,
+            &id,
+            "protocole_signe",
+            json!({"protocole_signe_le": "2027-06-10"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    app.deliver().await;
+    let to_parents: Vec<Value> = notices(&app, &id)
+        .await
+        .into_iter()
+        .filter(|n| n["recipient_email"] == "parents.martin@example.org")
+        .collect();
+    assert_eq!(to_parents.len(), 1, "{to_parents:?}");
+    let n = &to_parents[0];
+    assert_eq!(n["template"], "integration-active");
+    assert_eq!(n["status"], "sent");
+    let (_, bytes, _) = eml(&app, &id, n["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        header(&parse_eml(&bytes), "To"),
+        "parents.martin@example.org"
+    );
+}
+
 on_both_backends!(
+    address_held_in_a_case_variable,
     smtp_delivers_a_procedure_step,
     outage_then_every_notice_once,
     crash_after_delivery_resends_the_same_message,

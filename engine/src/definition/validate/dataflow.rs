@@ -96,8 +96,10 @@ impl<'a> Uses<'_, 'a> {
     fn notices(&mut self, set: &Vars<'_>, notices: &[Located<Notice>], place: &str) {
         for notice in notices {
             for to in &notice.to {
+                // An address that is not set is skipped (the roles still receive the notice), so
+                // an optional address is fine; it is a mistake only when nothing can set it.
                 let is_email = self.c.variable(to).is_some_and(|v| v.ty == VarType::Email);
-                if is_email {
+                if is_email && !settable_somewhere(self.c.wf, to) {
                     self.need(set, to, to.pos, "a notice recipient", place);
                 }
             }
