@@ -176,6 +176,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/jalon.example.yaml");
+        let cfg = NoticeConfig::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(cfg.from(), "Jalon <jalon@ecoles.example.be>");
+        assert!(cfg.smtp.is_none());
+    }
+
+    #[test]
     fn refusals_say_where() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jalon.yaml");
