@@ -36,8 +36,9 @@ pub struct BenchArgs {
     /// Workflows deployed for the server measurements.
     #[arg(long, default_value = "workflows")]
     workflows: std::path::PathBuf,
-    /// A plain SMTP server on loopback (`127.0.0.1:2525`) to measure SMTP delivery against;
-    /// without it SMTP is not measured (the bench starts no server of its own).
+    /// A plain SMTP server on loopback (`127.0.0.1:2525`) to measure SMTP delivery against
+    /// (notices, and the server's outbox); without it SMTP is not measured (the bench starts
+    /// no server of its own).
     #[arg(long, value_name = "HOST:PORT")]
     smtp: Option<String>,
 }
@@ -70,7 +71,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
                 admin_url: Some(url.trim_end_matches('/').to_owned()),
             });
         }
-        super::bench_server::run(&targets, &a.workflows, budget)?;
+        super::bench_server::run(&targets, &a.workflows, budget, smtp.as_ref())?;
     }
     if matches!(a.suite, Suite::All | Suite::Notices) {
         notices(budget, smtp.as_ref())?;

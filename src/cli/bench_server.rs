@@ -1,7 +1,8 @@
 //! `jalon bench server`: durable throughput on this machine — cases started, events applied
 //! and timers fired per second, each one a committed transaction (SQLite: WAL, synchronous
-//! FULL; PostgreSQL: synchronous_commit as the server is configured) — and the resident memory
-//! of an idle `jalon serve`.
+//! FULL; PostgreSQL: synchronous_commit as the server is configured); notices delivered per
+//! second by the outbox dispatcher (claim, render, build, deliver, record) to the file drop and,
+//! with `--smtp`, to a loopback relay — and the resident memory of an idle `jalon serve`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -16,6 +17,8 @@ use serde_json::json;
 
 use super::Failure;
 use crate::clock::{Clock, ManualClock};
+use crate::server::dispatcher::{Delivery, Dispatcher};
+use crate::server::notice_config::DEFAULT_FROM;
 use crate::server::scheduler::Scheduler;
 use crate::store::Store;
 use crate::store::cases::EventRequest;
@@ -33,19 +36,29 @@ fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(anyhow::anyhow!("{e}"))
 }
 
-pub fn run(targets: &[Target], workflows: &Path, budget: Duration) -> Result<(), Failure> {
+pub fn run(
+    targets: &[Target],
+    workflows: &Path,
+    budget: Duration,
+    smtp: Option<&notifiers::SmtpConfig>,
+) -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(run_err)?;
     for t in targets {
-        rt.block_on(one(t, workflows, budget))?;
+        rt.block_on(one(t, workflows, budget, smtp))?;
     }
     idle_rss(workflows)?;
     Ok(())
 }
 
-async fn one(t: &Target, workflows: &Path, budget: Duration) -> Result<(), Failure> {
+async fn one(
+    t: &Target,
+    workflows: &Path,
+    budget: Duration,
+    smtp: Option<&notifiers::SmtpConfig>,
+) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
     let (url, cleanup) = match &t.admin_url {
         None => (crate::store::sqlite_url(dir.path()), None),
@@ -83,7 +96,8 @@ async fn one(t: &Target, workflows: &Path, budget: Duration) -> Result<(), Failu
         .add_actor(
             "Bench",
             "bench@example.org",
-            &["chambre_secretaire".into()],
+            // `requerant`: each list of members sent queues one notice to this actor.
+            &["chambre_secretaire".into(), "requerant".into()],
             clock.now(),
         )
         .await
@@ -186,11 +200,79 @@ async fn one(t: &Target, workflows: &Path, budget: Duration) -> Result<(), Failu
             pass.fired
         )));
     }
+    notices(t, &store, &clock, dir.path(), events, smtp).await?;
     store.close().await.map_err(run_err)?;
     if let Some((db, name)) = cleanup {
         db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
             .await
             .map_err(run_err)?;
+    }
+    Ok(())
+}
+
+/// The notices the events queued, delivered by one dispatcher: to the file drop, then (the same
+/// notices made due again) to the SMTP relay.
+async fn notices(
+    t: &Target,
+    store: &Store,
+    clock: &ManualClock,
+    dir: &Path,
+    expected: usize,
+    smtp: Option<&notifiers::SmtpConfig>,
+) -> Result<(), Failure> {
+    let mut transports = vec![(
+        "file drop".to_owned(),
+        notifiers::Transport::FileDrop(notifiers::FileDrop::new(dir.join("outbox"))),
+    )];
+    if let Some(cfg) = smtp {
+        let mut cfg = cfg.clone();
+        cfg.from = DEFAULT_FROM.to_owned();
+        let relay = format!(
+            "SMTP {}:{}, {} connections",
+            cfg.host,
+            cfg.port(),
+            cfg.pool_size
+        );
+        transports.push((
+            relay,
+            notifiers::Transport::Smtp(notifiers::Smtp::new(&cfg).map_err(run_err)?),
+        ));
+    }
+    for (i, (name, transport)) in transports.into_iter().enumerate() {
+        if i > 0 {
+            store
+                .db
+                .execute_unprepared(&format!(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = {} WHERE status = 'sent'",
+                    crate::clock::millis(clock.now())
+                ))
+                .await
+                .map_err(run_err)?;
+        }
+        let d = Dispatcher::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            Delivery {
+                from: DEFAULT_FROM.to_owned(),
+                base_url: None,
+                transport,
+            },
+        );
+        let started = Instant::now();
+        let pass = d.run_due().await.map_err(run_err)?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "server/{}: {:>8.0} notices delivered/s ({name}: claim, render, build, deliver, record; {} in {secs:.2} s)",
+            t.name,
+            pass.sent as f64 / secs,
+            pass.sent
+        );
+        if pass.sent != expected {
+            return Err(run_err(format!(
+                "{} notices sent for {expected} queued ({pass:?})",
+                pass.sent
+            )));
+        }
     }
     Ok(())
 }

@@ -561,7 +561,83 @@ async fn address_held_in_a_case_variable(backend: Backend) {
     );
 }
 
+/// Two processes on one database share the outbox: each notice goes out once.
+async fn two_dispatchers_send_each_notice_once(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(backend, smtp_to(sink.port)).await;
+    app.actor("Jean Dupont", &["requerant"]).await;
+    const N: usize = 24;
+    for k in 0..N {
+        list_sent(&app, &format!("CR-PAR-{k}")).await;
+    }
+    // A second server process on the same database: its own pool, registry and lease owner.
+    let other = jalon::server::App::build(&app.cfg, std::sync::Arc::new(app.clock.clone()))
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(app.app.dispatcher.run_due(), other.dispatcher.run_due());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.sent + b.sent, N, "{a:?} {b:?}");
+    assert_eq!(a.lost_lease + b.lost_lease, 0);
+    let mut seen = Vec::new();
+    for _ in 0..N {
+        let m = received(&sink, Duration::from_secs(10))
+            .await
+            .expect("a message");
+        seen.push(message_id_of(&m.data));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), N, "each message once");
+    assert!(received(&sink, Duration::from_millis(500)).await.is_none());
+}
+
+/// A reminder declared on a task (5 calendar days before its due date) is a notice like any
+/// other, sent on its day (a working day) with the due date it reminds of.
+async fn reminder_before_the_due_date(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.actor("Cellule", &["gouvernement"]).await;
+    app.clock.set(brussels(2026, 12, 10, 12));
+    let r = app
+        .start(&token, "incompatibilite", "INC-RAPPEL", json!({
+            "constatee_le": "2026-12-10", "fondement": "occupation_art38", "description": "Cumul"
+        }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let reminders = |list: Vec<Value>| {
+        list.into_iter()
+            .filter(|n| n["template"] == "rappel-information")
+            .collect::<Vec<_>>()
+    };
+    // Due Wednesday 30 December (20 calendar days, Art. 39): five calendar days before is
+    // Friday 25 December, Christmas; a reminder falling on a day off goes out on the working
+    // day before, Thursday 24 December at 08:00.
+    app.advance_to(brussels(2026, 12, 24, 7)).await;
+    app.deliver().await;
+    assert!(reminders(notices(&app, &id).await).is_empty());
+    app.advance_to(brussels(2026, 12, 24, 9)).await;
+    assert_eq!(app.deliver().await.sent, 1);
+    let sent = reminders(notices(&app, &id).await);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (_, bytes, _) = eml(&app, &id, sent[0]["id"].as_i64().unwrap()).await;
+    let parsed = parse_eml(&bytes);
+    assert_eq!(
+        header(&parsed, "Subject"),
+        "Rappel : informer le membre du personnel de l'incompatibilité au plus tard le mercredi 30 décembre 2026"
+    );
+    let ics = leaves(&parsed["body"])
+        .into_iter()
+        .find(|p| p["content_type"] == "text/calendar")
+        .expect("an .ics part")["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(ics.contains("DTSTART;VALUE=DATE:20261230"), "{ics}");
+}
+
 on_both_backends!(
+    two_dispatchers_send_each_notice_once,
+    reminder_before_the_due_date,
     address_held_in_a_case_variable,
     smtp_delivers_a_procedure_step,
     outage_then_every_notice_once,
