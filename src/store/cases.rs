@@ -61,20 +61,29 @@ impl Store {
                 now,
             },
         )?;
-        let txn = self.begin().await?;
-        let id = new_case_id();
-        if let Some(idem) = idempotency {
-            self.idempotent_claim(&txn, idem, &id, millis(now)).await?;
-        }
-        let row = Row::New {
-            id,
-            key: key.to_owned(),
-            parent_id: None,
-        };
-        let written = Writer::new(self, &txn, now)
-            .write(&deployed, row, &case, effects, None)
+        let store = self.clone();
+        let key = key.to_owned();
+        let idempotency = idempotency.map(|(a, k, h)| (a.to_owned(), k.to_owned(), h.to_owned()));
+        let written = self
+            .write(move |txn| {
+                Box::pin(async move {
+                    let id = new_case_id();
+                    if let Some((actor, key, hash)) = &idempotency {
+                        store
+                            .idempotent_claim(txn, (actor, key, hash), &id, millis(now))
+                            .await?;
+                    }
+                    let row = Row::New {
+                        id,
+                        key,
+                        parent_id: None,
+                    };
+                    Writer::new(&store, txn, now)
+                        .write(&deployed, row, &case, effects, None)
+                        .await
+                })
+            })
             .await?;
-        txn.commit().await?;
         metrics::counter!("jalon_transitions_total", "trigger" => "start").increment(1);
         Ok(written)
     }
@@ -104,40 +113,45 @@ impl Store {
         req: &EventRequest<'_>,
         now: DateTime<Utc>,
     ) -> Result<case::Model, Error> {
-        let txn = self.begin().await?;
-        let row = case::Entity::find_by_id(req.case_id)
-            .one(&*txn)
-            .await?
-            .ok_or_else(|| Error::not_found("case_not_found", format!("case {}", req.case_id)))?;
-        if let Some(v) = req.expected_version
-            && v != row.row_version
-        {
-            return Err(Error::Conflict {
-                code: "stale_version",
-                message: format!(
-                    "the case is at version {}, not {v}; read it again",
-                    row.row_version
-                ),
-            });
-        }
-        let deployed = self.registry.version(&*txn, row.version_id).await?;
-        let current = decode(&row)?;
-        let (case, effects) = machine::step(
-            &deployed.def,
-            &self.calendar,
-            &current,
-            Trigger::Event {
-                name: req.event.to_owned(),
-                by: req.by.clone(),
-                inputs: req.inputs.clone(),
-                reason: req.reason.clone(),
-            },
-            now,
-        )?;
-        let written = Writer::new(self, &txn, now)
-            .write(&deployed, Row::Existing(&row), &case, effects, None)
+        let store = self.clone();
+        let case_id = req.case_id.to_owned();
+        let expected_version = req.expected_version;
+        let trigger = Trigger::Event {
+            name: req.event.to_owned(),
+            by: req.by.clone(),
+            inputs: req.inputs.clone(),
+            reason: req.reason.clone(),
+        };
+        let written = self
+            .write(move |txn| {
+                Box::pin(async move {
+                    let row = case::Entity::find_by_id(&case_id)
+                        .one(txn)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::not_found("case_not_found", format!("case {case_id}"))
+                        })?;
+                    if let Some(v) = expected_version
+                        && v != row.row_version
+                    {
+                        return Err(Error::Conflict {
+                            code: "stale_version",
+                            message: format!(
+                                "the case is at version {}, not {v}; read it again",
+                                row.row_version
+                            ),
+                        });
+                    }
+                    let deployed = store.registry.version(txn, row.version_id).await?;
+                    let current = decode(&row)?;
+                    let (case, effects) =
+                        machine::step(&deployed.def, &store.calendar, &current, trigger, now)?;
+                    Writer::new(&store, txn, now)
+                        .write(&deployed, Row::Existing(&row), &case, effects, None)
+                        .await
+                })
+            })
             .await?;
-        txn.commit().await?;
         metrics::counter!("jalon_transitions_total", "trigger" => "event").increment(1);
         Ok(written)
     }
@@ -151,62 +165,68 @@ impl Store {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<Fired, Error> {
-        let txn = self.begin().await?;
+        let store = self.clone();
+        let claimed = claimed.clone();
+        let owner = owner.to_owned();
         let late_ms = (millis(now) - claimed.fire_at).max(0);
-        let marked = timer::Entity::update_many()
-            .col_expr(timer::Column::Status, Expr::value("fired"))
-            .col_expr(timer::Column::FiredAt, Expr::value(millis(now)))
-            .filter(timer::Column::Id.eq(claimed.id))
-            .filter(timer::Column::Status.eq("armed"))
-            .filter(timer::Column::LeaseOwner.eq(owner))
-            .exec(&*txn)
+        let fired = self
+            .write(move |txn| {
+                Box::pin(async move {
+                    let marked = timer::Entity::update_many()
+                        .col_expr(timer::Column::Status, Expr::value("fired"))
+                        .col_expr(timer::Column::FiredAt, Expr::value(millis(now)))
+                        .filter(timer::Column::Id.eq(claimed.id))
+                        .filter(timer::Column::Status.eq("armed"))
+                        .filter(timer::Column::LeaseOwner.eq(owner))
+                        .exec(txn)
+                        .await?;
+                    if marked.rows_affected != 1 {
+                        return Ok(Fired::Skipped);
+                    }
+                    let row = case::Entity::find_by_id(&claimed.case_id)
+                        .one(txn)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::not_found("case_not_found", format!("case {}", claimed.case_id))
+                        })?;
+                    let deployed = store.registry.version(txn, row.version_id).await?;
+                    let current = decode(&row)?;
+                    let key = parse_key(&claimed.timer_key)?;
+                    let trigger = Trigger::Timer { key };
+                    match machine::step(&deployed.def, &store.calendar, &current, trigger, now) {
+                        Ok((case, effects)) => {
+                            Writer::new(&store, txn, now)
+                                .write(
+                                    &deployed,
+                                    Row::Existing(&row),
+                                    &case,
+                                    effects,
+                                    Some(late_ms),
+                                )
+                                .await?;
+                            Ok(Fired::Fired { late_ms })
+                        }
+                        Err(refusal) => {
+                            timer::Entity::update_many()
+                                .col_expr(timer::Column::Status, Expr::value("stale"))
+                                .col_expr(
+                                    timer::Column::LastError,
+                                    Expr::value(refusal.to_string()),
+                                )
+                                .filter(timer::Column::Id.eq(claimed.id))
+                                .exec(txn)
+                                .await?;
+                            Ok(Fired::Stale)
+                        }
+                    }
+                })
+            })
             .await?;
-        if marked.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(Fired::Skipped);
+        if let Fired::Fired { late_ms } = fired {
+            metrics::counter!("jalon_transitions_total", "trigger" => "timer").increment(1);
+            metrics::histogram!("jalon_timer_lateness_seconds").record(late_ms as f64 / 1000.0);
         }
-        let row = case::Entity::find_by_id(&claimed.case_id)
-            .one(&*txn)
-            .await?
-            .ok_or_else(|| {
-                Error::not_found("case_not_found", format!("case {}", claimed.case_id))
-            })?;
-        let deployed = self.registry.version(&*txn, row.version_id).await?;
-        let current = decode(&row)?;
-        let key = parse_key(&claimed.timer_key)?;
-        match machine::step(
-            &deployed.def,
-            &self.calendar,
-            &current,
-            Trigger::Timer { key },
-            now,
-        ) {
-            Ok((case, effects)) => {
-                Writer::new(self, &txn, now)
-                    .write(
-                        &deployed,
-                        Row::Existing(&row),
-                        &case,
-                        effects,
-                        Some(late_ms),
-                    )
-                    .await?;
-                txn.commit().await?;
-                metrics::counter!("jalon_transitions_total", "trigger" => "timer").increment(1);
-                metrics::histogram!("jalon_timer_lateness_seconds").record(late_ms as f64 / 1000.0);
-                Ok(Fired::Fired { late_ms })
-            }
-            Err(refusal) => {
-                timer::Entity::update_many()
-                    .col_expr(timer::Column::Status, Expr::value("stale"))
-                    .col_expr(timer::Column::LastError, Expr::value(refusal.to_string()))
-                    .filter(timer::Column::Id.eq(claimed.id))
-                    .exec(&*txn)
-                    .await?;
-                txn.commit().await?;
-                Ok(Fired::Stale)
-            }
-        }
+        Ok(fired)
     }
 
     /// Records a failed attempt to fire. The lease is extended with an exponential backoff

@@ -3,6 +3,7 @@
 //! is written by `transition.rs` in one transaction.
 
 pub mod actors;
+mod batch;
 pub mod cases;
 mod claim;
 pub mod deploy;
@@ -40,6 +41,8 @@ pub struct Store {
     /// SQLite has one writer: writers of this process queue here rather than in SQLite's busy
     /// handler, which sleeps and retries. `None` on PostgreSQL (row locks do the work).
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: the queue of the writer task that batches transitions (`batch.rs`).
+    jobs: Option<tokio::sync::mpsc::Sender<batch::Job>>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn until it ends.
@@ -96,11 +99,13 @@ impl Store {
         Migrator::up(&db, None).await?;
         let writer = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let jobs = writer.clone().map(|turn| batch::spawn(db.clone(), turn));
         Ok(Store {
             db,
             registry: Registry::default(),
             calendar,
             writer,
+            jobs,
         })
     }
 

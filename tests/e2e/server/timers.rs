@@ -175,3 +175,63 @@ on_both_backends!(
     concurrent_schedulers_fire_once,
     timers_fire_in_due_order,
 );
+
+/// Many transitions at once (batched into shared transactions on SQLite): each refused one
+/// changes nothing and does not disturb the others; each accepted one is there, once.
+async fn concurrent_transitions_commit_or_refuse_alone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let r = app
+            .start(
+                &secretaire,
+                "chambre-recours",
+                &format!("CR-B-{i}"),
+                json!({"matiere": "evaluation", "recours_recu_le": "2026-11-02"}),
+            )
+            .await;
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    // Even cases get a valid event; odd ones an invalid date (422) — all at the same time.
+    let sends = ids.iter().enumerate().map(|(i, id)| {
+        let day = if i % 2 == 0 {
+            "2026-11-03"
+        } else {
+            "pas une date"
+        };
+        app.event(
+            &secretaire,
+            id,
+            "communiquer_liste",
+            json!({"liste_recue_le": day}),
+        )
+    });
+    let replies = futures_util::future::join_all(sends).await;
+    for (i, r) in replies.iter().enumerate() {
+        let want = if i % 2 == 0 { 200 } else { 422 };
+        assert_eq!(r.status, want, "case {i}: {}", r.body);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let c = app.get(&secretaire, &format!("/api/v1/cases/{id}")).await;
+        let h = app
+            .get(&secretaire, &format!("/api/v1/cases/{id}/history"))
+            .await;
+        let n = h.body.as_array().unwrap().len();
+        if i % 2 == 0 {
+            assert_eq!(c.body["state"], "recusation_ouverte");
+            assert_eq!(n, 2, "start and event: {}", h.body);
+        } else {
+            assert_eq!(c.body["state"], "liste_a_communiquer");
+            assert_eq!(n, 1, "start only: {}", h.body);
+        }
+    }
+    let armed = timer::Entity::find()
+        .filter(timer::Column::Status.eq("armed"))
+        .count(&app.app.state.store.db)
+        .await
+        .unwrap();
+    assert_eq!(armed, 20);
+}
+
+on_both_backends!(concurrent_transitions_commit_or_refuse_alone);
