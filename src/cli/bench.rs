@@ -59,6 +59,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     }
     if matches!(a.suite, Suite::All | Suite::Engine) {
         engine_steps(budget)?;
+        validation(&a.workflows, budget)?;
     }
     if matches!(a.suite, Suite::All | Suite::Server) {
         let mut targets = vec![super::bench_server::Target {
@@ -126,6 +127,47 @@ fn notices(budget: Duration, smtp: Option<&SmtpConfig>) -> Result<(), Failure> {
             "notices: SMTP not measured (give --smtp 127.0.0.1:PORT, a plain loopback relay)"
         ),
     }
+    Ok(())
+}
+
+/// `jalon validate` on every shipped workflow, as a whole: reading the files, parsing, every
+/// static check and the template checks.
+fn validation(dir: &std::path::Path, budget: Duration) -> Result<(), Failure> {
+    use engine::definition::load::{Catalog, WorkflowFile, discover};
+    let paths = discover(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    if paths.is_empty() {
+        return Err(Failure::Usage(format!(
+            "no workflow under {}",
+            dir.display()
+        )));
+    }
+    let once = || -> Result<usize, Failure> {
+        let files = paths
+            .iter()
+            .map(|p| WorkflowFile::load(p).map_err(|e| anyhow::anyhow!("{e:?}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let catalog = Catalog::new(files);
+        let mut found = 0;
+        for f in catalog.files() {
+            found += engine::definition::validate(f, &catalog).len();
+            found += notifiers::check::check_workflow_templates(f)
+                .iter()
+                .map(|(_, d)| d.len())
+                .sum::<usize>();
+        }
+        Ok(found)
+    };
+    let diagnostics = once()?;
+    let (mut runs, started) = (0u32, Instant::now());
+    while started.elapsed() < budget {
+        black_box(once()?);
+        runs += 1;
+    }
+    println!(
+        "validate: {} workflows with their templates in {:.1} ms ({diagnostics} diagnostics; mean of {runs} runs)",
+        paths.len(),
+        started.elapsed().as_secs_f64() * 1e3 / f64::from(runs.max(1))
+    );
     Ok(())
 }
 

@@ -255,19 +255,8 @@ impl Dispatcher {
             if let Err(e) = self.run_due().await {
                 tracing::error!(error = %e, "outbox pass failed");
             }
-            let sleep = match self.store.next_notice_at().await {
-                Ok(Some(next)) => (next - self.clock.now())
-                    .to_std()
-                    .unwrap_or(StdDuration::ZERO)
-                    .min(POLL),
-                _ => POLL,
-            }
-            .max(StdDuration::from_millis(10));
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = self.wake.notified() => {}
-                _ = shutdown.changed() => {}
-            }
+            let next = self.store.next_notice_at().await.ok().flatten();
+            super::pause(next, &*self.clock, POLL, &self.wake, &mut shutdown).await;
         }
     }
 }

@@ -230,6 +230,31 @@ async fn metrics_page(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Between two passes of a background loop (timers, outbox): sleeps until its next due
+/// instant, at most `poll`; a poke or shutdown ends the wait early.
+pub(crate) async fn pause(
+    next: Option<chrono::DateTime<chrono::Utc>>,
+    clock: &dyn Clock,
+    poll: std::time::Duration,
+    wake: &Notify,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let sleep = next
+        .map(|next| {
+            (next - clock.now())
+                .to_std()
+                .unwrap_or(std::time::Duration::ZERO)
+                .min(poll)
+        })
+        .unwrap_or(poll)
+        .max(std::time::Duration::from_millis(10));
+    tokio::select! {
+        _ = tokio::time::sleep(sleep) => {}
+        _ = wake.notified() => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
 /// Serves until SIGTERM or Ctrl-C: stops accepting, lets requests and the scheduler's pass in
 /// progress finish (each transition is one transaction: nothing is left half-done).
 pub async fn serve(cfg: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {

@@ -380,7 +380,9 @@ pub struct Notice {
     /// the workflow file.
     pub template: Located<String>,
     /// The timer or task whose due date the notice announces (default: the timer or task the
-    /// notice belongs to, if any).
+    /// notice belongs to, if any). On an event that moves the case, a timer or task of the
+    /// state it leads to (armed when the notice is sent) or of the state it leaves (as it stood
+    /// before the move).
     #[serde(default)]
     pub deadline: Option<Located<String>>,
 }

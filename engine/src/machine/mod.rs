@@ -288,7 +288,7 @@ fn event(
         tx.arm_state(si);
     }
     for n in &ev.notify {
-        tx.notice(n, None);
+        tx.event_notice(n, case);
     }
     if let Some(s) = &ev.start_case {
         tx.start_child(s);

@@ -988,3 +988,44 @@ fn a_case_is_stuck_after_its_state_idle_limit() {
     assert!(!stuck_at(&def, &cal, &case, noon("2026-03-10")));
     assert_eq!(stuck_limit(&def, &cal, &case).unwrap().due, d("2026-03-17"));
 }
+
+#[test]
+fn an_event_notice_may_announce_the_deadline_of_the_state_it_leaves() {
+    let text = WORKFLOW.replace(
+        "        notify: [{ to: [secretaire], template: reclamation-recue, deadline: avis_chambre }]",
+        "        notify:\n          - { to: [secretaire], template: reclamation-recue, deadline: avis_chambre }\n          - { to: [requerant], template: accuse-reception, deadline: delai_reclamation }",
+    );
+    assert_ne!(text, WORKFLOW);
+    let def = Definition::compile(definition::parse(&text).expect("parses")).expect("compiles");
+    let (case, _) = started(&def, "2026-10-05");
+    let before = case.timer("delai_reclamation").expect("armed").due.due;
+    let (_, effects) = run(
+        &def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "Désaccord"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("accepted");
+    let announced: Vec<(String, NaiveDate)> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendNotice { deadline, .. } => deadline
+                .as_ref()
+                .map(|d| (d.of.to_string(), d.deadline.due)),
+            _ => None,
+        })
+        .collect();
+    // The target's task, and the reclamation period the move cancelled, as it stood.
+    assert_eq!(
+        announced,
+        [
+            ("avis_chambre".to_string(), d("2026-11-09")),
+            ("delai_reclamation".to_string(), before),
+        ]
+    );
+    assert_eq!(before, d("2026-10-22"));
+}

@@ -430,19 +430,7 @@ impl<'a> Tx<'a> {
 
     /// The deadline announced by default for a notice of timer or task `of`.
     pub fn deadline_of(&self, of: &str) -> Option<NoticeDeadline> {
-        if let Some(t) = self.case.timer(of) {
-            return Some(NoticeDeadline {
-                of: t.key.timer.clone(),
-                deadline: t.due.clone(),
-                legal_basis: self.def.timer(of).and_then(|d| d.legal_basis.clone()),
-            });
-        }
-        let task = self.case.task(of)?;
-        Some(NoticeDeadline {
-            of: task.id.clone(),
-            deadline: task.due.clone()?,
-            legal_basis: self.def.task(of).and_then(|d| d.legal_basis.clone()),
-        })
+        deadline_in(self.def, &self.case, of)
     }
 
     pub fn notice(&mut self, n: &NoticeDef, own: Option<&NoticeDeadline>) {
@@ -450,6 +438,22 @@ impl<'a> Tx<'a> {
             Some(of) => self.deadline_of(of),
             None => own.cloned(),
         };
+        self.push_notice(n, deadline);
+    }
+
+    /// An event's notice. Its `deadline` is looked up in the case as the event leaves it (the
+    /// target state's timers and tasks armed), then in the case as it was before the event: a
+    /// deadline of the state just left, cancelled by the move ("reçue dans le délai qui
+    /// expirait le …").
+    pub fn event_notice(&mut self, n: &NoticeDef, before: &Case) {
+        let deadline = n.deadline.as_ref().and_then(|of| {
+            self.deadline_of(of)
+                .or_else(|| deadline_in(self.def, before, of))
+        });
+        self.push_notice(n, deadline);
+    }
+
+    fn push_notice(&mut self, n: &NoticeDef, deadline: Option<NoticeDeadline>) {
         let to_emails = n
             .to_email_vars
             .iter()
@@ -646,4 +650,21 @@ impl<'a> Tx<'a> {
             self.arm_reminders(&t.reminders, &due, Meta::timer(t));
         }
     }
+}
+
+/// The deadline of timer or task `of` as `case` holds it.
+fn deadline_in(def: &Definition, case: &Case, of: &str) -> Option<NoticeDeadline> {
+    if let Some(t) = case.timer(of) {
+        return Some(NoticeDeadline {
+            of: t.key.timer.clone(),
+            deadline: t.due.clone(),
+            legal_basis: def.timer(of).and_then(|d| d.legal_basis.clone()),
+        });
+    }
+    let task = case.task(of)?;
+    Some(NoticeDeadline {
+        of: task.id.clone(),
+        deadline: task.due.clone()?,
+        legal_basis: def.task(of).and_then(|d| d.legal_basis.clone()),
+    })
 }

@@ -33,17 +33,65 @@ pub(super) fn check(c: &mut Checker<'_>) {
                 .map(|n| (n, &start_site)),
         );
     }
+    let site_of = |state, place| site_of(&case_timers, state, place);
     let state_sites: Vec<(&State, Site<'_>)> = wf
         .states
         .iter()
-        .map(|(id, state)| {
-            let mut deadlines = case_timers.clone();
-            deadlines.extend(state.timers.iter().map(|t| t.id.as_str()));
-            deadlines.extend(state.tasks.iter().map(|t| t.id.as_str()));
-            let place = format!("state `{id}`");
-            (&state.value, Site { deadlines, place })
-        })
+        .map(|(id, state)| (&state.value, site_of(state, format!("state `{id}`"))))
         .collect();
+    // An event that moves the case sends its notices once the target state is entered (its
+    // timers armed): they announce a deadline of the target (with `choose`, one that every
+    // possible target arms), or one of the state just left, as it stood before the move.
+    let mut event_sites: Vec<(&Located<Notice>, Site<'_>)> = Vec::new();
+    for (id, state) in &wf.states {
+        for e in state.on.values() {
+            let targets: Vec<&str> = e
+                .goto
+                .iter()
+                .map(|g| g.as_str())
+                .chain(e.choose.iter().map(|b| b.goto.as_str()))
+                .collect();
+            if targets.is_empty() || e.notify.is_empty() {
+                continue;
+            }
+            let mut common: Option<Vec<&str>> = None;
+            for t in &targets {
+                let Some(target) = wf.states.get(*t) else {
+                    continue;
+                };
+                let here = site_of(target, String::new()).deadlines;
+                common = Some(match common {
+                    None => here,
+                    Some(mut c) => {
+                        c.retain(|d| here.contains(d));
+                        c
+                    }
+                });
+            }
+            let mut deadlines = site_of(state, String::new()).deadlines;
+            for d in common.unwrap_or_default() {
+                if !deadlines.contains(&d) {
+                    deadlines.push(d);
+                }
+            }
+            let place = match targets.as_slice() {
+                [one] => format!("state `{id}` or of state `{one}`, where the event leads"),
+                many => format!(
+                    "state `{id}` or of every state the event may lead to ({})",
+                    many.join(", ")
+                ),
+            };
+            for n in &e.notify {
+                event_sites.push((
+                    n,
+                    Site {
+                        deadlines: deadlines.clone(),
+                        place: place.clone(),
+                    },
+                ));
+            }
+        }
+    }
     for (state, site) in &state_sites {
         all.extend(state.notify.iter().map(|n| (n, site)));
         for t in &state.timers {
@@ -64,9 +112,12 @@ pub(super) fn check(c: &mut Checker<'_>) {
             );
         }
         for e in state.on.values() {
-            all.extend(e.notify.iter().map(|n| (n, site)));
+            if e.goto.is_none() && e.choose.is_empty() {
+                all.extend(e.notify.iter().map(|n| (n, site)));
+            }
         }
     }
+    all.extend(event_sites.iter().map(|(n, site)| (*n, site)));
     let mut templates_checked = BTreeSet::new();
     for (notice, site) in all {
         recipients(c, notice);
@@ -94,6 +145,15 @@ pub(super) fn check(c: &mut Checker<'_>) {
             );
         }
     }
+}
+
+/// The deadlines a notice sent in `state` may announce: the case's timers, the state's timers
+/// and tasks.
+fn site_of<'a>(case_timers: &[&'a str], state: &'a State, place: String) -> Site<'a> {
+    let mut deadlines = case_timers.to_vec();
+    deadlines.extend(state.timers.iter().map(|t| t.id.as_str()));
+    deadlines.extend(state.tasks.iter().map(|t| t.id.as_str()));
+    Site { deadlines, place }
 }
 
 fn recipients(c: &mut Checker<'_>, notice: &Notice) {

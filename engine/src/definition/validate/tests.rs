@@ -299,3 +299,65 @@ fn two_files_with_one_id_are_both_reported() {
         assert!(dup[0].contains("is also used by"), "{}", dup[0]);
     }
 }
+
+#[test]
+fn an_event_that_moves_the_case_announces_a_deadline_of_its_source_or_target() {
+    let text = r#"
+id: x
+title: X
+legal_basis: Art. 1er
+roles: { agent: Agent }
+start: { by: [agent] }
+initial: a
+states:
+  a:
+    label: A
+    legal_basis: Art. 1er
+    timers:
+      - { id: delai_a, after: { calendar_days: 10 }, goto: b2 }
+    on:
+      vers_b:
+        by: [agent]
+        goto: b
+        notify:
+          - { to: [agent], template: t, deadline: delai_b }
+          - { to: [agent], template: t, deadline: delai_a }
+          - { to: [agent], template: t, deadline: delai_b2 }
+      choisir:
+        by: [agent]
+        choose:
+          - { when: { x: { set: true } }, goto: b }
+          - { goto: c }
+        notify:
+          - { to: [agent], template: t, deadline: delai_a }
+          - { to: [agent], template: t, deadline: delai_b }
+  b:
+    label: B
+    legal_basis: Art. 2
+    timers:
+      - { id: delai_b, after: { working_days: 5 }, goto: c }
+  b2:
+    label: B2
+    legal_basis: Art. 3
+    timers:
+      - { id: delai_b2, after: { working_days: 5 }, goto: c }
+  c:
+    label: C
+    final: true
+variables:
+  x: { type: boolean }
+"#;
+    let file = WorkflowFile::from_text("x.yaml", text.to_string()).unwrap();
+    let unknown: Vec<String> = validate(&file, &Catalog::default())
+        .into_iter()
+        .filter(|d| d.code == "unknown-deadline")
+        .map(|d| format!("{}:{} {}", d.pos.line, d.pos.column, d.message))
+        .collect();
+    assert_eq!(
+        unknown,
+        [
+            "21:51 the notice announces the deadline of `delai_b2`, which is not a timer or task of state `a` or of state `b`, where the event leads",
+            "29:51 the notice announces the deadline of `delai_b`, which is not a timer or task of state `a` or of every state the event may lead to (b, c)",
+        ]
+    );
+}
