@@ -134,12 +134,13 @@ fn notices(budget: Duration, smtp: Option<&SmtpConfig>) -> Result<(), Failure> {
 /// static check and the template checks.
 fn validation(dir: &std::path::Path, budget: Duration) -> Result<(), Failure> {
     use engine::definition::load::{Catalog, WorkflowFile, discover};
-    let paths = discover(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let paths = discover(dir).unwrap_or_default();
     if paths.is_empty() {
-        return Err(Failure::Usage(format!(
-            "no workflow under {}",
+        println!(
+            "validate: not measured (no workflow under {}; give --workflows DIR)",
             dir.display()
-        )));
+        );
+        return Ok(());
     }
     let once = || -> Result<usize, Failure> {
         let files = paths
