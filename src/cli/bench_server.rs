@@ -104,6 +104,25 @@ async fn one(
         .map_err(run_err)?;
     let by = actor.engine();
 
+    // The floor under every figure below: one statement's round trip through the driver.
+    let started = Instant::now();
+    let mut statements = 0u32;
+    while started.elapsed() < budget / 4 {
+        store
+            .db
+            .execute_unprepared("SELECT 1")
+            .await
+            .map_err(run_err)?;
+        statements += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "server/{}: {:>8.0} statements/s (SELECT 1, one at a time: {:.0} µs per round trip)",
+        t.name,
+        f64::from(statements) / secs,
+        secs * 1e6 / f64::from(statements)
+    );
+
     // Cases started per second.
     let started = Instant::now();
     let mut handles = Vec::new();
