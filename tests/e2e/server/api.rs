@@ -550,3 +550,52 @@ async fn raw_request(base: &str, head: &str) -> String {
     let n = stream.read(&mut buf).await.unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+/// The OpenAPI document describes exactly the routes that answer: every documented path and
+/// method reaches a handler (no `route_not_found`, no 405), and the notice routes are in it.
+async fn openapi_matches_the_routes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = app
+        .http
+        .get(format!("{}/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().expect("paths");
+    for p in [
+        "/cases/{id}/notices",
+        "/cases/{id}/notices/{notice}/eml",
+        "/operator/notices",
+        "/operator/notices/{id}/retry",
+        "/operator/stuck",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys());
+    }
+    let mut checked = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{notice}", "1")
+            .replace("{workflow}", "chambre-recours");
+        for method in item.as_object().unwrap().keys() {
+            let url = format!("{}/api/v1{concrete}", app.base);
+            let req = match method.as_str() {
+                "get" => app.http.get(&url),
+                "post" => app.http.post(&url).json(&json!({})),
+                "put" => app.http.put(&url).json(&json!({})),
+                "delete" => app.http.delete(&url),
+                other => panic!("unexpected method {other} on {path}"),
+            };
+            let r = super::harness::reply(req.bearer_auth(&app.admin).send().await.unwrap()).await;
+            assert_ne!(r.status, 405, "{method} {path}: {}", r.body);
+            assert_ne!(r.body["code"], "route_not_found", "{method} {path}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 14, "{checked} routes checked");
+}
+
+on_both_backends!(openapi_matches_the_routes);
