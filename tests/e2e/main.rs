@@ -2,6 +2,7 @@
 
 mod cli_deadline;
 mod cli_graph;
+mod cli_serve;
 mod cli_simulate;
 mod cli_validate;
 mod docs_page;
