@@ -18,6 +18,7 @@ use notifiers::{BuiltMessage, Due, NoticeContext, Outgoing, Retry, Transport};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::clock::{Clock, from_millis};
 use crate::store::entities::outbox;
@@ -50,8 +51,8 @@ pub struct Dispatcher {
     pub owner: String,
     pub wake: Arc<Notify>,
     pub delivery: Arc<Delivery>,
-    /// Test hook standing for a crash between delivery and its record: when set, a pass stops
-    /// right after the transport accepted a message, recording nothing.
+    /// Test hook standing for a crash between delivery and its record: when set, a delivery
+    /// ends right after the transport accepted the message, recording nothing.
     crash_after_delivery: Arc<AtomicBool>,
 }
 
@@ -63,6 +64,9 @@ pub struct DispatchPass {
     pub dead: usize,
     /// Sent, but the lease had passed to another process before the record (it will resend).
     pub lost_lease: usize,
+    /// Not recorded (a database error, or the test's simulated crash): the notice keeps its
+    /// lease and is tried again once the lease expires.
+    pub errors: usize,
 }
 
 impl DispatchPass {
@@ -71,6 +75,7 @@ impl DispatchPass {
         self.retrying += o.retrying;
         self.dead += o.dead;
         self.lost_lease += o.lost_lease;
+        self.errors += o.errors;
     }
 }
 
@@ -106,18 +111,21 @@ impl Dispatcher {
             if batch.is_empty() {
                 break;
             }
+            // One notice's failure never stops the others (an aborted delivery would only be
+            // sent again later, but there is no reason to).
             let mut running = JoinSet::new();
             for n in batch {
                 let me = self.clone();
-                running.spawn(async move { me.deliver(n, now).await });
+                let span = tracing::info_span!("notice", id = n.id, template = %n.template);
+                running.spawn(async move { me.deliver(n, now).await }.instrument(span));
                 while running.len() >= PARALLEL {
                     if let Some(r) = running.join_next().await {
-                        pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
+                        pass.add(settle(r));
                     }
                 }
             }
             while let Some(r) = running.join_next().await {
-                pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
+                pass.add(settle(r));
             }
         }
         metrics::counter!("jalon_notices_sent_total").increment(pass.sent as u64);
@@ -126,8 +134,6 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, n: outbox::Model, now: DateTime<Utc>) -> Result<DispatchPass, Error> {
-        let span = tracing::info_span!("notice", id = n.id, template = %n.template);
-        let _e = span.enter();
         let mut pass = DispatchPass::default();
         let message = match self.build(&n).await? {
             Ok(m) => m,
@@ -257,6 +263,28 @@ impl Dispatcher {
             }
             let next = self.store.next_notice_at().await.ok().flatten();
             super::pause(next, &*self.clock, POLL, &self.wake, &mut shutdown).await;
+        }
+    }
+}
+
+/// A delivery task's outcome as counts; an error is logged and counted, the notice stays
+/// leased and is retried after the lease.
+fn settle(r: Result<Result<DispatchPass, Error>, tokio::task::JoinError>) -> DispatchPass {
+    match r {
+        Ok(Ok(pass)) => pass,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "notice not recorded; retried after its lease");
+            DispatchPass {
+                errors: 1,
+                ..DispatchPass::default()
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "notice delivery task failed; retried after its lease");
+            DispatchPass {
+                errors: 1,
+                ..DispatchPass::default()
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::store::cases::Fired;
@@ -134,21 +135,26 @@ impl Scheduler {
         let mut pass = Pass::default();
         for t in group {
             let span = tracing::info_span!("timer", case = %t.case_id, timer = %t.timer_key);
-            let _e = span.enter();
-            match self.store.fire_timer(&t, &self.owner, now).await {
-                Ok(Fired::Fired { late_ms }) => {
-                    pass.fired += 1;
-                    tracing::info!(late_ms, due = %t.due_date, "timer fired");
-                }
-                Ok(Fired::Stale) => pass.stale += 1,
-                Ok(Fired::Skipped) => {}
-                Err(e) => {
-                    pass.failed += 1;
-                    tracing::error!(error = %e, "timer failed; will retry");
-                    self.store
-                        .timer_failed(t.id, &e.to_string(), now, t.attempts)
-                        .await?;
-                }
+            pass.add(self.fire_one(t, now).instrument(span).await?);
+        }
+        Ok(pass)
+    }
+
+    async fn fire_one(&self, t: timer::Model, now: DateTime<Utc>) -> Result<Pass, Error> {
+        let mut pass = Pass::default();
+        match self.store.fire_timer(&t, &self.owner, now).await {
+            Ok(Fired::Fired { late_ms }) => {
+                pass.fired += 1;
+                tracing::info!(late_ms, due = %t.due_date, "timer fired");
+            }
+            Ok(Fired::Stale) => pass.stale += 1,
+            Ok(Fired::Skipped) => {}
+            Err(e) => {
+                pass.failed += 1;
+                tracing::error!(error = %e, "timer failed; will retry");
+                self.store
+                    .timer_failed(t.id, &e.to_string(), now, t.attempts)
+                    .await?;
             }
         }
         Ok(pass)

@@ -11,7 +11,7 @@ use super::entities::outbox;
 use super::{Error, Store};
 use crate::clock::{from_millis, millis};
 
-/// Attempts before a notice is dead (with backoff: about a day and a half in all).
+/// Attempts before a notice is dead: with the backoff, about 12 hours of trying in all.
 pub const MAX_ATTEMPTS: i32 = 12;
 
 #[derive(Debug, Serialize, ToSchema)]
