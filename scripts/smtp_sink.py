@@ -4,12 +4,13 @@ that every byte survives JSON).
 Recipients starting with `reject` get a 550, those starting with `defer` a 451, those
 starting with `slow` an answer 3 seconds late. Stops by
 itself after the number of seconds given as first argument (default 60); listens on the port
-given as second argument (default 0: any free port)."""
+given as second argument (default 0: any free port). With `auth` as third argument, every
+message needs SMTP AUTH (PLAIN or LOGIN, allowed without TLS on loopback) as `jalon` / `secret`."""
 import asyncio
 import json
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
@@ -32,12 +33,21 @@ class Handler:
         return "250 2.0.0 Ok: queued as 1"
 
 
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and (
+        auth_data.login == b"jalon" and auth_data.password == b"secret")
+    return AuthResult(success=ok, handled=False)
+
+
 async def main():
     lifetime = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    auth = len(sys.argv) > 3 and sys.argv[3] == "auth"
+    options = dict(authenticator=authenticator, auth_required=True,
+                   auth_require_tls=False) if auth else {}
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(Handler(), hostname="sink.test"), "127.0.0.1", port)
+        lambda: SMTP(Handler(), hostname="sink.test", **options), "127.0.0.1", port)
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
     await asyncio.sleep(lifetime)
     server.close()

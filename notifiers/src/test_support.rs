@@ -68,8 +68,21 @@ impl SmtpSink {
 
     /// On a given port (0: any free one), e.g. the port a server was sending to while down.
     pub fn start_on(port: u16) -> SmtpSink {
+        SmtpSink::spawn(port, false)
+    }
+
+    /// One that requires SMTP AUTH as `jalon` / `secret` (without TLS: loopback only).
+    pub fn start_with_auth() -> SmtpSink {
+        SmtpSink::spawn(0, true)
+    }
+
+    fn spawn(port: u16, auth: bool) -> SmtpSink {
+        let mut args = vec![script("smtp_sink.py"), "120".to_string(), port.to_string()];
+        if auth {
+            args.push("auth".to_string());
+        }
         let mut child = Command::new(python())
-            .args([script("smtp_sink.py"), "120".to_string(), port.to_string()])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -129,6 +129,48 @@ async fn smtp_delivers_the_exact_bytes_to_a_real_server() {
 }
 
 #[tokio::test]
+async fn smtp_authenticates_and_a_refused_login_is_permanent() {
+    let sink = SmtpSink::start_with_auth();
+    let with = |user: Option<&str>, password: Option<&str>| {
+        let mut cfg = smtp_config(sink.port);
+        cfg.username = user.map(str::to_string);
+        cfg.password = password.map(str::to_string);
+        Smtp::new(&cfg).unwrap()
+    };
+    let good = with(Some("jalon"), Some("secret"));
+    let sent = good
+        .deliver(&built("n-auth", "jean.lambert@example.be"))
+        .await
+        .unwrap();
+    assert!(sent.response.starts_with("250 "), "{}", sent.response);
+    assert_eq!(sink.next_message().rcpt_tos, ["jean.lambert@example.be"]);
+    good.shutdown().await;
+
+    let bad = with(Some("jalon"), Some("wrong"));
+    let e = bad
+        .deliver(&built("n-auth-2", "jean.lambert@example.be"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.retry, Retry::Permanent, "{e}");
+    assert!(e.message.contains("535"), "{e}");
+    bad.shutdown().await;
+
+    // No credentials for a relay that requires them: refused, and said so.
+    let none = with(None, None);
+    let e = none
+        .deliver(&built("n-auth-3", "jean.lambert@example.be"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.retry, Retry::Permanent, "{e}");
+    assert!(e.message.contains("530"), "{e}");
+    none.shutdown().await;
+    assert!(
+        sink.message_within(std::time::Duration::from_millis(300))
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn smtp_replies_are_classified() {
     let sink = SmtpSink::start();
     let smtp = Smtp::new(&smtp_config(sink.port)).unwrap();
