@@ -4,10 +4,13 @@ that every byte survives JSON).
 Recipients starting with `reject` get a 550, those starting with `defer` a 451, those
 starting with `slow` an answer 3 seconds late. Stops by
 itself after the number of seconds given as first argument (default 60); listens on the port
-given as second argument (default 0: any free port). With `auth` as third argument, every
-message needs SMTP AUTH (PLAIN or LOGIN, allowed without TLS on loopback) as `jalon` / `secret`."""
+given as second argument (default 0: any free port). The third argument, if any, is a mode:
+`auth`: every message needs SMTP AUTH (PLAIN or LOGIN, allowed without TLS on loopback) as
+`jalon` / `secret`; `starttls:CERT:KEY`: STARTTLS required, with that certificate and key;
+`tls:CERT:KEY`: TLS from the first byte (SMTPS)."""
 import asyncio
 import json
+import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -42,12 +45,21 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 async def main():
     lifetime = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-    auth = len(sys.argv) > 3 and sys.argv[3] == "auth"
-    options = dict(authenticator=authenticator, auth_required=True,
-                   auth_require_tls=False) if auth else {}
+    mode = sys.argv[3] if len(sys.argv) > 3 else ""
+    options, wrap = {}, None
+    if mode == "auth":
+        options = dict(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    elif mode.startswith(("starttls:", "tls:")):
+        kind, cert, key = mode.split(":", 2)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        if kind == "starttls":
+            options = dict(tls_context=context, require_starttls=True)
+        else:
+            wrap = context
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(Handler(), hostname="sink.test", **options), "127.0.0.1", port)
+        lambda: SMTP(Handler(), hostname="sink.test", **options), "127.0.0.1", port, ssl=wrap)
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
     await asyncio.sleep(lifetime)
     server.close()

@@ -68,19 +68,29 @@ impl SmtpSink {
 
     /// On a given port (0: any free one), e.g. the port a server was sending to while down.
     pub fn start_on(port: u16) -> SmtpSink {
-        SmtpSink::spawn(port, false)
+        SmtpSink::spawn(port, None)
     }
 
     /// One that requires SMTP AUTH as `jalon` / `secret` (without TLS: loopback only).
     pub fn start_with_auth() -> SmtpSink {
-        SmtpSink::spawn(0, true)
+        SmtpSink::spawn(0, Some("auth".into()))
     }
 
-    fn spawn(port: u16, auth: bool) -> SmtpSink {
+    /// One that requires STARTTLS (`implicit`: TLS from the first byte instead), presenting the
+    /// certificate of `certs` for 127.0.0.1.
+    pub fn start_tls(certs: &TestCerts, implicit: bool) -> SmtpSink {
+        let kind = if implicit { "tls" } else { "starttls" };
+        let mode = format!(
+            "{kind}:{}:{}",
+            certs.server_cert.display(),
+            certs.server_key.display()
+        );
+        SmtpSink::spawn(0, Some(mode))
+    }
+
+    fn spawn(port: u16, mode: Option<String>) -> SmtpSink {
         let mut args = vec![script("smtp_sink.py"), "120".to_string(), port.to_string()];
-        if auth {
-            args.push("auth".to_string());
-        }
+        args.extend(mode);
         let mut child = Command::new(python())
             .args(args)
             .stdout(Stdio::piped())
@@ -139,5 +149,76 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A throwaway certificate authority and a server certificate it signed for 127.0.0.1 and
+/// localhost, made with the `openssl` command (Debian's, present on every machine here).
+pub struct TestCerts {
+    _dir: tempfile::TempDir,
+    pub ca: std::path::PathBuf,
+    pub server_cert: std::path::PathBuf,
+    pub server_key: std::path::PathBuf,
+}
+
+impl TestCerts {
+    pub fn new() -> TestCerts {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run openssl: {e}"));
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=jalon test CA"];
+        ca.extend(ec);
+        ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+        openssl(&ca);
+        let mut csr = vec!["req", "-subj", "/CN=localhost"];
+        csr.extend(ec);
+        csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+        openssl(&csr);
+        std::fs::write(
+            at("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        TestCerts {
+            ca: at("ca.pem"),
+            server_cert: at("server.pem"),
+            server_key: at("server.key"),
+            _dir: dir,
+        }
     }
 }

@@ -13,6 +13,7 @@
 //!   password: secret                         # JALON_SMTP_PASSWORD
 //!   timeout_secs: 30                         # JALON_SMTP_TIMEOUT_SECS
 //!   pool_size: 4                             # JALON_SMTP_POOL_SIZE
+//!   ca_file: /etc/jalon/ca.pem               # extra trusted CAs (JALON_SMTP_CA_FILE)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,7 @@ impl NoticeConfig {
                 from: String::new(),
                 timeout_secs: 30,
                 pool_size: 4,
+                ca_file: None,
             });
             smtp.host = host;
         }
@@ -122,6 +124,9 @@ impl NoticeConfig {
         }
         if let Some(v) = env("JALON_SMTP_POOL_SIZE") {
             smtp.pool_size = number("JALON_SMTP_POOL_SIZE", v)?;
+        }
+        if let Some(v) = env("JALON_SMTP_CA_FILE") {
+            smtp.ca_file = Some(v.into());
         }
         Ok(())
     }

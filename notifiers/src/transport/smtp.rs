@@ -9,7 +9,7 @@ use std::time::Duration;
 use lettre::address::{Address, Envelope};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
 use lettre::{AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
@@ -58,6 +58,10 @@ pub struct SmtpConfig {
     /// yet released). Raise it for large mailings.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
+    /// PEM file of certificate authorities trusted besides the public roots, for a relay whose
+    /// certificate an internal authority signed.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_timeout() -> u64 {
@@ -79,6 +83,7 @@ impl fmt::Debug for SmtpConfig {
             .field("from", &self.from)
             .field("timeout_secs", &self.timeout_secs)
             .field("pool_size", &self.pool_size)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -237,13 +242,23 @@ fn pool(cfg: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, ConfigEr
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(ConfigError::NoRuntime);
     }
+    let tls_error = |message: String| ConfigError::Tls {
+        host: cfg.host.clone(),
+        message,
+    };
     let tls = |wrap: fn(TlsParameters) -> Tls| {
-        TlsParameters::new(cfg.host.clone())
+        let mut params = TlsParameters::builder(cfg.host.clone());
+        if let Some(path) = &cfg.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| tls_error(format!("cannot read {}: {e}", path.display())))?;
+            let ca = Certificate::from_pem(&pem)
+                .map_err(|e| tls_error(format!("{}: {e}", path.display())))?;
+            params = params.add_root_certificate(ca);
+        }
+        params
+            .build()
             .map(wrap)
-            .map_err(|e| ConfigError::Tls {
-                host: cfg.host.clone(),
-                message: e.to_string(),
-            })
+            .map_err(|e| tls_error(e.to_string()))
     };
     let tls = match cfg.tls {
         TlsMode::None => Tls::None,

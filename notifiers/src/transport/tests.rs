@@ -5,7 +5,7 @@ use super::*;
 use crate::ics::Due;
 use crate::message::{self, Outgoing};
 use crate::render::Rendered;
-use crate::test_support::{SmtpSink, leaves, parse_eml};
+use crate::test_support::{SmtpSink, TestCerts, leaves, parse_eml};
 
 fn built(id: &str, to: &str) -> BuiltMessage {
     let deadline = Calendar::fwb()
@@ -168,6 +168,60 @@ async fn smtp_authenticates_and_a_refused_login_is_permanent() {
         sink.message_within(std::time::Duration::from_millis(300))
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn smtp_over_starttls_and_tls_checks_the_relay_certificate() {
+    let certs = TestCerts::new();
+    for implicit in [false, true] {
+        let sink = SmtpSink::start_tls(&certs, implicit);
+        let mut cfg = smtp_config(sink.port);
+        cfg.tls = if implicit {
+            TlsMode::Tls
+        } else {
+            TlsMode::Starttls
+        };
+        // Signed by an authority that is not a public root: refused, and retried later.
+        let untrusted = Smtp::new(&cfg).unwrap();
+        let e = untrusted
+            .deliver(&built("n-tls-0", "jean.lambert@example.be"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.retry, Retry::Transient, "{e}");
+        assert!(e.message.to_lowercase().contains("certificate"), "{e}");
+        untrusted.shutdown().await;
+        // With the authority trusted (`ca_file`), delivered over TLS.
+        cfg.ca_file = Some(certs.ca.clone());
+        let trusted = Smtp::new(&cfg).unwrap();
+        let sent = trusted
+            .deliver(&built("n-tls-1", "jean.lambert@example.be"))
+            .await
+            .unwrap_or_else(|e| panic!("implicit={implicit}: {e}"));
+        assert!(sent.response.starts_with("250 "), "{}", sent.response);
+        let m = sink.next_message();
+        assert_eq!(m.rcpt_tos, ["jean.lambert@example.be"]);
+        trusted.shutdown().await;
+    }
+    // STARTTLS required but the relay does not offer it: nothing is sent in clear.
+    let plain = SmtpSink::start();
+    let mut cfg = smtp_config(plain.port);
+    cfg.tls = TlsMode::Starttls;
+    let smtp = Smtp::new(&cfg).unwrap();
+    assert!(
+        smtp.deliver(&built("n-tls-2", "jean.lambert@example.be"))
+            .await
+            .is_err()
+    );
+    assert!(
+        plain
+            .message_within(std::time::Duration::from_millis(300))
+            .is_none()
+    );
+    smtp.shutdown().await;
+    // An unreadable authority file is said at start.
+    cfg.ca_file = Some("/nonexistent/ca.pem".into());
+    let e = Smtp::new(&cfg).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ fn smtp_to(port: u16) -> NoticeConfig {
             from: String::new(),
             timeout_secs: 10,
             pool_size: 2,
+            ca_file: None,
         }),
     }
 }
