@@ -162,7 +162,7 @@ pub struct TestCerts {
 }
 
 impl TestCerts {
-    pub fn new() -> TestCerts {
+    pub fn generate() -> TestCerts {
         let dir = tempfile::tempdir().unwrap();
         let at = |name: &str| dir.path().join(name);
         let openssl = |args: &[&str]| {

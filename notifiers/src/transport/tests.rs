@@ -172,7 +172,7 @@ async fn smtp_authenticates_and_a_refused_login_is_permanent() {
 
 #[tokio::test]
 async fn smtp_over_starttls_and_tls_checks_the_relay_certificate() {
-    let certs = TestCerts::new();
+    let certs = TestCerts::generate();
     for implicit in [false, true] {
         let sink = SmtpSink::start_tls(&certs, implicit);
         let mut cfg = smtp_config(sink.port);
