@@ -246,6 +246,10 @@ impl MigrationTrait for Migration {
                 // The exact bytes sent (RFC 5322), kept as evidence with their SHA-256.
                 .col(blob_null("eml"))
                 .col(string_null("eml_hash"))
+                // The operator's last retry: who, when, why.
+                .col(string_null("retried_by"))
+                .col(big_integer_null("retried_at"))
+                .col(text_null("retry_reason"))
                 .foreign_key(
                     ForeignKey::create()
                         .from("outbox", "case_id")

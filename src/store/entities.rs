@@ -180,6 +180,9 @@ pub mod outbox {
         pub last_error: Option<String>,
         pub eml: Option<Vec<u8>>,
         pub eml_hash: Option<String>,
+        pub retried_by: Option<String>,
+        pub retried_at: Option<i64>,
+        pub retry_reason: Option<String>,
     }
     no_relations!();
 }

@@ -34,6 +34,10 @@ pub struct NoticeView {
     pub last_error: Option<String>,
     /// SHA-256 of the bytes sent.
     pub eml_sha256: Option<String>,
+    /// The operator's last retry: actor id, when, and the reason given.
+    pub retried_by: Option<String>,
+    pub retried_at: Option<DateTime<Utc>>,
+    pub retry_reason: Option<String>,
 }
 
 fn view(n: outbox::Model) -> NoticeView {
@@ -52,6 +56,9 @@ fn view(n: outbox::Model) -> NoticeView {
         response: n.response,
         last_error: n.last_error,
         eml_sha256: n.eml_hash,
+        retried_by: n.retried_by,
+        retried_at: n.retried_at.map(from_millis),
+        retry_reason: n.retry_reason,
     }
 }
 
@@ -136,12 +143,22 @@ impl Store {
         Ok(status)
     }
 
-    /// The operator's retry of a dead (or waiting) notice: due now, attempts counted afresh.
-    pub async fn retry_notice(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
+    /// The operator's retry of a dead (or waiting) notice: due now, attempts counted afresh,
+    /// who asked and why kept on the notice.
+    pub async fn retry_notice(
+        &self,
+        id: i64,
+        by: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let res = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value("pending"))
             .col_expr(outbox::Column::Attempts, Expr::value(0))
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(millis(now)))
+            .col_expr(outbox::Column::RetriedBy, Expr::value(by.to_owned()))
+            .col_expr(outbox::Column::RetriedAt, Expr::value(millis(now)))
+            .col_expr(outbox::Column::RetryReason, Expr::value(reason.to_owned()))
             .filter(outbox::Column::Id.eq(id))
             .filter(outbox::Column::Status.is_in(["dead", "pending"]))
             .filter(outbox::Column::RecipientEmail.is_not_null())

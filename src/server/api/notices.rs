@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Authed;
-use super::body::Params;
+use super::body::{Body, Params};
 use super::cases::readable;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
@@ -99,19 +99,39 @@ pub async fn list(
     Ok(Json(state.store.notices(q.status.as_deref(), limit).await?))
 }
 
-/// Sends a dead (or waiting) notice again now, its attempts counted afresh. 409
-/// `notice_not_retryable` for a sent notice or one without an address.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryNotice {
+    /// Why it is sent again (kept on the notice with who and when): e.g. "adresse corrigée".
+    pub reason: String,
+}
+
+/// Sends a dead (or waiting) notice again now, its attempts counted afresh; the reason is
+/// required and recorded. 409 `notice_not_retryable` for a sent notice or one without an
+/// address.
 #[utoipa::path(post, path = "/operator/notices/{id}/retry", tag = "operator",
+    request_body = RetryNotice,
     responses((status = 200, body = NoticeView), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
     who: Authed,
     Path(id): Path<i64>,
+    Body(req): Body<RetryNotice>,
 ) -> Result<Json<NoticeView>, ApiError> {
     operator_only(&who)?;
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_reason",
+            "a retry needs a reason (it is recorded on the notice)",
+        ));
+    }
     state.store.notice(id).await?;
-    state.store.retry_notice(id, state.clock.now()).await?;
+    state
+        .store
+        .retry_notice(id, &who.0.id, req.reason.trim(), state.clock.now())
+        .await?;
     tracing::info!(notice = id, by = %who.0.id, "notice retry requested");
     state.notices_wake.notify_one();
     Ok(Json(state.store.notice(id).await?))

@@ -378,11 +378,29 @@ async fn dead_notices_are_listed_and_retried(backend: Backend) {
     // Only operators retry; a retry makes it due now, attempts counted afresh.
     let requerant = app.actor("Autre", &["requerant"]).await;
     let path = format!("/api/v1/operator/notices/{nid}/retry");
-    assert_eq!(app.post(&requerant, &path, json!({})).await.status, 403);
-    let r = app.post(&app.admin, &path, json!({})).await;
+    let why = json!({"reason": "adresse vérifiée auprès du secrétariat"});
+    assert_eq!(app.post(&requerant, &path, why.clone()).await.status, 403);
+    // A retry says why; without a reason nothing changes.
+    let r = app.post(&app.admin, &path, json!({"reason": " "})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("missing_reason"))
+    );
+    assert_eq!(app.post(&app.admin, &path, json!({})).await.status, 422);
+    assert_eq!(notices(&app, &id).await[0]["status"], "dead");
+    let r = app.post(&app.admin, &path, why.clone()).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["status"], "pending");
     assert_eq!(r.body["attempts"], 0);
+    assert_eq!(
+        r.body["retry_reason"],
+        "adresse vérifiée auprès du secrétariat"
+    );
+    assert!(
+        r.body["retried_by"].is_string() && r.body["retried_at"].is_string(),
+        "{}",
+        r.body
+    );
     assert_eq!(app.deliver().await.dead, 1, "tried again, refused again");
 
     // A sent notice is not retried.
@@ -399,17 +417,13 @@ async fn dead_notices_are_listed_and_retried(backend: Backend) {
         .post(
             &app.admin,
             &format!("/api/v1/operator/notices/{}/retry", sent["id"]),
-            json!({}),
+            why.clone(),
         )
         .await;
     assert_eq!(r.status, 409);
     assert_eq!(r.body["code"], "notice_not_retryable");
     let r = app
-        .post(
-            &app.admin,
-            "/api/v1/operator/notices/999999/retry",
-            json!({}),
-        )
+        .post(&app.admin, "/api/v1/operator/notices/999999/retry", why)
         .await;
     assert_eq!(r.status, 404);
 }
