@@ -134,8 +134,26 @@ impl Store {
 
     /// Revokes an actor by id or email; its token stops working at once.
     pub async fn revoke_actor(&self, who: &str, now: DateTime<Utc>) -> Result<usize, Error> {
+        self.update_active(who, actor::Column::RevokedAt, millis(now).into())
+            .await
+    }
+
+    /// Opts an active actor (by id or email) in or out of the daily digest of open tasks.
+    pub async fn set_digest(&self, who: &str, on: bool) -> Result<(), Error> {
+        self.update_active(who, actor::Column::Digest, on.into())
+            .await
+            .map(drop)
+    }
+
+    /// Sets one column of the active actor(s) with this id or email; `actor_not_found` if none.
+    async fn update_active(
+        &self,
+        who: &str,
+        column: actor::Column,
+        value: sea_orm::Value,
+    ) -> Result<usize, Error> {
         let res = actor::Entity::update_many()
-            .col_expr(actor::Column::RevokedAt, Expr::value(millis(now)))
+            .col_expr(column, Expr::value(value))
             .filter(actor::Column::Id.eq(who).or(actor::Column::Email.eq(who)))
             .filter(actor::Column::RevokedAt.is_null())
             .exec(&self.db)
@@ -147,23 +165,6 @@ impl Store {
             ));
         }
         Ok(res.rows_affected as usize)
-    }
-
-    /// Opts an active actor (by id or email) in or out of the daily digest of open tasks.
-    pub async fn set_digest(&self, who: &str, on: bool) -> Result<(), Error> {
-        let res = actor::Entity::update_many()
-            .col_expr(actor::Column::Digest, Expr::value(on))
-            .filter(actor::Column::Id.eq(who).or(actor::Column::Email.eq(who)))
-            .filter(actor::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        if res.rows_affected == 0 {
-            return Err(Error::not_found(
-                "actor_not_found",
-                format!("active actor '{who}'"),
-            ));
-        }
-        Ok(())
     }
 
     /// The active actor holding this token.

@@ -8,7 +8,8 @@ use serde_json::json;
 use super::harness::{Backend, TestApp, brussels, spawn_app};
 use crate::on_both_backends;
 
-async fn recours(app: &TestApp, token: &str, key: &str) -> String {
+/// An appeal received on Thursday 17 December 2026, started by `token`.
+pub(super) async fn recours(app: &TestApp, token: &str, key: &str) -> String {
     let r = app
         .start(
             token,

@@ -51,16 +51,7 @@ async fn list_sent(app: &TestApp, key: &str) -> String {
         .actor(&format!("Secrétaire {key}"), &["chambre_secretaire"])
         .await;
     app.clock.set(brussels(2026, 12, 18, 12));
-    let r = app
-        .start(
-            &secretaire,
-            "chambre-recours",
-            key,
-            json!({"matiere": "evaluation", "recours_recu_le": "2026-12-17"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_owned();
+    let id = super::api::recours(app, &secretaire, key).await;
     let r = app
         .event(
             &secretaire,
