@@ -642,7 +642,44 @@ async fn reminder_before_the_due_date(backend: Backend) {
     assert!(ics.contains("DTSTART;VALUE=DATE:20261230"), "{ics}");
 }
 
+/// A notice that cannot be rendered when it is sent (here: its stored template altered after
+/// deployment, which validation would have refused) goes dead with the reason; the transition
+/// that queued it stands.
+async fn unrenderable_notice_goes_dead_with_its_reason(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app(backend).await;
+    app.actor("Jean Dupont", &["requerant"]).await;
+    let id = list_sent(&app, "CR-RENDER").await;
+    app.app
+        .state
+        .store
+        .db
+        .execute_unprepared(
+            "UPDATE workflow_versions SET templates = \
+             REPLACE(templates, '{{deadline.long}}', '{{vars.nulle_part}}') \
+             WHERE workflow_id = 'chambre-recours'",
+        )
+        .await
+        .unwrap();
+    // A process that reads the altered version (this one has the original in memory).
+    let (cfg, data, clock) = (app.cfg.clone(), app.data(), app.clock.clone());
+    drop(app);
+    let app = spawn_with(cfg, data, clock).await;
+    let pass = app.deliver().await;
+    assert_eq!((pass.sent, pass.dead), (0, 1), "{pass:?}");
+    let n = &notices(&app, &id).await[0];
+    assert_eq!(n["status"], "dead");
+    let error = n["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("liste-membres.subject.hbs") && error.contains("nulle_part"),
+        "{error}"
+    );
+    let c = app.get(&app.admin, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(c.body["state"], "recusation_ouverte");
+}
+
 on_both_backends!(
+    unrenderable_notice_goes_dead_with_its_reason,
     two_dispatchers_send_each_notice_once,
     reminder_before_the_due_date,
     address_held_in_a_case_variable,
