@@ -24,8 +24,9 @@ use crate::clock::{Clock, from_millis};
 use crate::store::entities::outbox;
 use crate::store::{Error, Store};
 
-/// How long a claim holds a notice: longer than an SMTP exchange may take (its timeout is at
-/// most 600 s… but 30 s by default), short enough that a crashed process's notices go soon.
+/// How long a claim holds a notice, at least: short enough that a crashed process's notices go
+/// soon. It is lengthened to outlast two deliveries when the transport may take longer (an SMTP
+/// timeout above a minute), so that no live delivery loses its lease.
 pub const LEASE_SECS: i64 = 120;
 const BATCH: u64 = 32;
 /// Upper bound of batches per pass, so that a pass always ends.
@@ -99,6 +100,10 @@ impl Dispatcher {
         self.crash_after_delivery.store(on, Ordering::SeqCst);
     }
 
+    fn lease(&self) -> Duration {
+        lease_for(self.delivery.transport.max_delivery_time())
+    }
+
     /// Delivers every notice due now, oldest first.
     pub async fn run_due(&self) -> Result<DispatchPass, Error> {
         let mut pass = DispatchPass::default();
@@ -106,7 +111,7 @@ impl Dispatcher {
             let now = self.clock.now();
             let batch = self
                 .store
-                .claim_notices(&self.owner, now, Duration::seconds(LEASE_SECS), BATCH)
+                .claim_notices(&self.owner, now, self.lease(), BATCH)
                 .await?;
             if batch.is_empty() {
                 break;
@@ -267,6 +272,12 @@ impl Dispatcher {
     }
 }
 
+/// The lease of a claim when one delivery may take up to `slowest`.
+fn lease_for(slowest: StdDuration) -> Duration {
+    let slowest = i64::try_from(slowest.as_secs()).unwrap_or(i64::MAX / 4);
+    Duration::seconds(LEASE_SECS.max(2 * slowest + 30))
+}
+
 /// A delivery task's outcome as counts; an error is logged and counted, the notice stays
 /// leased and is retried after the lease.
 fn settle(r: Result<Result<DispatchPass, Error>, tokio::task::JoinError>) -> DispatchPass {
@@ -347,4 +358,23 @@ fn case_context(
         ));
     }
     (ctx, due)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_outlasts_two_deliveries() {
+        assert_eq!(lease_for(StdDuration::from_secs(1)), Duration::seconds(120));
+        assert_eq!(
+            lease_for(StdDuration::from_secs(30)),
+            Duration::seconds(120)
+        );
+        // An SMTP timeout of ten minutes (the most the configuration allows).
+        assert_eq!(
+            lease_for(StdDuration::from_secs(600)),
+            Duration::seconds(1230)
+        );
+    }
 }

@@ -67,6 +67,15 @@ impl Transport {
             Transport::Smtp(t) => t.deliver(message).await,
         }
     }
+
+    /// The longest one delivery can take before it fails: the SMTP exchange is bounded by its
+    /// timeout; writing a file has no bound of its own (a second is generous).
+    pub fn max_delivery_time(&self) -> std::time::Duration {
+        match self {
+            Transport::FileDrop(_) => std::time::Duration::from_secs(1),
+            Transport::Smtp(t) => t.timeout(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -233,6 +233,11 @@ impl Smtp {
     }
 
     /// Closes the pooled connections.
+    /// The bound on connecting and on the exchange of one message.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.timeout_secs)
+    }
+
     pub async fn shutdown(&self) {
         self.current().shutdown().await;
     }
