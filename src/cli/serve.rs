@@ -192,11 +192,12 @@ pub fn actors(a: ActorsArgs) -> Result<(), Failure> {
                 let s = open(&data).await?;
                 for a in s.list_actors().await.map_err(|e| Failure::Run(e.into()))? {
                     println!(
-                        "{}\t{}\t{}\t{}{}",
+                        "{}\t{}\t{}\t{}{}{}",
                         a.id,
                         a.name,
                         a.email,
                         a.roles.join(","),
+                        if a.digest { "\tdigest" } else { "" },
                         if a.revoked { "\trevoked" } else { "" }
                     );
                 }

@@ -22,6 +22,8 @@ pub struct ActorInfo {
     pub email: String,
     pub roles: Vec<String>,
     pub revoked: bool,
+    /// Opted in to the daily digest of open tasks.
+    pub digest: bool,
 }
 
 impl ActorInfo {
@@ -47,6 +49,7 @@ impl From<actor::Model> for ActorInfo {
                 .map(str::to_owned)
                 .collect(),
             revoked: m.revoked_at.is_some(),
+            digest: m.digest,
             id: m.id,
             name: m.name,
             email: m.email,

@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod cases;
 pub mod error;
+mod me;
 mod notices;
 mod operator;
 mod tasks;
@@ -47,6 +48,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::event))
         .routes(routes!(cases::history))
         .routes(routes!(tasks::mine))
+        .routes(routes!(me::get))
+        .routes(routes!(me::digest))
         .routes(routes!(workflows::list, workflows::deploy))
         .routes(routes!(workflows::versions))
         .routes(routes!(operator::stuck))

@@ -435,12 +435,28 @@ async fn daily_digest_of_open_tasks(backend: Backend) {
         .unwrap();
     // Holds the role too, but did not opt in: no digest.
     app.actor("Autre agent", &["gouvernement"]).await;
-    app.app
-        .state
-        .store
-        .set_digest(&greffe.email, true)
+    // The actor opts in itself.
+    let me = app.get(&token, "/api/v1/me").await;
+    assert_eq!(
+        (me.body["id"].as_str(), &me.body["digest"]),
+        (Some(greffe.id.as_str()), &json!(false))
+    );
+    let r = app
+        .http
+        .put(format!("{}/api/v1/me/digest", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"enabled": true}))
+        .send()
         .await
         .unwrap();
+    let r = super::harness::reply(r).await;
+    assert_eq!(
+        (r.status, &r.body["digest"]),
+        (200, &json!(true)),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.get(&token, "/api/v1/me").await.body["digest"], true);
     // Thursday 10 December 2026: the member must be informed within 20 calendar days
     // (Art. 39): Wednesday 30 December.
     app.clock.set(brussels(2026, 12, 10, 12));
