@@ -5,7 +5,7 @@ use jalon::store::entities::history;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
-use super::harness::{Backend, TestApp, brussels, spawn_app};
+use super::harness::{Backend, Reply, TestApp, brussels, spawn_app};
 use crate::on_both_backends;
 
 /// An appeal received on Thursday 17 December 2026, started by `token`.
@@ -22,6 +22,21 @@ pub(super) async fn recours(app: &TestApp, token: &str, key: &str) -> String {
     r.body["id"].as_str().unwrap().to_owned()
 }
 
+/// The list of members received by the requérant on `day` (Art. 129): the recusation period
+/// opens. The event must be accepted.
+pub(super) async fn list_received(app: &TestApp, token: &str, id: &str, day: &str) -> Reply {
+    let r = app
+        .event(
+            token,
+            id,
+            "communiquer_liste",
+            json!({"liste_recue_le": day}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r
+}
+
 async fn chambre_recours_procedure(backend: Backend) {
     let app = spawn_app(backend).await;
     let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
@@ -32,15 +47,7 @@ async fn chambre_recours_procedure(backend: Backend) {
 
     // The list of members, received on Friday 18 December 2026: the recusation period runs
     // 10 working days (Art. 129), across Christmas and New Year's Day.
-    let r = app
-        .event(
-            &secretaire,
-            &id,
-            "communiquer_liste",
-            json!({"liste_recue_le": "2026-12-18"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let r = list_received(&app, &secretaire, &id, "2026-12-18").await;
     assert_eq!(r.body["state"], "recusation_ouverte");
     let d = &r.body["deadlines"][0];
     assert_eq!(d["timer"], "delai_recusation");

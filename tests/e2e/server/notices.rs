@@ -52,15 +52,7 @@ async fn list_sent(app: &TestApp, key: &str) -> String {
         .await;
     app.clock.set(brussels(2026, 12, 18, 12));
     let id = super::api::recours(app, &secretaire, key).await;
-    let r = app
-        .event(
-            &secretaire,
-            &id,
-            "communiquer_liste",
-            json!({"liste_recue_le": "2026-12-18"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    super::api::list_received(app, &secretaire, &id, "2026-12-18").await;
     id
 }
 
