@@ -24,7 +24,7 @@ use crate::store::Store;
 use crate::store::cases::EventRequest;
 
 /// Concurrent clients, as several HTTP requests would be.
-const WORKERS: usize = 8;
+const WORKERS: usize = 64;
 
 pub struct Target {
     pub name: &'static str,

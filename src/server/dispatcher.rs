@@ -216,7 +216,7 @@ impl Dispatcher {
                 let deployed = self
                     .store
                     .registry
-                    .version(&self.store.db, version_id)
+                    .version((&self.store.db).into(), version_id)
                     .await?;
                 let templates = match deployed.template_set() {
                     Ok(t) => t,

@@ -104,7 +104,7 @@ impl App {
         let store = Store::open(&url, cfg.calendar.clone())
             .await
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;
-        store.registry.refresh(&store.db).await?;
+        store.registry.refresh((&store.db).into()).await?;
         let report = if cfg.workflows.is_dir() {
             store.deploy_dir(&cfg.workflows, None, clock.now()).await?
         } else {

@@ -1,80 +1,147 @@
 //! Group commit on SQLite. SQLite has one writer and each commit waits for the disk, so
-//! transitions that arrive together are written by one writer task in one transaction, each
+//! transitions that arrive together are written by one writer thread in one transaction, each
 //! inside its own savepoint: a refused or failing transition rolls back to its savepoint and
 //! leaves the others alone. Nobody hears "done" before the batch's COMMIT has returned, so
 //! every guarantee of one transaction per trigger holds (all of a transition or none of it, and
 //! a caller that was told "done" is on disk); a failed COMMIT fails every transition of the
 //! batch. A lone transition commits at once: the batch is what is queued when it starts.
 //!
-//! On PostgreSQL, [`Store::write`] is a plain transaction: concurrent writers commit in
-//! parallel there.
+//! The writer thread owns its own connection to the database file ([`Direct`]) and runs each
+//! transition's statements in place: through sqlx, every statement is handed to a worker
+//! thread and back, which made that hop, not SQLite, the cost of a transition.
+//!
+//! On PostgreSQL (and on a SQLite database that is not a file), [`Store::write`] is a plain
+//! transaction: concurrent writers commit in parallel there.
 
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
-};
+use sea_orm::DbErr;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::conn::{Conn, Direct};
 use super::{Error, Store};
 
 /// Transitions at most in one batch (bounds the time a batch holds the write lock).
-const MAX_BATCH: usize = 128;
+const MAX_BATCH: usize = 256;
 /// Transitions waiting for the writer before callers wait to queue (backpressure).
 const QUEUE: usize = 4096;
 
 /// Hands a job's result over once the batch's COMMIT succeeded or failed.
 type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// What a job did: whether its writes are kept, and how to answer its caller.
+pub(super) struct Done {
+    keep: bool,
+    deliver: Deliver,
+}
 /// One transition, run by the writer inside the batch transaction.
-pub(super) type Job =
-    Box<dyn for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Deliver> + Send>;
+pub(super) type Job = Box<dyn for<'t> FnOnce(Conn<'t>) -> BoxFuture<'t, Done> + Send>;
 
-/// Starts the writer task of a SQLite store; it ends when every sender is dropped.
-pub(super) fn spawn(db: DatabaseConnection, turn: Arc<Mutex<()>>) -> mpsc::Sender<Job> {
+/// Starts the writer thread of a SQLite file; it ends when every sender is dropped.
+pub(super) fn spawn(path: &Path, turn: Arc<Mutex<()>>) -> Result<mpsc::Sender<Job>, DbErr> {
+    let direct = Direct::open(path).map_err(|e| {
+        DbErr::Custom(format!(
+            "cannot open {} for the writer: {e}",
+            path.display()
+        ))
+    })?;
+    let checkpoints = Direct::open(path).map_err(|e| {
+        DbErr::Custom(format!(
+            "cannot open {} for the checkpointer: {e}",
+            path.display()
+        ))
+    })?;
+    let (poke, poked) = std::sync::mpsc::sync_channel(1);
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(writer(db, turn, rx));
-    tx
+    let thread = |name: &str| std::thread::Builder::new().name(name.into());
+    thread("jalon-sqlite-checkpoint")
+        .spawn(move || checkpointer(checkpoints, poked))
+        .and_then(|_| thread("jalon-sqlite-writer").spawn(move || writer(direct, turn, rx, poke)))
+        .map_err(|e| DbErr::Custom(format!("cannot start the SQLite writer: {e}")))?;
+    Ok(tx)
 }
 
-async fn writer(db: DatabaseConnection, turn: Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        // The same turn as `Store::begin`: deployments and schedules wait for the batch.
-        let _turn = turn.lock().await;
-        let batch = match db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-        {
-            Ok(t) => t,
-            Err(e) => {
-                // Without a transaction no job can run. Dropping a job drops its reply
-                // channel: its caller gets "the writer could not begin a transaction".
-                tracing::error!(error = %e, "cannot begin a write transaction");
-                drop(first);
-                while let Ok(job) = rx.try_recv() {
-                    drop(job);
-                }
-                continue;
+/// Checkpoints after commits, a few at a time; ends with the writer (its poke sender).
+fn checkpointer(db: Direct, poked: std::sync::mpsc::Receiver<()>) {
+    while poked.recv().is_ok() {
+        // Let the commits of a busy period gather into one checkpoint.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if let Err(e) = db.checkpoint() {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit");
+        }
+    }
+}
+
+fn writer(
+    db: Direct,
+    turn: Arc<Mutex<()>>,
+    mut rx: mpsc::Receiver<Job>,
+    poke: std::sync::mpsc::SyncSender<()>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        // The same turn as `Store::begin`: deployments wait for the batch.
+        let _turn = turn.blocking_lock();
+        if let Err(e) = db.begin() {
+            // Without a transaction no job can run. Dropping a job drops its reply
+            // channel: its caller gets "the writer could not begin a transaction".
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            drop(first);
+            while let Ok(job) = rx.try_recv() {
+                drop(job);
             }
-        };
+            continue;
+        }
         let mut delivers = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
-            delivers.push(job(&batch).await);
+            delivers.push(run(&db, job));
             if delivers.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        let committed = batch.commit().await.map_err(|e| e.to_string());
+        let committed = db.script("COMMIT").map_err(|e| {
+            // A failed COMMIT may leave the transaction open; nothing of it is kept.
+            let _ = db.script("ROLLBACK");
+            e.to_string()
+        });
+        // Full means a checkpoint is already due.
+        let _ = poke.try_send(());
         metrics::histogram!("jalon_sqlite_batch_size").record(delivers.len() as f64);
         for d in delivers {
             d(committed.clone());
+        }
+    }
+}
+
+/// Runs one job in its savepoint. Its futures only wait on the writer's own connection,
+/// which answers in place, so blocking on them here never waits for another task.
+fn run(db: &Direct, job: Job) -> Deliver {
+    if let Err(e) = db.script("SAVEPOINT job") {
+        let error = e.to_string();
+        drop(job);
+        return Box::new(move |_| tracing::error!(%error, "cannot open a savepoint"));
+    }
+    let done = futures_executor::block_on(AssertUnwindSafe(job(Conn::Direct(db))).catch_unwind());
+    let (keep, deliver) = match done {
+        Ok(Done { keep, deliver }) => (keep, deliver),
+        Err(_) => {
+            tracing::error!("a transition panicked; it was rolled back");
+            (false, Box::new(|_| {}) as Deliver)
+        }
+    };
+    let end = if keep {
+        db.script("RELEASE job")
+    } else {
+        db.script("ROLLBACK TO job; RELEASE job")
+    };
+    match end {
+        Ok(()) => deliver,
+        Err(e) => {
+            let error = e.to_string();
+            Box::new(move |_| deliver(Err(error)))
         }
     }
 }
@@ -92,13 +159,11 @@ impl Store {
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, Error>>
-            + Send
-            + 'static,
+        F: for<'t> FnOnce(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
     {
         let Some(jobs) = &self.jobs else {
             let txn = self.begin().await?;
-            return match f(&txn).await {
+            return match f(Conn::Txn(&txn)).await {
                 Ok(v) => {
                     txn.commit().await?;
                     Ok(v)
@@ -110,25 +175,10 @@ impl Store {
             };
         };
         let (tx, rx) = oneshot::channel::<Result<T, Error>>();
-        let job: Job = Box::new(move |batch| {
+        let job: Job = Box::new(move |conn| {
             Box::pin(async move {
-                let result = match batch.begin().await {
-                    Err(e) => Err(Error::Db(e)),
-                    Ok(savepoint) => match AssertUnwindSafe(f(&savepoint)).catch_unwind().await {
-                        Ok(Ok(v)) => savepoint.commit().await.map(|()| v).map_err(Error::Db),
-                        Ok(Err(e)) => {
-                            savepoint.rollback().await.ok();
-                            Err(e)
-                        }
-                        Err(_) => {
-                            savepoint.rollback().await.ok();
-                            tracing::error!("a transition panicked; it was rolled back");
-                            Err(Error::Corrupt(
-                                "the transition failed and was rolled back".into(),
-                            ))
-                        }
-                    },
-                };
+                let result = f(conn).await;
+                let keep = result.is_ok();
                 let deliver: Deliver = Box::new(move |committed| {
                     let _ = tx.send(match (committed, result) {
                         (_, Err(e)) => Err(e),
@@ -136,13 +186,14 @@ impl Store {
                         (Err(e), Ok(_)) => Err(commit_error(e)),
                     });
                 });
-                deliver
+                Done { keep, deliver }
             })
         });
         jobs.send(job)
             .await
             .map_err(|_| commit_error("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| commit_error("the writer could not begin a transaction".into()))?
+        rx.await.map_err(|_| {
+            commit_error("the writer could not run the transition (see the server log)".into())
+        })?
     }
 }

@@ -6,6 +6,8 @@ use engine::machine::{self, Actor, Inputs, StartRequest, TimerKey, Trigger};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use super::conn::Conn;
+
 use super::entities::{case, timer};
 use super::transition::{Row, Writer, decode, new_case_id};
 use super::{Error, Store};
@@ -51,7 +53,10 @@ impl Store {
                 message: "the business key must be 1 to 200 characters".into(),
             });
         }
-        let deployed = self.registry.latest_or_load(&self.db, workflow_id).await?;
+        let deployed = self
+            .registry
+            .latest_or_load((&self.db).into(), workflow_id)
+            .await?;
         let (case, effects) = machine::start(
             &deployed.def,
             &self.calendar,
@@ -125,12 +130,7 @@ impl Store {
         let written = self
             .write(move |txn| {
                 Box::pin(async move {
-                    let row = case::Entity::find_by_id(&case_id)
-                        .one(txn)
-                        .await?
-                        .ok_or_else(|| {
-                            Error::not_found("case_not_found", format!("case {case_id}"))
-                        })?;
+                    let row = read_case(txn, &case_id).await?;
                     if let Some(v) = expected_version
                         && v != row.row_version
                     {
@@ -172,23 +172,20 @@ impl Store {
         let fired = self
             .write(move |txn| {
                 Box::pin(async move {
-                    let marked = timer::Entity::update_many()
-                        .col_expr(timer::Column::Status, Expr::value("fired"))
-                        .col_expr(timer::Column::FiredAt, Expr::value(millis(now)))
-                        .filter(timer::Column::Id.eq(claimed.id))
-                        .filter(timer::Column::Status.eq("armed"))
-                        .filter(timer::Column::LeaseOwner.eq(owner))
-                        .exec(txn)
+                    let marked = txn
+                        .exec(
+                            &timer::Entity::update_many()
+                                .col_expr(timer::Column::Status, Expr::value("fired"))
+                                .col_expr(timer::Column::FiredAt, Expr::value(millis(now)))
+                                .filter(timer::Column::Id.eq(claimed.id))
+                                .filter(timer::Column::Status.eq("armed"))
+                                .filter(timer::Column::LeaseOwner.eq(owner)),
+                        )
                         .await?;
-                    if marked.rows_affected != 1 {
+                    if marked != 1 {
                         return Ok(Fired::Skipped);
                     }
-                    let row = case::Entity::find_by_id(&claimed.case_id)
-                        .one(txn)
-                        .await?
-                        .ok_or_else(|| {
-                            Error::not_found("case_not_found", format!("case {}", claimed.case_id))
-                        })?;
+                    let row = read_case(txn, &claimed.case_id).await?;
                     let deployed = store.registry.version(txn, row.version_id).await?;
                     let current = decode(&row)?;
                     let key = parse_key(&claimed.timer_key)?;
@@ -207,15 +204,16 @@ impl Store {
                             Ok(Fired::Fired { late_ms })
                         }
                         Err(refusal) => {
-                            timer::Entity::update_many()
-                                .col_expr(timer::Column::Status, Expr::value("stale"))
-                                .col_expr(
-                                    timer::Column::LastError,
-                                    Expr::value(refusal.to_string()),
-                                )
-                                .filter(timer::Column::Id.eq(claimed.id))
-                                .exec(txn)
-                                .await?;
+                            txn.exec(
+                                &timer::Entity::update_many()
+                                    .col_expr(timer::Column::Status, Expr::value("stale"))
+                                    .col_expr(
+                                        timer::Column::LastError,
+                                        Expr::value(refusal.to_string()),
+                                    )
+                                    .filter(timer::Column::Id.eq(claimed.id)),
+                            )
+                            .await?;
                             Ok(Fired::Stale)
                         }
                     }
@@ -252,6 +250,13 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A case row inside a write transaction.
+pub(super) async fn read_case(txn: Conn<'_>, id: &str) -> Result<case::Model, Error> {
+    txn.one(&case::Entity::find_by_id(id))
+        .await?
+        .ok_or_else(|| Error::not_found("case_not_found", format!("case {id}")))
 }
 
 fn parse_key(s: &str) -> Result<TimerKey, Error> {

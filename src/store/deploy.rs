@@ -214,7 +214,7 @@ impl Store {
         {
             txn.commit().await?;
             let (id, version) = (l.id, l.version);
-            self.registry.version(&self.db, id).await?;
+            self.registry.version((&self.db).into(), id).await?;
             return Ok(Deployment {
                 workflow_id,
                 version,

@@ -51,7 +51,7 @@ impl Store {
                 };
                 let title = self
                     .registry
-                    .version(&self.db, c.version_id)
+                    .version((&self.db).into(), c.version_id)
                     .await
                     .map(|d| d.def.title.clone())
                     .unwrap_or_else(|_| c.workflow_id.clone());

@@ -12,7 +12,7 @@ macro_rules! no_relations {
 pub mod workflow_version {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "workflow_versions")]
     pub struct Model {
         #[sea_orm(primary_key)]
@@ -32,7 +32,7 @@ pub mod workflow_version {
 pub mod case {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "cases")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]

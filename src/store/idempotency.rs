@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
+use super::conn::Conn;
 use super::entities::{case, idempotency};
 use super::{Error, Store};
 
@@ -55,7 +56,7 @@ impl Store {
 
     pub(super) async fn idempotent_claim(
         &self,
-        txn: &DatabaseTransaction,
+        txn: Conn<'_>,
         (actor_id, key, request_hash): (&str, &str, &str),
         case_id: &str,
         now: i64,
@@ -68,17 +69,14 @@ impl Store {
             body: Set(pending(case_id)),
             created_at: Set(now),
         };
-        idempotency::Entity::insert(m)
-            .exec_without_returning(txn)
-            .await
-            .map_err(|e| match e.sql_err() {
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::Conflict {
-                    code: "idempotency_in_progress",
-                    message: "a request with this Idempotency-Key is being processed; retry".into(),
-                },
-                _ => Error::Db(e),
-            })?;
-        Ok(())
+        txn.insert_unique(
+            &idempotency::Entity::insert(m),
+            Error::Conflict {
+                code: "idempotency_in_progress",
+                message: "a request with this Idempotency-Key is being processed; retry".into(),
+            },
+        )
+        .await
     }
 
     pub async fn idempotent_record(

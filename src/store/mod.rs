@@ -6,6 +6,7 @@ pub mod actors;
 mod batch;
 pub mod cases;
 mod claim;
+pub(crate) mod conn;
 pub mod deploy;
 mod digest;
 pub mod entities;
@@ -99,7 +100,10 @@ impl Store {
         Migrator::up(&db, None).await?;
         let writer = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let jobs = writer.clone().map(|turn| batch::spawn(db.clone(), turn));
+        let jobs = match (&writer, sqlite_file(url)) {
+            (Some(turn), Some(path)) => Some(batch::spawn(&path, turn.clone())?),
+            _ => None,
+        };
         Ok(Store {
             db,
             registry: Registry::default(),
@@ -139,6 +143,16 @@ impl Store {
     pub async fn close(self) -> Result<(), DbErr> {
         self.db.close().await
     }
+}
+
+/// The file of a SQLite URL; `None` for an in-memory database (which only the pool sees).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    let opts = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = opts.get_filename();
+    let name = path.to_string_lossy();
+    (!name.is_empty() && !name.starts_with(":memory:") && !url.contains("mode=memory"))
+        .then(|| path.to_owned())
 }
 
 /// Sets up the data folder for the embedded database.

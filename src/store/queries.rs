@@ -220,7 +220,10 @@ impl Store {
         row: &case::Model,
         now: DateTime<Utc>,
     ) -> Result<CaseView, Error> {
-        let deployed = self.registry.version(&self.db, row.version_id).await?;
+        let deployed = self
+            .registry
+            .version((&self.db).into(), row.version_id)
+            .await?;
         let case = decode(row)?;
         let def = &deployed.def;
         let today = civil_date(now);
@@ -579,7 +582,7 @@ impl Store {
                     None,
                 );
             }
-            if let Ok(d) = self.registry.version(&self.db, c.version_id).await
+            if let Ok(d) = self.registry.version((&self.db).into(), c.version_id).await
                 && let Ok(case) = decode(c)
                 && let Some(limit) = engine::machine::stuck_limit(&d.def, &self.calendar, &case)
                 && now >= limit.expires_at()

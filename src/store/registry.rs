@@ -6,9 +6,10 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use engine::machine::Definition;
 use notifiers::TemplateSet;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Error;
+use super::conn::Conn;
 use super::entities::workflow_version;
 
 /// One deployed version of a workflow, ready to run.
@@ -118,16 +119,16 @@ impl Registry {
     }
 
     /// A version by id, compiled from the database on first use.
-    pub async fn version(
+    pub(crate) async fn version(
         &self,
-        db: &impl ConnectionTrait,
+        db: Conn<'_>,
         version_id: i64,
     ) -> Result<Arc<Deployed>, Error> {
         if let Some(d) = self.read().by_id.get(&version_id) {
             return Ok(d.clone());
         }
-        let row = workflow_version::Entity::find_by_id(version_id)
-            .one(db)
+        let row = db
+            .one::<workflow_version::Model>(&workflow_version::Entity::find_by_id(version_id))
             .await?
             .ok_or_else(|| {
                 Error::not_found(
@@ -140,11 +141,13 @@ impl Registry {
 
     /// Loads the latest version of every deployed workflow (at start, and when another process
     /// may have deployed).
-    pub async fn refresh(&self, db: &impl ConnectionTrait) -> Result<(), Error> {
-        let rows = workflow_version::Entity::find()
-            .order_by_asc(workflow_version::Column::WorkflowId)
-            .order_by_desc(workflow_version::Column::Version)
-            .all(db)
+    pub(crate) async fn refresh(&self, db: Conn<'_>) -> Result<(), Error> {
+        let rows: Vec<workflow_version::Model> = db
+            .all(
+                &workflow_version::Entity::find()
+                    .order_by_asc(workflow_version::Column::WorkflowId)
+                    .order_by_desc(workflow_version::Column::Version),
+            )
             .await?;
         let mut seen = std::collections::HashSet::new();
         for row in rows {
@@ -164,18 +167,21 @@ impl Registry {
 
     /// The latest version of a workflow, reading the database when this process has not seen
     /// it (deployed by another process).
-    pub async fn latest_or_load(
+    pub(crate) async fn latest_or_load(
         &self,
-        db: &impl ConnectionTrait,
+        db: Conn<'_>,
         workflow_id: &str,
     ) -> Result<Arc<Deployed>, Error> {
         if let Some(d) = self.latest(workflow_id) {
             return Ok(d);
         }
-        let row = workflow_version::Entity::find()
-            .filter(workflow_version::Column::WorkflowId.eq(workflow_id))
-            .order_by_desc(workflow_version::Column::Version)
-            .one(db)
+        let row = db
+            .one::<workflow_version::Model>(
+                &workflow_version::Entity::find()
+                    .filter(workflow_version::Column::WorkflowId.eq(workflow_id))
+                    .order_by_desc(workflow_version::Column::Version)
+                    .limit(1),
+            )
             .await?
             .ok_or_else(|| {
                 Error::not_found("workflow_not_found", format!("workflow '{workflow_id}'"))

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Brussels;
 use engine::machine::{self, Actor, StartRequest, next_runs};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TryInsertResult,
-};
+use std::sync::Arc;
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entities::{schedule_run, workflow_version};
 use super::registry::Deployed;
@@ -66,26 +67,12 @@ impl Store {
 
     async fn run_one(
         &self,
-        d: &Deployed,
+        d: &Arc<Deployed>,
         index: usize,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
         let s = &d.def.schedules[index];
-        let txn = self.begin().await?;
-        let claimed = schedule_run::Entity::insert(schedule_run::ActiveModel {
-            workflow_id: Set(d.workflow_id.clone()),
-            schedule: Set(index as i32),
-            at: Set(millis(at)),
-            case_id: Set(None),
-            ran_at: Set(millis(now)),
-        })
-        .on_conflict_do_nothing()
-        .exec(&*txn)
-        .await?;
-        if matches!(claimed, TryInsertResult::Conflicted) {
-            return Ok(false);
-        }
         let by = Actor {
             id: format!("schedule:{}", s.id),
             roles: d.def.start.by.iter().map(|r| r.to_string()).collect(),
@@ -101,33 +88,68 @@ impl Store {
                 now,
             },
         ) {
-            Ok(started) => started,
+            Ok(started) => Some(started),
             Err(refusal) => {
                 // Validation makes this unreachable for shipped text; recorded, not retried.
                 tracing::error!(workflow = %d.workflow_id, schedule = %s.id, %refusal, "scheduled start refused");
-                txn.commit().await?;
-                return Ok(false);
+                None
             }
         };
-        let id = new_case_id();
-        let row = Row::New {
-            id: id.clone(),
-            key,
-            parent_id: None,
-        };
-        Writer::new(self, &txn, now)
-            .write(d, row, &started.0, started.1, None)
+        let (store, d2) = (self.clone(), d.clone());
+        let ran = self
+            .write(move |txn| {
+                Box::pin(async move {
+                    let d = d2;
+                    let claimed = txn
+                        .exec(
+                            &schedule_run::Entity::insert(schedule_run::ActiveModel {
+                                workflow_id: Set(d.workflow_id.clone()),
+                                schedule: Set(index as i32),
+                                at: Set(millis(at)),
+                                case_id: Set(None),
+                                ran_at: Set(millis(now)),
+                            })
+                            .on_conflict(
+                                OnConflict::columns([
+                                    schedule_run::Column::WorkflowId,
+                                    schedule_run::Column::Schedule,
+                                    schedule_run::Column::At,
+                                ])
+                                .do_nothing()
+                                .to_owned(),
+                            ),
+                        )
+                        .await?;
+                    // Another process ran this occurrence, or its start was refused (the row
+                    // is kept so it is not retried).
+                    let Some((case, effects)) = started.filter(|_| claimed == 1) else {
+                        return Ok(false);
+                    };
+                    let id = new_case_id();
+                    let row = Row::New {
+                        id: id.clone(),
+                        key,
+                        parent_id: None,
+                    };
+                    Writer::new(&store, txn, now)
+                        .write(&d, row, &case, effects, None)
+                        .await?;
+                    txn.exec(
+                        &schedule_run::Entity::update_many()
+                            .col_expr(schedule_run::Column::CaseId, Expr::value(id))
+                            .filter(schedule_run::Column::WorkflowId.eq(&d.workflow_id))
+                            .filter(schedule_run::Column::Schedule.eq(index as i32))
+                            .filter(schedule_run::Column::At.eq(millis(at))),
+                    )
+                    .await?;
+                    Ok(true)
+                })
+            })
             .await?;
-        schedule_run::Entity::update_many()
-            .col_expr(schedule_run::Column::CaseId, Expr::value(id))
-            .filter(schedule_run::Column::WorkflowId.eq(&d.workflow_id))
-            .filter(schedule_run::Column::Schedule.eq(index as i32))
-            .filter(schedule_run::Column::At.eq(millis(at)))
-            .exec(&*txn)
-            .await?;
-        txn.commit().await?;
-        tracing::info!(workflow = %d.workflow_id, schedule = %s.id, %at, "scheduled case started");
-        metrics::counter!("jalon_transitions_total", "trigger" => "schedule").increment(1);
-        Ok(true)
+        if ran {
+            tracing::info!(workflow = %d.workflow_id, schedule = %s.id, %at, "scheduled case started");
+            metrics::counter!("jalon_transitions_total", "trigger" => "schedule").increment(1);
+        }
+        Ok(ran)
     }
 }

@@ -13,12 +13,14 @@ use engine::machine::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::entities::{actor, case, history, outbox, task, timer};
+use super::cases::read_case;
+use super::conn::Conn;
+use super::entities::{case, history, outbox, task, timer};
 use super::registry::Deployed;
 use super::{Error, Store};
 use crate::clock::millis;
@@ -50,7 +52,7 @@ enum Followup {
 
 pub(super) struct Writer<'a> {
     pub store: &'a Store,
-    pub txn: &'a DatabaseTransaction,
+    pub txn: Conn<'a>,
     pub now: DateTime<Utc>,
     followups: VecDeque<Followup>,
 }
@@ -80,7 +82,7 @@ fn vars_json(v: &Variables) -> serde_json::Value {
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(store: &'a Store, txn: &'a DatabaseTransaction, now: DateTime<Utc>) -> Self {
+    pub fn new(store: &'a Store, txn: Conn<'a>, now: DateTime<Utc>) -> Self {
         Writer {
             store,
             txn,
@@ -134,56 +136,59 @@ impl<'a> Writer<'a> {
         }
         let written = match row {
             Row::New { id, key, parent_id } => {
-                let m = case::ActiveModel {
-                    id: Set(id),
-                    workflow_id: Set(deployed.workflow_id.clone()),
-                    version_id: Set(deployed.version_id),
-                    business_key: Set(key),
-                    state: Set(case.state.to_string()),
-                    status: Set(status),
-                    outcome: Set(outcome),
-                    data: Set(data),
-                    row_version: Set(1),
-                    parent_id: Set(parent_id),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    entered_at: Set(millis(case.entered_at)),
-                    last_hash: Set(last_hash.clone()),
+                let written = case::Model {
+                    id,
+                    workflow_id: deployed.workflow_id.clone(),
+                    version_id: deployed.version_id,
+                    business_key: key,
+                    state: case.state.to_string(),
+                    status,
+                    outcome,
+                    data,
+                    row_version: 1,
+                    parent_id,
+                    created_at: now,
+                    updated_at: now,
+                    entered_at: millis(case.entered_at),
+                    last_hash: last_hash.clone(),
                 };
-                case::Entity::insert(m)
-                    .exec_with_returning(self.txn)
-                    .await
-                    .map_err(|e| match e.sql_err() {
-                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::Conflict {
+                self.txn
+                    .insert_unique(
+                        &case::Entity::insert(case::ActiveModel::from(written.clone())),
+                        Error::Conflict {
                             code: "duplicate_business_key",
                             message:
                                 "a case with this business key already exists for this workflow"
                                     .into(),
                         },
-                        _ => Error::Db(e),
-                    })?
+                    )
+                    .await?;
+                written
             }
             Row::Existing(before) => {
-                let res = case::Entity::update_many()
-                    .col_expr(case::Column::State, Expr::value(case.state.to_string()))
-                    .col_expr(case::Column::Status, Expr::value(status.clone()))
-                    .col_expr(case::Column::Outcome, Expr::value(outcome.clone()))
-                    .col_expr(case::Column::Data, Expr::value(data.clone()))
-                    .col_expr(
-                        case::Column::RowVersion,
-                        Expr::value(before.row_version + 1),
+                let changed = self
+                    .txn
+                    .exec(
+                        &case::Entity::update_many()
+                            .col_expr(case::Column::State, Expr::value(case.state.to_string()))
+                            .col_expr(case::Column::Status, Expr::value(status.clone()))
+                            .col_expr(case::Column::Outcome, Expr::value(outcome.clone()))
+                            .col_expr(case::Column::Data, Expr::value(data.clone()))
+                            .col_expr(
+                                case::Column::RowVersion,
+                                Expr::value(before.row_version + 1),
+                            )
+                            .col_expr(case::Column::UpdatedAt, Expr::value(now))
+                            .col_expr(
+                                case::Column::EnteredAt,
+                                Expr::value(millis(case.entered_at)),
+                            )
+                            .col_expr(case::Column::LastHash, Expr::value(last_hash.clone()))
+                            .filter(case::Column::Id.eq(&before.id))
+                            .filter(case::Column::RowVersion.eq(before.row_version)),
                     )
-                    .col_expr(case::Column::UpdatedAt, Expr::value(now))
-                    .col_expr(
-                        case::Column::EnteredAt,
-                        Expr::value(millis(case.entered_at)),
-                    )
-                    .col_expr(case::Column::LastHash, Expr::value(last_hash.clone()))
-                    .filter(case::Column::Id.eq(&before.id))
-                    .filter(case::Column::RowVersion.eq(before.row_version))
-                    .exec(self.txn)
                     .await?;
-                if res.rows_affected != 1 {
+                if changed != 1 {
                     return Err(Error::Conflict {
                         code: "stale_version",
                         message: format!(
@@ -206,9 +211,7 @@ impl<'a> Writer<'a> {
             }
         };
         if let Some(h) = history_row {
-            history::Entity::insert(h)
-                .exec_without_returning(self.txn)
-                .await?;
+            self.txn.exec(&history::Entity::insert(h)).await?;
         }
         for effect in effects {
             self.effect(deployed, &written, case, effect).await?;
@@ -257,17 +260,17 @@ impl<'a> Writer<'a> {
                     created_at: Set(now),
                     ..Default::default()
                 };
-                timer::Entity::insert(m)
-                    .exec_without_returning(self.txn)
-                    .await?;
+                self.txn.exec(&timer::Entity::insert(m)).await?;
             }
             Effect::CancelTimer { key } => {
-                timer::Entity::update_many()
-                    .col_expr(timer::Column::Status, Expr::value("cancelled"))
-                    .filter(timer::Column::CaseId.eq(&row.id))
-                    .filter(timer::Column::TimerKey.eq(key.to_string()))
-                    .filter(timer::Column::Status.eq("armed"))
-                    .exec(self.txn)
+                self.txn
+                    .exec(
+                        &timer::Entity::update_many()
+                            .col_expr(timer::Column::Status, Expr::value("cancelled"))
+                            .filter(timer::Column::CaseId.eq(&row.id))
+                            .filter(timer::Column::TimerKey.eq(key.to_string()))
+                            .filter(timer::Column::Status.eq("armed")),
+                    )
                     .await?;
             }
             Effect::OpenTask {
@@ -291,22 +294,22 @@ impl<'a> Writer<'a> {
                     opened_at: Set(now),
                     ..Default::default()
                 };
-                task::Entity::insert(m)
-                    .exec_without_returning(self.txn)
-                    .await?;
+                self.txn.exec(&task::Entity::insert(m)).await?;
             }
             Effect::CloseTask { task_id, reason } => {
                 let reason = serde_json::to_value(reason)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned));
-                task::Entity::update_many()
-                    .col_expr(task::Column::Status, Expr::value("closed"))
-                    .col_expr(task::Column::ClosedAt, Expr::value(now))
-                    .col_expr(task::Column::CloseReason, Expr::value(reason))
-                    .filter(task::Column::CaseId.eq(&row.id))
-                    .filter(task::Column::TaskId.eq(task_id.to_string()))
-                    .filter(task::Column::Status.eq("open"))
-                    .exec(self.txn)
+                self.txn
+                    .exec(
+                        &task::Entity::update_many()
+                            .col_expr(task::Column::Status, Expr::value("closed"))
+                            .col_expr(task::Column::ClosedAt, Expr::value(now))
+                            .col_expr(task::Column::CloseReason, Expr::value(reason))
+                            .filter(task::Column::CaseId.eq(&row.id))
+                            .filter(task::Column::TaskId.eq(task_id.to_string()))
+                            .filter(task::Column::Status.eq("open")),
+                    )
                     .await?;
             }
             Effect::SendNotice {
@@ -319,12 +322,7 @@ impl<'a> Writer<'a> {
                 let facts = notice_facts(deployed, row, case, deadline.as_ref());
                 let mut recipients: Vec<(Option<String>, Option<String>, String)> = Vec::new();
                 for role in &to_roles {
-                    let holders = actor::Entity::find()
-                        .filter(actor::Column::RevokedAt.is_null())
-                        .filter(actor::Column::Roles.contains(format!(",{role},")))
-                        .order_by_asc(actor::Column::Id)
-                        .all(self.txn)
-                        .await?;
+                    let holders = self.txn.holders(role).await?;
                     for a in holders {
                         if !recipients.iter().any(|r| r.2 == a.email) {
                             recipients.push((Some(a.id), Some(a.name), a.email));
@@ -409,9 +407,15 @@ impl<'a> Writer<'a> {
             last_error: Set(dead),
             ..Default::default()
         };
-        outbox::Entity::insert(m)
-            .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
-            .exec(self.txn)
+        // A repeat of the same notice to the same address (same dedupe key) is not queued twice.
+        self.txn
+            .exec(
+                &outbox::Entity::insert(m).on_conflict(
+                    sea_orm::sea_query::OnConflict::column(outbox::Column::DedupeKey)
+                        .do_nothing()
+                        .to_owned(),
+                ),
+            )
             .await?;
         Ok(())
     }
@@ -454,11 +458,16 @@ impl<'a> Writer<'a> {
                         now: self.now,
                     },
                 )?;
-                let siblings = case::Entity::find()
-                    .filter(case::Column::ParentId.eq(&parent_id))
-                    .all(self.txn)
+                let siblings = self
+                    .txn
+                    .one::<Count>(
+                        &case::Entity::find()
+                            .select_only()
+                            .column_as(case::Column::Id.count(), "n")
+                            .filter(case::Column::ParentId.eq(&parent_id)),
+                    )
                     .await?
-                    .len();
+                    .map_or(0, |c| c.n);
                 let row = Row::New {
                     id: new_case_id(),
                     key: format!("{parent_key}/{workflow}-{}", siblings + 1),
@@ -471,12 +480,7 @@ impl<'a> Writer<'a> {
                 workflow,
                 outcome,
             } => {
-                let parent = case::Entity::find_by_id(&parent_id)
-                    .one(self.txn)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::not_found("case_not_found", format!("case {parent_id}"))
-                    })?;
+                let parent = read_case(self.txn, &parent_id).await?;
                 let deployed = self
                     .store
                     .registry
@@ -504,6 +508,11 @@ impl<'a> Writer<'a> {
         }
         Ok(())
     }
+}
+
+#[derive(FromQueryResult, serde::Deserialize)]
+struct Count {
+    n: i64,
 }
 
 pub fn new_case_id() -> String {

@@ -69,7 +69,7 @@ pub(super) async fn readable(
     let d = state
         .store
         .registry
-        .version(&state.store.db, row.version_id)
+        .version((&state.store.db).into(), row.version_id)
         .await?;
     if d.def.roles.keys().any(|r| who.has(r)) {
         Ok(())

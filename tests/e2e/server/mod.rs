@@ -4,4 +4,5 @@
 mod api;
 mod harness;
 mod notices;
+mod sqlite_writer;
 mod timers;

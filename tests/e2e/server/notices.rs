@@ -698,3 +698,35 @@ on_both_backends!(
     dead_notices_are_listed_and_retried,
     daily_digest_of_open_tasks,
 );
+
+/// A notice to a role goes to the actors who hold it when the transition commits: one added
+/// since the previous transition receives it, one revoked since does not.
+async fn notices_follow_the_holders_of_the_moment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let store = &app.app.state.store;
+    let emails = |ns: Vec<Value>| -> Vec<String> {
+        let mut v: Vec<String> = ns
+            .iter()
+            .map(|n| n["recipient_email"].as_str().unwrap_or("?").to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    app.actor("Anne", &["requerant"]).await;
+    let first = list_sent(&app, "CR-H1").await;
+    assert_eq!(emails(notices(&app, &first).await), ["anne@example.org"]);
+    app.actor("Bruno", &["requerant", "dco"]).await;
+    let second = list_sent(&app, "CR-H2").await;
+    assert_eq!(
+        emails(notices(&app, &second).await),
+        ["anne@example.org", "bruno@example.org"]
+    );
+    store
+        .revoke_actor("anne@example.org", app.clock_now())
+        .await
+        .unwrap();
+    let third = list_sent(&app, "CR-H3").await;
+    assert_eq!(emails(notices(&app, &third).await), ["bruno@example.org"]);
+}
+
+on_both_backends!(notices_follow_the_holders_of_the_moment);

@@ -235,3 +235,58 @@ async fn concurrent_transitions_commit_or_refuse_alone(backend: Backend) {
 }
 
 on_both_backends!(concurrent_transitions_commit_or_refuse_alone);
+
+/// Starts that fail in the middle of their writes (the idempotency key is recorded, then the
+/// business key is refused) while others succeed, all at once: on SQLite they share a batch,
+/// and each failed start must leave nothing behind, its idempotency key included.
+async fn a_failed_start_leaves_nothing_in_a_shared_batch(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    let inputs = json!({"matiere": "evaluation", "recours_recu_le": "2026-11-02"});
+    let send = |case_key: String, idem: String| {
+        let req = app
+            .http
+            .post(format!("{}/api/v1/cases", app.base))
+            .bearer_auth(&secretaire)
+            .header("Idempotency-Key", idem)
+            .json(&json!({"workflow": "chambre-recours", "key": case_key, "inputs": inputs}));
+        async move { super::harness::reply(req.send().await.unwrap()).await }
+    };
+    // Two requests per business key, with different idempotency keys: one of each pair wins.
+    let sends = (0..60).map(|i| send(format!("CR-D-{}", i / 2), format!("idem-{i}")));
+    let replies = futures_util::future::join_all(sends).await;
+    for pair in replies.chunks(2) {
+        let mut got: Vec<(u16, Option<&str>)> = pair
+            .iter()
+            .map(|r| (r.status, r.body["code"].as_str()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [(201, None), (409, Some("duplicate_business_key"))],
+            "{:?}",
+            pair.iter().map(|r| &r.body).collect::<Vec<_>>()
+        );
+    }
+    // A loser's idempotency key was rolled back with its start: repeating the request is
+    // refused again for the business key, not answered with a case that does not exist.
+    for (i, r) in replies.iter().enumerate() {
+        let again = send(format!("CR-D-{}", i / 2), format!("idem-{i}")).await;
+        if r.status == 201 {
+            assert_eq!((again.status, &again.body), (201, &r.body));
+        } else {
+            assert_eq!(
+                (again.status, again.body["code"].as_str()),
+                (409, Some("duplicate_business_key")),
+                "{}",
+                again.body
+            );
+        }
+    }
+    let list = app
+        .get(&app.admin, "/api/v1/cases?workflow=chambre-recours")
+        .await;
+    assert_eq!(list.body.as_array().unwrap().len(), 30);
+}
+
+on_both_backends!(a_failed_start_leaves_nothing_in_a_shared_batch);

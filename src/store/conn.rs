@@ -1,0 +1,317 @@
+//! The one handle transitions read and write through, whatever carries the statements: a
+//! sea-orm connection or transaction (PostgreSQL, and SQLite outside the writer), or the SQLite
+//! writer's own connection ([`Direct`]), where statements run in place on the writer thread.
+//! Statements are always built by sea-orm's query builders, so there is one text of each
+//! statement for both carriers.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, Value as Lite, ValueRef};
+use sea_orm::sea_query::Value;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RuntimeErr,
+    Statement,
+};
+
+use super::entities::actor;
+use serde::de::DeserializeOwned;
+
+use super::Error;
+
+/// The SQLite writer's connection. Only the writer thread uses it (the mutex is never
+/// contended; it makes the handle shareable with the futures that run there).
+pub(crate) struct Direct {
+    conn: Mutex<rusqlite::Connection>,
+    /// Role → its holders, for the batch under way. Sound because actors are written only
+    /// through the pool, which waits for the write lock this batch holds: they cannot change
+    /// before its COMMIT. Cleared when a batch begins.
+    holders: Mutex<HashMap<String, Vec<Holder>>>,
+}
+
+/// An actor who receives a notice sent to one of its roles.
+#[derive(Clone, FromQueryResult, serde::Deserialize)]
+pub(crate) struct Holder {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Conn<'a> {
+    Pool(&'a DatabaseConnection),
+    Txn(&'a DatabaseTransaction),
+    Direct(&'a Direct),
+}
+
+impl<'a> From<&'a DatabaseConnection> for Conn<'a> {
+    fn from(db: &'a DatabaseConnection) -> Self {
+        Conn::Pool(db)
+    }
+}
+
+/// A row type a transition reads: sea-orm maps it on a sea-orm carrier, serde from the
+/// column names on the writer's own connection.
+pub(crate) trait Row: FromQueryResult + DeserializeOwned {}
+impl<T: FromQueryResult + DeserializeOwned> Row for T {}
+
+impl Conn<'_> {
+    pub fn backend(&self) -> DbBackend {
+        match self {
+            Conn::Pool(c) => c.get_database_backend(),
+            Conn::Txn(c) => c.get_database_backend(),
+            Conn::Direct(_) => DbBackend::Sqlite,
+        }
+    }
+
+    /// Runs a write; returns the number of rows it changed.
+    pub async fn exec(&self, q: &impl QueryTrait) -> Result<u64, Error> {
+        let stmt = q.build(self.backend());
+        Ok(match self {
+            Conn::Pool(c) => c.execute_raw(stmt).await?.rows_affected(),
+            Conn::Txn(c) => c.execute_raw(stmt).await?.rows_affected(),
+            Conn::Direct(d) => d.exec(&stmt)?,
+        })
+    }
+
+    /// Runs an insert that a unique index may refuse; a refusal becomes `on_duplicate`.
+    pub async fn insert_unique(
+        &self,
+        q: &impl QueryTrait,
+        on_duplicate: Error,
+    ) -> Result<(), Error> {
+        let stmt = q.build(self.backend());
+        let duplicate = match self {
+            Conn::Pool(c) => sea_unique(c.execute_raw(stmt).await)?,
+            Conn::Txn(c) => sea_unique(c.execute_raw(stmt).await)?,
+            Conn::Direct(d) => match d.exec(&stmt) {
+                Ok(_) => false,
+                Err(DirectErr::Unique) => true,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if duplicate { Err(on_duplicate) } else { Ok(()) }
+    }
+
+    pub async fn all<M: Row>(&self, q: &impl QueryTrait) -> Result<Vec<M>, Error> {
+        let stmt = q.build(self.backend());
+        let rows = match self {
+            Conn::Pool(c) => c.query_all_raw(stmt).await?,
+            Conn::Txn(c) => c.query_all_raw(stmt).await?,
+            Conn::Direct(d) => return Ok(d.rows(&stmt)?),
+        };
+        rows.iter()
+            .map(|r| M::from_query_result(r, "").map_err(Error::Db))
+            .collect()
+    }
+
+    /// The active actors holding `role`, by id.
+    pub async fn holders(&self, role: &str) -> Result<Vec<Holder>, Error> {
+        if let Conn::Direct(d) = self
+            && let Some(h) = d.lock_holders().get(role)
+        {
+            return Ok(h.clone());
+        }
+        let found: Vec<Holder> = self
+            .all(
+                &actor::Entity::find()
+                    .select_only()
+                    .columns([actor::Column::Id, actor::Column::Name, actor::Column::Email])
+                    .filter(actor::Column::RevokedAt.is_null())
+                    .filter(actor::Column::Roles.contains(format!(",{role},")))
+                    .order_by_asc(actor::Column::Id),
+            )
+            .await?;
+        if let Conn::Direct(d) = self {
+            d.lock_holders().insert(role.to_owned(), found.clone());
+        }
+        Ok(found)
+    }
+
+    /// The first row, if any (the query says how many it asks for).
+    pub async fn one<M: Row>(&self, q: &impl QueryTrait) -> Result<Option<M>, Error> {
+        Ok(self.all(q).await?.into_iter().next())
+    }
+}
+
+fn sea_unique(r: Result<sea_orm::ExecResult, DbErr>) -> Result<bool, Error> {
+    match r {
+        Ok(_) => Ok(false),
+        Err(e) => match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Ok(true),
+            _ => Err(Error::Db(e)),
+        },
+    }
+}
+
+pub(crate) enum DirectErr {
+    Unique,
+    Sqlite(rusqlite::Error),
+    Unsupported(String),
+    Decode(String),
+}
+
+impl From<rusqlite::Error> for DirectErr {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error() {
+            Some(f)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                DirectErr::Unique
+            }
+            _ => DirectErr::Sqlite(e),
+        }
+    }
+}
+
+impl From<DirectErr> for Error {
+    fn from(e: DirectErr) -> Self {
+        match e {
+            DirectErr::Unique => Error::Db(DbErr::Exec(RuntimeErr::Internal(
+                "UNIQUE constraint failed".into(),
+            ))),
+            DirectErr::Sqlite(e) => Error::Db(DbErr::Exec(RuntimeErr::Internal(e.to_string()))),
+            DirectErr::Unsupported(what) => Error::Db(DbErr::Custom(format!(
+                "a statement binds a {what}, which the SQLite writer does not bind"
+            ))),
+            DirectErr::Decode(e) => Error::Corrupt(e),
+        }
+    }
+}
+
+/// sea-query's value as SQLite stores it (sqlx's SQLite encoding: booleans as 0/1, JSON as
+/// text).
+fn bind(v: &Value) -> Result<ToSqlOutput<'_>, DirectErr> {
+    use ToSqlOutput::{Borrowed, Owned};
+    fn int<T: Into<i64> + Copy>(v: &Option<T>) -> ToSqlOutput<'static> {
+        Owned(v.map_or(Lite::Null, |v| Lite::Integer(v.into())))
+    }
+    Ok(match v {
+        Value::Bool(b) => int(&b.map(i64::from)),
+        Value::TinyInt(v) => int(v),
+        Value::SmallInt(v) => int(v),
+        Value::Int(v) => int(v),
+        Value::BigInt(v) => int(v),
+        Value::TinyUnsigned(v) => int(v),
+        Value::SmallUnsigned(v) => int(v),
+        Value::Unsigned(v) => int(v),
+        Value::BigUnsigned(v) => match v.map(i64::try_from) {
+            None => Owned(Lite::Null),
+            Some(Ok(n)) => Owned(Lite::Integer(n)),
+            Some(Err(_)) => return Err(DirectErr::Unsupported("u64 above i64::MAX".into())),
+        },
+        Value::Float(v) => Owned(v.map_or(Lite::Null, |f| Lite::Real(f.into()))),
+        Value::Double(v) => Owned(v.map_or(Lite::Null, Lite::Real)),
+        Value::String(Some(s)) => Borrowed(ValueRef::Text(s.as_bytes())),
+        Value::Bytes(Some(b)) => Borrowed(ValueRef::Blob(b)),
+        Value::Json(Some(j)) => Owned(Lite::Text(j.to_string())),
+        Value::String(None) | Value::Bytes(None) | Value::Json(None) => Owned(Lite::Null),
+        other => return Err(DirectErr::Unsupported(format!("{other:?}"))),
+    })
+}
+
+impl Direct {
+    /// Opens the database file the pool uses, with the same settings (WAL, synchronous FULL,
+    /// busy timeout, foreign keys).
+    pub fn open(path: &Path) -> rusqlite::Result<Direct> {
+        let c = rusqlite::Connection::open(path)?;
+        c.busy_timeout(Duration::from_secs(10))?;
+        c.pragma_update(None, "journal_mode", "WAL")?;
+        c.pragma_update(None, "synchronous", "FULL")?;
+        c.pragma_update(None, "foreign_keys", "ON")?;
+        // Each transition's savepoint journals the pages it changes; on disk (the default)
+        // that journal is a temporary file created and deleted for every batch.
+        c.pragma_update(None, "temp_store", "MEMORY")?;
+        // The pages a batch touches (cases, their timers, tasks and indexes) stay in memory
+        // rather than being read again from the file: up to 64 MiB, filled only as used.
+        c.pragma_update(None, "cache_size", -65536)?;
+        // Copying the WAL back into the database file is the checkpointer thread's work
+        // (`batch::checkpointer`), beside the writer rather than inside its commits.
+        c.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The pages a batch touches (cases, their timers, tasks and indexes) stay in memory
+        // rather than being read again from the file: up to 64 MiB, filled only as used.
+        c.pragma_update(None, "cache_size", -65536)?;
+        // Copying the WAL back into the database file is the checkpointer thread's work
+        // (`batch::checkpointer`), beside the writer rather than inside its commits.
+        c.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // Every statement of a transition stays prepared.
+        c.set_prepared_statement_cache_capacity(128);
+        Ok(Direct {
+            conn: Mutex::new(c),
+            holders: Mutex::default(),
+        })
+    }
+
+    /// Copies committed WAL frames into the database file without waiting for or blocking
+    /// the writer (a PASSIVE checkpoint); SQLite restarts the WAL once all of it is copied.
+    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_holders(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Holder>>> {
+        self.holders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens the batch's transaction.
+    pub fn begin(&self) -> rusqlite::Result<()> {
+        self.lock_holders().clear();
+        self.script("BEGIN IMMEDIATE")
+    }
+
+    /// Statements without parameters: BEGIN, SAVEPOINT, COMMIT…
+    pub fn script(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn().execute_batch(sql)
+    }
+
+    fn exec(&self, stmt: &Statement) -> Result<u64, DirectErr> {
+        let c = self.conn();
+        let mut s = c.prepare_cached(&stmt.sql)?;
+        bind_all(&mut s, stmt)?;
+        Ok(s.raw_execute()? as u64)
+    }
+
+    fn rows<M: DeserializeOwned>(&self, stmt: &Statement) -> Result<Vec<M>, DirectErr> {
+        let c = self.conn();
+        let mut s = c.prepare_cached(&stmt.sql)?;
+        bind_all(&mut s, stmt)?;
+        let names: Vec<String> = s.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows = s.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut obj = serde_json::Map::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                let v = match row.get_ref(i)? {
+                    ValueRef::Null => serde_json::Value::Null,
+                    ValueRef::Integer(n) => n.into(),
+                    ValueRef::Real(f) => f.into(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                    ValueRef::Blob(b) => b.to_vec().into(),
+                };
+                obj.insert(name.clone(), v);
+            }
+            out.push(
+                serde_json::from_value(serde_json::Value::Object(obj))
+                    .map_err(|e| DirectErr::Decode(format!("{}: {e}", stmt.sql)))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+fn bind_all(s: &mut rusqlite::CachedStatement<'_>, stmt: &Statement) -> Result<(), DirectErr> {
+    if let Some(values) = &stmt.values {
+        for (i, v) in values.0.iter().enumerate() {
+            s.raw_bind_parameter(i + 1, bind(v)?)?;
+        }
+    }
+    Ok(())
+}
