@@ -21,8 +21,9 @@ const LEASE: i64 = 60;
 const BATCH: u64 = 64;
 /// Upper bound of batches per pass, so that a pass always ends.
 const MAX_BATCHES: usize = 10_000;
-/// Cases whose timers fire at the same time (each a transaction of its own).
-const PARALLEL: usize = 8;
+/// Cases whose timers fire at the same time (each a transaction of its own): a whole claimed
+/// batch, so that on SQLite its firings share the writer's commits (`store/batch.rs`).
+const PARALLEL: usize = BATCH as usize;
 const POLL: StdDuration = StdDuration::from_secs(30);
 
 #[derive(Clone)]

@@ -7,7 +7,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::conn::Conn;
-
 use super::entities::{case, timer};
 use super::transition::{Row, Writer, decode, new_case_id};
 use super::{Error, Store};
