@@ -42,18 +42,15 @@ pub(super) type Job = Box<dyn for<'t> FnOnce(Conn<'t>) -> BoxFuture<'t, Done> + 
 
 /// Starts the writer thread of a SQLite file; it ends when every sender is dropped.
 pub(super) fn spawn(path: &Path, turn: Arc<Mutex<()>>) -> Result<mpsc::Sender<Job>, DbErr> {
-    let direct = Direct::open(path).map_err(|e| {
-        DbErr::Custom(format!(
-            "cannot open {} for the writer: {e}",
-            path.display()
-        ))
-    })?;
-    let checkpoints = Direct::open(path).map_err(|e| {
-        DbErr::Custom(format!(
-            "cannot open {} for the checkpointer: {e}",
-            path.display()
-        ))
-    })?;
+    let open = |role: &str| {
+        Direct::open(path).map_err(|e| {
+            DbErr::Custom(format!(
+                "cannot open {} for the {role}: {e}",
+                path.display()
+            ))
+        })
+    };
+    let (direct, checkpoints) = (open("writer")?, open("checkpointer")?);
     let (poke, poked) = std::sync::mpsc::sync_channel(1);
     let (tx, rx) = mpsc::channel(QUEUE);
     let thread = |name: &str| std::thread::Builder::new().name(name.into());

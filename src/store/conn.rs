@@ -55,8 +55,8 @@ impl<'a> From<&'a DatabaseConnection> for Conn<'a> {
 
 /// A row type a transition reads: sea-orm maps it on a sea-orm carrier, serde from the
 /// column names on the writer's own connection.
-pub(crate) trait Row: FromQueryResult + DeserializeOwned {}
-impl<T: FromQueryResult + DeserializeOwned> Row for T {}
+pub(crate) trait Readable: FromQueryResult + DeserializeOwned {}
+impl<T: FromQueryResult + DeserializeOwned> Readable for T {}
 
 impl Conn<'_> {
     pub fn backend(&self) -> DbBackend {
@@ -96,7 +96,7 @@ impl Conn<'_> {
         if duplicate { Err(on_duplicate) } else { Ok(()) }
     }
 
-    pub async fn all<M: Row>(&self, q: &impl QueryTrait) -> Result<Vec<M>, Error> {
+    pub async fn all<M: Readable>(&self, q: &impl QueryTrait) -> Result<Vec<M>, Error> {
         let stmt = q.build(self.backend());
         let rows = match self {
             Conn::Pool(c) => c.query_all_raw(stmt).await?,
@@ -132,7 +132,7 @@ impl Conn<'_> {
     }
 
     /// The first row, if any (the query says how many it asks for).
-    pub async fn one<M: Row>(&self, q: &impl QueryTrait) -> Result<Option<M>, Error> {
+    pub async fn one<M: Readable>(&self, q: &impl QueryTrait) -> Result<Option<M>, Error> {
         Ok(self.all(q).await?.into_iter().next())
     }
 }

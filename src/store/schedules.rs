@@ -95,11 +95,11 @@ impl Store {
                 None
             }
         };
-        let (store, d2) = (self.clone(), d.clone());
+        let (store, deployed) = (self.clone(), d.clone());
         let ran = self
             .write(move |txn| {
                 Box::pin(async move {
-                    let d = d2;
+                    let d = &deployed;
                     let claimed = txn
                         .exec(
                             &schedule_run::Entity::insert(schedule_run::ActiveModel {
@@ -132,7 +132,7 @@ impl Store {
                         parent_id: None,
                     };
                     Writer::new(&store, txn, now)
-                        .write(&d, row, &case, effects, None)
+                        .write(d, row, &case, effects, None)
                         .await?;
                     txn.exec(
                         &schedule_run::Entity::update_many()

@@ -3,8 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use super::harness::{Backend, spawn_app};
 
 fn size(path: &std::path::Path) -> u64 {
@@ -18,15 +16,7 @@ async fn committed_transitions_reach_the_database_file() {
     let before = size(&db);
     let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
     for i in 0..300 {
-        let r = app
-            .start(
-                &secretaire,
-                "chambre-recours",
-                &format!("CR-W-{i}"),
-                json!({"matiere": "evaluation", "recours_recu_le": "2026-11-02"}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.body);
+        super::api::recours(&app, &secretaire, &format!("CR-W-{i}")).await;
     }
     // The writer does not checkpoint in its own commits; the checkpointer thread does, soon
     // after them. Bounded wait: 10 s.
