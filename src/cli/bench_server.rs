@@ -187,49 +187,30 @@ async fn one(
         per_transition(local, io, ids.len())
     );
 
-    // Events per second: each case receives its list of members (arming a timer).
-    let io = written();
-    let started = Instant::now();
-    let chunks: Vec<Vec<String>> = ids
-        .chunks(ids.len().div_ceil(WORKERS).max(1))
-        .map(|c| c.to_vec())
-        .collect();
-    let mut handles = Vec::new();
-    for chunk in chunks {
-        let (store, by, now) = (store.clone(), by.clone(), clock.now());
-        handles.push(tokio::spawn(async move {
-            for id in &chunk {
-                let inputs = [("liste_recue_le".to_owned(), json!("2026-11-02"))]
-                    .into_iter()
-                    .collect();
-                store
-                    .send_event(
-                        EventRequest {
-                            case_id: id,
-                            event: "communiquer_liste",
-                            by: &by,
-                            inputs,
-                            reason: None,
-                            expected_version: None,
-                        },
-                        now,
-                    )
-                    .await?;
-            }
-            Ok::<_, crate::store::Error>(chunk.len())
-        }));
+    // Events per second: each case receives its list of members (arming a timer). Half of
+    // the cases receive it in the order they started: the clients then move through
+    // neighbouring cases in step, and transitions of one batch share index pages. The other
+    // half receive it in random order, as a day of requests on long-running cases would
+    // come; each transition then writes index pages of its own.
+    let mut shuffled = ids.split_off(ids.len() / 2);
+    {
+        use rand::seq::SliceRandom;
+        shuffled.shuffle(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7));
     }
     let mut events = 0;
-    for h in handles {
-        events += h.await.map_err(run_err)?.map_err(run_err)?;
+    for (order, ids) in [("in start order", ids), ("in random order", shuffled)] {
+        let io = written();
+        let started = Instant::now();
+        let n = send_lists(&store, ids, &by, clock.now()).await?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "server/{}: {:>8.0} transitions/s (events {order}, {WORKERS} clients; {n} in {secs:.2} s{})",
+            t.name,
+            n as f64 / secs,
+            per_transition(local, io, n)
+        );
+        events += n;
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "server/{}: {:>8.0} transitions/s (events, {WORKERS} clients; {events} in {secs:.2} s{})",
-        t.name,
-        events as f64 / secs,
-        per_transition(local, io, events)
-    );
 
     // Timers fired per second: every recusation period has ended.
     clock.set(noon(2027, 3, 1));
@@ -329,6 +310,46 @@ async fn notices(
 }
 
 /// Starts `jalon serve` on an empty data folder, lets it settle, reads its resident memory.
+/// Sends each case its list of members from [`WORKERS`] concurrent clients, each taking a
+/// contiguous share of `ids`; returns how many were sent.
+async fn send_lists(
+    store: &Store,
+    ids: Vec<String>,
+    by: &engine::machine::Actor,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, Failure> {
+    let mut handles = Vec::new();
+    for chunk in ids.chunks(ids.len().div_ceil(WORKERS).max(1)) {
+        let (store, by, chunk) = (store.clone(), by.clone(), chunk.to_vec());
+        handles.push(tokio::spawn(async move {
+            for id in &chunk {
+                let inputs = [("liste_recue_le".to_owned(), json!("2026-11-02"))]
+                    .into_iter()
+                    .collect();
+                store
+                    .send_event(
+                        EventRequest {
+                            case_id: id,
+                            event: "communiquer_liste",
+                            by: &by,
+                            inputs,
+                            reason: None,
+                            expected_version: None,
+                        },
+                        now,
+                    )
+                    .await?;
+            }
+            Ok::<_, crate::store::Error>(chunk.len())
+        }));
+    }
+    let mut sent = 0;
+    for h in handles {
+        sent += h.await.map_err(run_err)?.map_err(run_err)?;
+    }
+    Ok(sent)
+}
+
 fn idle_rss(workflows: &Path) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
     let exe = std::env::current_exe().map_err(run_err)?;

@@ -232,12 +232,8 @@ impl Direct {
         // Copying the WAL back into the database file is the checkpointer thread's work
         // (`batch::checkpointer`), beside the writer rather than inside its commits.
         c.pragma_update(None, "wal_autocheckpoint", 0)?;
-        // The pages a batch touches (cases, their timers, tasks and indexes) stay in memory
-        // rather than being read again from the file: up to 64 MiB, filled only as used.
-        c.pragma_update(None, "cache_size", -65536)?;
-        // Copying the WAL back into the database file is the checkpointer thread's work
-        // (`batch::checkpointer`), beside the writer rather than inside its commits.
-        c.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // Once restarted, a WAL that grew during a long burst shrinks back to this size.
+        c.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         // Every statement of a transition stays prepared.
         c.set_prepared_statement_cache_capacity(128);
         Ok(Direct {
@@ -247,10 +243,13 @@ impl Direct {
     }
 
     /// Copies committed WAL frames into the database file without waiting for or blocking
-    /// the writer (a PASSIVE checkpoint); SQLite restarts the WAL once all of it is copied.
-    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+    /// the writer (a PASSIVE checkpoint) and returns how many frames the WAL holds. SQLite
+    /// starts the WAL over from its beginning at the first write after a checkpoint that
+    /// copied all of it and while no reader still reads from it.
+    pub fn checkpoint(&self) -> rusqlite::Result<u64> {
         self.conn()
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+            .map(|frames| frames.max(0) as u64)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
