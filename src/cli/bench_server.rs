@@ -318,6 +318,7 @@ async fn send_lists(
     by: &engine::machine::Actor,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, Failure> {
+    let began = Instant::now();
     let mut handles = Vec::new();
     for chunk in ids.chunks(ids.len().div_ceil(WORKERS).max(1)) {
         let (store, by, chunk) = (store.clone(), by.clone(), chunk.to_vec());
@@ -326,6 +327,9 @@ async fn send_lists(
                 let inputs = [("liste_recue_le".to_owned(), json!("2026-11-02"))]
                     .into_iter()
                     .collect();
+                // Time goes on while the events arrive (cases entering a state at different
+                // instants are indexed apart).
+                let at = now + chrono::Duration::from_std(began.elapsed()).unwrap_or_default();
                 store
                     .send_event(
                         EventRequest {
@@ -336,7 +340,7 @@ async fn send_lists(
                             reason: None,
                             expected_version: None,
                         },
-                        now,
+                        at,
                     )
                     .await?;
             }

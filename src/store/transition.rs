@@ -166,24 +166,31 @@ impl<'a> Writer<'a> {
                 written
             }
             Row::Existing(before) => {
+                let mut update = case::Entity::update_many()
+                    .col_expr(case::Column::Outcome, Expr::value(outcome.clone()))
+                    .col_expr(case::Column::Data, Expr::value(data.clone()))
+                    .col_expr(
+                        case::Column::RowVersion,
+                        Expr::value(before.row_version + 1),
+                    )
+                    .col_expr(case::Column::UpdatedAt, Expr::value(now))
+                    .col_expr(case::Column::LastHash, Expr::value(last_hash.clone()));
+                // An indexed column is set only when it changes: SQLite rewrites the index
+                // entries of every column an UPDATE sets, even to the value it had, and
+                // those are pages of their own in the WAL.
+                let (state, entered_at) = (case.state.to_string(), millis(case.entered_at));
+                if state != before.state || entered_at != before.entered_at {
+                    update = update
+                        .col_expr(case::Column::State, Expr::value(state))
+                        .col_expr(case::Column::EnteredAt, Expr::value(entered_at));
+                }
+                if status != before.status {
+                    update = update.col_expr(case::Column::Status, Expr::value(status.clone()));
+                }
                 let changed = self
                     .txn
                     .exec(
-                        &case::Entity::update_many()
-                            .col_expr(case::Column::State, Expr::value(case.state.to_string()))
-                            .col_expr(case::Column::Status, Expr::value(status.clone()))
-                            .col_expr(case::Column::Outcome, Expr::value(outcome.clone()))
-                            .col_expr(case::Column::Data, Expr::value(data.clone()))
-                            .col_expr(
-                                case::Column::RowVersion,
-                                Expr::value(before.row_version + 1),
-                            )
-                            .col_expr(case::Column::UpdatedAt, Expr::value(now))
-                            .col_expr(
-                                case::Column::EnteredAt,
-                                Expr::value(millis(case.entered_at)),
-                            )
-                            .col_expr(case::Column::LastHash, Expr::value(last_hash.clone()))
+                        &update
                             .filter(case::Column::Id.eq(&before.id))
                             .filter(case::Column::RowVersion.eq(before.row_version)),
                     )
