@@ -30,7 +30,8 @@ use super::{Error, Store};
 const MAX_BATCH: usize = 256;
 /// Transitions waiting for the writer before callers wait to queue (backpressure).
 const QUEUE: usize = 4096;
-/// WAL frames (pages) past which the writer finishes a checkpoint itself (16 MiB of pages).
+/// WAL frames (pages) past which the writer finishes a checkpoint itself (64 MiB of pages;
+/// 16 MiB was 10 % fewer events per second, from the writer's more frequent copies).
 ///
 /// Under a steady stream of commits the checkpointer's passive checkpoints never catch up
 /// with the last frame, and SQLite only starts the WAL over once one has: the WAL then grows
@@ -38,7 +39,7 @@ const QUEUE: usize = 4096;
 /// must first allocate and zero. Between two batches no frame is being added, so the
 /// writer's own passive checkpoint copies what remains and the next batch writes the WAL
 /// from its beginning again.
-const RESTART_FRAMES: u64 = 4096;
+const RESTART_FRAMES: u64 = 16384;
 
 /// Hands a job's result over once the batch's COMMIT succeeded or failed.
 type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -235,7 +236,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_over_under_a_steady_stream_of_commits() {
         const CLIENTS: usize = 32;
-        const EACH: usize = 200;
+        const EACH: usize = 600;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(
             &crate::store::sqlite_url(dir.path()),
@@ -277,9 +278,8 @@ mod tests {
             .len();
         // Started over, the WAL holds about RESTART_FRAMES pages and what one pass of the
         // checkpointer lets through; never started over, at least everything written.
-        assert!(
-            wal < 2 * RESTART_FRAMES * 4096 && wal < written,
-            "WAL {wal} bytes after {written} bytes written"
-        );
+        let bound = RESTART_FRAMES * 4096 * 3 / 2;
+        assert!(bound < written, "the test writes too little to tell");
+        assert!(wal < bound, "WAL {wal} bytes after {written} bytes written");
     }
 }

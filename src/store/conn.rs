@@ -232,8 +232,9 @@ impl Direct {
         // Copying the WAL back into the database file is the checkpointer thread's work
         // (`batch::checkpointer`), beside the writer rather than inside its commits.
         c.pragma_update(None, "wal_autocheckpoint", 0)?;
-        // Once restarted, a WAL that grew during a long burst shrinks back to this size.
-        c.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        // Once restarted, a WAL that grew during a long burst shrinks back to this size
+        // (above what `batch::RESTART_FRAMES` lets it reach, which it keeps for reuse).
+        c.pragma_update(None, "journal_size_limit", 128 * 1024 * 1024)?;
         // Every statement of a transition stays prepared.
         c.set_prepared_statement_cache_capacity(128);
         Ok(Direct {
