@@ -309,7 +309,6 @@ async fn notices(
     Ok(())
 }
 
-/// Starts `jalon serve` on an empty data folder, lets it settle, reads its resident memory.
 /// Sends each case its list of members from [`WORKERS`] concurrent clients, each taking a
 /// contiguous share of `ids`; returns how many were sent.
 async fn send_lists(
@@ -354,6 +353,7 @@ async fn send_lists(
     Ok(sent)
 }
 
+/// Starts `jalon serve` on an empty data folder, lets it settle, reads its resident memory.
 fn idle_rss(workflows: &Path) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
     let exe = std::env::current_exe().map_err(run_err)?;
