@@ -10,6 +10,21 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_init;
 mod m20261201_000001_case_indexes;
 
+/// An index on `columns` of `table`, in that order (the one way every migration declares one;
+/// the SQL it builds is what each released migration has always run).
+pub(crate) fn index(
+    name: &'static str,
+    table: &'static str,
+    columns: &[&'static str],
+) -> IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(name).table(table);
+    for c in columns {
+        i.col(*c);
+    }
+    i.to_owned()
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -4,24 +4,13 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+use crate::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 fn table(name: &'static str) -> TableCreateStatement {
     Table::create().table(name).to_owned()
-}
-
-fn index(
-    name: &'static str,
-    table: &'static str,
-    columns: &[&'static str],
-) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(table);
-    for c in columns {
-        i.col(*c);
-    }
-    i.to_owned()
 }
 
 #[async_trait::async_trait]

@@ -23,12 +23,7 @@ fn drop(name: &'static str) -> IndexDropStatement {
 }
 
 fn create(name: &'static str, columns: &[&'static str]) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table("cases");
-    for c in columns {
-        i.col(*c);
-    }
-    i.to_owned()
+    crate::index(name, "cases", columns)
 }
 
 #[async_trait::async_trait]
