@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use sea_orm::DbErr;
+use sea_orm::{DbErr, QueryTrait};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::conn::{Conn, Direct};
@@ -177,6 +177,30 @@ fn commit_error(e: String) -> Error {
 }
 
 impl Store {
+    /// Runs a write that is atomic by itself (one statement: a claim, a delivery record): on a
+    /// SQLite file in the writer's next batch, like a transition, so that it shares a COMMIT
+    /// and never waits in SQLite's busy handler for the writer's lock (which sleeps up to
+    /// 100 ms a turn); elsewhere on the pool, in autocommit, without a transaction of its own.
+    pub(super) async fn write_alone<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
+    {
+        match &self.jobs {
+            Some(_) => self.write(f).await,
+            None => f(Conn::Pool(&self.db)).await,
+        }
+    }
+
+    /// One statement through [`Store::write_alone`]; returns the number of rows it changed.
+    pub(super) async fn exec_alone<Q>(&self, q: Q) -> Result<u64, Error>
+    where
+        Q: QueryTrait + Send + Sync + 'static,
+    {
+        self.write_alone(move |c| Box::pin(async move { c.exec(&q).await }))
+            .await
+    }
+
     /// Runs `f` in a write transaction and commits it: on SQLite batched with the transitions
     /// queued at the same time (see the module), on PostgreSQL alone. `f`'s writes are kept
     /// only if it returns `Ok`.
@@ -228,7 +252,27 @@ mod tests {
 
     use super::RESTART_FRAMES;
     use crate::store::Store;
+    use crate::store::conn::Conn;
     use crate::store::entities::idempotency;
+
+    /// On a SQLite file a claim or a delivery record joins the writer's batch; on a database
+    /// the writer does not own it runs on the pool.
+    #[tokio::test]
+    async fn a_single_write_goes_to_the_writer_of_a_sqlite_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let calendar = engine::calendar::Calendar::fwb;
+        let file = Store::open(&crate::store::sqlite_url(dir.path()), calendar())
+            .await
+            .unwrap();
+        let memory = Store::open("sqlite::memory:", calendar()).await.unwrap();
+        for (store, direct) in [(file, true), (memory, false)] {
+            let on_writer = store
+                .write_alone(|c| Box::pin(async move { Ok(matches!(c, Conn::Direct(_))) }))
+                .await
+                .unwrap();
+            assert_eq!(on_writer, direct);
+        }
+    }
 
     /// Clients that always have a transition waiting leave the checkpointer no moment at
     /// which it has copied the whole WAL; unless the writer finishes the copy itself, SQLite

@@ -237,16 +237,15 @@ impl Store {
         attempts: i32,
     ) -> Result<(), Error> {
         let backoff = 2i64.saturating_pow(attempts.clamp(0, 12) as u32).min(3600);
-        timer::Entity::update_many()
+        let q = timer::Entity::update_many()
             .col_expr(timer::Column::Attempts, Expr::value(attempts + 1))
             .col_expr(timer::Column::LastError, Expr::value(error.to_owned()))
             .col_expr(
                 timer::Column::LeaseUntil,
                 Expr::value(millis(now) + backoff * 1000),
             )
-            .filter(timer::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
+            .filter(timer::Column::Id.eq(id));
+        self.exec_alone(q).await?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{DbBackend, FromQueryResult, Statement, Value};
 
+use super::conn::Readable;
 use super::entities::{outbox, timer};
 use super::{Error, Store};
 use crate::clock::millis;
@@ -50,7 +51,7 @@ fn claim_sql(backend: DbBackend, q: &Queue) -> String {
 }
 
 impl Store {
-    async fn claim<M: FromQueryResult>(
+    async fn claim<M: Readable + Send + 'static>(
         &self,
         q: &Queue,
         owner: &str,
@@ -66,7 +67,8 @@ impl Store {
             millis(now + lease).into(),
         ];
         let stmt = Statement::from_sql_and_values(backend, claim_sql(backend, q), values);
-        Ok(M::find_by_statement(stmt).all(&self.db).await?)
+        self.write_alone(move |c| Box::pin(async move { c.query(stmt).await }))
+            .await
     }
 
     /// Due timers, earliest first, leased to `owner` for `lease`.

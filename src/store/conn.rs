@@ -97,7 +97,11 @@ impl Conn<'_> {
     }
 
     pub async fn all<M: Readable>(&self, q: &impl QueryTrait) -> Result<Vec<M>, Error> {
-        let stmt = q.build(self.backend());
+        self.query(q.build(self.backend())).await
+    }
+
+    /// The rows of a statement written for this carrier's backend (`UPDATE … RETURNING`).
+    pub async fn query<M: Readable>(&self, stmt: Statement) -> Result<Vec<M>, Error> {
         let rows = match self {
             Conn::Pool(c) => c.query_all_raw(stmt).await?,
             Conn::Txn(c) => c.query_all_raw(stmt).await?,

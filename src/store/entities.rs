@@ -82,7 +82,7 @@ pub mod history {
 pub mod timer {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "timers")]
     pub struct Model {
         #[sea_orm(primary_key)]
@@ -155,7 +155,7 @@ pub mod actor {
 pub mod outbox {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "outbox")]
     pub struct Model {
         #[sea_orm(primary_key)]

@@ -86,13 +86,12 @@ impl Store {
         status: u16,
         body: &serde_json::Value,
     ) -> Result<(), Error> {
-        idempotency::Entity::update_many()
+        let q = idempotency::Entity::update_many()
             .col_expr(idempotency::Column::Status, Expr::value(status as i32))
             .col_expr(idempotency::Column::Body, Expr::value(body.to_string()))
             .filter(idempotency::Column::ActorId.eq(actor_id))
-            .filter(idempotency::Column::Key.eq(key))
-            .exec(&self.db)
-            .await?;
+            .filter(idempotency::Column::Key.eq(key));
+        self.exec_alone(q).await?;
         Ok(())
     }
 }

@@ -148,11 +148,18 @@ impl Store {
 /// The file of a SQLite URL; `None` for an in-memory database (which only the pool sees).
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     use std::str::FromStr;
+    // sqlx names an in-memory database `file:sqlx-in-memory-N`, which is also a valid file
+    // name: tell it from the URL itself, read as sqlx reads it.
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    if database == ":memory:" || params.split('&').any(|p| p == "mode=memory") {
+        return None;
+    }
     let opts = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
     let path = opts.get_filename();
-    let name = path.to_string_lossy();
-    (!name.is_empty() && !name.starts_with(":memory:") && !url.contains("mode=memory"))
-        .then(|| path.to_owned())
+    (!path.as_os_str().is_empty()).then(|| path.to_owned())
 }
 
 /// Sets up the data folder for the embedded database.

@@ -80,7 +80,7 @@ impl Store {
         eml: Vec<u8>,
         eml_hash: &str,
     ) -> Result<bool, Error> {
-        let res = outbox::Entity::update_many()
+        let q = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value("sent"))
             .col_expr(outbox::Column::SentAt, Expr::value(millis(now)))
             .col_expr(
@@ -101,10 +101,8 @@ impl Store {
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(id))
             .filter(outbox::Column::Status.eq("pending"))
-            .filter(outbox::Column::LeaseOwner.eq(owner))
-            .exec(&self.db)
-            .await?;
-        Ok(res.rows_affected == 1)
+            .filter(outbox::Column::LeaseOwner.eq(owner));
+        Ok(self.exec_alone(q).await? == 1)
     }
 
     /// Records a failed attempt: retried later with backoff, or dead when retrying cannot help
@@ -123,7 +121,7 @@ impl Store {
         } else {
             "pending"
         };
-        outbox::Entity::update_many()
+        let q = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value(status))
             .col_expr(outbox::Column::Attempts, Expr::value(attempts))
             .col_expr(outbox::Column::LastError, Expr::value(error.to_owned()))
@@ -137,9 +135,8 @@ impl Store {
             )
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(n.id))
-            .filter(outbox::Column::LeaseOwner.eq(owner))
-            .exec(&self.db)
-            .await?;
+            .filter(outbox::Column::LeaseOwner.eq(owner));
+        self.exec_alone(q).await?;
         Ok(status)
     }
 
@@ -152,7 +149,7 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let res = outbox::Entity::update_many()
+        let q = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value("pending"))
             .col_expr(outbox::Column::Attempts, Expr::value(0))
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(millis(now)))
@@ -161,10 +158,8 @@ impl Store {
             .col_expr(outbox::Column::RetryReason, Expr::value(reason.to_owned()))
             .filter(outbox::Column::Id.eq(id))
             .filter(outbox::Column::Status.is_in(["dead", "pending"]))
-            .filter(outbox::Column::RecipientEmail.is_not_null())
-            .exec(&self.db)
-            .await?;
-        if res.rows_affected == 0 {
+            .filter(outbox::Column::RecipientEmail.is_not_null());
+        if self.exec_alone(q).await? == 0 {
             return Err(Error::Conflict {
                 code: "notice_not_retryable",
                 message: format!("notice {id} is sent, unknown, or has no recipient address"),
