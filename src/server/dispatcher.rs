@@ -31,8 +31,6 @@ pub const LEASE_SECS: i64 = 120;
 const BATCH: u64 = 32;
 /// Upper bound of batches per pass, so that a pass always ends.
 const MAX_BATCHES: usize = 10_000;
-/// Notices delivered side by side (the SMTP pool has its own bound).
-const PARALLEL: usize = 8;
 const POLL: StdDuration = StdDuration::from_secs(30);
 
 /// What the notices of this server look like and where they go.
@@ -119,11 +117,12 @@ impl Dispatcher {
             // One notice's failure never stops the others (an aborted delivery would only be
             // sent again later, but there is no reason to).
             let mut running = JoinSet::new();
+            let side_by_side = self.delivery.transport.side_by_side();
             for n in batch {
                 let me = self.clone();
                 let span = tracing::info_span!("notice", id = n.id, template = %n.template);
                 running.spawn(async move { me.deliver(n, now).await }.instrument(span));
-                while running.len() >= PARALLEL {
+                while running.len() >= side_by_side {
                     if let Some(r) = running.join_next().await {
                         pass.add(settle(r));
                     }

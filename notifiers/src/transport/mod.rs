@@ -68,6 +68,16 @@ impl Transport {
         }
     }
 
+    /// Deliveries worth running side by side: one per pooled SMTP connection (more would
+    /// only wait for a connection, inside their own timeout); for files, enough to keep
+    /// their disk syncs overlapping.
+    pub fn side_by_side(&self) -> usize {
+        match self {
+            Transport::FileDrop(_) => 32,
+            Transport::Smtp(t) => t.pool_size(),
+        }
+    }
+
     /// The longest one delivery can take before it fails: the SMTP exchange is bounded by its
     /// timeout; writing a file has no bound of its own (a second is generous).
     pub fn max_delivery_time(&self) -> std::time::Duration {

@@ -232,12 +232,17 @@ impl Smtp {
         }
     }
 
-    /// Closes the pooled connections.
+    /// Connections the pool keeps open at most.
+    pub fn pool_size(&self) -> usize {
+        self.config.pool_size as usize
+    }
+
     /// The bound on connecting and on the exchange of one message.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.config.timeout_secs)
     }
 
+    /// Closes the pooled connections.
     pub async fn shutdown(&self) {
         self.current().shutdown().await;
     }

@@ -391,3 +391,15 @@ fn smtp_config_reads_with_defaults_and_hides_the_password() {
         "unknown keys are refused"
     );
 }
+
+/// The dispatcher runs this many deliveries at once: with SMTP no more than the pool's
+/// connections, so that none waits for a connection inside its own timeout.
+#[tokio::test]
+async fn deliveries_side_by_side_follow_the_smtp_pool() {
+    let mut cfg = smtp_config(2525);
+    cfg.pool_size = 6;
+    assert_eq!(Transport::Smtp(Smtp::new(&cfg).unwrap()).side_by_side(), 6);
+    let dir = tempfile::tempdir().unwrap();
+    let files = Transport::FileDrop(FileDrop::new(dir.path().to_path_buf()));
+    assert!(files.side_by_side() > 6);
+}
