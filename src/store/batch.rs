@@ -41,6 +41,8 @@ const QUEUE: usize = 4096;
 /// from its beginning again.
 const RESTART_FRAMES: u64 = 16384;
 
+const WRITER_THREAD: &str = "jalon-sqlite-writer";
+
 /// Hands a job's result over once the batch's COMMIT succeeded or failed.
 type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// What a job did: whether its writes are kept, and how to answer its caller.
@@ -72,7 +74,7 @@ pub(super) fn spawn(path: &Path, turn: Arc<Mutex<()>>) -> Result<mpsc::Sender<Jo
     let thread = |name: &str| std::thread::Builder::new().name(name.into());
     thread("jalon-sqlite-checkpoint")
         .spawn(move || checkpointer(checkpoints, poked, &long_wal))
-        .and_then(|_| thread("jalon-sqlite-writer").spawn(move || writer(direct, turn, rx, wal)))
+        .and_then(|_| thread(WRITER_THREAD).spawn(move || writer(direct, turn, rx, wal)))
         .map_err(|e| DbErr::Custom(format!("cannot start the SQLite writer: {e}")))?;
     Ok(tx)
 }
@@ -209,6 +211,13 @@ impl Store {
         T: Send + 'static,
         F: for<'t> FnOnce(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
     {
+        if std::thread::current().name() == Some(WRITER_THREAD) {
+            // A job that queued a write of its own would wait for the thread that runs it:
+            // the writer would hang for good. Its statements belong on the `Conn` it was given.
+            return Err(Error::Db(DbErr::Custom(
+                "a write was started from inside a write on the SQLite writer thread".into(),
+            )));
+        }
         let Some(jobs) = &self.jobs else {
             let txn = self.begin().await?;
             return match f(Conn::Txn(&txn)).await {
@@ -272,6 +281,34 @@ mod tests {
                 .unwrap();
             assert_eq!(on_writer, direct);
         }
+    }
+
+    /// A write queued from inside a write is refused instead of waiting for the thread that
+    /// runs it, and the writer goes on serving.
+    #[tokio::test]
+    async fn a_write_inside_a_write_is_refused_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &crate::store::sqlite_url(dir.path()),
+            engine::calendar::Calendar::fwb(),
+        )
+        .await
+        .unwrap();
+        let inner = store.clone();
+        let nested = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            store.write(move |_| {
+                Box::pin(async move { inner.write(|_| Box::pin(async { Ok(()) })).await })
+            }),
+        )
+        .await
+        .expect("the writer hung");
+        let e = nested.unwrap_err().to_string();
+        assert!(e.contains("inside a write"), "{e}");
+        store
+            .write(|_| Box::pin(async { Ok(()) }))
+            .await
+            .expect("the writer still serves");
     }
 
     /// Clients that always have a transition waiting leave the checkpointer no moment at
