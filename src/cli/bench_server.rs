@@ -201,12 +201,14 @@ async fn one(
     for (order, ids) in [("in start order", ids), ("in random order", shuffled)] {
         let io = written();
         let started = Instant::now();
-        let n = send_lists(&store, ids, &by, clock.now()).await?;
+        let mut waits = send_lists(&store, ids, &by, clock.now()).await?;
         let secs = started.elapsed().as_secs_f64();
+        let n = waits.len();
         println!(
-            "server/{}: {:>8.0} transitions/s (events {order}, {WORKERS} clients; {n} in {secs:.2} s{})",
+            "server/{}: {:>8.0} transitions/s (events {order}, {WORKERS} clients; {n} in {secs:.2} s; {}{})",
             t.name,
             n as f64 / secs,
+            latency(&mut waits),
             per_transition(local, io, n)
         );
         events += n;
@@ -310,19 +312,21 @@ async fn notices(
 }
 
 /// Sends each case its list of members from [`WORKERS`] concurrent clients, each taking a
-/// contiguous share of `ids`; returns how many were sent.
+/// contiguous share of `ids`; returns how long each one waited for its answer.
 async fn send_lists(
     store: &Store,
     ids: Vec<String>,
     by: &engine::machine::Actor,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<usize, Failure> {
+) -> Result<Vec<Duration>, Failure> {
     let began = Instant::now();
     let mut handles = Vec::new();
     for chunk in ids.chunks(ids.len().div_ceil(WORKERS).max(1)) {
         let (store, by, chunk) = (store.clone(), by.clone(), chunk.to_vec());
         handles.push(tokio::spawn(async move {
+            let mut waits = Vec::with_capacity(chunk.len());
             for id in &chunk {
+                let asked = Instant::now();
                 let inputs = [("liste_recue_le".to_owned(), json!("2026-11-02"))]
                     .into_iter()
                     .collect();
@@ -342,15 +346,30 @@ async fn send_lists(
                         at,
                     )
                     .await?;
+                waits.push(asked.elapsed());
             }
-            Ok::<_, crate::store::Error>(chunk.len())
+            Ok::<_, crate::store::Error>(waits)
         }));
     }
-    let mut sent = 0;
+    let mut waits = Vec::with_capacity(ids.len());
     for h in handles {
-        sent += h.await.map_err(run_err)?.map_err(run_err)?;
+        waits.extend(h.await.map_err(run_err)?.map_err(run_err)?);
     }
-    Ok(sent)
+    Ok(waits)
+}
+
+/// "p50 4.1 ms, p99 9.8 ms": how long a client waited for its answer (on SQLite, the price of
+/// sharing a COMMIT with the other clients).
+fn latency(waits: &mut [Duration]) -> String {
+    if waits.is_empty() {
+        return "no latency".into();
+    }
+    waits.sort_unstable();
+    let at = |q: f64| {
+        let i = ((waits.len() as f64 * q).ceil() as usize).clamp(1, waits.len()) - 1;
+        waits[i].as_secs_f64() * 1e3
+    };
+    format!("p50 {:.1} ms, p99 {:.1} ms", at(0.50), at(0.99))
 }
 
 /// Starts `jalon serve` on an empty data folder, lets it settle, reads its resident memory.
