@@ -264,16 +264,24 @@ mod tests {
     use crate::store::conn::Conn;
     use crate::store::entities::idempotency;
 
+    /// A store on a SQLite file of its own (with its writer thread), and the folder holding it.
+    async fn sqlite_file() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::store::sqlite_url(dir.path());
+        let store = Store::open(&url, engine::calendar::Calendar::fwb())
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
     /// On a SQLite file a claim or a delivery record joins the writer's batch; on a database
     /// the writer does not own it runs on the pool.
     #[tokio::test]
     async fn a_single_write_goes_to_the_writer_of_a_sqlite_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let calendar = engine::calendar::Calendar::fwb;
-        let file = Store::open(&crate::store::sqlite_url(dir.path()), calendar())
+        let (_dir, file) = sqlite_file().await;
+        let memory = Store::open("sqlite::memory:", engine::calendar::Calendar::fwb())
             .await
             .unwrap();
-        let memory = Store::open("sqlite::memory:", calendar()).await.unwrap();
         for (store, direct) in [(file, true), (memory, false)] {
             let on_writer = store
                 .write_alone(|c| Box::pin(async move { Ok(matches!(c, Conn::Direct(_))) }))
@@ -287,13 +295,7 @@ mod tests {
     /// runs it, and the writer goes on serving.
     #[tokio::test]
     async fn a_write_inside_a_write_is_refused_not_a_hang() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &crate::store::sqlite_url(dir.path()),
-            engine::calendar::Calendar::fwb(),
-        )
-        .await
-        .unwrap();
+        let (_dir, store) = sqlite_file().await;
         let inner = store.clone();
         let nested = tokio::time::timeout(
             std::time::Duration::from_secs(30),
@@ -318,13 +320,7 @@ mod tests {
     async fn the_wal_starts_over_under_a_steady_stream_of_commits() {
         const CLIENTS: usize = 32;
         const EACH: usize = 600;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &crate::store::sqlite_url(dir.path()),
-            engine::calendar::Calendar::fwb(),
-        )
-        .await
-        .unwrap();
+        let (dir, store) = sqlite_file().await;
         let body = "x".repeat(8 * 1024);
         let mut clients = Vec::new();
         for c in 0..CLIENTS {
