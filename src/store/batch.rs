@@ -41,6 +41,7 @@ const QUEUE: usize = 4096;
 /// from its beginning again.
 const RESTART_FRAMES: u64 = 16384;
 
+/// The writer thread's name; `Store::write` reads it to refuse a write started on that thread.
 const WRITER_THREAD: &str = "jalon-sqlite-writer";
 
 /// Hands a job's result over once the batch's COMMIT succeeded or failed.
