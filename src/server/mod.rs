@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use engine::calendar::Calendar;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::{Notify, watch};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -75,15 +75,57 @@ fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
+            let full = |name: &str| Matcher::Full(name.to_owned());
             let recorder = PrometheusBuilder::new()
                 .set_buckets(&[0.01, 0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 86_400.0])
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        full("jalon_sqlite_batch_size"),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        full("jalon_sqlite_checkpoint_seconds"),
+                        &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
+                    )
+                })
                 .map(|b| b.build_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
+            describe_metrics();
             handle
         })
         .clone()
+}
+
+/// The `# HELP` line of each metric jalon records.
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        "jalon_transitions_total",
+        "Committed transitions, by what set them off (start, event, timer, schedule)."
+    );
+    describe_histogram!(
+        "jalon_timer_lateness_seconds",
+        Unit::Seconds,
+        "How long after its due instant each timer fired."
+    );
+    describe_counter!("jalon_notices_sent_total", "Notices delivered.");
+    describe_counter!(
+        "jalon_notices_dead_total",
+        "Notices given up on (the operator can retry them)."
+    );
+    describe_histogram!(
+        "jalon_sqlite_batch_size",
+        "Transitions committed together by the SQLite writer."
+    );
+    describe_histogram!(
+        "jalon_sqlite_checkpoint_seconds",
+        Unit::Seconds,
+        "WAL checkpoints, by thread; the writer's are time in which no transition commits."
+    );
 }
 
 /// A ready server: store open and migrated, workflows deployed, not yet listening.
@@ -218,16 +260,17 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_page(State(state): State<AppState>) -> Response {
+    let mut page = state.metrics.render();
+    // Read from this server's store at each scrape rather than recorded in the process-wide
+    // registry: a depth is a fact of the database now, not a sum of events.
     if let Ok(depths) = state.store.depths().await {
+        page.push_str("# HELP jalon_queue_depth Rows waiting in each queue of the store.\n");
+        page.push_str("# TYPE jalon_queue_depth gauge\n");
         for (name, n) in depths {
-            metrics::gauge!("jalon_queue_depth", "queue" => name).set(n as f64);
+            page.push_str(&format!("jalon_queue_depth{{queue=\"{name}\"}} {n}\n"));
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }
 
 /// Between two passes of a background loop (timers, outbox): sleeps until its next due

@@ -41,6 +41,11 @@ const QUEUE: usize = 4096;
 /// from its beginning again.
 const RESTART_FRAMES: u64 = 16384;
 
+/// Checkpoint passes at most, back to back, before the writer finishes the copy.
+const CONVERGE_PASSES: usize = 8;
+/// Frames left by a pass below which the writer finishes the copy (4 MiB of pages).
+const CONVERGED_FRAMES: u64 = 1024;
+
 /// The writer thread's name; `Store::write` reads it to refuse a write started on that thread.
 const WRITER_THREAD: &str = "jalon-sqlite-writer";
 
@@ -89,16 +94,37 @@ struct Wal {
 }
 
 /// Checkpoints after commits, a few at a time; ends with the writer (its poke sender).
+///
+/// Once the WAL is longer than [`RESTART_FRAMES`], it checkpoints again at once until a pass
+/// finds few frames left to copy, and only then asks the writer to finish the copy between two
+/// batches: the writer stands still for what the last pass left, not for a whole interval of
+/// commits.
 fn checkpointer(db: Direct, poked: std::sync::mpsc::Receiver<()>, long_wal: &AtomicBool) {
+    let checkpoint = || {
+        db.checkpoint("checkpointer")
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit")
+            })
+            .ok()
+    };
     while poked.recv().is_ok() {
         // Let the commits of a busy period gather into one checkpoint.
         std::thread::sleep(std::time::Duration::from_millis(20));
-        match db.checkpoint() {
-            Ok(frames) => long_wal.store(frames > RESTART_FRAMES, Ordering::Relaxed),
-            Err(e) => {
-                tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit")
+        let Some(mut last) = checkpoint() else {
+            continue;
+        };
+        if last.frames <= RESTART_FRAMES {
+            continue;
+        }
+        for _ in 0..CONVERGE_PASSES {
+            let Some(now) = checkpoint() else { break };
+            let left = now.frames.saturating_sub(last.copied);
+            last = now;
+            if left < CONVERGED_FRAMES {
+                break;
             }
         }
+        long_wal.store(true, Ordering::Relaxed);
     }
 }
 
@@ -136,7 +162,7 @@ fn writer(db: Direct, turn: Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>, wal: Wa
             d(committed.clone());
         }
         if wal.long.swap(false, Ordering::Relaxed)
-            && let Err(e) = db.checkpoint()
+            && let Err(e) = db.checkpoint("writer")
         {
             tracing::warn!(error = %e, "WAL checkpoint failed; retried after the next commit");
         }

@@ -22,6 +22,15 @@ use serde::de::DeserializeOwned;
 
 use super::Error;
 
+/// What a checkpoint found and did, in WAL frames (pages).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Checkpointed {
+    /// Frames the WAL holds.
+    pub frames: u64,
+    /// Frames of it now copied into the database file.
+    pub copied: u64,
+}
+
 /// The SQLite writer's connection. Only the writer thread uses it (the mutex is never
 /// contended; it makes the handle shareable with the futures that run there).
 pub(crate) struct Direct {
@@ -248,13 +257,33 @@ impl Direct {
     }
 
     /// Copies committed WAL frames into the database file without waiting for or blocking
-    /// the writer (a PASSIVE checkpoint) and returns how many frames the WAL holds. SQLite
-    /// starts the WAL over from its beginning at the first write after a checkpoint that
-    /// copied all of it and while no reader still reads from it.
-    pub fn checkpoint(&self) -> rusqlite::Result<u64> {
-        self.conn()
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
-            .map(|frames| frames.max(0) as u64)
+    /// the writer (a PASSIVE checkpoint). SQLite starts the WAL over from its beginning at the
+    /// first write after a checkpoint that copied all of it and while no reader still reads
+    /// from it. `by` names the thread in the `jalon_sqlite_checkpoint_seconds` histogram: the
+    /// writer's own checkpoints are time in which no transition commits.
+    pub fn checkpoint(&self, by: &'static str) -> rusqlite::Result<Checkpointed> {
+        let started = std::time::Instant::now();
+        let done = self
+            .conn()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                // -1 for both when another connection was checkpointing.
+                let count = |i| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+                Ok(Checkpointed {
+                    frames: count(1)?,
+                    copied: count(2)?,
+                })
+            })?;
+        let took = started.elapsed();
+        metrics::histogram!("jalon_sqlite_checkpoint_seconds", "by" => by)
+            .record(took.as_secs_f64());
+        tracing::trace!(
+            by,
+            frames = done.frames,
+            copied = done.copied,
+            ?took,
+            "WAL checkpoint"
+        );
+        Ok(done)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {

@@ -3,6 +3,7 @@
 
 mod api;
 mod harness;
+mod metrics;
 mod notices;
 mod sqlite_writer;
 mod timers;
