@@ -215,7 +215,7 @@ fn redact(url: &str) -> String {
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api::routes();
     let openapi = Arc::new(openapi);
-    Router::new()
+    let routes = Router::new()
         .nest("/api/v1", api)
         .route(
             "/api/v1/openapi.json",
@@ -230,7 +230,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
         })
-        .with_state(state)
+        .with_state(state);
+    guarded(routes)
+}
+
+/// What every request passes through, whatever its route: the body limit (413) and the
+/// panic guard (a JSON 500 with a request id instead of a dropped connection).
+fn guarded(routes: Router) -> Router {
+    routes
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
 }
@@ -344,5 +351,39 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// No route panics on purpose; this one stands for the bug that would.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_a_request_id() {
+        let routes = Router::new().route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("a bug in a handler");
+                }
+                "unreachable"
+            }),
+        );
+        let response = guarded(routes)
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "internal_error");
+        let id = body["details"]["request_id"].as_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{body}");
+        assert!(body["message"].as_str().unwrap().contains(id), "{body}");
     }
 }

@@ -541,12 +541,86 @@ async fn child_case_tasks_and_stuck(backend: Backend) {
     assert_eq!(last["trigger"], "child chambre-recours ended: desistement");
 }
 
+/// The business keys a case list answered, sorted.
+fn keys(list: &Reply) -> Vec<String> {
+    let mut keys: Vec<String> = list
+        .body
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {}", list.body))
+        .iter()
+        .map(|c| c["key"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+async fn case_list_filters_and_probes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, bob) = (
+        app.actor("Alice", &["chambre_secretaire"]).await,
+        app.actor("Bob", &["chambre_secretaire"]).await,
+    );
+    let mut ids = Vec::new();
+    for (token, key) in [(&alice, "CR-1"), (&alice, "CR-2"), (&bob, "CR-3")] {
+        ids.push(recours(&app, token, key).await);
+    }
+    list_received(&app, &alice, &ids[0], "2026-12-18").await;
+    let r = app.event(&bob, &ids[1], "desister", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let id_of = |me: Reply| me.body["id"].as_str().unwrap().to_owned();
+    let alice_id = id_of(app.get(&alice, "/api/v1/me").await);
+    let bob_id = id_of(app.get(&bob, "/api/v1/me").await);
+    let app = &app;
+    let list = |query: String| async move {
+        let r = app.get(&app.admin, &format!("/api/v1/cases?{query}")).await;
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        keys(&r)
+    };
+    assert_eq!(list("state=recusation_ouverte".into()).await, ["CR-1"]);
+    assert_eq!(list("state=liste_a_communiquer".into()).await, ["CR-3"]);
+    assert_eq!(list("status=closed".into()).await, ["CR-2"]);
+    assert_eq!(list("status=open".into()).await, ["CR-1", "CR-3"]);
+    // Acted on: started it, or sent it an event.
+    assert_eq!(list(format!("actor={alice_id}")).await, ["CR-1", "CR-2"]);
+    assert_eq!(list(format!("actor={bob_id}")).await, ["CR-2", "CR-3"]);
+    assert_eq!(list(format!("actor={bob_id}&status=open")).await, ["CR-3"]);
+    assert!(
+        list(format!("actor={bob_id}&state=recusation_ouverte"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        list("workflow=chambre-recours&limit=2".into()).await.len(),
+        2
+    );
+    assert_eq!(
+        list("workflow=chambre-recours&limit=2&offset=2".into())
+            .await
+            .len(),
+        1
+    );
+
+    // The probes answer without a token.
+    for (path, body) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.text().await.unwrap(), body, "{path}");
+    }
+}
+
 on_both_backends!(
     chambre_recours_procedure,
     authentication_and_errors,
     idempotent_start,
     deploy_versions,
     child_case_tasks_and_stuck,
+    case_list_filters_and_probes,
 );
 
 async fn raw_request(base: &str, head: &str) -> String {
