@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::jalon;
+use crate::support::{jalon, jalon_with};
 
 struct Server {
     child: Child,
@@ -25,11 +25,19 @@ impl Drop for Server {
 
 fn serve(data: &Path) -> Server {
     let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jalon"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .arg("--workflows")
-        .arg(&workflows)
+    start(
+        Command::new(env!("CARGO_BIN_EXE_jalon"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .arg("--workflows")
+            .arg(&workflows),
+    )
+}
+
+/// Spawns a `jalon serve` command (on the embedded database, notices as files) and waits for
+/// the line that says where it listens.
+fn start(command: &mut Command) -> Server {
+    let mut child = command
         .env("JALON_LOG", "info")
         .env_remove("JALON_CALENDAR")
         .env_remove("JALON_DATABASE_URL")
@@ -157,4 +165,116 @@ async fn the_tour_then_a_clean_stop() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// Every setting from the environment alone, as a service manager would give them: the
+/// schema made beforehand by `jalon migrate`, an actor added and listed, the server on the
+/// address, data folder and workflows the variables name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("env-data");
+    let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid");
+    let env = [("JALON_DATA_DIR", data.to_str().unwrap())];
+
+    let migrate = jalon_with(&["migrate"], &env);
+    assert_eq!(migrate.code, 0, "{}", migrate.stderr);
+    assert_eq!(migrate.stdout.trim(), "database is up to date");
+    assert!(
+        data.join("jalon.db").is_file(),
+        "migrate creates the database"
+    );
+
+    let add = jalon_with(
+        &[
+            "actors",
+            "add",
+            "--name",
+            "Greffe",
+            "--email",
+            "greffe@example.org",
+            "--roles",
+            "admin,operator",
+        ],
+        &env,
+    );
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let token = add.stdout.lines().last().unwrap().to_owned();
+    let list = jalon_with(&["actors", "list"], &env);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let listed: Vec<Vec<&str>> = list
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(listed.len(), 1, "{}", list.stdout);
+    assert_eq!(
+        listed[0][1..],
+        ["Greffe", "greffe@example.org", "admin,operator"]
+    );
+
+    let server = start(
+        Command::new(env!("CARGO_BIN_EXE_jalon"))
+            .arg("serve")
+            .env("JALON_LISTEN", "127.0.0.1:0")
+            .env("JALON_DATA_DIR", &data)
+            .env("JALON_WORKFLOWS", &workflows),
+    );
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/workflows", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut deployed: Vec<String> = r
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v["workflow"].as_str().unwrap().to_owned())
+        .collect();
+    deployed.sort();
+    assert_eq!(deployed, ["avis-exemple", "recours-exemple"]);
+}
+
+/// `jalon migrate` on PostgreSQL: the URL from the environment, the schema made there (an
+/// actor can be added and listed straight after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_on_postgres() {
+    use crate::server::harness::{Backend, fresh_database};
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Postgres, dir.path())
+        .await
+        .expect("a PostgreSQL database");
+    let unused = dir.path().join("unused");
+    let env = [
+        ("JALON_DATABASE_URL", url.as_str()),
+        ("JALON_DATA_DIR", unused.to_str().unwrap()),
+    ];
+    let migrate = jalon_with(&["migrate"], &env);
+    assert_eq!(migrate.code, 0, "{}", migrate.stderr);
+    assert_eq!(migrate.stdout.trim(), "database is up to date");
+    let add = jalon_with(
+        &[
+            "actors",
+            "add",
+            "--name",
+            "Greffe",
+            "--email",
+            "greffe@example.org",
+            "--roles",
+            "admin",
+        ],
+        &env,
+    );
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let list = jalon_with(&["actors", "list"], &env);
+    assert!(
+        list.stdout.contains("\tgreffe@example.org\t"),
+        "{}",
+        list.stdout
+    );
+    // The URL wins over the data folder: no SQLite file was made.
+    assert!(!unused.exists());
 }

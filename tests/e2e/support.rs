@@ -10,9 +10,16 @@ pub struct Run {
 
 /// Runs `jalon ARGS` with no inherited calendar configuration.
 pub fn jalon(args: &[&str]) -> Run {
+    jalon_with(args, &[])
+}
+
+/// Runs `jalon ARGS` with these environment variables set (and no inherited calendar
+/// configuration).
+pub fn jalon_with(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_jalon"))
         .args(args)
         .env_remove("JALON_CALENDAR")
+        .envs(env.iter().copied())
         .output()
         .expect("the jalon binary runs");
     Run {

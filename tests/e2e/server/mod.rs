@@ -2,7 +2,7 @@
 //! SQLite file and a real PostgreSQL database, a fresh one per test.
 
 mod api;
-mod harness;
+pub mod harness;
 mod metrics;
 mod notices;
 mod sqlite_writer;
