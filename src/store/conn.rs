@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use super::Error;
 
 /// What a checkpoint found and did, in WAL frames (pages).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Checkpointed {
     /// Frames the WAL holds.
     pub frames: u64,
