@@ -167,24 +167,12 @@ async fn the_tour_then_a_clean_stop() {
     assert_eq!(r.status(), 401);
 }
 
-/// Every setting from the environment alone, as a service manager would give them: the
-/// schema made beforehand by `jalon migrate`, an actor added and listed, the server on the
-/// address, data folder and workflows the variables name.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn settings_from_the_environment() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("env-data");
-    let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid");
-    let env = [("JALON_DATA_DIR", data.to_str().unwrap())];
-
-    let migrate = jalon_with(&["migrate"], &env);
+/// `jalon migrate`, then `jalon actors add` and `jalon actors list`, all configured by `env`
+/// alone; returns the new actor's token.
+fn migrate_then_add_an_actor(env: &[(&str, &str)]) -> String {
+    let migrate = jalon_with(&["migrate"], env);
     assert_eq!(migrate.code, 0, "{}", migrate.stderr);
     assert_eq!(migrate.stdout.trim(), "database is up to date");
-    assert!(
-        data.join("jalon.db").is_file(),
-        "migrate creates the database"
-    );
-
     let add = jalon_with(
         &[
             "actors",
@@ -196,11 +184,10 @@ async fn settings_from_the_environment() {
             "--roles",
             "admin,operator",
         ],
-        &env,
+        env,
     );
     assert_eq!(add.code, 0, "{}", add.stderr);
-    let token = add.stdout.lines().last().unwrap().to_owned();
-    let list = jalon_with(&["actors", "list"], &env);
+    let list = jalon_with(&["actors", "list"], env);
     assert_eq!(list.code, 0, "{}", list.stderr);
     let listed: Vec<Vec<&str>> = list
         .stdout
@@ -211,6 +198,24 @@ async fn settings_from_the_environment() {
     assert_eq!(
         listed[0][1..],
         ["Greffe", "greffe@example.org", "admin,operator"]
+    );
+    add.stdout.lines().last().unwrap().to_owned()
+}
+
+/// Every setting from the environment alone, as a service manager would give them: the
+/// schema made beforehand by `jalon migrate`, an actor added and listed, the server on the
+/// address, data folder and workflows the variables name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("env-data");
+    let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid");
+    let env = [("JALON_DATA_DIR", data.to_str().unwrap())];
+
+    let token = migrate_then_add_an_actor(&env);
+    assert!(
+        data.join("jalon.db").is_file(),
+        "migrate creates the database"
     );
 
     let server = start(
@@ -239,7 +244,7 @@ async fn settings_from_the_environment() {
 }
 
 /// `jalon migrate` on PostgreSQL: the URL from the environment, the schema made there (an
-/// actor can be added and listed straight after).
+/// actor can be added and listed straight after), nothing made under the data folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_on_postgres() {
     use crate::server::harness::{Backend, fresh_database};
@@ -252,29 +257,7 @@ async fn migrate_on_postgres() {
         ("JALON_DATABASE_URL", url.as_str()),
         ("JALON_DATA_DIR", unused.to_str().unwrap()),
     ];
-    let migrate = jalon_with(&["migrate"], &env);
-    assert_eq!(migrate.code, 0, "{}", migrate.stderr);
-    assert_eq!(migrate.stdout.trim(), "database is up to date");
-    let add = jalon_with(
-        &[
-            "actors",
-            "add",
-            "--name",
-            "Greffe",
-            "--email",
-            "greffe@example.org",
-            "--roles",
-            "admin",
-        ],
-        &env,
-    );
-    assert_eq!(add.code, 0, "{}", add.stderr);
-    let list = jalon_with(&["actors", "list"], &env);
-    assert!(
-        list.stdout.contains("\tgreffe@example.org\t"),
-        "{}",
-        list.stdout
-    );
+    migrate_then_add_an_actor(&env);
     // The URL wins over the data folder: no SQLite file was made.
     assert!(!unused.exists());
 }
