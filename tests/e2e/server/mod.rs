@@ -6,4 +6,5 @@ pub mod harness;
 mod metrics;
 mod notices;
 mod sqlite_writer;
+mod stuck;
 mod timers;
