@@ -80,25 +80,22 @@ async fn operator_sees_why_a_case_is_stuck(backend: Backend) {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let gestion = app.actor("Gestion", &["gestionnaire"]).await;
-    let start = |key: &'static str| {
-        let gestion = gestion.clone();
-        let app = &app;
-        async move {
-            let r = app
-                .start(
-                    &gestion,
-                    "attente-exemple",
-                    key,
-                    json!({"recu_le": "2026-11-02"}),
-                )
-                .await;
-            assert_eq!(r.status, 201, "{}", r.body);
-            r.body["id"].as_str().unwrap().to_owned()
-        }
-    };
-    let (running, on_hold) = (start("RUNNING").await, start("ON-HOLD").await);
+    let mut ids = Vec::new();
+    for key in ["RUNNING", "ON-HOLD"] {
+        let r = app
+            .start(
+                &gestion,
+                "attente-exemple",
+                key,
+                json!({"recu_le": "2026-11-02"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let (running, on_hold) = (&ids[0], &ids[1]);
     let r = app
-        .event(&gestion, &on_hold, "mettre_en_attente", json!({}))
+        .event(&gestion, on_hold, "mettre_en_attente", json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 
@@ -146,7 +143,7 @@ async fn operator_sees_why_a_case_is_stuck(backend: Backend) {
             pair("ON-HOLD", "nothing_pending")
         ]
     );
-    let r = app.event(&gestion, &on_hold, "reprendre", json!({})).await;
+    let r = app.event(&gestion, on_hold, "reprendre", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(stuck(&app).await.is_empty());
 }
