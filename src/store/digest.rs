@@ -4,6 +4,7 @@
 //! dedupe key (`digest:<actor>:<date>`) makes queueing it again the same day harmless.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TryInsertResult,
 };
@@ -93,7 +94,14 @@ impl Store {
                 ..Default::default()
             };
             let res = outbox::Entity::insert(row)
-                .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
+                // The unique index of notices of no case is partial: the target says so.
+                .on_conflict(
+                    OnConflict::column(outbox::Column::DedupeKey)
+                        .target_and_where(outbox::Column::CaseId.is_null())
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .try_insert()
                 .exec(&self.db)
                 .await?;
             if matches!(res, TryInsertResult::Inserted(_)) {

@@ -418,9 +418,12 @@ impl<'a> Writer<'a> {
         self.txn
             .exec(
                 &outbox::Entity::insert(m).on_conflict(
-                    sea_orm::sea_query::OnConflict::column(outbox::Column::DedupeKey)
-                        .do_nothing()
-                        .to_owned(),
+                    sea_orm::sea_query::OnConflict::columns([
+                        outbox::Column::CaseId,
+                        outbox::Column::DedupeKey,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
                 ),
             )
             .await?;

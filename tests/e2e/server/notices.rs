@@ -730,3 +730,44 @@ async fn notices_follow_the_holders_of_the_moment(backend: Backend) {
 }
 
 on_both_backends!(notices_follow_the_holders_of_the_moment);
+
+/// The outbox's unique keys, as the migrations leave them on each backend: a notice of a case
+/// is queued once per dedupe key of that case; a notice of no case (the daily digest) once per
+/// dedupe key among those.
+async fn outbox_keys_refuse_a_notice_queued_twice(backend: Backend) {
+    use jalon::store::entities::outbox;
+    use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait};
+
+    let app = spawn_app(backend).await;
+    let greffe = app
+        .actor("Greffe", &["chambre_secretaire", "requerant"])
+        .await;
+    let id = super::api::recours(&app, &greffe, "CR-KEYS").await;
+    super::api::list_received(&app, &greffe, &id, "2026-12-18").await;
+    let db = &app.app.state.store.db;
+    let queued = outbox::Entity::find().all(db).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let again = |case_id: Option<String>| outbox::ActiveModel {
+        case_id: Set(case_id),
+        dedupe_key: Set(queued[0].dedupe_key.clone()),
+        template: Set(queued[0].template.clone()),
+        context: Set("{}".into()),
+        status: Set("pending".into()),
+        attempts: Set(0),
+        next_attempt_at: Set(0),
+        created_at: Set(0),
+        ..Default::default()
+    };
+    let insert = |row| async move { outbox::Entity::insert(row).exec(db).await };
+    assert!(
+        insert(again(Some(id.clone()))).await.is_err(),
+        "same case, same key"
+    );
+    insert(again(None))
+        .await
+        .expect("no case: keys of their own");
+    assert!(insert(again(None)).await.is_err(), "no case, same key");
+    assert_eq!(outbox::Entity::find().count(db).await.unwrap(), 2);
+}
+
+on_both_backends!(outbox_keys_refuse_a_notice_queued_twice);
