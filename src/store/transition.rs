@@ -341,7 +341,8 @@ impl<'a> Writer<'a> {
                         recipients.push((None, None, e.to_string()));
                     }
                 }
-                let base = format!("{}:{dedupe_key}", row.id);
+                // Unique within its case: the outbox's unique index is (case_id, dedupe_key).
+                let base = dedupe_key.to_string();
                 if recipients.is_empty() {
                     // Kept, not dropped: the operator sees a notice nobody could receive.
                     let roles: Vec<&str> = to_roles.iter().map(|r| &**r).collect();
