@@ -2,8 +2,9 @@
 //! `outbox_dedupe` `(dedupe_key)` become one unique index `outbox_case_dedupe`
 //! `(case_id, dedupe_key)`, which serves both the lookups by case and the refusal of a notice
 //! queued twice. Each notice a transition queues then writes one index page keyed by its case
-//! instead of two (`jalon bench server`, events in random order on SQLite: 10 KiB less written
-//! per event, 6,100 -> 7,200 events/s with `outbox_case` dropped).
+//! instead of two (`jalon bench server`, events in random order on SQLite, alternating runs of
+//! the binaries before and after: 67-72 -> 59-62 KiB written per event, 5,450-6,600 ->
+//! 6,100-7,480 events/s).
 //!
 //! A notice of no case (the daily digest, `case_id` null) keeps a unique dedupe key through the
 //! partial index `outbox_digest_dedupe`, written only by those rows. The SQL is the same on
