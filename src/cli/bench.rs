@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// no server of its own).
     #[arg(long, value_name = "HOST:PORT")]
     smtp: Option<String>,
+    /// Runs of the server measurements; with more than one, the median and the spread of each
+    /// figure follow.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
+    runs: u16,
 }
 
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
@@ -72,7 +76,13 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
                 admin_url: Some(url.trim_end_matches('/').to_owned()),
             });
         }
-        super::bench_server::run(&targets, &a.workflows, budget, smtp.as_ref())?;
+        super::bench_server::run(
+            &targets,
+            &a.workflows,
+            budget,
+            smtp.as_ref(),
+            usize::from(a.runs),
+        )?;
     }
     if matches!(a.suite, Suite::All | Suite::Notices) {
         notices(budget, smtp.as_ref())?;

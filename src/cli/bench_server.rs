@@ -61,18 +61,72 @@ fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(anyhow::anyhow!("{e}"))
 }
 
+/// The rates one run printed, by what they measure, for the summary over several runs.
+#[derive(Default)]
+struct Figures(Vec<(String, f64)>);
+
+impl Figures {
+    fn record(&mut self, target: &Target, what: &str, per_second: f64) {
+        self.0
+            .push((format!("server/{}: {what}", target.name), per_second));
+    }
+}
+
+/// "median 10412/s (9272-11333/s)" of each figure over the runs, in the order first printed:
+/// this machine's figures move by 15 % from one run to the next, so one run proves little.
+fn summary(runs: &[Figures]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Some(first) = runs.first() else {
+        return lines;
+    };
+    for (what, _) in &first.0 {
+        let mut values: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| r.0.iter().filter(|(w, _)| w == what).map(|(_, v)| *v))
+            .collect();
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        lines.push(format!(
+            "{what}: median {median:.0}/s ({:.0}-{:.0}/s, {n} runs)",
+            values[0],
+            values[n - 1]
+        ));
+    }
+    lines
+}
+
 pub fn run(
     targets: &[Target],
     workflows: &Path,
     budget: Duration,
     smtp: Option<&notifiers::SmtpConfig>,
+    runs: usize,
 ) -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(run_err)?;
-    for t in targets {
-        rt.block_on(one(t, workflows, budget, smtp))?;
+    let mut figures: Vec<Figures> = Vec::new();
+    for r in 1..=runs {
+        if runs > 1 {
+            println!("server: run {r} of {runs}");
+        }
+        let mut this = Figures::default();
+        for t in targets {
+            rt.block_on(one(t, workflows, budget, smtp, &mut this))?;
+        }
+        figures.push(this);
+    }
+    if runs > 1 {
+        println!("server: over {runs} runs");
+        for line in summary(&figures) {
+            println!("{line}");
+        }
     }
     idle_rss(workflows)?;
     Ok(())
@@ -83,6 +137,7 @@ async fn one(
     workflows: &Path,
     budget: Duration,
     smtp: Option<&notifiers::SmtpConfig>,
+    figures: &mut Figures,
 ) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
     let (url, cleanup) = match &t.admin_url {
@@ -179,6 +234,7 @@ async fn one(
         ids.extend(h.await.map_err(run_err)?.map_err(run_err)?);
     }
     let secs = started.elapsed().as_secs_f64();
+    figures.record(t, "cases started", ids.len() as f64 / secs);
     println!(
         "server/{}: {:>8.0} cases started/s ({} cases, {WORKERS} clients{})",
         t.name,
@@ -204,6 +260,7 @@ async fn one(
         let mut waits = send_lists(&store, ids, &by, clock.now()).await?;
         let secs = started.elapsed().as_secs_f64();
         let n = waits.len();
+        figures.record(t, &format!("events {order}"), n as f64 / secs);
         println!(
             "server/{}: {:>8.0} transitions/s (events {order}, {WORKERS} clients; {n} in {secs:.2} s; {}{})",
             t.name,
@@ -221,6 +278,7 @@ async fn one(
     let started = Instant::now();
     let pass = scheduler.run_due().await.map_err(run_err)?;
     let secs = started.elapsed().as_secs_f64();
+    figures.record(t, "timers fired", pass.fired as f64 / secs);
     println!(
         "server/{}: {:>8.0} timers fired/s ({} in {secs:.2} s, one scheduler{})",
         t.name,
@@ -234,7 +292,7 @@ async fn one(
             pass.fired
         )));
     }
-    notices(t, &store, &clock, dir.path(), events, smtp).await?;
+    notices(t, &store, &clock, dir.path(), events, smtp, figures).await?;
     store.close().await.map_err(run_err)?;
     if let Some((db, name)) = cleanup {
         db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
@@ -253,8 +311,10 @@ async fn notices(
     dir: &Path,
     expected: usize,
     smtp: Option<&notifiers::SmtpConfig>,
+    figures: &mut Figures,
 ) -> Result<(), Failure> {
     let mut transports = vec![(
+        "file drop",
         "file drop".to_owned(),
         notifiers::Transport::FileDrop(notifiers::FileDrop::new(dir.join("outbox"))),
     )];
@@ -268,11 +328,12 @@ async fn notices(
             cfg.pool_size
         );
         transports.push((
+            "SMTP",
             relay,
             notifiers::Transport::Smtp(notifiers::Smtp::new(&cfg).map_err(run_err)?),
         ));
     }
-    for (i, (name, transport)) in transports.into_iter().enumerate() {
+    for (i, (kind, name, transport)) in transports.into_iter().enumerate() {
         if i > 0 {
             store
                 .db
@@ -295,6 +356,11 @@ async fn notices(
         let started = Instant::now();
         let pass = d.run_due().await.map_err(run_err)?;
         let secs = started.elapsed().as_secs_f64();
+        figures.record(
+            t,
+            &format!("notices delivered ({kind})"),
+            pass.sent as f64 / secs,
+        );
         println!(
             "server/{}: {:>8.0} notices delivered/s ({name}: claim, render, build, deliver, record; {} in {secs:.2} s)",
             t.name,
@@ -409,4 +475,41 @@ fn idle_rss(workflows: &Path) -> Result<(), Failure> {
         "server/idle: resident memory of `jalon serve` (SQLite, all workflows deployed): {rss}"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_takes_the_median_of_each_figure_in_first_printed_order() {
+        let sqlite = Target {
+            name: "sqlite",
+            admin_url: None,
+        };
+        let runs: Vec<Figures> = [[40.0, 10.0], [20.0, 30.0], [30.0, 20.0], [10.0, 40.0]]
+            .iter()
+            .map(|[cases, events]| {
+                let mut f = Figures::default();
+                f.record(&sqlite, "cases started", *cases);
+                f.record(&sqlite, "events in random order", *events);
+                f
+            })
+            .collect();
+        assert_eq!(
+            summary(&runs),
+            [
+                "server/sqlite: cases started: median 25/s (10-40/s, 4 runs)",
+                "server/sqlite: events in random order: median 25/s (10-40/s, 4 runs)",
+            ]
+        );
+        assert_eq!(
+            summary(&runs[..3]),
+            [
+                "server/sqlite: cases started: median 30/s (20-40/s, 3 runs)",
+                "server/sqlite: events in random order: median 20/s (10-30/s, 3 runs)",
+            ]
+        );
+        assert!(summary(&[]).is_empty());
+    }
 }

@@ -1,0 +1,68 @@
+//! `jalon bench server --runs N`: each run prints its figures, then the median and the spread of
+//! each. Speed itself is the benchmark's business, never asserted here; that every figure is
+//! measured, and summarised from the runs' own values, is.
+
+use crate::support::jalon;
+
+/// The rate at the start of `line` after `prefix` ("server/sqlite:    10412 timers fired/s").
+fn rate(line: &str, prefix: &str) -> f64 {
+    line.strip_prefix(prefix)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {line:?}"))
+}
+
+#[test]
+fn bench_server_gives_the_median_and_spread_of_its_runs() {
+    let run = jalon(&["bench", "server", "--seconds", "0.1", "--runs", "3"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (runs, summary) = run
+        .stdout
+        .split_once("server: over 3 runs\n")
+        .unwrap_or_else(|| panic!("no summary in:\n{}", run.stdout));
+    assert_eq!(runs.matches("server: run ").count(), 3, "{runs}");
+
+    let mut fired: Vec<f64> = runs
+        .lines()
+        .filter(|l| l.contains(" timers fired/s ("))
+        .map(|l| rate(l, "server/sqlite:"))
+        .collect();
+    fired.sort_by(f64::total_cmp);
+    assert_eq!(fired.len(), 3, "{runs}");
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("server/sqlite: timers fired: "))
+        .unwrap_or_else(|| panic!("no timers line in:\n{summary}"));
+    assert_eq!(
+        line,
+        format!(
+            "server/sqlite: timers fired: median {:.0}/s ({:.0}-{:.0}/s, 3 runs)",
+            fired[1], fired[0], fired[2]
+        )
+    );
+    for what in [
+        "cases started",
+        "events in start order",
+        "events in random order",
+        "notices delivered (file drop)",
+    ] {
+        assert!(
+            summary.lines().any(
+                |l| l.starts_with(&format!("server/sqlite: {what}: median "))
+                    && l.ends_with(", 3 runs)")
+            ),
+            "{what} missing from:\n{summary}"
+        );
+    }
+    assert!(
+        summary.contains("server/idle: resident memory"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn bench_runs_are_bounded() {
+    let run = jalon(&["bench", "server", "--runs", "0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--runs"), "{}", run.stderr);
+}
