@@ -165,6 +165,19 @@ impl TestApp {
         reply(r).await
     }
 
+    /// The operator's stuck list (read as the administrator), only the rows with `reason`.
+    pub async fn stuck_for(&self, reason: &str) -> Vec<Value> {
+        let r = self.get(&self.admin, "/api/v1/operator/stuck").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", r.body))
+            .iter()
+            .filter(|s| s["reason"] == reason)
+            .cloned()
+            .collect()
+    }
+
     pub async fn post(&self, token: &str, path: &str, body: Value) -> Reply {
         let r = self
             .http

@@ -190,15 +190,8 @@ async fn outage_then_every_notice_once(backend: Backend) {
         0,
         "nothing retried before its backoff"
     );
-    let stuck = app.get(&app.admin, "/api/v1/operator/stuck").await;
-    let failing: Vec<&Value> = stuck
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["reason"] == "notice_failing")
-        .collect();
-    assert_eq!(failing.len(), 3, "{}", stuck.body);
+    let failing = app.stuck_for("notice_failing").await;
+    assert_eq!(failing.len(), 3, "{failing:?}");
     assert!(failing[0]["notice_id"].is_i64());
     for id in &ids {
         let n = &notices(&app, id).await[0];
@@ -240,12 +233,8 @@ async fn outage_then_every_notice_once(backend: Backend) {
         assert_eq!(n["status"], "sent");
         assert_eq!(n["attempts"], 3);
     }
-    let stuck = app.get(&app.admin, "/api/v1/operator/stuck").await;
-    assert!(
-        !stuck.body.to_string().contains("notice_failing"),
-        "{}",
-        stuck.body
-    );
+    let failing = app.stuck_for("notice_failing").await;
+    assert!(failing.is_empty(), "{failing:?}");
 }
 
 async fn crash_after_delivery_resends_the_same_message(backend: Backend) {
@@ -332,15 +321,12 @@ async fn dead_notices_are_listed_and_retried(backend: Backend) {
     assert!(n["last_error"].as_str().unwrap().contains("550"), "{n}");
     let nid = n["id"].as_i64().unwrap();
 
-    let stuck = app.get(&app.admin, "/api/v1/operator/stuck").await;
-    let row = stuck
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["reason"] == "notice_failing")
-        .unwrap_or_else(|| panic!("{}", stuck.body))
-        .clone();
+    let row = app
+        .stuck_for("notice_failing")
+        .await
+        .into_iter()
+        .next()
+        .expect("a notice_failing row");
     assert_eq!(row["notice_id"], nid);
     assert!(
         row["detail"]

@@ -3,7 +3,7 @@
 //! its state's `stuck_after`. (`task_overdue` and `notice_failing` are in `api.rs` and
 //! `notices.rs`.)
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::harness::{Backend, TestApp, brussels, spawn_app};
 use crate::on_both_backends;
@@ -118,15 +118,8 @@ async fn operator_sees_why_a_case_is_stuck(backend: Backend) {
     // The 30-day deadline ended on 2 December; no scheduler ran since (the clock moved on
     // its own): the operator sees the timer that did not fire.
     app.clock.set(brussels(2026, 12, 4, 12));
-    let list = app.get(&app.admin, "/api/v1/operator/stuck").await;
-    let late: Vec<&Value> = list
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["reason"] == "timer_not_fired")
-        .collect();
-    assert_eq!(late.len(), 1, "{}", list.body);
+    let late = app.stuck_for("timer_not_fired").await;
+    assert_eq!(late.len(), 1, "{late:?}");
     assert_eq!(late[0]["case_id"], running.as_str());
     assert!(
         late[0]["detail"].as_str().unwrap().contains("2026-12-02"),
