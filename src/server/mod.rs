@@ -121,6 +121,10 @@ fn describe_metrics() {
         "jalon_sqlite_batch_size",
         "Transitions committed together by the SQLite writer."
     );
+    describe_counter!(
+        "jalon_sqlite_batch_restarts_total",
+        "Batches the SQLite writer ran again, each transition in a savepoint, because one failed after writing."
+    );
     describe_histogram!(
         "jalon_sqlite_checkpoint_seconds",
         Unit::Seconds,

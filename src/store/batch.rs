@@ -1,10 +1,19 @@
 //! Group commit on SQLite. SQLite has one writer and each commit waits for the disk, so
-//! transitions that arrive together are written by one writer thread in one transaction, each
-//! inside its own savepoint: a refused or failing transition rolls back to its savepoint and
-//! leaves the others alone. Nobody hears "done" before the batch's COMMIT has returned, so
-//! every guarantee of one transaction per trigger holds (all of a transition or none of it, and
-//! a caller that was told "done" is on disk); a failed COMMIT fails every transition of the
-//! batch. A lone transition commits at once: the batch is what is queued when it starts.
+//! transitions that arrive together are written by one writer thread in one transaction.
+//! Nobody hears "done" before the batch's COMMIT has returned, so every guarantee of one
+//! transaction per trigger holds (all of a transition or none of it, and a caller that was
+//! told "done" is on disk); a failed COMMIT fails every transition of the batch. A lone
+//! transition commits at once: the batch is what is queued when it starts.
+//!
+//! A transition that fails must leave nothing behind while the others of its batch are kept.
+//! Most failures are refusals, found before anything is written: those need no undoing, and
+//! SQLite's count of changed rows tells them apart. Only a transition that fails *after*
+//! writing (or panics) makes the writer roll the batch back and run it again from the start,
+//! each job in its own savepoint this time; a job is therefore a closure that can run again.
+//! A savepoint around every job instead (their journal copies of every page a job touches,
+//! and two more statements per job) cost, measured with alternating runs of `jalon bench
+//! server`: a fifth of the cases started and events in start order per second (27-28k →
+//! 34-35k; 8.7-9.9k → 10.3-11.9k), 13-20 % of events in random order, 4-9 % of timers fired.
 //!
 //! The writer thread owns its own connection to the database file ([`Direct`]) and runs each
 //! transition's statements in place: through sqlx, every statement is handed to a worker
@@ -56,8 +65,9 @@ pub(super) struct Done {
     keep: bool,
     deliver: Deliver,
 }
-/// One transition, run by the writer inside the batch transaction.
-pub(super) type Job = Box<dyn for<'t> FnOnce(Conn<'t>) -> BoxFuture<'t, Done> + Send>;
+/// One transition, run by the writer inside the batch transaction: once, or again if the
+/// batch has to start over (see the module).
+pub(super) type Job = Box<dyn for<'t> Fn(Conn<'t>) -> BoxFuture<'t, Done> + Send>;
 
 /// Starts the writer thread of a SQLite file; it ends when every sender is dropped.
 pub(super) fn spawn(path: &Path, turn: Arc<Mutex<()>>) -> Result<mpsc::Sender<Job>, DbErr> {
@@ -133,8 +143,8 @@ fn writer(db: Direct, turn: Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>, wal: Wa
         // The same turn as `Store::begin`: deployments wait for the batch.
         let _turn = turn.blocking_lock();
         if let Err(e) = db.begin() {
-            // Without a transaction no job can run. Dropping a job drops its reply
-            // channel: its caller gets "the writer could not begin a transaction".
+            // Without a transaction no job can run. Dropping a job drops its reply channel:
+            // its caller hears that the writer could not run it.
             tracing::error!(error = %e, "cannot begin a write transaction");
             drop(first);
             while let Ok(job) = rx.try_recv() {
@@ -142,19 +152,10 @@ fn writer(db: Direct, turn: Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>, wal: Wa
             }
             continue;
         }
-        let mut delivers = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            delivers.push(run(&db, job));
-            if delivers.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
-        let committed = db.script("COMMIT").map_err(|e| {
-            // A failed COMMIT may leave the transaction open; nothing of it is kept.
-            let _ = db.script("ROLLBACK");
-            e.to_string()
-        });
+        let (committed, delivers) = match Batch::default().run(&db, first, &mut rx) {
+            Ok(delivers) => (Ok(()), delivers),
+            Err((error, delivers)) => (Err(error), delivers),
+        };
         // Full means a checkpoint is already due.
         let _ = wal.poke.try_send(());
         metrics::histogram!("jalon_sqlite_batch_size").record(delivers.len() as f64);
@@ -169,33 +170,126 @@ fn writer(db: Direct, turn: Arc<Mutex<()>>, mut rx: mpsc::Receiver<Job>, wal: Wa
     }
 }
 
-/// Runs one job in its savepoint. Its futures only wait on the writer's own connection,
-/// which answers in place, so blocking on them here never waits for another task.
-fn run(db: &Direct, job: Job) -> Deliver {
-    if let Err(e) = db.script("SAVEPOINT job") {
-        let error = e.to_string();
-        drop(job);
-        return Box::new(move |_| tracing::error!(%error, "cannot open a savepoint"));
+/// The jobs of the batch under way, kept until its COMMIT in case it has to start over.
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<Job>,
+    delivers: Vec<Deliver>,
+    /// Each job in its own savepoint: the batch started over once already.
+    careful: bool,
+}
+
+/// How a job ran.
+enum Ran {
+    /// Its writes, if any, are part of the batch; the answer waits for the COMMIT.
+    Settled(Deliver),
+    /// It failed or panicked after writing, outside a savepoint: its writes cannot be undone
+    /// alone.
+    Dirty,
+    /// SQLite rolled the whole transaction back (it does on a full disk or an I/O error).
+    Lost(String),
+}
+
+impl Batch {
+    /// Runs `first` and whatever is queued behind it, up to [`MAX_BATCH`], and commits. On
+    /// success, the answers to give; on failure, the error and the answers to fail.
+    fn run(
+        mut self,
+        db: &Direct,
+        first: Job,
+        rx: &mut mpsc::Receiver<Job>,
+    ) -> Result<Vec<Deliver>, (String, Vec<Deliver>)> {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            self.jobs.push(job);
+            let ran = run(db, &self.jobs[self.jobs.len() - 1], self.careful);
+            let ran = match ran {
+                Ran::Dirty => self.start_over(db),
+                ran => ran,
+            };
+            match ran {
+                Ran::Settled(deliver) => self.delivers.push(deliver),
+                Ran::Lost(error) => return Err(self.fail(db, error)),
+                Ran::Dirty => unreachable!("a job in a savepoint is never dirty"),
+            }
+            if self.jobs.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        match db.script("COMMIT") {
+            Ok(()) => Ok(self.delivers),
+            Err(e) => Err(self.fail(db, e.to_string())),
+        }
     }
+
+    /// Rolls the batch back and runs its jobs again, each in its own savepoint; the answers of
+    /// their first run are dropped unsent. Returns how the last job ran.
+    fn start_over(&mut self, db: &Direct) -> Ran {
+        tracing::debug!(
+            jobs = self.jobs.len(),
+            "a transition failed after writing; the batch starts over"
+        );
+        metrics::counter!("jalon_sqlite_batch_restarts_total").increment(1);
+        self.careful = true;
+        self.delivers.clear();
+        if let Err(e) = db.script("ROLLBACK").and_then(|()| db.begin()) {
+            return Ran::Lost(e.to_string());
+        }
+        let (last, earlier) = self.jobs.split_last().expect("the batch has the dirty job");
+        for job in earlier {
+            match run(db, job, true) {
+                Ran::Settled(deliver) => self.delivers.push(deliver),
+                other => return other,
+            }
+        }
+        run(db, last, true)
+    }
+
+    /// Leaves nothing of the batch: the error, and the answers to fail with it.
+    fn fail(self, db: &Direct, error: String) -> (String, Vec<Deliver>) {
+        if !db.is_autocommit() {
+            // A failed COMMIT may leave the transaction open.
+            let _ = db.script("ROLLBACK");
+        }
+        (error, self.delivers)
+    }
+}
+
+/// Runs one job; `careful`, in a savepoint of its own. Its futures only wait on the writer's
+/// own connection, which answers in place, so blocking on them here never waits for another
+/// task.
+fn run(db: &Direct, job: &Job, careful: bool) -> Ran {
+    if careful && let Err(e) = db.script("SAVEPOINT job") {
+        return Ran::Lost(format!("cannot open a savepoint: {e}"));
+    }
+    let before = db.total_changes();
     let done = futures_executor::block_on(AssertUnwindSafe(job(Conn::Direct(db))).catch_unwind());
+    if db.is_autocommit() {
+        return Ran::Lost("SQLite rolled the transaction back".into());
+    }
     let (keep, deliver) = match done {
         Ok(Done { keep, deliver }) => (keep, deliver),
         Err(_) => {
             tracing::error!("a transition panicked; it was rolled back");
+            // Its caller hears from the dropped reply channel once the batch ends.
             (false, Box::new(|_| {}) as Deliver)
         }
     };
+    if !careful {
+        return if keep || db.total_changes() == before {
+            Ran::Settled(deliver)
+        } else {
+            Ran::Dirty
+        };
+    }
     let end = if keep {
         db.script("RELEASE job")
     } else {
         db.script("ROLLBACK TO job; RELEASE job")
     };
     match end {
-        Ok(()) => deliver,
-        Err(e) => {
-            let error = e.to_string();
-            Box::new(move |_| deliver(Err(error)))
-        }
+        Ok(()) => Ran::Settled(deliver),
+        Err(e) => Ran::Lost(format!("cannot end a savepoint: {e}")),
     }
 }
 
@@ -213,7 +307,7 @@ impl Store {
     pub(super) async fn write_alone<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
+        F: for<'t> Fn(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
     {
         match &self.jobs {
             Some(_) => self.write(f).await,
@@ -226,17 +320,22 @@ impl Store {
     where
         Q: QueryTrait + Send + Sync + 'static,
     {
-        self.write_alone(move |c| Box::pin(async move { c.exec(&q).await }))
-            .await
+        let q = Arc::new(q);
+        self.write_alone(move |c| {
+            let q = q.clone();
+            Box::pin(async move { c.exec(&*q).await })
+        })
+        .await
     }
 
     /// Runs `f` in a write transaction and commits it: on SQLite batched with the transitions
     /// queued at the same time (see the module), on PostgreSQL alone. `f`'s writes are kept
-    /// only if it returns `Ok`.
+    /// only if it returns `Ok`. On SQLite `f` may run more than once (see the module): only
+    /// the result of its last run is kept and returned.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
+        F: for<'t> Fn(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
     {
         if std::thread::current().name() == Some(WRITER_THREAD) {
             // A job that queued a write of its own would wait for the thread that runs it:
@@ -259,16 +358,22 @@ impl Store {
             };
         };
         let (tx, rx) = oneshot::channel::<Result<T, Error>>();
+        // Shared by every run of the job; the run whose answer is delivered takes it.
+        let reply = Arc::new(std::sync::Mutex::new(Some(tx)));
         let job: Job = Box::new(move |conn| {
+            let (run, reply) = (f(conn), reply.clone());
             Box::pin(async move {
-                let result = f(conn).await;
+                let result = run.await;
                 let keep = result.is_ok();
                 let deliver: Deliver = Box::new(move |committed| {
-                    let _ = tx.send(match (committed, result) {
-                        (_, Err(e)) => Err(e),
-                        (Ok(()), Ok(v)) => Ok(v),
-                        (Err(e), Ok(_)) => Err(commit_error(e)),
-                    });
+                    let tx = reply.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    if let Some(tx) = tx {
+                        let _ = tx.send(match (committed, result) {
+                            (_, Err(e)) => Err(e),
+                            (Ok(()), Ok(v)) => Ok(v),
+                            (Err(e), Ok(_)) => Err(commit_error(e)),
+                        });
+                    }
                 });
                 Done { keep, deliver }
             })
@@ -284,12 +389,16 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::future::BoxFuture;
     use sea_orm::{EntityTrait, Set};
 
     use super::RESTART_FRAMES;
-    use crate::store::Store;
     use crate::store::conn::Conn;
     use crate::store::entities::idempotency;
+    use crate::store::{Error, Store};
 
     /// A store on a SQLite file of its own (with its writer thread), and the folder holding it.
     async fn sqlite_file() -> (tempfile::TempDir, Store) {
@@ -299,6 +408,150 @@ mod tests {
             .await
             .unwrap();
         (dir, store)
+    }
+
+    /// A write of the batch tests: counts its runs, may insert an idempotency row, then ends
+    /// as told.
+    type TestWrite = Box<dyn for<'t> Fn(Conn<'t>) -> BoxFuture<'t, Result<(), Error>> + Send>;
+
+    #[derive(Clone, Copy)]
+    enum Then {
+        Keep,
+        /// Refused before writing anything.
+        Refuse,
+        /// Failed after its insert.
+        Fail,
+        /// Panicked after its insert.
+        Panic,
+    }
+
+    fn test_write(key: &'static str, then: Then, runs: Arc<AtomicUsize>) -> TestWrite {
+        Box::new(move |conn| {
+            let runs = runs.clone();
+            Box::pin(async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                if let Then::Refuse = then {
+                    return Err(Error::Corrupt("refused on purpose".into()));
+                }
+                let row = idempotency::ActiveModel {
+                    actor_id: Set("batch-test".into()),
+                    key: Set(key.into()),
+                    request_hash: Set(String::new()),
+                    status: Set(200),
+                    body: Set(String::new()),
+                    created_at: Set(0),
+                };
+                conn.exec(&idempotency::Entity::insert(row)).await?;
+                match then {
+                    Then::Fail => Err(Error::Corrupt("failed on purpose".into())),
+                    Then::Panic => panic!("panicked on purpose"),
+                    Then::Keep | Then::Refuse => Ok(()),
+                }
+            })
+        })
+    }
+
+    /// Runs `writes` in one batch, in this order: the writer waits for its turn (held here)
+    /// until all of them are queued. Returns each one's result and how many times it ran, and
+    /// the idempotency keys the database then holds.
+    async fn one_batch(
+        store: &Store,
+        writes: &[(&'static str, Then)],
+    ) -> (Vec<(Result<(), String>, usize)>, Vec<String>) {
+        let turn = store.writer.clone().unwrap().lock_owned().await;
+        let queue = store.jobs.clone().unwrap();
+        let mut calls = Vec::new();
+        // On this test's one-thread runtime the spawned writes queue in spawn order.
+        for &(key, then) in writes {
+            let runs = Arc::new(AtomicUsize::new(0));
+            let (store, write) = (store.clone(), test_write(key, then, runs.clone()));
+            calls.push((tokio::spawn(async move { store.write(write).await }), runs));
+        }
+        // The writer took the first and waits for the turn; the others wait behind it.
+        for _ in 0..10_000 {
+            if queue.max_capacity() - queue.capacity() == writes.len() - 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(queue.max_capacity() - queue.capacity(), writes.len() - 1);
+        drop(turn);
+        let mut results = Vec::new();
+        for (call, runs) in calls {
+            let result = call.await.unwrap().map_err(|e| e.to_string());
+            results.push((result, runs.load(Ordering::SeqCst)));
+        }
+        let mut keys: Vec<String> = idempotency::Entity::find()
+            .all(&store.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        keys.sort();
+        (results, keys)
+    }
+
+    /// A refusal found before anything was written needs no undoing: the batch goes on, and
+    /// no job runs twice.
+    #[tokio::test]
+    async fn a_refusal_in_a_batch_runs_nothing_again() {
+        let (_dir, store) = sqlite_file().await;
+        let (results, keys) = one_batch(
+            &store,
+            &[("a", Then::Keep), ("b", Then::Refuse), ("c", Then::Keep)],
+        )
+        .await;
+        let runs: Vec<usize> = results.iter().map(|r| r.1).collect();
+        assert_eq!(runs, [1, 1, 1]);
+        assert!(results[0].0.is_ok() && results[2].0.is_ok(), "{results:?}");
+        assert!(
+            results[1]
+                .0
+                .as_ref()
+                .unwrap_err()
+                .contains("refused on purpose")
+        );
+        assert_eq!(keys, ["a", "c"]);
+    }
+
+    /// A job that fails or panics after writing leaves nothing, and the other jobs of its
+    /// batch are kept: the batch starts over once, each job in a savepoint from then on (a
+    /// second failure rolls back to its savepoint alone).
+    #[tokio::test]
+    async fn a_failure_after_writing_starts_the_batch_over_without_it() {
+        let (_dir, store) = sqlite_file().await;
+        let (results, keys) = one_batch(
+            &store,
+            &[
+                ("a", Then::Keep),
+                ("b", Then::Fail),
+                ("c", Then::Keep),
+                ("d", Then::Panic),
+                ("e", Then::Refuse),
+                ("f", Then::Keep),
+            ],
+        )
+        .await;
+        let runs: Vec<usize> = results.iter().map(|r| r.1).collect();
+        assert_eq!(runs, [2, 2, 1, 1, 1, 1]);
+        let ok: Vec<bool> = results.iter().map(|r| r.0.is_ok()).collect();
+        assert_eq!(ok, [true, false, true, false, false, true], "{results:?}");
+        assert!(
+            results[1]
+                .0
+                .as_ref()
+                .unwrap_err()
+                .contains("failed on purpose")
+        );
+        assert!(results[3].0.as_ref().unwrap_err().contains("could not run"));
+        assert_eq!(keys, ["a", "c", "f"]);
+        // A panic before the restart is run again like any failure.
+        let (results, keys) = one_batch(&store, &[("g", Then::Keep), ("h", Then::Panic)]).await;
+        let runs: Vec<usize> = results.iter().map(|r| r.1).collect();
+        assert_eq!(runs, [2, 2]);
+        assert!(results[0].0.is_ok() && results[1].0.is_err(), "{results:?}");
+        assert_eq!(keys, ["a", "c", "f", "g"]);
     }
 
     /// On a SQLite file a claim or a delivery record joins the writer's batch; on a database
@@ -327,6 +580,7 @@ mod tests {
         let nested = tokio::time::timeout(
             std::time::Duration::from_secs(30),
             store.write(move |_| {
+                let inner = inner.clone();
                 Box::pin(async move { inner.write(|_| Box::pin(async { Ok(()) })).await })
             }),
         )
@@ -364,6 +618,7 @@ mod tests {
                     };
                     store
                         .write(move |conn| {
+                            let row = row.clone();
                             Box::pin(
                                 async move { conn.exec(&idempotency::Entity::insert(row)).await },
                             )

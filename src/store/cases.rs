@@ -70,6 +70,9 @@ impl Store {
         let idempotency = idempotency.map(|(a, k, h)| (a.to_owned(), k.to_owned(), h.to_owned()));
         let written = self
             .write(move |txn| {
+                let (store, deployed, case) = (store.clone(), deployed.clone(), case.clone());
+                let (key, idempotency, effects) =
+                    (key.clone(), idempotency.clone(), effects.clone());
                 Box::pin(async move {
                     let id = new_case_id();
                     if let Some((actor, key, hash)) = &idempotency {
@@ -128,6 +131,7 @@ impl Store {
         };
         let written = self
             .write(move |txn| {
+                let (store, case_id, trigger) = (store.clone(), case_id.clone(), trigger.clone());
                 Box::pin(async move {
                     let row = read_case(txn, &case_id).await?;
                     if let Some(v) = expected_version
@@ -170,6 +174,7 @@ impl Store {
         let late_ms = (millis(now) - claimed.fire_at).max(0);
         let fired = self
             .write(move |txn| {
+                let (store, claimed, owner) = (store.clone(), claimed.clone(), owner.clone());
                 Box::pin(async move {
                     let marked = txn
                         .exec(

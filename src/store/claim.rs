@@ -67,8 +67,11 @@ impl Store {
             millis(now + lease).into(),
         ];
         let stmt = Statement::from_sql_and_values(backend, claim_sql(backend, q), values);
-        self.write_alone(move |c| Box::pin(async move { c.query(stmt).await }))
-            .await
+        self.write_alone(move |c| {
+            let stmt = stmt.clone();
+            Box::pin(async move { c.query(stmt).await })
+        })
+        .await
     }
 
     /// Due timers, earliest first, leased to `owner` for `lease`.

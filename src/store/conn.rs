@@ -236,8 +236,8 @@ impl Direct {
         c.pragma_update(None, "journal_mode", "WAL")?;
         c.pragma_update(None, "synchronous", "FULL")?;
         c.pragma_update(None, "foreign_keys", "ON")?;
-        // Each transition's savepoint journals the pages it changes; on disk (the default)
-        // that journal is a temporary file created and deleted for every batch.
+        // A savepoint (a batch that started over) journals the pages it changes; on disk (the
+        // default) that journal is a temporary file created and deleted for every batch.
         c.pragma_update(None, "temp_store", "MEMORY")?;
         // The pages a batch touches (cases, their timers, tasks and indexes) stay in memory
         // rather than being read again from the file: up to 16 MiB, filled only as used. Not
@@ -303,6 +303,17 @@ impl Direct {
     pub fn begin(&self) -> rusqlite::Result<()> {
         self.lock_holders().clear();
         self.script("BEGIN IMMEDIATE")
+    }
+
+    /// Rows inserted, updated or deleted since the connection opened; a statement that failed
+    /// and was undone counts none.
+    pub fn total_changes(&self) -> u64 {
+        self.conn().total_changes()
+    }
+
+    /// No transaction is open: none was begun, or SQLite rolled it back after an error.
+    pub fn is_autocommit(&self) -> bool {
+        self.conn().is_autocommit()
     }
 
     /// Statements without parameters: BEGIN, SAVEPOINT, COMMIT…

@@ -98,6 +98,8 @@ impl Store {
         let (store, deployed) = (self.clone(), d.clone());
         let ran = self
             .write(move |txn| {
+                let (store, deployed) = (store.clone(), deployed.clone());
+                let (key, started) = (key.clone(), started.clone());
                 Box::pin(async move {
                     let d = &deployed;
                     let claimed = txn
