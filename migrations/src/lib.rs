@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_init;
 mod m20261201_000001_case_indexes;
 mod m20261205_000001_outbox_by_case;
+mod m20261206_000001_outbox_by_transition;
 
 /// An index on `columns` of `table`, in that order (the one way every migration declares one;
 /// the SQL it builds is what each released migration has always run).
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_init::Migration),
             Box::new(m20261201_000001_case_indexes::Migration),
             Box::new(m20261205_000001_outbox_by_case::Migration),
+            Box::new(m20261206_000001_outbox_by_transition::Migration),
         ]
     }
 }

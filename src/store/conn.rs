@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, Value as Lite, ValueRef};
-use sea_orm::sea_query::Value;
+use sea_orm::sea_query::{Alias, InsertStatement, Value};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RuntimeErr,
@@ -84,6 +84,23 @@ impl Conn<'_> {
             Conn::Txn(c) => c.execute_raw(stmt).await?.rows_affected(),
             Conn::Direct(d) => d.exec(&stmt)?,
         })
+    }
+
+    /// Runs an insert into a table whose `id` the database assigns, and returns that id.
+    pub async fn insert_id(&self, mut q: InsertStatement) -> Result<i64, Error> {
+        #[derive(FromQueryResult, serde::Deserialize)]
+        struct Id {
+            id: i64,
+        }
+        if let Conn::Direct(d) = self {
+            d.exec(&self.backend().build(&q))?;
+            return Ok(d.last_insert_rowid());
+        }
+        q.returning_col(Alias::new("id"));
+        let rows: Vec<Id> = self.query(self.backend().build(&q)).await?;
+        rows.first()
+            .map(|r| r.id)
+            .ok_or_else(|| Error::Corrupt("an insert returned no id".into()))
     }
 
     /// Runs an insert that a unique index may refuse; a refusal becomes `on_duplicate`.
@@ -309,6 +326,10 @@ impl Direct {
     /// and was undone counts none.
     pub fn total_changes(&self) -> u64 {
         self.conn().total_changes()
+    }
+
+    fn last_insert_rowid(&self) -> i64 {
+        self.conn().last_insert_rowid()
     }
 
     /// No transaction is open: none was begun, or SQLite rolled it back after an error.

@@ -164,6 +164,8 @@ pub mod outbox {
         pub dedupe_key: String,
         pub version_id: Option<i64>,
         pub template: String,
+        /// The history row of the transition that queued it (none for a digest).
+        pub history_id: Option<i64>,
         pub recipient_actor: Option<String>,
         pub recipient_name: Option<String>,
         pub recipient_email: Option<String>,

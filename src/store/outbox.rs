@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::entities::outbox;
+use super::entities::{history, outbox};
 use super::{Error, Store};
 use crate::clock::{from_millis, millis};
 
@@ -168,8 +168,16 @@ impl Store {
         Ok(())
     }
 
+    /// The notices of a case: those of its transitions (the outbox is indexed by transition,
+    /// `history_id`; the case's history rows are indexed by case).
     pub async fn case_notices(&self, case_id: &str) -> Result<Vec<NoticeView>, Error> {
+        let transitions = history::Entity::find()
+            .select_only()
+            .column(history::Column::Id)
+            .filter(history::Column::CaseId.eq(case_id))
+            .into_query();
         Ok(outbox::Entity::find()
+            .filter(outbox::Column::HistoryId.in_subquery(transitions))
             .filter(outbox::Column::CaseId.eq(case_id))
             .order_by_asc(outbox::Column::Id)
             .all(&self.db)

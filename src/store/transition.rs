@@ -14,6 +14,7 @@ use engine::machine::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    QueryTrait,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -55,6 +56,8 @@ pub(super) struct Writer<'a> {
     pub txn: Conn<'a>,
     pub now: DateTime<Utc>,
     followups: VecDeque<Followup>,
+    /// The history row of the transition being written: its notices' `history_id`.
+    history_id: Option<i64>,
 }
 
 pub(super) fn decode(row: &case::Model) -> Result<Case, Error> {
@@ -88,6 +91,7 @@ impl<'a> Writer<'a> {
             txn,
             now,
             followups: VecDeque::new(),
+            history_id: None,
         }
     }
 
@@ -217,8 +221,12 @@ impl<'a> Writer<'a> {
                 }
             }
         };
+        // Every transition has its history row (the machine's last effect); its notices are
+        // filed under it.
+        self.history_id = None;
         if let Some(h) = history_row {
-            self.txn.exec(&history::Entity::insert(h)).await?;
+            let q = history::Entity::insert(h).into_query();
+            self.history_id = Some(self.txn.insert_id(q).await?);
         }
         for effect in effects {
             self.effect(deployed, &written, case, effect).await?;
@@ -341,7 +349,8 @@ impl<'a> Writer<'a> {
                         recipients.push((None, None, e.to_string()));
                     }
                 }
-                // Unique within its case: the outbox's unique index is (case_id, dedupe_key).
+                // Unique within its transition: the outbox's unique index is
+                // (history_id, dedupe_key).
                 let base = dedupe_key.to_string();
                 if recipients.is_empty() {
                     // Kept, not dropped: the operator sees a notice nobody could receive.
@@ -401,6 +410,7 @@ impl<'a> Writer<'a> {
         let now = millis(self.now);
         let m = outbox::ActiveModel {
             case_id: Set(Some(row.id.clone())),
+            history_id: Set(self.history_id),
             dedupe_key: Set(dedupe_key),
             version_id: Set(Some(deployed.version_id)),
             template: Set(template.to_owned()),
@@ -420,7 +430,7 @@ impl<'a> Writer<'a> {
             .exec(
                 &outbox::Entity::insert(m).on_conflict(
                     sea_orm::sea_query::OnConflict::columns([
-                        outbox::Column::CaseId,
+                        outbox::Column::HistoryId,
                         outbox::Column::DedupeKey,
                     ])
                     .do_nothing()

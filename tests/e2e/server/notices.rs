@@ -717,12 +717,15 @@ async fn notices_follow_the_holders_of_the_moment(backend: Backend) {
 
 on_both_backends!(notices_follow_the_holders_of_the_moment);
 
-/// The outbox's unique keys, as the migrations leave them on each backend: a notice of a case
-/// is queued once per dedupe key of that case; a notice of no case (the daily digest) once per
-/// dedupe key among those.
+/// The outbox's unique keys, as the migrations leave them on each backend: a notice is filed
+/// under the history row of the transition that queued it, and queued once per dedupe key of
+/// that transition; a notice of no case (the daily digest) once per dedupe key among those.
+/// The migration that introduced `history_id`, undone and run again on real rows, files each
+/// notice under the same transition.
 async fn outbox_keys_refuse_a_notice_queued_twice(backend: Backend) {
-    use jalon::store::entities::outbox;
-    use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait};
+    use jalon::store::entities::{history, outbox};
+    use migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
     let app = spawn_app(backend).await;
     let greffe = app
@@ -733,8 +736,17 @@ async fn outbox_keys_refuse_a_notice_queued_twice(backend: Backend) {
     let db = &app.app.state.store.db;
     let queued = outbox::Entity::find().all(db).await.unwrap();
     assert_eq!(queued.len(), 1);
-    let again = |case_id: Option<String>| outbox::ActiveModel {
+    let event = history::Entity::find()
+        .filter(history::Column::CaseId.eq(&id))
+        .filter(history::Column::Trigger.eq("event communiquer_liste"))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("the event's history row");
+    assert_eq!(queued[0].history_id, Some(event.id));
+    let again = |case_id: Option<String>, history_id: Option<i64>| outbox::ActiveModel {
         case_id: Set(case_id),
+        history_id: Set(history_id),
         dedupe_key: Set(queued[0].dedupe_key.clone()),
         template: Set(queued[0].template.clone()),
         context: Set("{}".into()),
@@ -746,14 +758,38 @@ async fn outbox_keys_refuse_a_notice_queued_twice(backend: Backend) {
     };
     let insert = |row| async move { outbox::Entity::insert(row).exec(db).await };
     assert!(
-        insert(again(Some(id.clone()))).await.is_err(),
-        "same case, same key"
+        insert(again(Some(id.clone()), Some(event.id)))
+            .await
+            .is_err(),
+        "same transition, same key"
     );
-    insert(again(None))
+    insert(again(None, None))
         .await
         .expect("no case: keys of their own");
-    assert!(insert(again(None)).await.is_err(), "no case, same key");
+    assert!(
+        insert(again(None, None)).await.is_err(),
+        "no case, same key"
+    );
     assert_eq!(outbox::Entity::find().count(db).await.unwrap(), 2);
+
+    let filed = || async {
+        let mut rows: Vec<(i64, Option<i64>)> = outbox::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.history_id))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let before = filed().await;
+    let listed = notices(&app, &id).await;
+    Migrator::down(db, Some(1)).await.expect("migration undone");
+    Migrator::up(db, None).await.expect("migration run again");
+    assert_eq!(filed().await, before);
+    assert_eq!(notices(&app, &id).await, listed);
+    assert_eq!(listed.len(), 1);
 }
 
 on_both_backends!(outbox_keys_refuse_a_notice_queued_twice);
