@@ -271,6 +271,21 @@ async fn one(
         events += n;
     }
 
+    // The operator's stuck list, every case of the run open (each with its timer armed): how
+    // long an operator waits for the page as cases accumulate.
+    let started = Instant::now();
+    let stuck = store
+        .stuck(clock.now(), chrono::Duration::minutes(5))
+        .await
+        .map_err(run_err)?;
+    println!(
+        "server/{}: {:>8.1} ms for the operator's stuck list ({} open cases, {} listed)",
+        t.name,
+        started.elapsed().as_secs_f64() * 1e3,
+        events,
+        stuck.len()
+    );
+
     // Timers fired per second: every recusation period has ended.
     clock.set(noon(2027, 3, 1));
     let scheduler = Scheduler::new(store.clone(), Arc::new(clock.clone()));

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use engine::machine::{Case, TimerKind, TimerStatus, clock::civil_date};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -10,7 +12,7 @@ use sea_orm::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::entities::{case, history, outbox, task, timer};
+use super::entities::{case, history, outbox, task, timer, workflow_version};
 use super::transition::decode;
 use super::{Error, Store};
 use crate::clock::{from_millis, millis};
@@ -437,6 +439,10 @@ impl Store {
 
     /// Every case an operator should look at, with the reason; a case may appear once per
     /// reason. `grace` is how late a timer may be before it counts as not fired.
+    ///
+    /// The database finds the candidates (overdue tasks, late timers, failing notices, open
+    /// cases with nothing armed or open, open cases in a state with a `stuck_after` limit);
+    /// only those cases are read and decoded, never every open case.
     pub async fn stuck(
         &self,
         now: DateTime<Utc>,
@@ -444,13 +450,6 @@ impl Store {
     ) -> Result<Vec<StuckCase>, Error> {
         let today = civil_date(now);
         let mut out = Vec::new();
-        let open: Vec<case::Model> = case::Entity::find()
-            .filter(case::Column::Status.eq("open"))
-            .order_by_asc(case::Column::Id)
-            .all(&self.db)
-            .await?;
-        let by_id: std::collections::HashMap<&str, &case::Model> =
-            open.iter().map(|c| (c.id.as_str(), c)).collect();
         let mut push = |c: &case::Model,
                         reason: &str,
                         detail: String,
@@ -472,8 +471,30 @@ impl Store {
             .filter(task::Column::DueDate.lt(today.to_string()))
             .all(&self.db)
             .await?;
+        let late = timer::Entity::find()
+            .filter(timer::Column::Status.eq("armed"))
+            .filter(timer::Column::FireAt.lt(millis(now - grace)))
+            .all(&self.db)
+            .await?;
+        let failing = outbox::Entity::find()
+            .filter(
+                Condition::any().add(outbox::Column::Status.eq("dead")).add(
+                    Condition::all()
+                        .add(outbox::Column::Status.eq("pending"))
+                        .add(outbox::Column::Attempts.gt(0)),
+                ),
+            )
+            .all(&self.db)
+            .await?;
+        let named = overdue
+            .iter()
+            .map(|t| &t.case_id)
+            .chain(late.iter().map(|t| &t.case_id))
+            .chain(failing.iter().filter_map(|n| n.case_id.as_ref()));
+        let cases = self.cases_by_id(named).await?;
+        let open = |id: &str| cases.get(id).filter(|c| c.status == "open");
         for t in &overdue {
-            if let Some(c) = by_id.get(t.case_id.as_str()) {
+            if let Some(c) = open(&t.case_id) {
                 push(
                     c,
                     "task_overdue",
@@ -488,13 +509,8 @@ impl Store {
                 );
             }
         }
-        let late = timer::Entity::find()
-            .filter(timer::Column::Status.eq("armed"))
-            .filter(timer::Column::FireAt.lt(millis(now - grace)))
-            .all(&self.db)
-            .await?;
         for t in &late {
-            if let Some(c) = by_id.get(t.case_id.as_str()) {
+            if let Some(c) = open(&t.case_id) {
                 push(
                     c,
                     "timer_not_fired",
@@ -512,33 +528,12 @@ impl Store {
                 );
             }
         }
-        let failing = outbox::Entity::find()
-            .filter(
-                Condition::any().add(outbox::Column::Status.eq("dead")).add(
-                    Condition::all()
-                        .add(outbox::Column::Status.eq("pending"))
-                        .add(outbox::Column::Attempts.gt(0)),
-                ),
-            )
-            .all(&self.db)
-            .await?;
-        let mut notices = Vec::new();
-        for n in failing {
-            // A notice of a closed case counts too: the final decision may be the one that did
-            // not leave. Digests (no case) are listed by `GET /operator/notices`.
-            let Some(case_id) = n.case_id.as_deref() else {
-                continue;
-            };
-            let c = match by_id.get(case_id) {
-                Some(c) => (*c).clone(),
-                None => match case::Entity::find_by_id(case_id).one(&self.db).await? {
-                    Some(c) => c,
-                    None => continue,
-                },
-            };
-            notices.push((c, n));
-        }
-        for (c, n) in &notices {
+        // A notice of a closed case counts too: the final decision may be the one that did
+        // not leave. Digests (no case) are listed by `GET /operator/notices`.
+        let notices = failing
+            .iter()
+            .filter_map(|n| Some((cases.get(n.case_id.as_deref()?)?, n)));
+        for (c, n) in notices {
             push(
                 c,
                 "notice_failing",
@@ -554,26 +549,8 @@ impl Store {
                 Some(n.id),
             );
         }
-        let pending_cases: std::collections::HashSet<String> = timer::Entity::find()
-            .select_only()
-            .column(timer::Column::CaseId)
-            .filter(timer::Column::Status.eq("armed"))
-            .into_tuple::<String>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .chain(
-                task::Entity::find()
-                    .select_only()
-                    .column(task::Column::CaseId)
-                    .filter(task::Column::Status.eq("open"))
-                    .into_tuple::<String>()
-                    .all(&self.db)
-                    .await?,
-            )
-            .collect();
-        for c in &open {
-            if !pending_cases.contains(&c.id) {
+        for (c, check) in self.open_cases_to_check().await?.values() {
+            if check.nothing_pending {
                 push(
                     c,
                     "nothing_pending",
@@ -582,7 +559,8 @@ impl Store {
                     None,
                 );
             }
-            if let Ok(d) = self.registry.version((&self.db).into(), c.version_id).await
+            if check.limited
+                && let Ok(d) = self.registry.version((&self.db).into(), c.version_id).await
                 && let Ok(case) = decode(c)
                 && let Some(limit) = engine::machine::stuck_limit(&d.def, &self.calendar, &case)
                 && now >= limit.expires_at()
@@ -603,4 +581,105 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Cases by id (read in chunks: a statement takes a bounded number of parameters).
+    async fn cases_by_id<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a String>,
+    ) -> Result<HashMap<String, case::Model>, Error> {
+        let ids: Vec<&str> = ids
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let rows = case::Entity::find()
+                .filter(case::Column::Id.is_in(chunk.iter().copied()))
+                .all(&self.db)
+                .await?;
+            out.extend(rows.into_iter().map(|c| (c.id.clone(), c)));
+        }
+        Ok(out)
+    }
+
+    /// The open cases the per-case reasons look at, in id order: those with no armed timer
+    /// and no open task, and those in a state whose workflow version declares `stuck_after`.
+    async fn open_cases_to_check(&self) -> Result<BTreeMap<String, (case::Model, ToCheck)>, Error> {
+        // `NOT IN` rather than a correlated `NOT EXISTS`: SQLite would run the latter once per
+        // case through the timers' status index (every armed timer, for every case).
+        let armed = Query::select()
+            .column(timer::Column::CaseId)
+            .from(timer::Entity)
+            .and_where(timer::Column::Status.eq("armed"))
+            .to_owned();
+        let open_task = Query::select()
+            .column(task::Column::CaseId)
+            .from(task::Entity)
+            .and_where(task::Column::Status.eq("open"))
+            .to_owned();
+        let mut out = BTreeMap::new();
+        let idle = case::Entity::find()
+            .filter(case::Column::Status.eq("open"))
+            .filter(case::Column::Id.not_in_subquery(armed))
+            .filter(case::Column::Id.not_in_subquery(open_task))
+            .all(&self.db)
+            .await?;
+        for c in idle {
+            let check = ToCheck {
+                nothing_pending: true,
+                limited: false,
+            };
+            out.insert(c.id.clone(), (c, check));
+        }
+        // The states with a limit, in every deployed version (a version that no longer
+        // compiles has none that can be checked).
+        let versions: Vec<i64> = workflow_version::Entity::find()
+            .select_only()
+            .column(workflow_version::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut limited_states = Condition::any();
+        let mut any = false;
+        for v in versions {
+            let Ok(d) = self.registry.version((&self.db).into(), v).await else {
+                continue;
+            };
+            for s in d.def.states.iter().filter(|s| s.stuck_after.is_some()) {
+                limited_states = limited_states.add(
+                    Condition::all()
+                        .add(case::Column::VersionId.eq(v))
+                        .add(case::Column::State.eq(&*s.id)),
+                );
+                any = true;
+            }
+        }
+        if any {
+            let limited = case::Entity::find()
+                .filter(case::Column::Status.eq("open"))
+                .filter(limited_states)
+                .all(&self.db)
+                .await?;
+            for c in limited {
+                out.entry(c.id.clone())
+                    .or_insert((
+                        c,
+                        ToCheck {
+                            nothing_pending: false,
+                            limited: false,
+                        },
+                    ))
+                    .1
+                    .limited = true;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Which per-case reasons an open case is checked for.
+struct ToCheck {
+    nothing_pending: bool,
+    limited: bool,
 }
