@@ -27,6 +27,11 @@ pub(crate) fn index(
     i.to_owned()
 }
 
+/// The drop of index `name` on `table` (the one way every migration declares one).
+pub(crate) fn drop_index(name: &'static str, table: &'static str) -> IndexDropStatement {
+    Index::drop().name(name).table(table).to_owned()
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

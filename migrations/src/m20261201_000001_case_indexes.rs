@@ -19,7 +19,7 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 fn drop(name: &'static str) -> IndexDropStatement {
-    Index::drop().name(name).table("cases").to_owned()
+    crate::drop_index(name, "cases")
 }
 
 fn create(name: &'static str, columns: &[&'static str]) -> IndexCreateStatement {

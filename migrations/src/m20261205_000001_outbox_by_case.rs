@@ -19,7 +19,7 @@ const DIGEST_DEDUPE: &str =
     "CREATE UNIQUE INDEX outbox_digest_dedupe ON outbox (dedupe_key) WHERE case_id IS NULL";
 
 fn drop(name: &'static str) -> IndexDropStatement {
-    Index::drop().name(name).table("outbox").to_owned()
+    crate::drop_index(name, "outbox")
 }
 
 #[async_trait::async_trait]

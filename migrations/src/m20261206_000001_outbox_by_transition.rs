@@ -19,7 +19,7 @@ use sea_orm_migration::sea_orm::DbBackend;
 pub struct Migration;
 
 fn drop(name: &'static str) -> IndexDropStatement {
-    Index::drop().name(name).table("outbox").to_owned()
+    crate::drop_index(name, "outbox")
 }
 
 #[async_trait::async_trait]
