@@ -405,6 +405,7 @@ pub struct Schedule {
     pub label: Option<String>,
     /// Quartz-style cron with seconds: `sec min hour day month weekday [year]`, Europe/Brussels.
     /// Avoid 02:00-03:00 (skipped or doubled on daylight-saving days).
+    /// At most once a minute: the seconds field has one value (`0 */10 * * * *`).
     pub cron: Located<String>,
     /// Start variables of the new case.
     #[serde(default, rename = "with")]

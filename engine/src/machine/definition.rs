@@ -706,6 +706,14 @@ impl Compiler {
             .trim()
             .parse::<cron::Schedule>()
             .map_err(|e| format!("{}: schedule '{}': invalid cron: {e}", at(&s.cron), *s.id))?;
+        // A stored version that predates the validator's check must not run either.
+        if super::schedule::more_than_once_a_minute(&cron) {
+            return Err(format!(
+                "{}: schedule '{}': cron runs more than once a minute",
+                at(&s.cron),
+                *s.id
+            ));
+        }
         let mut inputs = super::Inputs::new();
         for (name, lit) in s.pass {
             self.variables

@@ -30,7 +30,7 @@ pub use definition::{
 };
 pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
-pub use schedule::{MAX_RUNS, ScheduleDef, next_runs};
+pub use schedule::{MAX_RUNS, ScheduleDef, more_than_once_a_minute, next_run, next_runs};
 pub use stuck::{stuck_at, stuck_limit};
 pub use value::{Guard, Value, Variables};
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Europe::Brussels;
+use cron::TimeUnitSpec;
 
 use super::Inputs;
 use super::definition::Definition;
@@ -31,6 +32,13 @@ pub struct ScheduleDef {
 
 /// The most runs [`next_runs`] returns at once.
 pub const MAX_RUNS: usize = 1000;
+
+/// Whether a cron can run more than once in a minute (more than one value in its seconds
+/// field). Refused by the validator (`cron-too-frequent`) and the compiler: schedules open
+/// cases of yearly or daily procedures, and a case's key names the minute of its occurrence.
+pub fn more_than_once_a_minute(cron: &cron::Schedule) -> bool {
+    cron.seconds().count() > 1
+}
 
 /// The runs of the definition's schedules in `(after, until]`, earliest first, as
 /// (index in `def.schedules`, instant). Pure: the caller passes the instants (typically the
@@ -51,6 +59,16 @@ pub fn next_runs(
     runs.sort_by_key(|&(i, t)| (t, i));
     runs.truncate(MAX_RUNS);
     runs
+}
+
+/// The first run of any of the definition's schedules strictly after `after`, as
+/// (index in `def.schedules`, instant): the instant the scheduler has to wake at.
+pub fn next_run(def: &Definition, after: DateTime<Utc>) -> Option<(usize, DateTime<Utc>)> {
+    def.schedules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| runs_of(&s.cron, after, DateTime::<Utc>::MAX_UTC).next().map(|t| (i, t)))
+        .min_by_key(|&(i, t)| (t, i))
 }
 
 /// One schedule's runs in `(after, until]`, at most [`MAX_RUNS`].
@@ -200,16 +218,45 @@ mod tests {
                 "0 2026-09-01T09:00:00+02:00",
             ]
         );
-        // Every second: the first MAX_RUNS, then the rest from the last one returned.
-        let d = def(&["* * * * * *"]);
-        let from = utc("2026-03-29T00:55:00Z");
-        let first = next_runs(&d, from, from + Duration::hours(1));
+        // Every minute for a day: the first MAX_RUNS, then the rest from the last one returned.
+        let d = def(&["0 * * * * *"]);
+        let from = utc("2026-03-28T12:00:00Z");
+        let first = next_runs(&d, from, from + Duration::days(1));
         assert_eq!(first.len(), MAX_RUNS);
-        assert_eq!(first[0].1, from + Duration::seconds(1));
+        assert_eq!(first[0].1, from + Duration::minutes(1));
         let last = first[MAX_RUNS - 1].1;
-        let rest = next_runs(&d, last, from + Duration::hours(1));
-        assert_eq!(rest[0].1, last + Duration::seconds(1));
+        let rest = next_runs(&d, last, from + Duration::days(1));
+        assert_eq!(rest[0].1, last + Duration::minutes(1));
         assert!(next_runs(&d, from, from).is_empty());
+    }
+
+    #[test]
+    fn a_cron_running_more_than_once_a_minute_does_not_compile() {
+        for cron in ["* * * * * *", "*/10 * * * * *", "0,30 0 8 * * *"] {
+            let err = compiled(&[cron]).unwrap_err();
+            assert!(err.contains("schedule 's0': cron runs more than once a minute"), "{cron}: {err}");
+        }
+        // Once a minute, at any second, is allowed.
+        for cron in ["0 * * * * *", "30 * * * * *", "15 */5 8-17 * * Mon-Fri"] {
+            assert!(compiled(&[cron]).is_ok(), "{cron}");
+        }
+    }
+
+    #[test]
+    fn the_next_run_is_the_earliest_of_all_schedules_strictly_after() {
+        let d = def(&["0 0 9 * * Mon-Fri", "0 0 8 1 9 *"]);
+        // Monday 31 August 2026, 08:59:59 Brussels: the weekday run at 09:00.
+        let before = utc("2026-08-31T06:59:59Z");
+        assert_eq!(next_run(&d, before), Some((0, utc("2026-08-31T07:00:00Z"))));
+        // At 09:00 exactly that run is past: next is 1 September at 08:00.
+        assert_eq!(
+            next_run(&d, utc("2026-08-31T07:00:00Z")),
+            Some((1, utc("2026-09-01T06:00:00Z")))
+        );
+        // The same as the first of `next_runs` over any window that holds it.
+        let after = utc("2026-03-28T23:00:00Z");
+        let d = def(&["0 30 2 * * *"]);
+        assert_eq!(next_run(&d, after), next_runs(&d, after, after + Duration::days(2)).first().copied());
     }
 
     /// Nights of the two changes of 2026 and ordinary nights around them.

@@ -27,6 +27,17 @@ pub(super) fn check(c: &mut Checker<'_>) {
                 );
             }
             Ok(parsed) => {
+                if crate::machine::more_than_once_a_minute(&parsed) {
+                    c.error(
+                        "cron-too-frequent",
+                        expr.pos,
+                        format!(
+                            "schedule `{}` runs more than once a minute (`{}`): a schedule opens at most one case a minute",
+                            id.value, expr.value
+                        ),
+                        "give the seconds field one value, e.g. `0 */10 * * * *` (every ten minutes) rather than `*/10 * * * * *` (every ten seconds)",
+                    );
+                }
                 if parsed.hours().includes(2) {
                     c.warning(
                         "cron-dst",
@@ -53,6 +64,47 @@ pub(super) fn check(c: &mut Checker<'_>) {
                     format!("add `{}: <value>` under `with`", input.value),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::definition::load::{Catalog, WorkflowFile};
+
+    /// The `cron-too-frequent` diagnostics of a workflow with one schedule, rendered.
+    fn too_frequent(cron: &str) -> Vec<String> {
+        let text = format!(
+            "id: campagne\ntitle: Campagne\nlegal_basis: Art. 1er\nroles: {{ agent: Agent }}\n\
+             variables: {{ annee: {{ type: integer }} }}\nstart: {{ by: [agent], inputs: [annee] }}\n\
+             initial: ouvert\nstates:\n  ouvert: {{ label: Ouvert, final: true }}\nschedules:\n\
+             \x20 - {{ id: vite, cron: \"{cron}\", with: {{ annee: 2026 }} }}\n"
+        );
+        let file = WorkflowFile::from_text("campagne.yaml", text).expect("parses");
+        let catalog = Catalog::new(vec![file]);
+        super::super::validate(&catalog.files()[0], &catalog)
+            .iter()
+            .filter(|d| d.code == "cron-too-frequent")
+            .map(|d| d.render("campagne.yaml"))
+            .collect()
+    }
+
+    #[test]
+    fn a_cron_running_more_than_once_a_minute_is_refused() {
+        for cron in ["*/10 * * * * *", "* * * * * *", "0,30 0 8 * * *"] {
+            let out = too_frequent(cron);
+            assert_eq!(out.len(), 1, "{cron}: {out:?}");
+            assert!(
+                out[0].starts_with(&format!(
+                    "campagne.yaml:11:23: error[cron-too-frequent]: schedule `vite` runs more than once a minute (`{cron}`)"
+                )),
+                "{}",
+                out[0]
+            );
+            assert!(out[0].contains("hint: give the seconds field one value"), "{}", out[0]);
+        }
+        for cron in ["0 * * * * *", "30 */10 * * * *", "0 0 8 1 9 *"] {
+            assert_eq!(too_frequent(cron), Vec::<String>::new(), "{cron}");
         }
     }
 }
