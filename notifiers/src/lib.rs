@@ -13,7 +13,9 @@
 //! 2. [`render::TemplateSet`] (from `workflows/<id>/templates/` or from file name → text)
 //!    renders `<name>.subject.hbs`, `<name>.text.hbs` and the optional `<name>.html.hbs` in
 //!    strict mode: a missing value is an error naming the file, line and column. Subject and
-//!    text are not escaped; HTML is. The helper `{{long_date x}}` formats an ISO date.
+//!    text are not escaped; HTML is, `{{{x}}}` included. The helper `{{long_date x}}` formats
+//!    an ISO date. Templates nest at most [`render::MAX_DEPTH`] deep and have no partials, so
+//!    rendering cannot exhaust a thread's stack; a panic while rendering is an error.
 //! 3. [`message::build`] makes the RFC 5322 bytes: From (configured), one To, the UTF-8
 //!    subject, `Message-ID: <notice-<id>@<from domain>>`, the given `Date`, text (and HTML as
 //!    `multipart/alternative`), and an `echeance.ics` attachment ([`ics`]) when the notice
@@ -24,7 +26,7 @@
 //!
 //! [`check`] is the static check of templates behind `jalon validate` (codes
 //! `template-syntax`, `template-unknown-variable`, `template-unknown-helper`,
-//! `template-file-name`). [`mod@bench`] measures rendering and file-drop delivery.
+//! `template-file-name`, `template-too-deep`, `template-raw-html`). [`mod@bench`] measures rendering and file-drop delivery.
 //!
 //! Nothing here reads the clock: dates come in as arguments.
 

@@ -3,6 +3,8 @@
 //! Nothing here reads a clock or a random source: the `Date` header is given, the Message-ID
 //! and the MIME boundaries derive from the notice id. Building the same notice twice gives the
 //! same bytes, so a retried delivery sends the same message and its hash identifies it.
+//! What cannot be made into a message is an error, never a panic: a header never carries a
+//! line break from a name or a subject.
 
 use std::time::SystemTime;
 
@@ -57,6 +59,8 @@ pub enum MessageError {
     From { address: String, reason: String },
     #[error("invalid recipient address `{address}`: {reason}")]
     To { address: String, reason: String },
+    #[error("recipient name {0:?} has a line break or another control character")]
+    ToName(String),
     #[error("cannot build the message: {0}")]
     Build(String),
 }
@@ -74,6 +78,24 @@ pub fn message_id(notice_id: &str, domain: &str) -> String {
     format!("<{}>", ics::uid(notice_id, domain))
 }
 
+/// The `To` mailbox of a name and an address. A control character in the name is refused
+/// (lettre would panic on a line break in a header); the actors' store checks names with this
+/// too, so that what it accepts can be sent.
+pub fn recipient(name: &str, email: &str) -> Result<Mailbox, MessageError> {
+    if name.chars().any(char::is_control) {
+        return Err(MessageError::ToName(name.to_string()));
+    }
+    let address = email.parse().map_err(|e| MessageError::To {
+        address: email.to_string(),
+        reason: format!("{e}"),
+    })?;
+    let name = name.trim();
+    Ok(Mailbox::new(
+        (!name.is_empty()).then(|| name.to_string()),
+        address,
+    ))
+}
+
 /// Builds the message: `multipart/alternative` (text, HTML) when there is an HTML body, a
 /// single `text/plain` part otherwise, inside `multipart/mixed` with the `.ics` when the notice
 /// announces a deadline.
@@ -85,15 +107,8 @@ pub fn build(o: &Outgoing<'_>) -> Result<BuiltMessage, MessageError> {
         address: o.from.to_string(),
         reason: format!("{e}"),
     })?;
-    let to_address = o.to_email.parse().map_err(|e| MessageError::To {
-        address: o.to_email.to_string(),
-        reason: format!("{e}"),
-    })?;
-    let to_name = o.to_name.trim();
-    let to = Mailbox::new(
-        (!to_name.is_empty()).then(|| to_name.to_string()),
-        to_address,
-    );
+    let to = recipient(o.to_name, o.to_email)?;
+    let subject = crate::render::one_line(&o.content.subject);
     let domain = from.email.domain().to_string();
     let message_id = message_id(o.notice_id, &domain);
 
@@ -110,7 +125,7 @@ pub fn build(o: &Outgoing<'_>) -> Result<BuiltMessage, MessageError> {
         Some(due) => {
             let calendar = ics::due_date_event(
                 &ics::uid(o.notice_id, &domain),
-                &o.content.subject,
+                &subject,
                 due,
                 o.url,
                 o.date,
@@ -132,7 +147,7 @@ pub fn build(o: &Outgoing<'_>) -> Result<BuiltMessage, MessageError> {
     let builder = lettre::Message::builder()
         .from(from.clone())
         .to(to.clone())
-        .subject(o.content.subject.clone())
+        .subject(subject)
         .date(SystemTime::from(o.date))
         .message_id(Some(message_id.clone()))
         .raw_header(HeaderValue::new(

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -68,6 +69,23 @@ pub enum LoadError {
         line: usize,
         column: usize,
         message: String,
+    },
+    #[error(
+        "{file}:{line}:{column}: blocks, `else if` links and sub-expressions nest more than {} deep here",
+        shape::MAX_DEPTH
+    )]
+    TooDeep {
+        file: String,
+        line: usize,
+        column: usize,
+    },
+    #[error(
+        "{file}:{line}:{column}: partials and decorators are not available in notice templates"
+    )]
+    Partial {
+        file: String,
+        line: usize,
+        column: usize,
     },
 }
 
@@ -135,7 +153,14 @@ impl TemplateSet {
             let Some((name, part)) = parse_file_name(&file) else {
                 return Err(LoadError::FileName { file });
             };
-            let template = compile(&file, &text)?;
+            let mut template = compile(&file, &text)?;
+            if let Some((shape::Finding::Partial, (line, column))) = shape::first_finding(&template)
+            {
+                return Err(LoadError::Partial { file, line, column });
+            }
+            if part == Part::Html {
+                shape::escape_everything(&mut template);
+            }
             parts.entry(name.to_string()).or_default().insert(part);
             match part {
                 Part::Html => html.register_template(&file, template),
@@ -191,14 +216,25 @@ impl TemplateSet {
             Part::Html => &self.html,
             Part::Subject | Part::Text => &self.plain,
         };
-        registry
-            .render_with_context(&file, ctx)
-            .map_err(|e| RenderError {
+        // Templates are bounded (`shape`), so nothing here should panic; if a helper or
+        // handlebars itself does, the notice fails with the reason instead of the thread.
+        let rendered = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            registry.render_with_context(&file, ctx)
+        }));
+        match rendered {
+            Ok(r) => r.map_err(|e| RenderError {
                 message: e.reason().to_string(),
                 line: e.line_no,
                 column: e.column_no,
                 file,
-            })
+            }),
+            Err(panic) => Err(RenderError {
+                message: format!("rendering failed: {}", panic_message(&*panic)),
+                file,
+                line: None,
+                column: None,
+            }),
+        }
     }
 }
 
@@ -223,9 +259,18 @@ pub fn read_sources(dir: &Path) -> Result<BTreeMap<String, String>, LoadError> {
     Ok(sources)
 }
 
-/// Compiles one template file; syntax errors carry the file, line and column.
+/// Compiles one template file; syntax errors carry the file, line and column. A template
+/// nested deeper than [`MAX_DEPTH`] is refused, before the parser when its text shows it.
 pub fn compile(file: &str, text: &str) -> Result<Template, LoadError> {
-    Template::compile_with_name(text, file.to_string()).map_err(|e| {
+    let too_deep = |(line, column)| LoadError::TooDeep {
+        file: file.to_string(),
+        line,
+        column,
+    };
+    if let Some(at) = shape::too_deep_in_text(text) {
+        return Err(too_deep(at));
+    }
+    let template = Template::compile_with_name(text, file.to_string()).map_err(|e| {
         let (line, column) = e.pos().unwrap_or((1, 1));
         LoadError::Syntax {
             file: file.to_string(),
@@ -233,7 +278,20 @@ pub fn compile(file: &str, text: &str) -> Result<Template, LoadError> {
             column,
             message: plain_syntax_message(&e.reason().to_string()),
         }
-    })
+    })?;
+    match shape::first_finding(&template) {
+        Some((shape::Finding::TooDeep, at)) => Err(too_deep(at)),
+        _ => Ok(template),
+    }
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// Says in words what the grammar's "expected <rule>, <rule>..." means, for the usual slips.
@@ -303,9 +361,17 @@ impl HelperDef for LongDate {
     }
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A subject is one line of text: line breaks and every other control character (a case
+/// variable may hold any) become spaces, and runs of spaces one.
+pub fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
+
+mod shape;
+pub use shape::MAX_DEPTH;
 
 #[cfg(test)]
 mod tests;

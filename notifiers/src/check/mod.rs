@@ -1,5 +1,7 @@
 //! The static check of a workflow's templates, for `jalon validate` and for deployment: every
-//! template parses, and every path it reads can exist in the notice context (a declared
+//! template parses, nests at most `render::MAX_DEPTH` deep (deeper could exhaust the stack that
+//! renders it), uses no partial (a partial can include itself), escapes every value in HTML,
+//! and every path it reads can exist in the notice context (a declared
 //! variable under `vars`, a known key elsewhere). Diagnostics use the validator's type, with
 //! the template file's line and column; codes are listed in `docs/diagnostics.md`.
 //!
@@ -16,7 +18,7 @@ use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
 use handlebars::{Path as HbPath, Template};
 
 use crate::context::KNOWN_KEYS;
-use crate::render::{self, BUILTIN_HELPERS, HELPERS, LoadError};
+use crate::render::{self, BUILTIN_HELPERS, HELPERS, LoadError, MAX_DEPTH, Part};
 
 #[cfg(test)]
 mod tests;
@@ -74,10 +76,22 @@ pub fn check_sources(
             Ok(template) => {
                 let mut walk = Walk {
                     variables: &variables,
+                    html: render::parse_file_name(file).is_some_and(|(_, p)| p == Part::Html),
                     out: &mut found,
                 };
                 walk.template(&template, false);
             }
+            Err(LoadError::TooDeep { line, column, .. }) => found.push(
+                Diagnostic::error(
+                    "template-too-deep",
+                    pos(line, column),
+                    format!(
+                        "blocks, `else if` links and sub-expressions nest more than {MAX_DEPTH} \
+                         deep here"
+                    ),
+                )
+                .with_hint("split the text into fewer nested `{{#if}}`/`{{#each}}` blocks"),
+            ),
             Err(LoadError::Syntax {
                 line,
                 column,
@@ -110,6 +124,8 @@ fn pos(line: usize, column: usize) -> Pos {
 
 struct Walk<'a> {
     variables: &'a [&'a str],
+    /// An `.html.hbs` file: every value must be escaped.
+    html: bool,
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -127,7 +143,19 @@ impl Walk<'_> {
                 .map_or(Pos { line: 1, column: 1 }, |m| pos(m.0, m.1));
             match element {
                 TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
-                TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+                TemplateElement::Expression(h) => self.helper(h, at, scoped),
+                TemplateElement::HtmlExpression(h) => {
+                    if self.html {
+                        self.out.push(
+                            Diagnostic::error(
+                                "template-raw-html",
+                                at,
+                                "`{{{...}}}` and `{{&...}}` would put a value in the HTML \
+                                 unescaped (a case input could carry a `<script>`)",
+                            )
+                            .with_hint("write `{{...}}`: the value is escaped"),
+                        );
+                    }
                     self.helper(h, at, scoped)
                 }
                 TemplateElement::HelperBlock(h) => self.helper(h, at, scoped),

@@ -51,9 +51,47 @@ fn a_correct_template_has_no_finding() {
              {{long_date deadline.date}} {{@root.workflow.title}} {{this.state.label}}\n\
              {{#each vars}}{{@key}}: {{this}} {{anything}}{{/each}} {{! a comment }}",
         ),
-        ("n.html.hbs", "<a href=\"{{task.url}}\">{{{case.url}}}</a>"),
+        ("n.html.hbs", "<a href=\"{{task.url}}\">{{case.url}}</a>"),
     ]);
     assert_eq!(brief(&found), Vec::<String>::new(), "{found:?}");
+}
+
+/// Nesting that could exhaust the renderer's stack, partials (which can include each other or
+/// themselves) and unescaped values in HTML are refused, each at its position.
+#[test]
+fn deep_nesting_partials_and_raw_html_are_refused() {
+    let deep =
+        "Bonjour\n".to_string() + &"{{#if vars.ecole}}".repeat(1000) + &"{{/if}}".repeat(1000);
+    let found = check(&[
+        ("n.subject.hbs", "Objet {{{vars.ecole}}}"),
+        ("n.text.hbs", &deep),
+        (
+            "n.html.hbs",
+            "<p>{{{vars.ecole}}}</p>\n{{#if vars.ecole}}{{&vars.ecole}}{{/if}}",
+        ),
+        (
+            "m.subject.hbs",
+            "{{#*inline \"p\"}}{{> p}}{{/inline}}{{> p}}",
+        ),
+    ]);
+    let column = "{{#if vars.ecole}}".len() * MAX_DEPTH + 1;
+    assert_eq!(
+        brief(&found),
+        [
+            "m.subject.hbs:1:1 template-syntax".to_string(),
+            "m.subject.hbs:1:35 template-syntax".to_string(),
+            "n.html.hbs:1:4 template-raw-html".to_string(),
+            "n.html.hbs:2:19 template-raw-html".to_string(),
+            format!("n.text.hbs:2:{column} template-too-deep"),
+        ],
+        "{found:?}"
+    );
+    let deep = &found[4].1;
+    assert!(
+        deep.message.contains("more than 16 deep"),
+        "{}",
+        deep.message
+    );
 }
 
 #[test]
@@ -146,6 +184,8 @@ fn codes_are_documented() {
         "template-unknown-variable",
         "template-unknown-helper",
         "template-file-name",
+        "template-too-deep",
+        "template-raw-html",
     ] {
         assert!(doc.contains(&format!("| `{code}` |")), "{code}");
     }

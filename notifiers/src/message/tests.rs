@@ -146,3 +146,40 @@ fn a_recipient_without_name_is_a_bare_address() {
     let parsed = parse_eml(&build(&o).unwrap().bytes);
     assert_eq!(parsed["headers"]["To"], "marie.dupont@example.be");
 }
+
+/// A line break in the recipient's name made lettre panic (the notice stayed pending forever);
+/// it is an error that names the problem.
+#[test]
+fn a_control_character_in_the_name_is_an_error_not_a_panic() {
+    let c = content(false);
+    for name in [
+        "a\r\nBcc: x@y",
+        "Marie\nDupont",
+        "Marie\u{0}",
+        "Marie\u{7f}",
+    ] {
+        let mut o = outgoing("42", &c, None);
+        o.to_name = name;
+        assert_eq!(
+            build(&o),
+            Err(MessageError::ToName(name.to_string())),
+            "{name:?}"
+        );
+    }
+    assert!(recipient("Marie Dupont", "marie.dupont@example.be").is_ok());
+    assert!(matches!(
+        recipient("Marie", "marie@example.be\r\nBcc: x@y"),
+        Err(MessageError::To { .. })
+    ));
+}
+
+/// A subject with control characters (however it was made) is one clean line.
+#[test]
+fn the_subject_header_is_one_line_without_controls() {
+    let mut c = content(false);
+    c.subject = "Objet\r\nBcc: x@example.org\u{7}fin".into();
+    let m = build(&outgoing("42", &c, None)).unwrap();
+    let parsed = parse_eml(&m.bytes);
+    assert_eq!(parsed["headers"]["Subject"], "Objet Bcc: x@example.org fin");
+    assert!(parsed["headers"].get("Bcc").is_none());
+}

@@ -296,3 +296,156 @@ fn every_shipped_template_renders() {
     }
     assert!(rendered > 50, "{rendered} templates");
 }
+
+fn sources(files: &[(&str, &str)]) -> BTreeMap<String, String> {
+    files
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn nested(depth: usize) -> String {
+    "{{#if case}}".repeat(depth) + "x" + &"{{/if}}".repeat(depth)
+}
+
+/// A thousand nested blocks used to overflow the stack of the thread that rendered them (the
+/// process aborted); now the text is refused before the parser, at the block too deep.
+#[test]
+fn templates_nested_too_deep_are_refused_at_the_block_that_goes_too_deep() {
+    let deep = nested(1000);
+    let e = TemplateSet::from_sources(sources(&[("n.subject.hbs", "x"), ("n.text.hbs", &deep)]))
+        .unwrap_err();
+    let column = "{{#if case}}".len() * MAX_DEPTH + 1;
+    assert_eq!(
+        e,
+        LoadError::TooDeep {
+            file: "n.text.hbs".into(),
+            line: 1,
+            column
+        }
+    );
+    assert!(e.to_string().contains("more than 16 deep"), "{e}");
+    // At the limit, it renders.
+    let t = set(&[("n.subject.hbs", "x"), ("n.text.hbs", &nested(MAX_DEPTH))]);
+    assert_eq!(t.render("n", &context()).unwrap().text, "x");
+    // `else if` links and sub-expressions nest too; a comment or a string cannot hide a
+    // closing tag from the scan.
+    let chain = "{{#if case}}".to_string() + &"{{else if case}}".repeat(1000) + "{{/if}}";
+    let subexpressions =
+        "{{#if ".to_string() + &"(not ".repeat(1000) + "case" + &")".repeat(1000) + "}}x{{/if}}";
+    let hidden = "{{#if case}}{{! {{/if}} }}{{#if case \"}}{{/if}}\"}}".repeat(600);
+    for text in [chain, subexpressions, hidden] {
+        match TemplateSet::from_sources(sources(&[("n.subject.hbs", "x"), ("n.text.hbs", &text)])) {
+            Err(LoadError::TooDeep { .. }) => {}
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}
+
+/// The scan reads tags as the grammar does: blocks in comments, raw blocks and escaped tags
+/// do not count, and the depth falls back after each closing tag.
+#[test]
+fn the_depth_scan_reads_only_tags() {
+    let ok = [
+        nested(MAX_DEPTH).repeat(50),
+        "{{!-- {{#if a}}".repeat(100) + "--}}",
+        "\\{{#if a}}".repeat(100),
+        "{{{{raw}}}}".to_string() + &"{{#if a}}".repeat(100) + "{{{{/raw}}}}",
+        "{{#if a}}{{else}}{{^}}{{/if}}".repeat(100),
+    ];
+    for text in ok {
+        assert_eq!(shape::too_deep_in_text(&text), None, "{text}");
+    }
+    let deep = "\n".to_string() + &"{{#if a}}\n".repeat(MAX_DEPTH) + "  {{#each b}}";
+    assert_eq!(shape::too_deep_in_text(&deep), Some((MAX_DEPTH + 2, 3)));
+    // Closing tags in a comment or a string literal close nothing.
+    let hidden = "{{#if a}}{{! {{/if}} }}{{#if a \"}}{{/if}}\"}}".repeat(MAX_DEPTH);
+    assert_eq!(
+        shape::too_deep_in_text(&hidden),
+        Some((
+            1,
+            "{{#if a}}{{! {{/if}} }}{{#if a \"}}{{/if}}\"}}".len() * 8 + 1
+        ))
+    );
+}
+
+/// A helper that panics (none of ours does) fails the notice, not the thread that renders it.
+#[test]
+fn a_panic_while_rendering_is_an_error() {
+    let mut t = set(&[("n.subject.hbs", "{{boom}}"), ("n.text.hbs", "x")]);
+    t.plain.register_helper(
+        "boom",
+        Box::new(
+            |_: &handlebars::Helper<'_>,
+             _: &Handlebars<'_>,
+             _: &Context,
+             _: &mut RenderContext<'_, '_>,
+             _: &mut dyn handlebars::Output|
+             -> handlebars::HelperResult { panic!("boom") },
+        ),
+    );
+    let e = t.render("n", &context()).unwrap_err();
+    assert_eq!(e.file, "n.subject.hbs");
+    assert_eq!(e.message, "rendering failed: boom");
+}
+
+/// A partial could include itself (an inline partial calling itself overflowed the stack);
+/// notice templates have no partials, rendering refuses them as validation does.
+#[test]
+fn partials_and_decorators_are_refused() {
+    for (text, column) in [
+        ("{{#*inline \"p\"}}{{> p}}{{/inline}}{{> p}}", 1),
+        ("Bonjour {{> n.subject.hbs}}", 9),
+        ("{{#if case}}{{#> layout}}x{{/layout}}{{/if}}", 13),
+    ] {
+        let e = TemplateSet::from_sources(sources(&[("n.subject.hbs", "x"), ("n.text.hbs", text)]))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            LoadError::Partial {
+                file: "n.text.hbs".into(),
+                line: 1,
+                column
+            },
+            "{text}"
+        );
+    }
+}
+
+/// `{{{x}}}` and `{{&x}}` would put a case input's HTML in the HTML part as it is; the HTML
+/// body escapes them like `{{x}}` (validation refuses them: `template-raw-html`).
+#[test]
+fn html_escapes_even_triple_stash() {
+    let mut c = context();
+    c["vars"]["ecole"] = json!("<script>alert(1)</script>");
+    let t = set(&[
+        ("n.subject.hbs", "{{{vars.ecole}}}"),
+        ("n.text.hbs", "{{{vars.ecole}}}"),
+        (
+            "n.html.hbs",
+            "<p>{{{vars.ecole}}} {{&vars.ecole}}{{#if case}}{{{vars.ecole}}}{{else}}{{/if}}</p>",
+        ),
+    ]);
+    let r = t.render("n", &c).unwrap();
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    assert_eq!(
+        r.html.as_deref(),
+        Some(format!("<p>{escaped} {escaped}{escaped}</p>").as_str())
+    );
+    assert_eq!(r.text, "<script>alert(1)</script>");
+}
+
+/// Control characters from a case variable never reach the `Subject:` line.
+#[test]
+fn the_subject_has_no_control_characters() {
+    let mut c = context();
+    c["vars"]["ecole"] = json!("École\r\nBcc: x@example.org\u{7}\u{0}\u{1b}[31m\u{85}fin");
+    let t = set(&[
+        ("n.subject.hbs", "Dossier {{vars.ecole}}"),
+        ("n.text.hbs", "x"),
+    ]);
+    assert_eq!(
+        t.render("n", &c).unwrap().subject,
+        "Dossier École Bcc: x@example.org [31m fin"
+    );
+}
