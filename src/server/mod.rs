@@ -238,12 +238,37 @@ pub fn router(state: AppState) -> Router {
     guarded(routes)
 }
 
-/// What every request passes through, whatever its route: the body limit (413) and the
-/// panic guard (a JSON 500 with a request id instead of a dropped connection).
+/// What every request passes through, whatever its route: the body limit (413, in the API's
+/// error shape) and the panic guard (a JSON 500 with a request id instead of a dropped
+/// connection).
 fn guarded(routes: Router) -> Router {
     routes
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(refuse_announced_too_large))
         .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// A body whose `Content-Length` is over the limit is refused before it is read. The limit
+/// layer would do it too, in plain text; a body without a length is cut by that layer as it
+/// is read, and the JSON extractors answer it in the error shape (`api/body.rs`).
+async fn refuse_announced_too_large(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than the server accepts ({BODY_LIMIT} bytes)"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -258,15 +283,12 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// Ready when the database answers within a second and writes commit: 503
+/// `database_unavailable` or `storage_full` otherwise, in the API's error shape.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    match state.store.ready().await {
         Ok(()) => "ready".into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            e.to_string(),
-        )
-        .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

@@ -381,9 +381,11 @@ impl Store {
         jobs.send(job)
             .await
             .map_err(|_| commit_error("the writer has stopped".into()))?;
-        rx.await.map_err(|_| {
+        let done = rx.await.map_err(|_| {
             commit_error("the writer could not run the transition (see the server log)".into())
-        })?
+        })?;
+        self.health.saw(&done);
+        done
     }
 }
 

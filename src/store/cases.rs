@@ -46,7 +46,7 @@ impl Store {
         now: DateTime<Utc>,
         idempotency: Option<(&str, &str, &str)>,
     ) -> Result<case::Model, Error> {
-        if key.trim().is_empty() || key.len() > 200 {
+        if key.trim().is_empty() || key.chars().count() > 200 {
             return Err(Error::Invalid {
                 code: "invalid_business_key",
                 message: "the business key must be 1 to 200 characters".into(),

@@ -79,6 +79,36 @@ impl Store {
         .await
     }
 
+    /// A write that must reach the disk, and leaves nothing: one idempotency row (of no
+    /// actor) inserted and deleted in one transaction. Tells whether writes commit again
+    /// after one failed for want of space.
+    pub(super) async fn probe_write(&self) -> Result<(), Error> {
+        let done = self
+            .write(|c| {
+                Box::pin(async move {
+                    let m = idempotency::ActiveModel {
+                        actor_id: Set(String::new()),
+                        key: Set("jalon:write-probe".into()),
+                        request_hash: Set(String::new()),
+                        status: Set(0),
+                        body: Set(String::new()),
+                        created_at: Set(0),
+                    };
+                    c.exec(&idempotency::Entity::insert(m)).await?;
+                    c.exec(
+                        &idempotency::Entity::delete_many()
+                            .filter(idempotency::Column::ActorId.eq(""))
+                            .filter(idempotency::Column::Key.eq("jalon:write-probe")),
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await;
+        self.health.saw(&done);
+        done
+    }
+
     pub async fn idempotent_record(
         &self,
         actor_id: &str,

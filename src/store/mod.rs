@@ -20,15 +20,16 @@ mod transition;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use engine::calendar::Calendar;
-use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 pub use error::Error;
@@ -44,6 +45,33 @@ pub struct Store {
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
     /// SQLite: the queue of the writer task that batches transitions (`batch.rs`).
     jobs: Option<tokio::sync::mpsc::Sender<batch::Job>>,
+    /// What the last write told about the storage (see [`Store::ready`]).
+    health: Arc<Health>,
+}
+
+/// The pool waits this long for a connection before the request fails (503
+/// `database_unavailable`): while PostgreSQL is away, requests fail fast and a load balancer's
+/// health check gets its answer, instead of every caller waiting half a minute.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Readiness answers within this, whatever the database does.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// SQLite with a full disk still reads, so a ping says nothing: the last write's fate does.
+#[derive(Default)]
+struct Health {
+    /// A write failed with "disk full" and none has succeeded since.
+    full: AtomicBool,
+}
+
+impl Health {
+    fn saw<T>(&self, result: &Result<T, Error>) {
+        match result {
+            Ok(_) => self.full.store(false, Ordering::Relaxed),
+            Err(e) if e.code() == "storage_full" => self.full.store(true, Ordering::Relaxed),
+            Err(_) => {}
+        }
+    }
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn until it ends.
@@ -77,9 +105,12 @@ pub fn sqlite_url(data_dir: &Path) -> String {
 impl Store {
     /// Opens the database and brings its schema up to date.
     pub async fn open(url: &str, calendar: Arc<Calendar>) -> Result<Store, DbErr> {
+        let file = sqlite_file(url);
+        if let Some(path) = &file {
+            create_private(path);
+        }
         let mut opt = ConnectOptions::new(url.to_owned());
-        opt.sqlx_logging(false)
-            .acquire_timeout(Duration::from_secs(30));
+        opt.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT);
         if url.starts_with("sqlite:") {
             // WAL lets readers proceed while one writer commits; FULL keeps a committed
             // transition across a power loss; the busy timeout absorbs short write contention
@@ -97,10 +128,10 @@ impl Store {
             opt.max_connections(16).min_connections(1);
         }
         let db = Database::connect(opt).await?;
-        Migrator::up(&db, None).await?;
+        migrate(url, &db, file.as_deref()).await?;
         let writer = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let jobs = match (&writer, sqlite_file(url)) {
+        let jobs = match (&writer, file) {
             (Some(turn), Some(path)) => Some(batch::spawn(&path, turn.clone())?),
             _ => None,
         };
@@ -110,6 +141,7 @@ impl Store {
             calendar,
             writer,
             jobs,
+            health: Arc::default(),
         })
     }
 
@@ -135,9 +167,22 @@ impl Store {
         Ok(WriteTxn { txn, _turn: turn })
     }
 
-    /// Readiness: the database answers.
-    pub async fn ping(&self) -> Result<(), DbErr> {
-        self.db.ping().await
+    /// Readiness: the database answers within [`READY_TIMEOUT`] and, after a write failed
+    /// for want of space, a write commits again (one row inserted and deleted: the pages it
+    /// dirties must reach the disk). Errors carry `database_unavailable` or `storage_full`.
+    pub async fn ready(&self) -> Result<(), Error> {
+        let unreachable = || Error::Db(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout));
+        let probe = async {
+            self.db.ping().await?;
+            if self.health.full.load(Ordering::Relaxed) {
+                self.probe_write().await?;
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(READY_TIMEOUT, probe).await {
+            Ok(r) => r,
+            Err(_) => Err(unreachable()),
+        }
     }
 
     pub async fn close(self) -> Result<(), DbErr> {
@@ -162,7 +207,80 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.as_os_str().is_empty()).then(|| path.to_owned())
 }
 
-/// Sets up the data folder for the embedded database.
+/// Sets up the data folder for the embedded database: made private to the server's user
+/// (0700), since it holds the database and the notices sent.
 pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates an empty database file readable by the server's user alone (0600) before SQLite
+/// opens it: SQLite would create it with the umask's mode (0644 usually), and it gives its
+/// `-wal` and `-shm` files the mode of the database file. An existing file is left as it is.
+fn create_private(path: &Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // Any failure (it exists, a missing folder, `mode=ro`…) is left to SQLite, which opens
+    // the file or says why in its own words.
+    let _ = options.open(path);
+}
+
+/// Brings the schema up to date, one process at a time: processes started together on a
+/// fresh database would otherwise each create the same tables (and fail on PostgreSQL's
+/// catalog keys). PostgreSQL: a session advisory lock held by a connection of its own, which
+/// runs the migrations; SQLite: an exclusive `flock` on the database's folder (not on the
+/// database file: closing any descriptor of that file would drop SQLite's own locks).
+async fn migrate(url: &str, db: &DatabaseConnection, file: Option<&Path>) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let mut opt = ConnectOptions::new(url.to_owned());
+            opt.sqlx_logging(false)
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT);
+            let own = Database::connect(opt).await?;
+            own.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .await?;
+            let done = Migrator::up(&own, None).await;
+            // Closing the session releases the lock in any case.
+            own.close().await.ok();
+            done
+        }
+        _ => {
+            let _lock = match file.and_then(Path::parent) {
+                Some(dir) => Some(lock_dir(dir).await?),
+                None => None,
+            };
+            Migrator::up(db, None).await
+        }
+    }
+}
+
+/// The advisory lock key of migrations ("jalon" in ASCII); advisory keys are per database.
+const MIGRATION_LOCK: i64 = 0x6a61_6c6f_6e;
+
+/// An exclusive lock on a folder, held until the returned file is dropped.
+async fn lock_dir(dir: &Path) -> Result<std::fs::File, DbErr> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".").to_owned()
+    } else {
+        dir.to_owned()
+    };
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&dir)?;
+        f.lock()?;
+        Ok::<_, std::io::Error>(f)
+    })
+    .await
+    .map_err(|e| DbErr::Custom(e.to_string()))?
+    .map_err(|e| {
+        DbErr::Custom(format!(
+            "cannot lock the database folder for migrations: {e}"
+        ))
+    })
 }

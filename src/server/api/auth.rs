@@ -19,9 +19,7 @@ impl FromRequestParts<AppState> for Authed {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+            .and_then(bearer)
             .ok_or_else(ApiError::unauthorized)?;
         let actor = state
             .store
@@ -30,6 +28,13 @@ impl FromRequestParts<AppState> for Authed {
             .ok_or_else(ApiError::unauthorized)?;
         Ok(Authed(actor))
     }
+}
+
+/// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 7235 §2.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl Authed {
@@ -41,6 +46,21 @@ impl Authed {
             Err(ApiError::forbidden(format!(
                 "this action needs the role '{role}'"
             )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        for v in ["Bearer t0k", "bearer t0k", "BEARER t0k", "bEaReR   t0k "] {
+            assert_eq!(bearer(v), Some("t0k"), "{v}");
+        }
+        for v in ["Basic t0k", "Bearer", "Bearer ", "Bearert0k", "t0k"] {
+            assert_eq!(bearer(v), None, "{v}");
         }
     }
 }

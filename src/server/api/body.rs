@@ -1,11 +1,14 @@
-//! JSON bodies and query strings whose rejections use the API's error shape: malformed JSON
-//! is 400, a body of the wrong shape 422, a body over the limit 413.
+//! JSON bodies, query strings and path parameters whose rejections use the API's error
+//! shape: malformed JSON is 400, a body of the wrong shape 422, a body over the limit 413, an
+//! unreadable path parameter 400, a query string of the wrong shape (paging values out of
+//! range included) 422 `invalid_query`.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
 
@@ -51,6 +54,195 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))
-            .map_err(|e: QueryRejection| ApiError::bad_request("invalid_query", e.body_text()))
+            .map_err(|e: QueryRejection| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_query",
+                    e.body_text(),
+                )
+            })
+    }
+}
+
+/// Path parameters whose rejection (`/notices/abc/retry` where a number is expected) is a
+/// 400 `invalid_path` in the API's error shape rather than axum's plain text.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e: PathRejection| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// The most rows one page may ask for (`limit`).
+pub const MAX_LIMIT: u64 = 1000;
+/// The furthest a page may start (`offset`): far past any real list, and bound as a
+/// database integer without overflow.
+pub const MAX_OFFSET: u64 = 100_000_000;
+
+/// `limit` (default `default`, 1 to [`MAX_LIMIT`]) and `offset` (0 to [`MAX_OFFSET`]) of a
+/// list; out of range is 422 `invalid_query`, never clamped in silence.
+pub fn page(limit: Option<u64>, offset: Option<u64>, default: u64) -> Result<(u64, u64), ApiError> {
+    let limit = limit.unwrap_or(default);
+    let offset = offset.unwrap_or(0);
+    let refuse =
+        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", message);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(refuse(format!(
+            "limit must be 1 to {MAX_LIMIT}, not {limit}"
+        )));
+    }
+    if offset > MAX_OFFSET {
+        return Err(refuse(format!(
+            "offset must be 0 to {MAX_OFFSET}, not {offset}"
+        )));
+    }
+    Ok((limit, offset))
+}
+
+/// A request's `inputs`, refusing a key given twice at any depth, as a duplicate field of the
+/// body is refused: serde_json would keep the last one in silence, and which value counts
+/// would depend on the client's JSON writer.
+pub fn unique_inputs<'de, D: Deserializer<'de>>(d: D) -> Result<engine::machine::Inputs, D::Error> {
+    match d.deserialize_map(UniqueVisitor)? {
+        serde_json::Value::Object(map) => Ok(map.into_iter().collect()),
+        _ => Err(de::Error::custom("inputs must be an object")),
+    }
+}
+
+/// An optional whole number that may be written `7` or `7.0`: JSON Schema's `integer` (what
+/// the OpenAPI document says) counts `7.0` as one.
+pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| de::Error::custom(format!("{n} is not a whole number"))),
+    }
+}
+
+/// Builds a JSON value like serde_json's own, except that an object with a repeated key is
+/// an error.
+struct UniqueVisitor;
+
+struct Unique(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(items.into())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            let Unique(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(object.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Req {
+        #[serde(deserialize_with = "unique_inputs")]
+        inputs: engine::machine::Inputs,
+    }
+
+    fn inputs(json: &str) -> Result<engine::machine::Inputs, String> {
+        serde_json::from_str::<Req>(json)
+            .map(|r| r.inputs)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_key_given_twice_in_inputs_is_refused_at_any_depth() {
+        let e = inputs(r#"{"inputs": {"a": 1, "a": 2}}"#).unwrap_err();
+        assert!(e.contains("duplicate key `a`"), "{e}");
+        let e = inputs(r#"{"inputs": {"a": [{"b": 1, "b": 1}]}}"#).unwrap_err();
+        assert!(e.contains("duplicate key `b`"), "{e}");
+        let ok = inputs(r#"{"inputs": {"a": 1.5, "b": [true, null, "x", {"c": -2}]}}"#).unwrap();
+        let plain: engine::machine::Inputs =
+            serde_json::from_str(r#"{"a": 1.5, "b": [true, null, "x", {"c": -2}]}"#).unwrap();
+        assert_eq!(ok, plain);
+    }
+
+    #[test]
+    fn paging_values_out_of_range_are_refused() {
+        assert_eq!(page(None, None, 100).unwrap(), (100, 0));
+        assert_eq!(
+            page(Some(MAX_LIMIT), Some(MAX_OFFSET), 100).unwrap(),
+            (MAX_LIMIT, MAX_OFFSET)
+        );
+        for (limit, offset) in [
+            (Some(0), None),
+            (Some(MAX_LIMIT + 1), None),
+            (None, Some(MAX_OFFSET + 1)),
+            (None, Some(u64::MAX)),
+        ] {
+            let e = page(limit, offset, 100).unwrap_err();
+            assert_eq!(
+                (e.status, e.body.code.as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query")
+            );
+        }
     }
 }

@@ -1,14 +1,14 @@
 //! Cases: start, read, list, send an event, history.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Authed;
-use super::body::{Body, Params};
+use super::body::{Body, Params, Path, page, unique_inputs, whole_number};
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
 use crate::store::actors::{ADMIN, ActorInfo, OPERATOR};
@@ -22,8 +22,10 @@ pub struct StartCase {
     /// The workflow id (its latest deployed version is used).
     pub workflow: String,
     /// The business key, unique per workflow (a school, a staff member's file number…).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub key: String,
-    #[serde(default)]
+    /// The start's inputs; a key given twice is refused (422 `invalid_body`).
+    #[serde(default, deserialize_with = "unique_inputs")]
     #[schema(value_type = Object)]
     pub inputs: engine::machine::Inputs,
 }
@@ -32,16 +34,19 @@ pub struct StartCase {
 #[serde(deny_unknown_fields)]
 pub struct SendEvent {
     pub event: String,
-    #[serde(default)]
+    /// The event's inputs; a key given twice is refused (422 `invalid_body`).
+    #[serde(default, deserialize_with = "unique_inputs")]
     #[schema(value_type = Object)]
     pub inputs: engine::machine::Inputs,
     /// Why (kept in the history).
     pub reason: Option<String>,
     /// Refuse with 409 `stale_version` unless the case is still at this `row_version`.
+    #[serde(default, deserialize_with = "whole_number")]
     pub expected_version: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub workflow: Option<String>,
@@ -53,7 +58,11 @@ pub struct ListQuery {
     pub overdue: bool,
     /// Only cases this actor (id) has acted on.
     pub actor: Option<String>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+    /// Skip this many first (default 0).
+    #[param(minimum = 0, maximum = 100_000_000)]
     pub offset: Option<u64>,
 }
 
@@ -90,7 +99,8 @@ fn request_hash(s: &StartCase) -> String {
 /// With an `Idempotency-Key` header, repeating the request returns the first response and
 /// starts nothing.
 #[utoipa::path(post, path = "/cases", request_body = StartCase, tag = "cases",
-    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+        pattern = "^[!-~]+$", description = "repeat-safe key: 1 to 200 visible ASCII characters")),
     responses(
         (status = 201, body = CaseView),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -108,11 +118,11 @@ pub async fn start(
             let key = v
                 .to_str()
                 .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .filter(|k| (1..=200).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "invalid_idempotency_key",
-                        "Idempotency-Key must be 1 to 200 visible characters",
+                        "Idempotency-Key must be 1 to 200 visible ASCII characters",
                     )
                 })?;
             Some((key.to_owned(), request_hash(&req)))
@@ -148,7 +158,8 @@ pub async fn start(
 
 /// Read a case: state, variables, deadlines (with their explanation and article), open tasks,
 /// the events it accepts.
-#[utoipa::path(get, path = "/cases/{id}", tag = "cases",
+#[utoipa::path(get, path = "/cases/{id}",
+    params(("id" = String, Path, description = "the case")), tag = "cases",
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -168,14 +179,15 @@ pub async fn list(
     who: Authed,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    let (limit, offset) = page(q.limit, q.offset, 100)?;
     let f = CaseFilter {
         workflow: q.workflow,
         state: q.state,
         status: q.status,
         overdue: q.overdue,
         actor: q.actor,
-        limit: q.limit.unwrap_or(100).min(1000),
-        offset: q.offset.unwrap_or(0),
+        limit,
+        offset,
     };
     let mut rows = state.store.list_cases(&f, state.clock.now()).await?;
     if !(who.0.has(ADMIN) || who.0.has(OPERATOR)) {
@@ -193,7 +205,8 @@ pub async fn list(
 }
 
 /// Send an event to a case.
-#[utoipa::path(post, path = "/cases/{id}/events", request_body = SendEvent, tag = "cases",
+#[utoipa::path(post, path = "/cases/{id}/events",
+    params(("id" = String, Path, description = "the case")), request_body = SendEvent, tag = "cases",
     responses(
         (status = 200, body = CaseView),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -204,6 +217,10 @@ pub async fn event(
     Path(id): Path<String>,
     Body(req): Body<SendEvent>,
 ) -> Result<Json<CaseView>, ApiError> {
+    // An actor who may not read the case learns nothing of it (state, outcome, version):
+    // the same 404 or 403 as a read, before the event is looked at.
+    let row = state.store.case_row(&id).await?;
+    readable(&state, &who.0, &row).await?;
     let now = state.clock.now();
     let by = who.0.engine();
     let row = state
@@ -225,7 +242,8 @@ pub async fn event(
 }
 
 /// The history of a case, oldest first; each row's hash covers the previous one.
-#[utoipa::path(get, path = "/cases/{id}/history", tag = "cases",
+#[utoipa::path(get, path = "/cases/{id}/history",
+    params(("id" = String, Path, description = "the case")), tag = "cases",
     responses((status = 200, body = Vec<HistoryView>), (status = 404, body = ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,

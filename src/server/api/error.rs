@@ -16,7 +16,8 @@ pub struct ErrorBody {
     pub code: String,
     /// A sentence for a person.
     pub message: String,
-    #[schema(value_type = Object)]
+    /// What the code refers to (a refusal's fields, a request id), or `null`.
+    #[schema(value_type = Option<Object>)]
     pub details: serde_json::Value,
 }
 
@@ -24,7 +25,14 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds after which the same request may succeed (`Retry-After`).
+    pub retry_after: Option<u32>,
 }
+
+/// `Retry-After` of a request refused while the database is away.
+const RETRY_UNREACHABLE_SECS: u32 = 5;
+/// `Retry-After` while the disk is full: freeing space takes a person.
+const RETRY_FULL_SECS: u32 = 60;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
@@ -35,6 +43,7 @@ impl ApiError {
                 message: message.into(),
                 details: serde_json::Value::Null,
             },
+            retry_after: None,
         }
     }
 
@@ -87,6 +96,23 @@ impl From<Error> for ApiError {
             Error::Invalid { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
             }
+            Error::Db(_) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "request refused: the database is unavailable");
+                let (message, retry) = if code == "storage_full" {
+                    (
+                        "the server's storage is full: writes fail until space is freed",
+                        RETRY_FULL_SECS,
+                    )
+                } else {
+                    (
+                        "the database cannot be reached; retry later",
+                        RETRY_UNREACHABLE_SECS,
+                    )
+                };
+                let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+                err.retry_after = Some(retry);
+                err
+            }
             Error::Db(_) | Error::Corrupt(_) => {
                 tracing::error!(error = %e, "internal error");
                 ApiError::new(
@@ -101,6 +127,12 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -42,7 +42,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The `/api/v1` routes and the OpenAPI document that describes exactly them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(cases::start, cases::list))
         .routes(routes!(cases::get))
         .routes(routes!(cases::event))
@@ -57,5 +57,96 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::eml))
         .routes(routes!(notices::list))
         .routes(routes!(notices::retry))
-        .split_for_parts()
+        .split_for_parts();
+    let mut doc = doc;
+    common_responses(&mut doc);
+    (router, doc)
+}
+
+/// What any operation may answer besides its own responses, all in the one error shape: 401
+/// without a valid token, 400 for an unreadable path, query or JSON body, 422 for a query or
+/// body of the wrong shape, 413 for a body over the limit, 503 (with `Retry-After`) while the
+/// database is unavailable or its disk full. And every `{name}` of a path is declared as a
+/// path parameter (a string unless the operation says otherwise).
+fn common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{
+        ContentBuilder, HeaderBuilder, Ref, RefOr, Required, ResponseBuilder, Type,
+        schema::ObjectBuilder,
+    };
+    let error = |description: &str| {
+        ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let names: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            for name in &names {
+                let declared = params.iter().any(|p| {
+                    matches!(p, RefOr::T(Parameter { name: n, parameter_in: ParameterIn::Path, .. }) if n == name)
+                });
+                if !declared {
+                    params.push(RefOr::T(
+                        ParameterBuilder::new()
+                            .name(*name)
+                            .parameter_in(ParameterIn::Path)
+                            .required(Required::True)
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                            .build(),
+                    ));
+                }
+            }
+            let has_query = params.iter().any(|p| {
+                matches!(
+                    p,
+                    RefOr::T(Parameter {
+                        parameter_in: ParameterIn::Query,
+                        ..
+                    })
+                )
+            });
+            let has_body = op.request_body.is_some();
+            let responses = &mut op.responses.responses;
+            let mut add = |status: &str, response: ResponseBuilder| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::T(response.build()));
+            };
+            add("400", error("unreadable request: path, query or JSON body"));
+            add("401", error("no valid `Authorization: Bearer <token>`"));
+            if has_body || has_query {
+                add("422", error("a query or body of the wrong shape"));
+            }
+            if has_body {
+                add("413", error("the body is larger than the server accepts"));
+            }
+            add(
+                "503",
+                error("the database is unavailable (`database_unavailable`) or its disk full (`storage_full`)")
+                    .header(
+                        "Retry-After",
+                        HeaderBuilder::new()
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+                            .description(Some("seconds after which to try again"))
+                            .build(),
+                    ),
+            );
+        }
+    }
 }

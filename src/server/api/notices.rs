@@ -2,14 +2,14 @@
 //! the exact bytes; and the operator's view of failing notices, with a retry.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Authed;
-use super::body::{Body, Params};
+use super::body::{Body, Params, Path, page};
 use super::cases::readable;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
@@ -18,6 +18,7 @@ use crate::store::outbox::NoticeView;
 
 /// The notices of a case, oldest first: one per recipient, with its delivery record.
 #[utoipa::path(get, path = "/cases/{id}/notices", tag = "notices",
+    params(("id" = String, Path, description = "the case")),
     responses((status = 200, body = Vec<NoticeView>), (status = 404, body = ErrorBody)))]
 pub async fn of_case(
     State(state): State<AppState>,
@@ -32,6 +33,8 @@ pub async fn of_case(
 /// The exact bytes sent (RFC 5322, `message/rfc822`); their SHA-256 is `eml_sha256` of the
 /// notice and the `X-Content-SHA256` header here. 404 `notice_not_sent` until it is sent.
 #[utoipa::path(get, path = "/cases/{id}/notices/{notice}/eml", tag = "notices",
+    params(("id" = String, Path, description = "the case"),
+        ("notice" = i64, Path, description = "the notice's `id`")),
     responses((status = 200, content_type = "message/rfc822", body = Vec<u8>),
         (status = 404, body = ErrorBody)))]
 pub async fn eml(
@@ -58,12 +61,34 @@ pub async fn eml(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NoticeQuery {
-    /// `pending`, `sent` or `dead`; all when absent.
-    pub status: Option<String>,
-    /// At most this many, newest first (default 100, at most 1000).
+    /// All when absent.
+    #[param(inline)]
+    pub status: Option<NoticeStatus>,
+    /// At most this many, newest first (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
+}
+
+/// Where a notice is in its delivery.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeStatus {
+    Pending,
+    Sent,
+    Dead,
+}
+
+impl NoticeStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            NoticeStatus::Pending => "pending",
+            NoticeStatus::Sent => "sent",
+            NoticeStatus::Dead => "dead",
+        }
+    }
 }
 
 fn operator_only(who: &Authed) -> Result<(), ApiError> {
@@ -86,23 +111,16 @@ pub async fn list(
     Params(q): Params<NoticeQuery>,
 ) -> Result<Json<Vec<NoticeView>>, ApiError> {
     operator_only(&who)?;
-    if let Some(s) = q.status.as_deref()
-        && !["pending", "sent", "dead"].contains(&s)
-    {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
-            format!("status '{s}' is not pending, sent or dead"),
-        ));
-    }
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(state.store.notices(q.status.as_deref(), limit).await?))
+    let (limit, _) = page(q.limit, None, 100)?;
+    let status = q.status.map(NoticeStatus::as_str);
+    Ok(Json(state.store.notices(status, limit).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryNotice {
     /// Why it is sent again (kept on the notice with who and when): e.g. "adresse corrigée".
+    #[schema(pattern = "\\S")]
     pub reason: String,
 }
 
@@ -110,6 +128,7 @@ pub struct RetryNotice {
 /// required and recorded. 409 `notice_not_retryable` for a sent notice or one without an
 /// address.
 #[utoipa::path(post, path = "/operator/notices/{id}/retry", tag = "operator",
+    params(("id" = i64, Path, description = "the notice's `id`")),
     request_body = RetryNotice,
     responses((status = 200, body = NoticeView), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
