@@ -13,6 +13,7 @@ mod schema;
 mod serve;
 mod simulate;
 mod validate;
+mod verify;
 mod workflows;
 
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ enum Command {
     Migrate(serve::MigrateArgs),
     /// Manage actors (people and systems with roles and a bearer token).
     Actors(serve::ActorsArgs),
+    /// Recompute every case's history hash chain; exit 1 if one is broken.
+    Verify(verify::VerifyArgs),
 }
 
 /// Why a command did not succeed.
@@ -95,6 +98,7 @@ pub fn run() -> ExitCode {
         Command::Serve(a) => serve::serve(a),
         Command::Migrate(a) => serve::migrate(a),
         Command::Actors(a) => serve::actors(a),
+        Command::Verify(a) => verify::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

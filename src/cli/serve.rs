@@ -99,7 +99,7 @@ enum ActorsCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -115,7 +115,7 @@ pub fn init_tracing() {
         .try_init();
 }
 
-async fn open(data: &DataArgs) -> Result<Store, Failure> {
+pub(super) async fn open(data: &DataArgs) -> Result<Store, Failure> {
     if data.database_url.is_none() {
         store::ensure_dir(&data.data_dir).map_err(|e| {
             Failure::Usage(format!("cannot create {}: {e}", data.data_dir.display()))

@@ -17,6 +17,7 @@ pub mod queries;
 pub mod registry;
 mod schedules;
 mod transition;
+pub mod verify;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -17,12 +17,12 @@ use sea_orm::{
     QueryTrait,
 };
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::cases::read_case;
 use super::conn::Conn;
 use super::entities::{case, history, outbox, task, timer};
 use super::registry::Deployed;
+use super::verify::{Hashed, row_hash};
 use super::{Error, Store};
 use crate::clock::millis;
 
@@ -608,23 +608,19 @@ fn history_model(
     .to_string();
     let trigger = h.trigger.to_string();
     let at = millis(h.at);
-    let mut d = Sha256::new();
-    for part in [
+    let hash = row_hash(&Hashed {
         prev,
         case_id,
-        &seq.to_string(),
-        &at.to_string(),
-        h.actor.as_deref().unwrap_or(""),
-        &trigger,
-        h.from_state.as_deref().unwrap_or(""),
-        &h.to_state,
-        &inputs,
-        h.reason.as_deref().unwrap_or(""),
-        &detail,
-    ] {
-        d.update(part.as_bytes());
-        d.update([0x1f]);
-    }
+        seq: seq as i64,
+        at,
+        actor: h.actor.as_deref().unwrap_or(""),
+        trigger: &trigger,
+        from_state: h.from_state.as_deref().unwrap_or(""),
+        to_state: &h.to_state,
+        inputs: &inputs,
+        reason: h.reason.as_deref().unwrap_or(""),
+        detail: &detail,
+    });
     history::ActiveModel {
         case_id: Set(case_id.to_owned()),
         seq: Set(seq as i64),
@@ -638,7 +634,7 @@ fn history_model(
         detail: Set(detail),
         late_ms: Set(late_ms),
         prev_hash: Set(prev.to_owned()),
-        hash: Set(hex::encode(d.finalize())),
+        hash: Set(hash),
         ..Default::default()
     }
 }

@@ -6,6 +6,7 @@ mod cli_graph;
 mod cli_serve;
 mod cli_simulate;
 mod cli_validate;
+mod cli_verify;
 mod docs_page;
 mod server;
 mod support;

@@ -1,5 +1,7 @@
 //! The workflow language: its model, parsing with positions, and diagnostics.
 
+#[cfg(test)]
+mod fuzz_tests;
 pub mod graph;
 pub mod load;
 mod located;
