@@ -614,6 +614,220 @@ async fn case_list_filters_and_probes(backend: Backend) {
     }
 }
 
+/// Every paging value is bounded before it reaches the database: out of range is a 422
+/// `invalid_query` in the error shape (an offset past `i64::MAX` used to panic in the SQL
+/// binding and answer 500).
+async fn paging_values_are_bounded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for query in [
+        "/api/v1/cases?offset=9223372036854775808",
+        "/api/v1/cases?offset=18446744073709551615",
+        "/api/v1/cases?offset=18446744073709551616",
+        "/api/v1/cases?offset=100000001",
+        "/api/v1/cases?offset=-1",
+        "/api/v1/cases?limit=0",
+        "/api/v1/cases?limit=1001",
+        "/api/v1/cases?limit=9223372036854775808",
+        "/api/v1/operator/notices?limit=0",
+        "/api/v1/operator/notices?limit=1001",
+        "/api/v1/operator/notices?status=lost",
+    ] {
+        let r = app.get(&app.admin, query).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (422, Some("invalid_query")),
+            "{query}: {}",
+            r.body
+        );
+    }
+    for query in [
+        "/api/v1/cases?offset=100000000&limit=1000",
+        "/api/v1/cases?limit=1",
+        "/api/v1/operator/notices?limit=1000",
+    ] {
+        let r = app.get(&app.admin, query).await;
+        assert_eq!((r.status, &r.body), (200, &json!([])), "{query}");
+    }
+}
+
+/// An actor without any role in a case's workflow learns nothing from sending it an event:
+/// the same answer as reading it (403, or 404 for no such case), whatever the event, before
+/// the event, its inputs or the expected version are looked at (it used to get the state,
+/// the outcome and the version in a 409's details).
+async fn events_from_outsiders_are_refused_like_reads(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretariat = app.actor("Greffe", &["chambre_secretaire"]).await;
+    let outsider = app.actor("DCO", &["dco"]).await;
+    let id = recours(&app, &secretariat, "CR-1").await;
+    let read = app.get(&outsider, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(
+        (read.status, read.body["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    for body in [
+        json!({"event": "communiquer_liste", "inputs": {"liste_recue_le": "2026-12-18"}}),
+        json!({"event": "no_such_event"}),
+        json!({"event": "communiquer_liste", "expected_version": 99}),
+    ] {
+        let r = app
+            .post(
+                &outsider,
+                &format!("/api/v1/cases/{id}/events"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!((r.status, &r.body), (read.status, &read.body), "{body}");
+    }
+    let read = app.get(&outsider, "/api/v1/cases/nope").await;
+    assert_eq!(read.status, 404);
+    let r = app
+        .event(&outsider, "nope", "communiquer_liste", json!({}))
+        .await;
+    assert_eq!((r.status, &r.body), (read.status, &read.body));
+    // Nothing happened to the case; its actors still move it.
+    let history = app
+        .get(&secretariat, &format!("/api/v1/cases/{id}/history"))
+        .await;
+    assert_eq!(
+        history.body.as_array().unwrap().len(),
+        1,
+        "{}",
+        history.body
+    );
+    list_received(&app, &secretariat, &id, "2026-12-18").await;
+}
+
+/// A key given twice in `inputs` is refused like a field given twice in the body (serde_json
+/// used to keep the last one in silence); nothing is started or moved.
+async fn inputs_with_a_key_twice_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretariat = app.actor("Greffe", &["chambre_secretaire"]).await;
+    let raw = |path: String, body: &'static str| {
+        let app = &app;
+        let secretariat = secretariat.clone();
+        async move {
+            let r = app
+                .http
+                .post(format!("{}{path}", app.base))
+                .bearer_auth(&secretariat)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            super::harness::reply(r).await
+        }
+    };
+    let r = raw(
+        "/api/v1/cases".into(),
+        r#"{"workflow": "chambre-recours", "key": "CR-D", "inputs": {"matiere": "evaluation", "recours_recu_le": "2026-12-17", "matiere": "autre"}}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key `matiere`"),
+        "{}",
+        r.body
+    );
+    // The same refusal as a field given twice at the top of the body.
+    let top = raw(
+        "/api/v1/cases".into(),
+        r#"{"workflow": "chambre-recours", "key": "CR-D", "key": "CR-E", "inputs": {}}"#,
+    )
+    .await;
+    assert_eq!(
+        (top.status, top.body["code"].as_str()),
+        (422, Some("invalid_body"))
+    );
+    assert_eq!(app.get(&app.admin, "/api/v1/cases").await.body, json!([]));
+
+    let id = recours(&app, &secretariat, "CR-1").await;
+    let r = raw(
+        format!("/api/v1/cases/{id}/events"),
+        r#"{"event": "communiquer_liste", "inputs": {"liste_recue_le": "2026-12-18", "liste_recue_le": "2027-03-01"}}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{}",
+        r.body
+    );
+    let case = app.get(&secretariat, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(case.body["state"], "liste_a_communiquer", "{}", case.body);
+}
+
+/// The authentication scheme's name is case-insensitive (RFC 7235 §2.1); another scheme, or
+/// none, is still 401.
+async fn bearer_scheme_in_any_case(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (value, status) in [
+        (format!("bearer {}", app.admin), 200),
+        (format!("BEARER {}", app.admin), 200),
+        (format!("Bearer {}", app.admin), 200),
+        (format!("Basic {}", app.admin), 401),
+        (app.admin.clone(), 401),
+    ] {
+        let r = app
+            .http
+            .get(format!("{}/api/v1/me", app.base))
+            .header("authorization", &value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{value}");
+    }
+}
+
+/// Rejections that axum answers in plain text by default come in the error shape: an
+/// unreadable path parameter (400 `invalid_path`) and a body announced over the limit (413
+/// `body_too_large`).
+async fn rejections_in_the_error_shape(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .post(
+            &app.admin,
+            "/api/v1/operator/notices/abc/retry",
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (400, Some("invalid_path")),
+        "{}",
+        r.body
+    );
+    let r = app.get(&app.admin, "/api/v1/cases/x/notices/abc/eml").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (400, Some("invalid_path")),
+        "{}",
+        r.body
+    );
+    let answer = raw_request(
+        &app.base,
+        &format!(
+            "POST /api/v1/workflows HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            app.admin,
+            jalon::server::BODY_LIMIT + 1
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{answer}"));
+    assert_eq!(body["code"], "body_too_large", "{answer}");
+}
+
 on_both_backends!(
     chambre_recours_procedure,
     authentication_and_errors,
@@ -621,6 +835,11 @@ on_both_backends!(
     deploy_versions,
     child_case_tasks_and_stuck,
     case_list_filters_and_probes,
+    paging_values_are_bounded,
+    events_from_outsiders_are_refused_like_reads,
+    inputs_with_a_key_twice_are_refused,
+    bearer_scheme_in_any_case,
+    rejections_in_the_error_shape,
 );
 
 async fn raw_request(base: &str, head: &str) -> String {
