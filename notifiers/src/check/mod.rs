@@ -21,6 +21,8 @@ use crate::context::KNOWN_KEYS;
 use crate::render::{self, BUILTIN_HELPERS, HELPERS, LoadError, MAX_DEPTH, Part};
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
 
 /// The diagnostics of every `templates/*.hbs` file next to the workflow file, by file path
