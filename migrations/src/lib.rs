@@ -11,6 +11,7 @@ mod m20261125_000001_init;
 mod m20261201_000001_case_indexes;
 mod m20261205_000001_outbox_by_case;
 mod m20261206_000001_outbox_by_transition;
+mod m20261207_000001_schedule_run_failures;
 
 /// An index on `columns` of `table`, in that order (the one way every migration declares one;
 /// the SQL it builds is what each released migration has always run).
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_case_indexes::Migration),
             Box::new(m20261205_000001_outbox_by_case::Migration),
             Box::new(m20261206_000001_outbox_by_transition::Migration),
+            Box::new(m20261207_000001_schedule_run_failures::Migration),
         ]
     }
 }

@@ -1,11 +1,15 @@
 //! The one timer loop: claims due timers in due order and fires each through the engine
-//! (`Store::fire_timer`), then starts the cases of cron schedules that came due. It sleeps
-//! until the next due timer, a poke (a new timer may be earlier), a safety poll, or shutdown.
+//! (`Store::fire_timer`), then starts the cases of cron schedules that came due, then queues
+//! the daily digests; a failure in one of the three does not keep the others from running. It
+//! sleeps until the next thing it has to do ([`Scheduler::next_wake`]: a timer, a schedule
+//! occurrence or retry, the digests), a poke (a new timer may be earlier), a safety poll, or
+//! shutdown.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Days, Duration, Utc};
+use engine::calendar::brussels;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -45,6 +49,8 @@ pub struct Pass {
     pub stale: usize,
     pub failed: usize,
     pub started: usize,
+    /// Schedule occurrences whose case could not start (kept and retried with backoff).
+    pub schedules_failed: usize,
     /// Daily digests queued.
     pub digests: usize,
 }
@@ -55,6 +61,7 @@ impl Pass {
         self.stale += o.stale;
         self.failed += o.failed;
         self.started += o.started;
+        self.schedules_failed += o.schedules_failed;
         self.digests += o.digests;
     }
 }
@@ -71,9 +78,26 @@ impl Scheduler {
         }
     }
 
-    /// Fires every timer due now, earliest first, and runs the schedules that came due.
+    /// Fires every timer due now, earliest first, runs the schedules that came due and queues
+    /// the day's digests. Each part runs even when one before it failed; the first error is
+    /// returned once all have run.
     pub async fn run_due(&self) -> Result<Pass, Error> {
         let mut pass = Pass::default();
+        let timers = self.fire_due_timers(&mut pass).await;
+        let schedules = self.store.run_schedules(self.clock.now()).await;
+        pass.started = schedules.started;
+        pass.schedules_failed = schedules.failed;
+        let digests = self.queue_digests().await;
+        pass.digests = *digests.as_ref().unwrap_or(&0);
+        if pass.fired + pass.started + pass.digests > 0 {
+            self.notices_wake.notify_one();
+        }
+        timers?;
+        digests?;
+        Ok(pass)
+    }
+
+    async fn fire_due_timers(&self, pass: &mut Pass) -> Result<(), Error> {
         for _ in 0..MAX_BATCHES {
             let now = self.clock.now();
             let batch = self
@@ -105,12 +129,32 @@ impl Scheduler {
                 pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
             }
         }
-        pass.started = self.store.run_schedules(self.clock.now()).await?;
-        pass.digests = self.queue_digests().await?;
-        if pass.fired + pass.started + pass.digests > 0 {
-            self.notices_wake.notify_one();
-        }
-        Ok(pass)
+        Ok(())
+    }
+
+    /// When the loop has to run next, after a pass at the clock's time: the earliest of the
+    /// next timer (or the end of the lease that holds it), the next schedule occurrence or
+    /// retry, and the next digests. `None`: nothing planned (the safety poll still runs).
+    pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let now = self.clock.now();
+        let timer = self.store.next_timer_at().await?;
+        let schedule = self.store.next_schedule_at(now).await?;
+        let digest = self.next_digest_at(now);
+        Ok([timer, schedule, digest].into_iter().flatten().min())
+    }
+
+    /// The first digest time (07:00 Brussels on a working day) whose digests this process has
+    /// not queued yet and that is after `now`; today's, if its time has passed, was queued by
+    /// the pass (or failed and waits for the safety poll).
+    fn next_digest_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let queued = *self.digest_day.lock().unwrap_or_else(|p| p.into_inner());
+        let today = brussels::civil_date(now);
+        // A year holds working days whatever the closures; the bound keeps the search finite.
+        (0..366)
+            .filter_map(|n| today.checked_add_days(Days::new(n)))
+            .filter(|&day| self.store.calendar.is_working_day(day) && Some(day) != queued)
+            .filter_map(|day| brussels::earliest(day.and_time(crate::server::digest::AT)))
+            .find(|&at| at > now)
     }
 
     /// Once per working day from 07:00 Brussels (`server::digest`), the opted-in actors'
@@ -170,7 +214,13 @@ impl Scheduler {
             if let Err(e) = self.run_due().await {
                 tracing::error!(error = %e, "scheduler pass failed");
             }
-            let next = self.store.next_timer_at().await.ok().flatten();
+            let next = match self.next_wake().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "next wake unknown; polling");
+                    None
+                }
+            };
             super::pause(next, &*self.clock, POLL, &self.wake, &mut shutdown).await;
         }
     }

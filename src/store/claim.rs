@@ -12,7 +12,7 @@ use super::{Error, Store};
 use crate::clock::millis;
 
 /// A table whose rows are claimed: which column says "due", which status is claimable.
-struct Queue {
+pub(super) struct Queue {
     table: &'static str,
     due: &'static str,
     status: &'static str,
@@ -24,7 +24,7 @@ const TIMERS: Queue = Queue {
     status: "armed",
 };
 
-const OUTBOX: Queue = Queue {
+pub(super) const OUTBOX: Queue = Queue {
     table: "outbox",
     due: "next_attempt_at",
     status: "pending",
@@ -100,15 +100,27 @@ impl Store {
         Ok(rows)
     }
 
-    /// The earliest instant at which a timer will be due (the scheduler sleeps until then).
+    /// The earliest instant at which a timer can be claimed (the scheduler sleeps until then):
+    /// its due instant, or the end of the lease that holds it.
     pub async fn next_timer_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        self.next_claimable(&TIMERS).await
+    }
+
+    /// The earliest instant at which a row of `q` can be claimed: when it is due, or when the
+    /// lease that holds it ends. A row leased by another process (one killed mid-pass, say) is
+    /// not claimable before then: waking at its past due instant would poll until then.
+    pub(super) async fn next_claimable(&self, q: &Queue) -> Result<Option<DateTime<Utc>>, Error> {
         #[derive(FromQueryResult)]
         struct Next {
             next: Option<i64>,
         }
+        let Queue { table, due, status } = q;
         let stmt = Statement::from_string(
             self.backend(),
-            "SELECT MIN(fire_at) AS next FROM timers WHERE status = 'armed'",
+            format!(
+                "SELECT MIN(CASE WHEN lease_until > {due} THEN lease_until ELSE {due} END) \
+                 AS next FROM {table} WHERE status = '{status}'"
+            ),
         );
         let next = Next::find_by_statement(stmt).one(&self.db).await?;
         Ok(next.and_then(|n| n.next).map(crate::clock::from_millis))

@@ -221,6 +221,9 @@ pub mod schedule_run {
         pub at: i64,
         pub case_id: Option<String>,
         pub ran_at: i64,
+        pub attempts: i32,
+        pub last_error: Option<String>,
+        pub next_attempt_at: Option<i64>,
     }
     no_relations!();
 }

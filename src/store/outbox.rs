@@ -228,13 +228,9 @@ impl Store {
             .ok_or_else(|| Error::not_found("notice_not_found", format!("notice {id}")))
     }
 
-    /// When the next notice is due for an attempt (the dispatcher sleeps until then).
+    /// When the next notice can be claimed for an attempt, a lease held by another process
+    /// included (the dispatcher sleeps until then).
     pub async fn next_notice_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        Ok(outbox::Entity::find()
-            .filter(outbox::Column::Status.eq("pending"))
-            .order_by_asc(outbox::Column::NextAttemptAt)
-            .one(&self.db)
-            .await?
-            .map(|n| from_millis(n.next_attempt_at)))
+        self.next_claimable(&super::claim::OUTBOX).await
     }
 }

@@ -130,12 +130,18 @@ pub struct CaseFilter {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StuckCase {
-    pub case_id: String,
+    /// Absent for `schedule_failing` (no case was started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
     pub workflow: String,
+    /// The case's business key; for `schedule_failing`, the key its case will have.
     pub key: String,
-    pub state: String,
+    /// Absent for `schedule_failing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// Stable code: `task_overdue`, `timer_not_fired`, `notice_failing`, `nothing_pending`,
-    /// `idle_too_long`.
+    /// `idle_too_long`, `schedule_failing` (a schedule occurrence whose case could not start;
+    /// retried with backoff).
     pub reason: String,
     /// A French sentence for the operator.
     pub detail: String,
@@ -143,6 +149,9 @@ pub struct StuckCase {
     /// For `notice_failing`: the notice to retry (`POST /operator/notices/{id}/retry`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice_id: Option<i64>,
+    /// For `schedule_failing`: the schedule's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 fn summary(m: &case::Model) -> CaseSummary {
@@ -457,10 +466,11 @@ impl Store {
                         notice_id: Option<i64>| {
             out.push(StuckCase {
                 notice_id,
-                case_id: c.id.clone(),
+                schedule: None,
+                case_id: Some(c.id.clone()),
                 workflow: c.workflow_id.clone(),
                 key: c.business_key.clone(),
-                state: c.state.clone(),
+                state: Some(c.state.clone()),
                 reason: reason.into(),
                 detail,
                 since,
@@ -579,6 +589,12 @@ impl Store {
                 );
             }
         }
+        out.extend(
+            self.failing_schedule_runs()
+                .await?
+                .into_iter()
+                .map(stuck_run),
+        );
         Ok(out)
     }
 
@@ -675,6 +691,34 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+/// A schedule occurrence whose case could not start, on the operator's list.
+fn stuck_run(r: super::schedules::FailingRun) -> StuckCase {
+    let next = r
+        .next_attempt_at
+        .map(|t| {
+            format!(
+                " ; prochain essai le {}",
+                t.with_timezone(&chrono_tz::Europe::Brussels)
+                    .format("%d/%m/%Y à %H:%M:%S")
+            )
+        })
+        .unwrap_or_default();
+    StuckCase {
+        case_id: None,
+        workflow: r.workflow_id,
+        key: r.key,
+        state: None,
+        reason: "schedule_failing".into(),
+        detail: format!(
+            "la planification « {} » n'a pas pu ouvrir le dossier prévu ({} tentative(s)) : {}{next}",
+            r.schedule, r.attempts, r.last_error
+        ),
+        since: r.at,
+        notice_id: None,
+        schedule: Some(r.schedule),
     }
 }
 

@@ -159,7 +159,14 @@ impl Registry {
                 let mut inner = self.write();
                 inner.latest.insert(row.workflow_id.clone(), row.id);
             } else {
-                self.insert(compile_row(row)?, true);
+                // A version stored before a check it fails (a cron now refused, say) must not
+                // keep the server from starting: its workflow is left out until redeployed.
+                match compile_row(row) {
+                    Ok(d) => {
+                        self.insert(d, true);
+                    }
+                    Err(e) => tracing::error!(error = %e, "deployed workflow left out"),
+                }
             }
         }
         Ok(())

@@ -3,15 +3,22 @@
 //! transaction that starts its case; a second process inserting the same key does nothing.
 //! Occurrences missed while the server was down are run when it comes back (a yearly campaign
 //! must not be lost), from the workflow's first deployment at the earliest.
+//!
+//! An occurrence whose case cannot start (its start refused, its key already taken, the
+//! database refusing the write) stops nothing else: its row is kept without a case, with the
+//! error and when to try again (30 s doubling to 4 h), later occurrences and other schedules
+//! run, and the operator sees it on the stuck list (`schedule_failing`) until a retry starts it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Europe::Brussels;
-use engine::machine::{self, Actor, StartRequest, next_runs};
+use engine::machine::{self, Actor, StartRequest, next_run, next_runs};
 use sea_orm::sea_query::Expr;
 use std::sync::Arc;
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 
 use super::entities::{schedule_run, workflow_version};
 use super::registry::Deployed;
@@ -19,28 +26,149 @@ use super::transition::{Row, Writer, new_case_id};
 use super::{Error, Store};
 use crate::clock::{from_millis, millis};
 
+/// Failing occurrences retried in one pass, at most (the others wait for the next pass).
+const RETRIES_PER_PASS: u64 = 100;
+
+/// What a pass over the schedules did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleRuns {
+    /// Cases started.
+    pub started: usize,
+    /// Occurrences that failed to start their case (kept, retried later).
+    pub failed: usize,
+}
+
+/// An occurrence that failed to start its case, for the operator.
+#[derive(Debug, Clone)]
+pub struct FailingRun {
+    pub workflow_id: String,
+    /// The schedule's id in the workflow's latest version (its index if it has no such
+    /// schedule any more).
+    pub schedule: String,
+    /// The key its case would have.
+    pub key: String,
+    pub at: DateTime<Utc>,
+    pub attempts: i32,
+    pub last_error: String,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// How an occurrence's attempt went.
+enum Outcome {
+    Started,
+    /// Run by another process, or already started.
+    Skipped,
+    Failed,
+}
+
+/// Which attempt: the first inserts the occurrence's row; a retry takes the failing row.
+#[derive(Clone, Copy)]
+enum Attempt {
+    First,
+    Retry { attempts: i32 },
+}
+
+/// Seconds to wait before attempt `n + 1` (after `n` failures): 30 s doubling, at most 4 h.
+fn backoff_secs(failures: i32) -> i64 {
+    std::cmp::min(30i64 << failures.clamp(0, 10), 4 * 3600)
+}
+
+/// The business key of an occurrence's case: the schedule and its Brussels wall time, to the
+/// minute (`ouverture_annuelle-2027-04-01T08:00`), with the seconds when the cron gives some,
+/// so that two occurrences never share a key.
+pub fn run_key(schedule: &str, at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&Brussels);
+    let minute = local.format("%Y-%m-%dT%H:%M");
+    match local.second() {
+        0 => format!("{schedule}-{minute}"),
+        s => format!("{schedule}-{minute}:{s:02}"),
+    }
+}
+
+fn failing() -> Select<schedule_run::Entity> {
+    schedule_run::Entity::find()
+        .filter(schedule_run::Column::CaseId.is_null())
+        .filter(schedule_run::Column::LastError.is_not_null())
+}
+
 impl Store {
-    /// Starts the cases of every schedule occurrence up to `now`; returns how many started.
-    pub async fn run_schedules(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        let mut started = 0;
+    /// Starts the cases of every schedule occurrence up to `now`, then retries the failing
+    /// occurrences that are due. A workflow whose schedules cannot be read is logged and left
+    /// for the next pass; the others still run.
+    pub async fn run_schedules(&self, now: DateTime<Utc>) -> ScheduleRuns {
+        let mut pass = ScheduleRuns::default();
         for d in self.registry.all_latest() {
             if d.def.schedules.is_empty() {
                 continue;
             }
-            // Bounded: each round handles at most `MAX_RUNS` occurrences and moves `since`.
-            let mut since = self.schedule_cursor(&d.workflow_id).await?;
-            for _ in 0..100 {
-                let runs = next_runs(&d.def, since, now);
-                let Some(&(_, last)) = runs.last() else { break };
-                for (index, at) in runs {
-                    if self.run_one(&d, index, at, now).await? {
-                        started += 1;
-                    }
-                }
-                since = last;
+            if let Err(e) = self.run_workflow_schedules(&d, now, &mut pass).await {
+                tracing::error!(workflow = %d.workflow_id, error = %e, "schedules not run; next pass tries again");
             }
         }
-        Ok(started)
+        if let Err(e) = self.retry_failing_runs(now, &mut pass).await {
+            tracing::error!(error = %e, "failing schedule runs not retried; next pass tries again");
+        }
+        pass
+    }
+
+    async fn run_workflow_schedules(
+        &self,
+        d: &Arc<Deployed>,
+        now: DateTime<Utc>,
+        pass: &mut ScheduleRuns,
+    ) -> Result<(), Error> {
+        // Bounded: each round handles at most `MAX_RUNS` occurrences and moves `since`.
+        let mut since = self.schedule_cursor(&d.workflow_id).await?;
+        for _ in 0..100 {
+            let runs = next_runs(&d.def, since, now);
+            let Some(&(_, last)) = runs.last() else { break };
+            for (index, at) in runs {
+                // An error here means the failure could not be recorded either: stop, so that
+                // the cursor stays before this occurrence and the next pass runs it.
+                pass.add(self.run_one(d, index, at, now, Attempt::First).await?);
+            }
+            since = last;
+        }
+        Ok(())
+    }
+
+    /// Retries the failing occurrences whose backoff has passed, with the workflow's latest
+    /// version (a new deployment may be what fixes them).
+    async fn retry_failing_runs(
+        &self,
+        now: DateTime<Utc>,
+        pass: &mut ScheduleRuns,
+    ) -> Result<(), Error> {
+        let due = failing()
+            .filter(schedule_run::Column::NextAttemptAt.lte(millis(now)))
+            .order_by_asc(schedule_run::Column::NextAttemptAt)
+            .limit(RETRIES_PER_PASS)
+            .all(&self.db)
+            .await?;
+        for row in due {
+            let Some(d) = self.registry.latest(&row.workflow_id) else {
+                continue;
+            };
+            let Ok(index) = usize::try_from(row.schedule) else {
+                continue;
+            };
+            if index >= d.def.schedules.len() {
+                continue;
+            }
+            let attempt = Attempt::Retry {
+                attempts: row.attempts,
+            };
+            match self
+                .run_one(&d, index, from_millis(row.at), now, attempt)
+                .await
+            {
+                Ok(o) => pass.add(o),
+                Err(e) => {
+                    tracing::error!(workflow = %row.workflow_id, error = %e, "schedule retry not recorded")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The last occurrence handled for a workflow, or its first deployment.
@@ -65,51 +193,134 @@ impl Store {
         Ok(from_millis(first.flatten().unwrap_or(0)))
     }
 
+    /// The earliest instant after `now` at which a schedule has work: its next occurrence in
+    /// the latest deployed versions, or a failing occurrence's next attempt.
+    pub async fn next_schedule_at(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
+        let occurrence = self
+            .registry
+            .all_latest()
+            .iter()
+            .filter_map(|d| next_run(&d.def, now).map(|(_, t)| t))
+            .min();
+        let retry: Option<Option<i64>> = failing()
+            .select_only()
+            .column_as(schedule_run::Column::NextAttemptAt.min(), "m")
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let retry = retry.flatten().map(from_millis);
+        Ok(occurrence.into_iter().chain(retry).min())
+    }
+
+    /// The occurrences that failed to start their case, oldest first.
+    pub async fn failing_schedule_runs(&self) -> Result<Vec<FailingRun>, Error> {
+        let rows = failing()
+            .order_by_asc(schedule_run::Column::At)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let at = from_millis(r.at);
+                let schedule = self
+                    .registry
+                    .latest(&r.workflow_id)
+                    .and_then(|d| {
+                        let s = d.def.schedules.get(usize::try_from(r.schedule).ok()?)?;
+                        Some(s.id.to_string())
+                    })
+                    .unwrap_or_else(|| format!("#{}", r.schedule));
+                FailingRun {
+                    key: run_key(&schedule, at),
+                    workflow_id: r.workflow_id,
+                    schedule,
+                    at,
+                    attempts: r.attempts,
+                    last_error: r.last_error.unwrap_or_default(),
+                    next_attempt_at: r.next_attempt_at.map(from_millis),
+                }
+            })
+            .collect())
+    }
+
+    /// One attempt at an occurrence. `Err` only when even its failure could not be recorded.
     async fn run_one(
         &self,
         d: &Arc<Deployed>,
         index: usize,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<bool, Error> {
+        attempt: Attempt,
+    ) -> Result<Outcome, Error> {
         let s = &d.def.schedules[index];
         let by = Actor {
             id: format!("schedule:{}", s.id),
             roles: d.def.start.by.iter().map(|r| r.to_string()).collect(),
         };
-        let local = at.with_timezone(&Brussels).format("%Y-%m-%dT%H:%M");
-        let key = format!("{}-{local}", s.id);
-        let started = match machine::start(
-            &d.def,
-            &self.calendar,
-            StartRequest {
-                by,
-                inputs: s.inputs.clone(),
-                now,
-            },
-        ) {
-            Ok(started) => Some(started),
-            Err(refusal) => {
-                // Validation makes this unreachable for shipped text; recorded, not retried.
-                tracing::error!(workflow = %d.workflow_id, schedule = %s.id, %refusal, "scheduled start refused");
-                None
-            }
+        let key = run_key(&s.id, at);
+        let request = StartRequest {
+            by,
+            inputs: s.inputs.clone(),
+            now,
         };
+        let ran = match machine::start(&d.def, &self.calendar, request) {
+            Ok(started) => {
+                self.start_run(d, index, at, now, attempt, key, started)
+                    .await
+            }
+            Err(refusal) => Err(Error::Refused(refusal)),
+        };
+        match ran {
+            Ok(true) => {
+                tracing::info!(workflow = %d.workflow_id, schedule = %s.id, %at, "scheduled case started");
+                metrics::counter!("jalon_transitions_total", "trigger" => "schedule").increment(1);
+                Ok(Outcome::Started)
+            }
+            Ok(false) => Ok(Outcome::Skipped),
+            Err(e) => {
+                let error = format!("{}: {e}", e.code());
+                tracing::error!(workflow = %d.workflow_id, schedule = %s.id, %at, %error, "scheduled case not started; retried later");
+                self.run_failed(d, index, at, now, attempt, error).await?;
+                Ok(Outcome::Failed)
+            }
+        }
+    }
+
+    /// Starts an occurrence's case in the transaction that marks the occurrence run (inserts
+    /// its row, or takes its failing row). `false`: another process ran it.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_run(
+        &self,
+        d: &Arc<Deployed>,
+        index: usize,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        attempt: Attempt,
+        key: String,
+        started: (machine::Case, Vec<machine::Effect>),
+    ) -> Result<bool, Error> {
         let (store, deployed) = (self.clone(), d.clone());
-        let ran = self
-            .write(move |txn| {
-                let (store, deployed) = (store.clone(), deployed.clone());
-                let (key, started) = (key.clone(), started.clone());
-                Box::pin(async move {
-                    let d = &deployed;
-                    let claimed = txn
-                        .exec(
+        let id = new_case_id();
+        self.write(move |txn| {
+            let (store, deployed) = (store.clone(), deployed.clone());
+            let (key, id, (case, effects)) = (key.clone(), id.clone(), started.clone());
+            Box::pin(async move {
+                let d = &deployed;
+                let claimed = match attempt {
+                    Attempt::First => {
+                        txn.exec(
                             &schedule_run::Entity::insert(schedule_run::ActiveModel {
                                 workflow_id: Set(d.workflow_id.clone()),
                                 schedule: Set(index as i32),
                                 at: Set(millis(at)),
-                                case_id: Set(None),
+                                case_id: Set(Some(id.clone())),
                                 ran_at: Set(millis(now)),
+                                attempts: Set(0),
+                                last_error: Set(None),
+                                next_attempt_at: Set(None),
                             })
                             .on_conflict(
                                 OnConflict::columns([
@@ -121,37 +332,143 @@ impl Store {
                                 .to_owned(),
                             ),
                         )
-                        .await?;
-                    // Another process ran this occurrence, or its start was refused (the row
-                    // is kept so it is not retried).
-                    let Some((case, effects)) = started.filter(|_| claimed == 1) else {
-                        return Ok(false);
-                    };
-                    let id = new_case_id();
-                    let row = Row::New {
-                        id: id.clone(),
-                        key,
-                        parent_id: None,
-                    };
-                    Writer::new(&store, txn, now)
-                        .write(d, row, &case, effects, None)
-                        .await?;
-                    txn.exec(
-                        &schedule_run::Entity::update_many()
-                            .col_expr(schedule_run::Column::CaseId, Expr::value(id))
-                            .filter(schedule_run::Column::WorkflowId.eq(&d.workflow_id))
-                            .filter(schedule_run::Column::Schedule.eq(index as i32))
-                            .filter(schedule_run::Column::At.eq(millis(at))),
-                    )
+                        .await?
+                    }
+                    // PostgreSQL locks the row: a second process waits, then finds it run.
+                    Attempt::Retry { .. } => {
+                        txn.exec(
+                            &schedule_run::Entity::update_many()
+                                .col_expr(schedule_run::Column::CaseId, Expr::value(id.clone()))
+                                .col_expr(schedule_run::Column::RanAt, Expr::value(millis(now)))
+                                .col_expr(
+                                    schedule_run::Column::LastError,
+                                    Expr::value(Option::<String>::None),
+                                )
+                                .col_expr(
+                                    schedule_run::Column::NextAttemptAt,
+                                    Expr::value(Option::<i64>::None),
+                                )
+                                .filter(schedule_run::Column::WorkflowId.eq(&d.workflow_id))
+                                .filter(schedule_run::Column::Schedule.eq(index as i32))
+                                .filter(schedule_run::Column::At.eq(millis(at)))
+                                .filter(schedule_run::Column::CaseId.is_null()),
+                        )
+                        .await?
+                    }
+                };
+                if claimed != 1 {
+                    return Ok(false);
+                }
+                let row = Row::New {
+                    id,
+                    key,
+                    parent_id: None,
+                };
+                Writer::new(&store, txn, now)
+                    .write(d, row, &case, effects, None)
                     .await?;
-                    Ok(true)
-                })
+                Ok(true)
             })
-            .await?;
-        if ran {
-            tracing::info!(workflow = %d.workflow_id, schedule = %s.id, %at, "scheduled case started");
-            metrics::counter!("jalon_transitions_total", "trigger" => "schedule").increment(1);
+        })
+        .await
+    }
+
+    /// Records a failed attempt on the occurrence's row (inserted with no case on the first
+    /// one): the next attempt after the backoff. A row another process has meanwhile run or
+    /// recorded is left as it is.
+    async fn run_failed(
+        &self,
+        d: &Deployed,
+        index: usize,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        attempt: Attempt,
+        error: String,
+    ) -> Result<(), Error> {
+        let failures = match attempt {
+            Attempt::First => 0,
+            Attempt::Retry { attempts } => attempts,
+        };
+        let next = millis(now) + backoff_secs(failures) * 1000;
+        let (workflow_id, schedule, at) = (d.workflow_id.clone(), index as i32, millis(at));
+        match attempt {
+            Attempt::First => {
+                let q = schedule_run::Entity::insert(schedule_run::ActiveModel {
+                    workflow_id: Set(workflow_id),
+                    schedule: Set(schedule),
+                    at: Set(at),
+                    case_id: Set(None),
+                    ran_at: Set(millis(now)),
+                    attempts: Set(1),
+                    last_error: Set(Some(error)),
+                    next_attempt_at: Set(Some(next)),
+                })
+                .on_conflict(
+                    OnConflict::columns([
+                        schedule_run::Column::WorkflowId,
+                        schedule_run::Column::Schedule,
+                        schedule_run::Column::At,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                );
+                self.exec_alone(q).await?;
+            }
+            Attempt::Retry { attempts } => {
+                let q = schedule_run::Entity::update_many()
+                    .col_expr(schedule_run::Column::Attempts, Expr::value(attempts + 1))
+                    .col_expr(schedule_run::Column::LastError, Expr::value(error))
+                    .col_expr(schedule_run::Column::NextAttemptAt, Expr::value(next))
+                    .col_expr(schedule_run::Column::RanAt, Expr::value(millis(now)))
+                    .filter(schedule_run::Column::WorkflowId.eq(workflow_id))
+                    .filter(schedule_run::Column::Schedule.eq(schedule))
+                    .filter(schedule_run::Column::At.eq(at))
+                    .filter(schedule_run::Column::CaseId.is_null())
+                    .filter(schedule_run::Column::Attempts.eq(attempts));
+                self.exec_alone(q).await?;
+            }
         }
-        Ok(ran)
+        Ok(())
+    }
+}
+
+impl ScheduleRuns {
+    fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Started => self.started += 1,
+            Outcome::Skipped => {}
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn keys_name_the_minute_and_the_seconds_when_there_are_some() {
+        // 08:00 Brussels, summer time: the format other code and tests rely on.
+        let at = utc("2027-04-01T06:00:00Z");
+        assert_eq!(run_key("ouverture", at), "ouverture-2027-04-01T08:00");
+        let at = utc("2027-04-01T06:00:30Z");
+        assert_eq!(run_key("ouverture", at), "ouverture-2027-04-01T08:00:30");
+        // Two occurrences within one minute have two keys.
+        assert_ne!(
+            run_key("s", utc("2027-04-01T06:00:10Z")),
+            run_key("s", utc("2027-04-01T06:00:20Z"))
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_thirty_seconds_to_four_hours() {
+        assert_eq!(
+            [0, 1, 2, 9, 20].map(backoff_secs),
+            [30, 60, 120, 4 * 3600, 4 * 3600]
+        );
     }
 }

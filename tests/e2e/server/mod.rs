@@ -5,6 +5,7 @@ mod api;
 pub mod harness;
 mod metrics;
 mod notices;
+mod schedules;
 mod sqlite_writer;
 mod stuck;
 mod timers;

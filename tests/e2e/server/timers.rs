@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::harness::{Backend, brussels, spawn_app};
 use crate::on_both_backends;
+use jalon::clock::millis;
 
 async fn open_recusations(app: &super::harness::TestApp, token: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
@@ -290,3 +291,34 @@ async fn a_failed_start_leaves_nothing_in_a_shared_batch(backend: Backend) {
 }
 
 on_both_backends!(a_failed_start_leaves_nothing_in_a_shared_batch);
+
+/// A process killed after claiming (its lease runs on): the timers and notices it held are due,
+/// but nothing can claim them before the lease ends, so that is when the loops wake, instead
+/// of polling every 10 ms until then.
+async fn a_dead_process_lease_is_waited_for(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
+    // Told of the list of members when a recusation opens: a notice each.
+    app.actor("Requérant", &["requerant"]).await;
+    open_recusations(&app, &secretaire, 2).await;
+    let store = &app.app.state.store;
+    let due = store.next_timer_at().await.unwrap().expect("a timer armed");
+    let now = due + chrono::Duration::hours(1);
+    app.clock.set(now);
+    let lease = chrono::Duration::minutes(2);
+    let held = store.claim_timers("dead", now, lease, 100).await.unwrap();
+    assert!(!held.is_empty());
+    let notices = store.claim_notices("dead", now, lease, 100).await.unwrap();
+    assert!(!notices.is_empty(), "the recusations queued notices");
+    assert!(notices.iter().all(|n| n.next_attempt_at < millis(now)));
+    assert_eq!(store.next_timer_at().await.unwrap(), Some(now + lease));
+    assert_eq!(store.next_notice_at().await.unwrap(), Some(now + lease));
+    // Nothing is claimed before the lease ends; then this process fires what it held.
+    assert_eq!(app.app.scheduler.run_due().await.unwrap().fired, 0);
+    app.clock
+        .set(now + lease + chrono::Duration::milliseconds(1));
+    let pass = app.app.scheduler.run_due().await.unwrap();
+    assert_eq!(pass.fired, held.len(), "{pass:?}");
+}
+
+on_both_backends!(a_dead_process_lease_is_waited_for);
