@@ -67,7 +67,11 @@ pub fn next_run(def: &Definition, after: DateTime<Utc>) -> Option<(usize, DateTi
     def.schedules
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| runs_of(&s.cron, after, DateTime::<Utc>::MAX_UTC).next().map(|t| (i, t)))
+        .filter_map(|(i, s)| {
+            runs_of(&s.cron, after, DateTime::<Utc>::MAX_UTC)
+                .next()
+                .map(|t| (i, t))
+        })
         .min_by_key(|&(i, t)| (t, i))
 }
 
@@ -234,7 +238,10 @@ mod tests {
     fn a_cron_running_more_than_once_a_minute_does_not_compile() {
         for cron in ["* * * * * *", "*/10 * * * * *", "0,30 0 8 * * *"] {
             let err = compiled(&[cron]).unwrap_err();
-            assert!(err.contains("schedule 's0': cron runs more than once a minute"), "{cron}: {err}");
+            assert!(
+                err.contains("schedule 's0': cron runs more than once a minute"),
+                "{cron}: {err}"
+            );
         }
         // Once a minute, at any second, is allowed.
         for cron in ["0 * * * * *", "30 * * * * *", "15 */5 8-17 * * Mon-Fri"] {
@@ -256,7 +263,12 @@ mod tests {
         // The same as the first of `next_runs` over any window that holds it.
         let after = utc("2026-03-28T23:00:00Z");
         let d = def(&["0 30 2 * * *"]);
-        assert_eq!(next_run(&d, after), next_runs(&d, after, after + Duration::days(2)).first().copied());
+        assert_eq!(
+            next_run(&d, after),
+            next_runs(&d, after, after + Duration::days(2))
+                .first()
+                .copied()
+        );
     }
 
     /// Nights of the two changes of 2026 and ordinary nights around them.

@@ -101,7 +101,11 @@ mod tests {
                 "{}",
                 out[0]
             );
-            assert!(out[0].contains("hint: give the seconds field one value"), "{}", out[0]);
+            assert!(
+                out[0].contains("hint: give the seconds field one value"),
+                "{}",
+                out[0]
+            );
         }
         for cron in ["0 * * * * *", "30 */10 * * * *", "0 0 8 1 9 *"] {
             assert_eq!(too_frequent(cron), Vec::<String>::new(), "{cron}");
