@@ -286,7 +286,7 @@ pub fn compile(file: &str, text: &str) -> Result<Template, LoadError> {
 }
 
 /// The text of a panic's payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

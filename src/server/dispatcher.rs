@@ -8,6 +8,7 @@
 //! pass sends it again. The second copy has the same bytes and the same Message-ID (both derive
 //! from the notice id), so a mail server or a reader recognises it as the same message.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
@@ -22,6 +23,7 @@ use tracing::Instrument;
 
 use crate::clock::{Clock, from_millis};
 use crate::store::entities::outbox;
+use crate::store::registry::Deployed;
 use crate::store::{Error, Store};
 
 /// How long a claim holds a notice, at least: short enough that a crashed process's notices go
@@ -32,6 +34,8 @@ const BATCH: u64 = 32;
 /// Upper bound of batches per pass, so that a pass always ends.
 const MAX_BATCHES: usize = 10_000;
 const POLL: StdDuration = StdDuration::from_secs(30);
+/// At shutdown, the time a finished delivery has to be recorded (a write or two).
+const RECORD_GRACE: StdDuration = StdDuration::from_secs(5);
 
 /// What the notices of this server look like and where they go.
 pub struct Delivery {
@@ -66,6 +70,9 @@ pub struct DispatchPass {
     /// Not recorded (a database error, or the test's simulated crash): the notice keeps its
     /// lease and is tried again once the lease expires.
     pub errors: usize,
+    /// Claimed but not finished when shutdown came (not started, or abandoned once
+    /// [`Dispatcher::shutdown_bound`] passed): they keep their lease.
+    pub left: usize,
 }
 
 impl DispatchPass {
@@ -75,6 +82,80 @@ impl DispatchPass {
         self.dead += o.dead;
         self.lost_lease += o.lost_lease;
         self.errors += o.errors;
+        self.left += o.left;
+    }
+}
+
+/// Shutdown as a pass sees it. Once asked, the deliveries in flight have until `by`; the ones
+/// still running then are aborted (their notices keep their lease: at least once, as after a
+/// crash).
+struct Stop {
+    signal: Option<watch::Receiver<bool>>,
+    grace: StdDuration,
+    by: Option<tokio::time::Instant>,
+    abandoned: usize,
+}
+
+impl Stop {
+    fn never() -> Stop {
+        Stop {
+            signal: None,
+            grace: StdDuration::ZERO,
+            by: None,
+            abandoned: 0,
+        }
+    }
+
+    fn on(signal: watch::Receiver<bool>, grace: StdDuration) -> Stop {
+        Stop {
+            signal: Some(signal),
+            grace,
+            ..Stop::never()
+        }
+    }
+
+    fn asked(&mut self) -> bool {
+        if self.by.is_none() && self.signal.as_ref().is_some_and(|s| *s.borrow()) {
+            self.begin();
+        }
+        self.by.is_some()
+    }
+
+    fn begin(&mut self) {
+        self.by = Some(tokio::time::Instant::now() + self.grace);
+    }
+
+    /// The next delivery to end, or None when none is left or the grace has passed.
+    async fn join<T: 'static>(
+        &mut self,
+        running: &mut JoinSet<T>,
+    ) -> Option<Result<T, tokio::task::JoinError>> {
+        loop {
+            self.asked();
+            if let Some(by) = self.by {
+                return match tokio::time::timeout_at(by, running.join_next()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.abandoned += running.len();
+                        running.abort_all();
+                        while running.join_next().await.is_some() {}
+                        None
+                    }
+                };
+            }
+            let Some(signal) = self.signal.as_mut() else {
+                return running.join_next().await;
+            };
+            tokio::select! {
+                r = running.join_next() => return r,
+                changed = signal.changed() => {
+                    // Either shutdown, or the server that could ask for it is gone.
+                    if changed.is_err() || *signal.borrow() {
+                        self.begin();
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -102,10 +183,25 @@ impl Dispatcher {
         lease_for(self.delivery.transport.max_delivery_time())
     }
 
+    /// How long the deliveries in flight may still take once shutdown is asked: one delivery
+    /// (the SMTP timeout) and its record. After that they are abandoned to their lease.
+    pub fn shutdown_bound(&self) -> StdDuration {
+        self.delivery.transport.max_delivery_time() + RECORD_GRACE
+    }
+
     /// Delivers every notice due now, oldest first.
     pub async fn run_due(&self) -> Result<DispatchPass, Error> {
+        self.pass(&mut Stop::never()).await
+    }
+
+    /// One pass; once `stop` is asked, no other notice starts (the claimed ones keep their
+    /// lease) and the deliveries in flight end within their transport's bound.
+    async fn pass(&self, stop: &mut Stop) -> Result<DispatchPass, Error> {
         let mut pass = DispatchPass::default();
         for _ in 0..MAX_BATCHES {
+            if stop.asked() {
+                break;
+            }
             let now = self.clock.now();
             let batch = self
                 .store
@@ -119,18 +215,29 @@ impl Dispatcher {
             let mut running = JoinSet::new();
             let side_by_side = self.delivery.transport.side_by_side();
             for n in batch {
+                if stop.asked() {
+                    pass.left += 1;
+                    continue;
+                }
                 let me = self.clone();
                 let span = tracing::info_span!("notice", id = n.id, template = %n.template);
                 running.spawn(async move { me.deliver(n, now).await }.instrument(span));
                 while running.len() >= side_by_side {
-                    if let Some(r) = running.join_next().await {
+                    if let Some(r) = stop.join(&mut running).await {
                         pass.add(settle(r));
                     }
                 }
             }
-            while let Some(r) = running.join_next().await {
+            while let Some(r) = stop.join(&mut running).await {
                 pass.add(settle(r));
             }
+        }
+        pass.left += std::mem::take(&mut stop.abandoned);
+        if pass.left > 0 {
+            tracing::info!(
+                left = pass.left,
+                "shutting down: notices left to their lease"
+            );
         }
         metrics::counter!("jalon_notices_sent_total").increment(pass.sent as u64);
         metrics::counter!("jalon_notices_dead_total").increment(pass.dead as u64);
@@ -200,41 +307,58 @@ impl Dispatcher {
 
     /// The message of a notice: the outer error is the database's, the inner one the notice's.
     async fn build(&self, n: &outbox::Model) -> Result<Result<BuiltMessage, Unbuildable>, Error> {
-        let Some(to_email) = n.recipient_email.as_deref() else {
-            return Ok(Err(Unbuildable(
-                "the notice has no recipient address".into(),
-            )));
-        };
-        let facts: Value = match serde_json::from_str(&n.context) {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(Unbuildable(format!("unreadable notice context: {e}")))),
-        };
-        let to_name = n.recipient_name.as_deref().unwrap_or("");
-        let (rendered, due) = match n.version_id {
-            Some(version_id) => {
-                let deployed = self
-                    .store
+        let deployed = match n.version_id {
+            Some(version_id) => Some(
+                self.store
                     .registry
                     .version((&self.store.db).into(), version_id)
-                    .await?;
-                let templates = match deployed.template_set() {
-                    Ok(t) => t,
-                    Err(e) => return Ok(Err(Unbuildable(format!("templates: {e}")))),
-                };
+                    .await?,
+            ),
+            None => None,
+        };
+        // Rendering and building are bounded and return errors; should either panic all the
+        // same, the notice goes dead with the reason rather than being claimed again after
+        // every lease.
+        let made = std::panic::catch_unwind(AssertUnwindSafe(|| self.compose(n, deployed)));
+        Ok(made.unwrap_or_else(|panic| {
+            Err(Unbuildable(format!(
+                "building the notice failed: {}",
+                notifiers::render::panic_message(&*panic)
+            )))
+        }))
+    }
+
+    /// Renders the notice with its version's templates (none for a digest) and builds its bytes.
+    fn compose(
+        &self,
+        n: &outbox::Model,
+        deployed: Option<Arc<Deployed>>,
+    ) -> Result<BuiltMessage, Unbuildable> {
+        let Some(to_email) = n.recipient_email.as_deref() else {
+            return Err(Unbuildable("the notice has no recipient address".into()));
+        };
+        let facts: Value = serde_json::from_str(&n.context)
+            .map_err(|e| Unbuildable(format!("unreadable notice context: {e}")))?;
+        let to_name = n.recipient_name.as_deref().unwrap_or("");
+        let (rendered, due) = match deployed {
+            Some(deployed) => {
+                let templates = deployed
+                    .template_set()
+                    .map_err(|e| Unbuildable(format!("templates: {e}")))?;
                 let (context, due) = case_context(&deployed.def, &facts, to_name, to_email);
                 let context = match &self.delivery.base_url {
                     Some(url) => context.base_url(url.clone()),
                     None => context,
                 };
-                match templates.render(&n.template, &context.build()) {
-                    Ok(r) => (r, due),
-                    Err(e) => return Ok(Err(Unbuildable(e.to_string()))),
-                }
+                let rendered = templates
+                    .render(&n.template, &context.build())
+                    .map_err(|e| Unbuildable(e.to_string()))?;
+                (rendered, due)
             }
-            None => match crate::server::digest::render(&facts, to_name, to_email) {
-                Ok(r) => (r, None),
-                Err(e) => return Ok(Err(Unbuildable(e))),
-            },
+            None => (
+                crate::server::digest::render(&facts, to_name, to_email).map_err(Unbuildable)?,
+                None,
+            ),
         };
         let notice_id = notice_id(n);
         let url = match (&self.delivery.base_url, &n.case_id) {
@@ -243,7 +367,7 @@ impl Dispatcher {
             }
             _ => None,
         };
-        let built = notifiers::message::build(&Outgoing {
+        notifiers::message::build(&Outgoing {
             notice_id: &notice_id,
             from: &self.delivery.from,
             to_name,
@@ -252,17 +376,20 @@ impl Dispatcher {
             content: &rendered,
             due: due.as_ref(),
             url: url.as_deref(),
-        });
-        Ok(built.map_err(|e| Unbuildable(e.to_string())))
+        })
+        .map_err(|e| Unbuildable(e.to_string()))
     }
 
-    /// Runs until `shutdown` turns true; a pass in progress finishes first.
+    /// Runs until `shutdown` turns true. A pass in progress then starts no other notice and
+    /// ends within [`Dispatcher::shutdown_bound`]; the notices it claimed and did not finish
+    /// keep their lease and are sent once it expires.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = self.run_due().await {
+            let mut stop = Stop::on(shutdown.clone(), self.shutdown_bound());
+            if let Err(e) = self.pass(&mut stop).await {
                 tracing::error!(error = %e, "outbox pass failed");
             }
             let next = self.store.next_notice_at().await.ok().flatten();

@@ -68,6 +68,9 @@ fn valid_role(r: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The longest name an actor may have, in characters (it goes into the `To` of its notices).
+pub const MAX_NAME: usize = 200;
+
 /// A plausible address: one `@`, something on each side, a dot in the domain, no spaces.
 pub fn valid_email(e: &str) -> bool {
     let Some((local, domain)) = e.split_once('@') else {
@@ -98,8 +101,19 @@ impl Store {
         if name.trim().is_empty() {
             return Err(invalid("the name is empty".into()));
         }
-        if !valid_email(email) {
-            return Err(invalid(format!("'{email}' is not an email address")));
+        if name.chars().count() > MAX_NAME {
+            return Err(invalid(format!(
+                "the name is longer than {MAX_NAME} characters"
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "the name {name:?} has a line break or another control character"
+            )));
+        }
+        // The same check as the notices' `To`, so that every actor added can be written to.
+        if !valid_email(email) || notifiers::message::recipient(name.trim(), email).is_err() {
+            return Err(invalid(format!("{email:?} is not an email address")));
         }
         if let Some(r) = roles.iter().find(|r| !valid_role(r)) {
             return Err(invalid(format!(

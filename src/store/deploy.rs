@@ -66,11 +66,18 @@ fn hash(source: &str, templates: &BTreeMap<String, String>) -> String {
 
 fn render_errors(file: &WorkflowFile, catalog: &Catalog) -> Option<String> {
     let name = file.path.display().to_string();
-    let errors: Vec<String> = validate(file, catalog)
+    let mut errors: Vec<String> = validate(file, catalog)
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .map(|d| d.render(&name))
         .collect();
+    // The templates too, as `jalon validate` checks them (a template the check refuses could
+    // not render, or would put raw HTML in a notice).
+    for (path, found) in notifiers::check::check_workflow_templates(file) {
+        let path = path.display().to_string();
+        let found = found.iter().filter(|d| d.severity == Severity::Error);
+        errors.extend(found.map(|d| d.render(&path)));
+    }
     (!errors.is_empty()).then(|| errors.join("\n"))
 }
 

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod harness;
+mod hostile_notices;
 mod metrics;
 mod notices;
 mod schedules;
