@@ -37,7 +37,12 @@ fn serve(data: &Path) -> Server {
 /// Spawns a `jalon serve` command (on the embedded database, notices as files) and waits for
 /// the line that says where it listens.
 fn start(command: &mut Command) -> Server {
-    let mut child = command
+    listening(launch(command))
+}
+
+/// Spawns a `jalon serve` command without waiting for it.
+fn launch(command: &mut Command) -> Child {
+    command
         .env("JALON_LOG", "info")
         .env_remove("JALON_CALENDAR")
         .env_remove("JALON_DATABASE_URL")
@@ -45,16 +50,22 @@ fn start(command: &mut Command) -> Server {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("jalon serve starts");
+        .expect("jalon serve starts")
+}
+
+/// Waits for the line that says where a launched server listens.
+fn listening(mut child: Child) -> Server {
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let base = first
-        .trim()
-        .strip_prefix("jalon listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-        .to_owned();
+    let Some(base) = first.trim().strip_prefix("jalon listening on ") else {
+        let _ = child.kill();
+        let mut log = String::new();
+        let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log);
+        panic!("unexpected first line: {first:?}\n{log}");
+    };
+    let base = base.to_owned();
     Server { child, base }
 }
 
@@ -76,6 +87,16 @@ async fn the_tour_then_a_clean_stop() {
         data.join("jalon.db").is_file(),
         "database created on first start"
     );
+    // Private to the server's user: the folder, the database and its WAL files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700, "{}", data.display());
+        for file in ["jalon.db", "jalon.db-wal", "jalon.db-shm"] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        }
+    }
 
     let add = jalon(&[
         "actors",
@@ -260,4 +281,158 @@ async fn migrate_on_postgres() {
     migrate_then_add_an_actor(&env);
     // The URL wins over the data folder: no SQLite file was made.
     assert!(!unused.exists());
+}
+
+/// Three `jalon serve` started at once on a fresh PostgreSQL database: each migrates (one at a
+/// time, under an advisory lock), deploys and becomes ready. Without the lock two of them
+/// used to exit on `duplicate key … pg_type_typname_nsp_index`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_start_together_on_a_fresh_postgres() {
+    use crate::server::harness::{Backend, fresh_database};
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Postgres, dir.path())
+        .await
+        .expect("a PostgreSQL database");
+    let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+    let launched: Vec<Child> = (0..3)
+        .map(|i| {
+            launch(
+                Command::new(env!("CARGO_BIN_EXE_jalon"))
+                    .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+                    .arg("--data")
+                    .arg(dir.path().join(format!("data-{i}")))
+                    .arg("--workflows")
+                    .arg(&workflows),
+            )
+        })
+        .collect();
+    let servers: Vec<Server> = launched.into_iter().map(listening).collect();
+    let http = reqwest::Client::new();
+    for server in &servers {
+        let r = http
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", server.base);
+    }
+}
+
+/// SQLite on a full disk: the database lives on a 4 MiB tmpfs in a mount namespace of the
+/// server's own (`unshare`: as root, or through a user namespace), filled up by the test
+/// through `/proc/<pid>/root`. Writes answer 503 `storage_full` with `Retry-After` (not a
+/// 500), `/readyz` says `storage_full` (it used to stay "ready"), and once space is freed
+/// both recover without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_on_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let token_file = dir.path().join("token");
+    let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
+    let script = r#"set -e
+mount -t tmpfs -o size=4m tmpfs "$MNT"
+"$JALON" actors add --name Greffe --email greffe@example.org --roles chambre_secretaire --data "$MNT/data" > "$TOKEN"
+exec "$JALON" serve --listen 127.0.0.1:0 --data "$MNT/data" --workflows "$WORKFLOWS""#;
+    let server = start(
+        Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
+            .env("MNT", &mnt)
+            .env("JALON", env!("CARGO_BIN_EXE_jalon"))
+            .env("TOKEN", &token_file)
+            .env("WORKFLOWS", &workflows),
+    );
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let token = token.lines().last().unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    let readyz = || async {
+        let r = http
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    };
+    let start_case = |key: String| {
+        let (http, base, token) = (&http, &server.base, &token);
+        async move {
+            let r = http
+                .post(format!("{base}/api/v1/cases"))
+                .bearer_auth(token)
+                .json(&json!({"workflow": "chambre-recours", "key": key,
+                    "inputs": {"matiere": "evaluation", "recours_recu_le": "2026-12-17"}}))
+                .send()
+                .await
+                .unwrap();
+            let retry = r.headers().get("retry-after").cloned();
+            (r.status().as_u16(), retry, r.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(readyz().await, (200, "ready".to_owned()));
+    let (status, _, body) = start_case("CR-0".into()).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Fill the server's disk, through its own view of the file system.
+    let filler = Path::new("/proc")
+        .join(server.child.id().to_string())
+        .join("root")
+        .join(mnt.strip_prefix("/").unwrap())
+        .join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("the server's tmpfs");
+        let chunk = vec![0u8; 16 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+    }
+    let mut full = None;
+    for i in 1..=500 {
+        let (status, retry, body) = start_case(format!("CR-{i}")).await;
+        if status == 201 {
+            continue;
+        }
+        full = Some((status, retry, body));
+        break;
+    }
+    let (status, retry, body) = full.expect("a write fails once the disk is full");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("storage_full")),
+        "{body}"
+    );
+    assert!(retry.is_some(), "Retry-After");
+    let (status, body) = readyz().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("storage_full"), "{body}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let mut ready = false;
+    for _ in 0..40 {
+        if readyz().await.0 == 200 {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(ready, "/readyz never came back after space was freed");
+    let (status, _, body) = start_case("CR-AFTER".into()).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// The same race without the processes: three stores opened at once on a fresh PostgreSQL
+/// database all migrate it (one after the other) and agree on its schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_stores_open_together_on_a_fresh_postgres() {
+    use crate::server::harness::{Backend, fresh_database};
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Postgres, dir.path())
+        .await
+        .expect("a PostgreSQL database");
+    let open = || jalon::store::Store::open(&url, engine::calendar::Calendar::fwb());
+    let (a, b, c) = tokio::join!(open(), open(), open());
+    for store in [a, b, c] {
+        let store = store.expect("the store opens and migrates");
+        store.ready().await.expect("ready");
+        store.close().await.unwrap();
+    }
 }

@@ -6,6 +6,8 @@ pub mod harness;
 mod hostile_notices;
 mod metrics;
 mod notices;
+mod openapi;
+mod outage;
 mod schedules;
 mod sqlite_writer;
 mod stuck;
