@@ -436,3 +436,18 @@ async fn three_stores_open_together_on_a_fresh_postgres() {
         store.close().await.unwrap();
     }
 }
+
+/// Three stores opened at once on a new SQLite file migrate it one after the other (a lock on
+/// its folder), instead of each creating the same tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_stores_open_together_on_a_new_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = jalon::store::sqlite_url(dir.path());
+    let open = || jalon::store::Store::open(&url, engine::calendar::Calendar::fwb());
+    let (a, b, c) = tokio::join!(open(), open(), open());
+    for store in [a, b, c] {
+        let store = store.expect("the store opens and migrates");
+        store.ready().await.expect("ready");
+        store.close().await.unwrap();
+    }
+}
