@@ -14,7 +14,7 @@ use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{Template, template::HelperTemplate};
 
 /// How deep blocks (`{{#if}}` inside `{{#each}}`...), `{{else if}}` links and
-/// sub-expressions `(...)` may nest, counted together. The shipped templates need 2; 16 leaves
+/// sub-expressions `(...)` may nest, counted together. The shipped templates need 3 (the digest); 16 leaves
 /// room for any readable template and keeps rendering far from a thread's stack limit.
 pub const MAX_DEPTH: usize = 16;
 

@@ -449,3 +449,24 @@ fn the_subject_has_no_control_characters() {
         "Dossier École Bcc: x@example.org [31m fin"
     );
 }
+
+/// The limit keeps rendering far from the stack's end: a template at the limit, blocks and
+/// sub-expressions, renders on a thread with an eighth of a tokio worker's stack (2 MiB).
+#[test]
+fn a_template_at_the_limit_renders_on_a_small_stack() {
+    let text = "{{#if case}}".repeat(MAX_DEPTH - 3)
+        + "{{#if (not (not case))}}x{{/if}}"
+        + &"{{/if}}".repeat(MAX_DEPTH - 3)
+        + " {{long_date (lookup deadline \"date\")}}";
+    assert_eq!(shape::too_deep_in_text(&text), None);
+    let rendered = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let t = set(&[("n.subject.hbs", "x"), ("n.text.hbs", &text)]);
+            t.render("n", &context()).map(|r| r.text)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(rendered, Ok("x mercredi 6 janvier 2027".to_string()));
+}
