@@ -224,6 +224,7 @@ pub mod schedule_run {
         pub attempts: i32,
         pub last_error: Option<String>,
         pub next_attempt_at: Option<i64>,
+        pub schedule_id: Option<String>,
     }
     no_relations!();
 }

@@ -42,8 +42,7 @@ pub struct ScheduleRuns {
 #[derive(Debug, Clone)]
 pub struct FailingRun {
     pub workflow_id: String,
-    /// The schedule's id in the workflow's latest version (its index if it has no such
-    /// schedule any more).
+    /// The schedule's id.
     pub schedule: String,
     /// The key its case would have.
     pub key: String,
@@ -61,11 +60,12 @@ enum Outcome {
     Failed,
 }
 
-/// Which attempt: the first inserts the occurrence's row; a retry takes the failing row.
+/// Which attempt: the first inserts the occurrence's row; a retry takes the failing row, keyed
+/// by the schedule's index in the version it first ran under (`row`).
 #[derive(Clone, Copy)]
 enum Attempt {
     First,
-    Retry { attempts: i32 },
+    Retry { attempts: i32, row: i32 },
 }
 
 /// Seconds to wait before attempt `n + 1` (after `n` failures): 30 s doubling, at most 4 h.
@@ -82,6 +82,17 @@ pub fn run_key(schedule: &str, at: DateTime<Utc>) -> String {
     match local.second() {
         0 => format!("{schedule}-{minute}"),
         s => format!("{schedule}-{minute}:{s:02}"),
+    }
+}
+
+/// Where a failing occurrence's schedule is in the latest version: found by id (the index of
+/// the version it first ran under may now be another schedule's).
+fn schedule_index(d: &Deployed, row: &schedule_run::Model) -> Option<usize> {
+    match &row.schedule_id {
+        Some(id) => d.def.schedules.iter().position(|s| &*s.id == id),
+        None => usize::try_from(row.schedule)
+            .ok()
+            .filter(|&i| i < d.def.schedules.len()),
     }
 }
 
@@ -146,22 +157,27 @@ impl Store {
             .all(&self.db)
             .await?;
         for row in due {
-            let Some(d) = self.registry.latest(&row.workflow_id) else {
-                continue;
-            };
-            let Ok(index) = usize::try_from(row.schedule) else {
-                continue;
-            };
-            if index >= d.def.schedules.len() {
-                continue;
-            }
             let attempt = Attempt::Retry {
                 attempts: row.attempts,
+                row: row.schedule,
             };
-            match self
-                .run_one(&d, index, from_millis(row.at), now, attempt)
-                .await
-            {
+            let at = from_millis(row.at);
+            let latest = self.registry.latest(&row.workflow_id);
+            let found = latest.as_ref().and_then(|d| schedule_index(d, &row));
+            let ran = match (latest, found) {
+                (Some(d), Some(index)) => self.run_one(&d, index, at, now, attempt).await,
+                // Its schedule is gone (or its workflow left out): still failing, and its next
+                // attempt moves on, so that the loop does not wake for it again at once.
+                _ => {
+                    let error =
+                        "schedule_removed: the workflow's latest version has no such schedule";
+                    let schedule = (row.schedule, row.schedule_id.as_deref().unwrap_or(""));
+                    self.run_failed(&row.workflow_id, schedule, at, now, attempt, error.into())
+                        .await
+                        .map(|()| Outcome::Failed)
+                }
+            };
+            match ran {
                 Ok(o) => pass.add(o),
                 Err(e) => {
                     tracing::error!(workflow = %row.workflow_id, error = %e, "schedule retry not recorded")
@@ -225,13 +241,9 @@ impl Store {
             .into_iter()
             .map(|r| {
                 let at = from_millis(r.at);
-                let schedule = self
-                    .registry
-                    .latest(&r.workflow_id)
-                    .and_then(|d| {
-                        let s = d.def.schedules.get(usize::try_from(r.schedule).ok()?)?;
-                        Some(s.id.to_string())
-                    })
+                let schedule = r
+                    .schedule_id
+                    .clone()
                     .unwrap_or_else(|| format!("#{}", r.schedule));
                 FailingRun {
                     key: run_key(&schedule, at),
@@ -283,7 +295,9 @@ impl Store {
             Err(e) => {
                 let error = format!("{}: {e}", e.code());
                 tracing::error!(workflow = %d.workflow_id, schedule = %s.id, %at, %error, "scheduled case not started; retried later");
-                self.run_failed(d, index, at, now, attempt, error).await?;
+                let schedule = (index as i32, &*s.id);
+                self.run_failed(&d.workflow_id, schedule, at, now, attempt, error)
+                    .await?;
                 Ok(Outcome::Failed)
             }
         }
@@ -304,9 +318,11 @@ impl Store {
     ) -> Result<bool, Error> {
         let (store, deployed) = (self.clone(), d.clone());
         let id = new_case_id();
+        let schedule_id = d.def.schedules[index].id.clone();
         self.write(move |txn| {
             let (store, deployed) = (store.clone(), deployed.clone());
             let (key, id, (case, effects)) = (key.clone(), id.clone(), started.clone());
+            let schedule_id = schedule_id.clone();
             Box::pin(async move {
                 let d = &deployed;
                 let claimed = match attempt {
@@ -321,6 +337,7 @@ impl Store {
                                 attempts: Set(0),
                                 last_error: Set(None),
                                 next_attempt_at: Set(None),
+                                schedule_id: Set(Some(schedule_id.to_string())),
                             })
                             .on_conflict(
                                 OnConflict::columns([
@@ -335,7 +352,7 @@ impl Store {
                         .await?
                     }
                     // PostgreSQL locks the row: a second process waits, then finds it run.
-                    Attempt::Retry { .. } => {
+                    Attempt::Retry { row, .. } => {
                         txn.exec(
                             &schedule_run::Entity::update_many()
                                 .col_expr(schedule_run::Column::CaseId, Expr::value(id.clone()))
@@ -349,7 +366,7 @@ impl Store {
                                     Expr::value(Option::<i64>::None),
                                 )
                                 .filter(schedule_run::Column::WorkflowId.eq(&d.workflow_id))
-                                .filter(schedule_run::Column::Schedule.eq(index as i32))
+                                .filter(schedule_run::Column::Schedule.eq(row))
                                 .filter(schedule_run::Column::At.eq(millis(at)))
                                 .filter(schedule_run::Column::CaseId.is_null()),
                         )
@@ -378,8 +395,8 @@ impl Store {
     /// recorded is left as it is.
     async fn run_failed(
         &self,
-        d: &Deployed,
-        index: usize,
+        workflow_id: &str,
+        (schedule, schedule_id): (i32, &str),
         at: DateTime<Utc>,
         now: DateTime<Utc>,
         attempt: Attempt,
@@ -387,10 +404,10 @@ impl Store {
     ) -> Result<(), Error> {
         let failures = match attempt {
             Attempt::First => 0,
-            Attempt::Retry { attempts } => attempts,
+            Attempt::Retry { attempts, .. } => attempts,
         };
         let next = millis(now) + backoff_secs(failures) * 1000;
-        let (workflow_id, schedule, at) = (d.workflow_id.clone(), index as i32, millis(at));
+        let (workflow_id, at) = (workflow_id.to_owned(), millis(at));
         match attempt {
             Attempt::First => {
                 let q = schedule_run::Entity::insert(schedule_run::ActiveModel {
@@ -402,6 +419,7 @@ impl Store {
                     attempts: Set(1),
                     last_error: Set(Some(error)),
                     next_attempt_at: Set(Some(next)),
+                    schedule_id: Set(Some(schedule_id.to_owned())),
                 })
                 .on_conflict(
                     OnConflict::columns([
@@ -414,14 +432,14 @@ impl Store {
                 );
                 self.exec_alone(q).await?;
             }
-            Attempt::Retry { attempts } => {
+            Attempt::Retry { attempts, row } => {
                 let q = schedule_run::Entity::update_many()
                     .col_expr(schedule_run::Column::Attempts, Expr::value(attempts + 1))
                     .col_expr(schedule_run::Column::LastError, Expr::value(error))
                     .col_expr(schedule_run::Column::NextAttemptAt, Expr::value(next))
                     .col_expr(schedule_run::Column::RanAt, Expr::value(millis(now)))
                     .filter(schedule_run::Column::WorkflowId.eq(workflow_id))
-                    .filter(schedule_run::Column::Schedule.eq(schedule))
+                    .filter(schedule_run::Column::Schedule.eq(row))
                     .filter(schedule_run::Column::At.eq(at))
                     .filter(schedule_run::Column::CaseId.is_null())
                     .filter(schedule_run::Column::Attempts.eq(attempts));

@@ -2,9 +2,12 @@
 //! nor the digests and shows on the operator's stuck list; the loop wakes at the next
 //! occurrence rather than at its safety poll.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use jalon::clock::millis;
-use jalon::store::entities::workflow_version;
+use jalon::server::App;
+use jalon::store::entities::{schedule_run, workflow_version};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 
@@ -176,6 +179,38 @@ async fn a_failing_schedule_stops_nothing_else(backend: Backend) {
         ]
     );
     assert_eq!(app.stuck_for("schedule_failing").await.len(), 1);
+
+    // A version without the morning schedule: the afternoon one now comes first, yet the
+    // retry does not run it at 08:00; the occurrence stays failing and waits longer.
+    let without = WORKFLOW.replace(
+        "  - id: matin\n    cron: \"0 0 8 * * Mon-Fri\"\n    with: { origine: matin }\n",
+        "",
+    );
+    assert!(!without.contains("matin"));
+    let r = app
+        .post(
+            &app.admin,
+            "/api/v1/workflows",
+            json!({"source": without, "templates": {}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let now = brussels(2026, 12, 9, 9) + Duration::minutes(10);
+    app.clock.set(now);
+    let pass = app.app.scheduler.run_due().await.unwrap();
+    assert_eq!((pass.started, pass.schedules_failed), (0, 1), "{pass:?}");
+    assert_eq!(keys(&app).await.len(), 4);
+    let stuck = app.stuck_for("schedule_failing").await;
+    assert_eq!(stuck[0]["schedule"], "matin");
+    let detail = stuck[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("schedule_removed") && detail.contains("4 tentative(s)"),
+        "{detail}"
+    );
+    assert_eq!(
+        app.app.scheduler.next_wake().await.unwrap(),
+        Some(now + Duration::minutes(4))
+    );
 }
 
 /// The loop's next wake is the next thing it has to do: the digests at 07:00, then each
@@ -266,7 +301,59 @@ async fn a_cron_more_than_once_a_minute_never_runs(backend: Backend) {
     assert_eq!(r.body, json!([]));
 }
 
+/// An occurrence that failed once (the database was away, say) starts its case at its next
+/// attempt, once, even with two processes retrying at the same time, and leaves the list.
+async fn a_failed_occurrence_starts_at_its_retry(backend: Backend) {
+    let app = deployed(backend).await;
+    let failed = schedule_run::ActiveModel {
+        workflow_id: Set("releve-quotidien".into()),
+        schedule: Set(0),
+        at: Set(millis(brussels(2026, 12, 8, 8))),
+        case_id: Set(None),
+        ran_at: Set(millis(brussels(2026, 12, 8, 8))),
+        attempts: Set(1),
+        last_error: Set(Some("database_unavailable: connection refused".into())),
+        next_attempt_at: Set(Some(millis(
+            brussels(2026, 12, 8, 8) + Duration::seconds(30),
+        ))),
+        schedule_id: Set(Some("matin".into())),
+    };
+    schedule_run::Entity::insert(failed)
+        .exec(&app.app.state.store.db)
+        .await
+        .unwrap();
+    app.clock
+        .set(brussels(2026, 12, 8, 8) + Duration::seconds(10));
+    assert_eq!(app.stuck_for("schedule_failing").await.len(), 1);
+    assert_eq!(
+        app.app.scheduler.next_wake().await.unwrap(),
+        Some(brussels(2026, 12, 8, 8) + Duration::seconds(30))
+    );
+    app.clock
+        .set(brussels(2026, 12, 8, 8) + Duration::minutes(1));
+    let other = App::build(&app.cfg, Arc::new(app.clock.clone()))
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(app.app.scheduler.run_due(), other.scheduler.run_due());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (
+            a.started + b.started,
+            a.schedules_failed + b.schedules_failed
+        ),
+        (1, 0),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(keys(&app).await, ["matin-2026-12-08T08:00"]);
+    assert_eq!(
+        app.stuck_for("schedule_failing").await,
+        Vec::<serde_json::Value>::new()
+    );
+    assert_eq!(app.app.scheduler.run_due().await.unwrap().started, 0);
+}
+
 on_both_backends!(
+    a_failed_occurrence_starts_at_its_retry,
     a_failing_schedule_stops_nothing_else,
     the_scheduler_wakes_at_the_next_occurrence,
     a_cron_more_than_once_a_minute_never_runs,
