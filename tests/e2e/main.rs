@@ -8,5 +8,6 @@ mod cli_simulate;
 mod cli_validate;
 mod cli_verify;
 mod docs_page;
+mod fault;
 mod server;
 mod support;
