@@ -6,6 +6,7 @@ pub mod graph;
 pub mod load;
 mod located;
 pub mod model;
+pub mod sample;
 #[cfg(test)]
 mod shipped_tests;
 pub mod validate;

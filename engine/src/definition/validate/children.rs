@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Checker, listed, suggest};
+use super::{Checker, listed};
 use crate::definition::Located;
 use crate::definition::model::{StartCase, Workflow};
 
@@ -26,7 +26,7 @@ fn start_case(c: &mut Checker<'_>, sc: &Located<StartCase>) {
     let name = &sc.workflow;
     let Some(child) = c.catalog.get(name).map(|f| &f.workflow) else {
         let known: Vec<&str> = c.catalog.ids().collect();
-        let hint = suggest(name, &known).unwrap_or_else(|| {
+        let hint = c.suggest(name, &known).unwrap_or_else(|| {
             "validate the child workflow together with this one (e.g. `jalon validate workflows/`)"
                 .to_string()
         });
@@ -46,7 +46,7 @@ fn start_case(c: &mut Checker<'_>, sc: &Located<StartCase>) {
         let target = child.variables.get(child_var);
         if target.is_none() {
             let names: Vec<&str> = child.variables.keys().map(String::as_str).collect();
-            let hint = suggest(child_var, &names).unwrap_or_else(|| {
+            let hint = c.suggest(child_var, &names).unwrap_or_else(|| {
                 format!(
                     "variables of `{}`: {}",
                     child.id.value,
@@ -153,7 +153,7 @@ fn on_child(c: &mut Checker<'_>, started: &[&Located<StartCase>]) {
         }
         let pos = c.key_pos(outcome, pos);
         let candidates: Vec<&str> = possible.iter().copied().collect();
-        let hint = suggest(outcome, &candidates).unwrap_or_else(|| {
+        let hint = c.suggest(outcome, &candidates).unwrap_or_else(|| {
             format!("possible outcomes: {}", listed(candidates.iter().copied()))
         });
         c.error(

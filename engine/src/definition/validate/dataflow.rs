@@ -3,10 +3,11 @@
 //! it (intersection over incoming transitions). Variables are never unset, so what holds at
 //! the start holds everywhere.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
+use super::states::Moves;
 use super::{Checker, STARTED_ON};
-use crate::definition::graph::{sources, transitions};
+use crate::definition::graph::transitions;
 use crate::definition::model::{Delay, Event, Notice, StartCase, Test, Timer, VarType, Workflow};
 use crate::definition::{Located, Pos};
 
@@ -22,7 +23,9 @@ fn at_start(wf: &Workflow) -> Vars<'_> {
         .collect()
 }
 
-/// For each reachable state, the variables definitely set on entry.
+/// For each reachable state, the variables definitely set on entry. A worklist: a state's
+/// moves are read again only when what is set on entering it shrank (sweeping every transition
+/// until nothing changed took one sweep per state for a chain written bottom-up).
 pub fn definitely_set(wf: &Workflow) -> BTreeMap<&str, Vars<'_>> {
     let mut entry: BTreeMap<&str, Vars<'_>> = BTreeMap::new();
     if !wf.states.contains_key(wf.initial.as_str()) {
@@ -30,45 +33,48 @@ pub fn definitely_set(wf: &Workflow) -> BTreeMap<&str, Vars<'_>> {
     }
     entry.insert(wf.initial.as_str(), at_start(wf));
     let all = transitions(wf);
-    loop {
-        let mut changed = false;
-        for t in &all {
+    let moves = Moves::new(&all);
+    let mut todo = VecDeque::from([wf.initial.as_str()]);
+    let mut queued = HashSet::from([wf.initial.as_str()]);
+    while let Some(from) = todo.pop_front() {
+        queued.remove(from);
+        let is_final = wf.states.get(from).is_some_and(|s| s.is_final);
+        for t in moves.leaving(from, is_final) {
             if !wf.states.contains_key(t.to) {
                 continue;
             }
-            for from in sources(wf, t) {
-                let Some(before) = entry.get(from) else {
-                    continue;
-                };
-                let after: Vars<'_> = before
-                    .iter()
-                    .copied()
-                    .chain(t.sets.iter().copied())
-                    .collect();
-                match entry.get_mut(t.to) {
-                    None => {
-                        entry.insert(t.to, after);
-                        changed = true;
-                    }
-                    Some(current) => {
-                        let meet: Vars<'_> = current.intersection(&after).copied().collect();
-                        if meet.len() != current.len() {
-                            *current = meet;
-                            changed = true;
-                        }
-                    }
+            let Some(before) = entry.get(from) else {
+                continue;
+            };
+            let after: Vars<'_> = before
+                .iter()
+                .copied()
+                .chain(t.sets.iter().copied())
+                .collect();
+            let changed = match entry.get_mut(t.to) {
+                None => {
+                    entry.insert(t.to, after);
+                    true
                 }
+                Some(current) => {
+                    let before = current.len();
+                    current.retain(|v| after.contains(v));
+                    current.len() != before
+                }
+            };
+            if changed && queued.insert(t.to) {
+                todo.push_back(t.to);
             }
         }
-        if !changed {
-            return entry;
-        }
     }
+    entry
 }
 
 /// Reports uses of variables that may not be set yet.
 struct Uses<'c, 'a> {
     c: &'c mut Checker<'a>,
+    /// What any start, event or timer can set (read once, not walked again at each use).
+    settable: HashSet<&'a str>,
 }
 
 impl<'a> Uses<'_, 'a> {
@@ -99,7 +105,7 @@ impl<'a> Uses<'_, 'a> {
                 // An address that is not set is skipped (the roles still receive the notice), so
                 // an optional address is fine; it is a mistake only when nothing can set it.
                 let is_email = self.c.variable(to).is_some_and(|v| v.ty == VarType::Email);
-                if is_email && !settable_somewhere(self.c.wf, to) {
+                if is_email && !self.settable.contains(to.as_str()) {
                     self.need(set, to, to.pos, "a notice recipient", place);
                 }
             }
@@ -128,7 +134,7 @@ impl<'a> Uses<'_, 'a> {
         for cond in conditions {
             for (name, test) in cond.iter() {
                 let only_set = matches!(&test.value, Test::Operators(ops) if ops.set.is_some());
-                if !only_set && !settable_somewhere(self.c.wf, name) {
+                if !only_set && !self.settable.contains(name.as_str()) {
                     let pos = self.c.key_pos(name, test.pos).max(cond.pos);
                     self.need(
                         &checked,
@@ -146,26 +152,33 @@ impl<'a> Uses<'_, 'a> {
     }
 }
 
-/// Whether any start, event or timer of the workflow can set `name`.
-fn settable_somewhere(wf: &Workflow, name: &str) -> bool {
-    let named = |list: &[Located<String>]| list.iter().any(|v| v.value == name);
-    let timer_sets = |timers: &[Located<Timer>]| timers.iter().any(|t| t.set.contains_key(name));
-    name == STARTED_ON
-        || named(&wf.start.inputs)
-        || named(&wf.start.optional_inputs)
-        || timer_sets(&wf.timers)
-        || wf.states.values().any(|s| {
-            timer_sets(&s.timers)
-                || s.on.values().any(|e| {
-                    named(&e.inputs) || named(&e.optional_inputs) || e.set.contains_key(name)
-                })
-        })
+/// Every variable that a start, an event or a timer of the workflow can set.
+fn settable(wf: &Workflow) -> HashSet<&str> {
+    fn timer_sets(timers: &[Located<Timer>]) -> impl Iterator<Item = &str> {
+        timers.iter().flat_map(|t| t.set.keys().map(String::as_str))
+    }
+    let mut out: HashSet<&str> = HashSet::from([STARTED_ON]);
+    out.extend(wf.start.inputs.iter().map(|v| v.as_str()));
+    out.extend(wf.start.optional_inputs.iter().map(|v| v.as_str()));
+    out.extend(timer_sets(&wf.timers));
+    for s in wf.states.values() {
+        out.extend(timer_sets(&s.timers));
+        for e in s.on.values() {
+            out.extend(e.inputs.iter().map(|v| v.as_str()));
+            out.extend(e.optional_inputs.iter().map(|v| v.as_str()));
+            out.extend(e.set.keys().map(String::as_str));
+        }
+    }
+    out
 }
 
 pub(super) fn check(c: &mut Checker<'_>) {
     let wf = c.wf;
     let entry = definitely_set(wf);
-    let mut uses = Uses { c };
+    let mut uses = Uses {
+        c,
+        settable: settable(wf),
+    };
     let start = at_start(wf);
     uses.notices(&start, &wf.start.notify, "when the case starts");
     for timer in &wf.timers {

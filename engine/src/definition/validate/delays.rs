@@ -1,6 +1,6 @@
 //! Delays, timers, reminders and tasks: the shape of every deadline.
 
-use super::{Checker, listed, suggest};
+use super::{Checker, listed};
 use crate::calendar::{Length, Unit};
 use crate::definition::Located;
 use crate::definition::model::{Delay, Reminder, State, Timer};
@@ -47,7 +47,7 @@ pub(super) fn check(c: &mut Checker<'_>) {
             for event in &task.closes_on {
                 if !state.on.contains_key(event.as_str()) {
                     let events: Vec<&str> = state.on.keys().map(String::as_str).collect();
-                    let hint = suggest(event, &events).unwrap_or_else(|| {
+                    let hint = c.suggest(event, &events).unwrap_or_else(|| {
                         format!("events of `{id}`: {}", listed(events.iter().copied()))
                     });
                     c.error(
@@ -99,7 +99,7 @@ fn timer_ref(
     if candidates.contains(&timer.as_str()) {
         return;
     }
-    let hint = suggest(timer, &candidates).unwrap_or_else(|| {
+    let hint = c.suggest(timer, &candidates).unwrap_or_else(|| {
         format!(
             "timers of `{state_id}` and of the case: {}",
             listed(candidates.iter().copied())

@@ -13,6 +13,9 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+use std::cell::{Cell, OnceCell};
+use std::collections::HashMap;
+
 use super::load::{Catalog, WorkflowFile};
 use super::model::{Variable, Workflow};
 use super::{Diagnostic, Pos};
@@ -31,6 +34,8 @@ pub fn validate(file: &WorkflowFile, catalog: &Catalog) -> Vec<Diagnostic> {
         wf: &file.workflow,
         catalog,
         out: Vec::new(),
+        keys: OnceCell::new(),
+        suggestions: Cell::new(SUGGESTION_BUDGET),
     };
     names::check(&mut c);
     types::check(&mut c);
@@ -54,7 +59,16 @@ struct Checker<'a> {
     wf: &'a Workflow,
     catalog: &'a Catalog,
     out: Vec<Diagnostic>,
+    /// Where map keys are written, indexed on first use: a search of the text per key made
+    /// validation grow with the square of the workflow's size.
+    keys: OnceCell<KeyIndex<'a>>,
+    /// Candidates `suggest` may still compare: each unknown name is compared with every
+    /// declared one, so thousands of wrong names among thousands of states would be quadratic.
+    suggestions: Cell<usize>,
 }
+
+/// How many name comparisons the "did you mean" hints of one file may make in all.
+const SUGGESTION_BUDGET: usize = 1_000_000;
 
 impl<'a> Checker<'a> {
     fn push(&mut self, d: Diagnostic) {
@@ -77,40 +91,30 @@ impl<'a> Checker<'a> {
         name == STARTED_ON || self.wf.variables.contains_key(name)
     }
 
+    fn keys(&self) -> &KeyIndex<'a> {
+        self.keys.get_or_init(|| KeyIndex::new(&self.file.text))
+    }
+
     /// The position of a map key, found in the text: the nearest line at or before `near`
     /// that starts with `key:`. Map keys carry no position of their own in the model.
     fn key_pos(&self, key: &str, near: Pos) -> Pos {
-        key_pos(&self.file.text, key, near)
+        self.keys().key_pos(key, near)
     }
 
     /// The position of `key` inside the top-level mapping `section` (`roles`, `variables`).
     fn section_key_pos(&self, section: &str, key: &str) -> Option<Pos> {
-        let header = format!("{section}:");
-        let text = &self.file.text;
-        let mut inside = false;
-        for (i, line) in text.lines().enumerate() {
-            if !line.starts_with([' ', '\t', '#']) && !line.is_empty() {
-                inside = line.starts_with(&header);
-                if inside && line.trim_end() != header {
-                    // Flow style `roles: { a: A }`: point at the section.
-                    return Some(Pos {
-                        line: (i + 1) as u32,
-                        column: 1,
-                    });
-                }
-                continue;
-            }
-            if inside {
-                let trimmed = line.trim_start();
-                if trimmed.starts_with(&format!("{key}:")) {
-                    return Some(Pos {
-                        line: (i + 1) as u32,
-                        column: (line.len() - trimmed.len() + 1) as u32,
-                    });
-                }
-            }
+        self.keys().section_key_pos(section, key)
+    }
+
+    /// `suggest` within the file's budget of comparisons; past it, no suggestion.
+    fn suggest(&self, name: &str, candidates: &[&str]) -> Option<String> {
+        let left = self.suggestions.get();
+        if candidates.len() > left {
+            self.suggestions.set(0);
+            return None;
         }
-        None
+        self.suggestions.set(left - candidates.len());
+        suggest(name, candidates)
     }
 
     /// "unknown variable `x`" with a did-you-mean among the declared variables.
@@ -122,7 +126,7 @@ impl<'a> Checker<'a> {
             .map(String::as_str)
             .chain([STARTED_ON])
             .collect();
-        let hint = suggest(name, &candidates).unwrap_or_else(|| {
+        let hint = self.suggest(name, &candidates).unwrap_or_else(|| {
             "declare it under `variables:` with its type, or fix the name".to_string()
         });
         self.error(
@@ -134,28 +138,95 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// See `Checker::key_pos`. Searches backwards from `near` (or from the end when unknown).
-fn key_pos(text: &str, key: &str, near: Pos) -> Pos {
-    let lines: Vec<&str> = text.lines().collect();
-    let last = if near.line == 0 {
-        lines.len()
-    } else {
-        (near.line as usize).min(lines.len())
-    };
-    let plain = format!("{key}:");
-    let quoted = [format!("\"{key}\":"), format!("'{key}':")];
-    for i in (0..last).rev() {
-        let line = lines[i];
-        let trimmed = line.trim_start().trim_start_matches("- ");
-        if trimmed.starts_with(&plain) || quoted.iter().any(|q| trimmed.starts_with(q.as_str())) {
-            let column = line.len() - trimmed.len() + 1;
-            return Pos {
+/// Every line that starts with a map key (`key:`, `- key:`, `"key":`), by key, read once.
+struct KeyIndex<'t> {
+    lines: Vec<&'t str>,
+    /// Key → the 0-based numbers of the lines it starts, ascending.
+    starts: HashMap<&'t str, Vec<usize>>,
+    /// (top-level section, key) → where the key is first written inside the section.
+    in_section: HashMap<(&'t str, &'t str), Pos>,
+    /// Sections written in flow style (`roles: { a: A }`): their keys point at the section.
+    flow_sections: HashMap<&'t str, Pos>,
+}
+
+impl<'t> KeyIndex<'t> {
+    fn new(text: &'t str) -> Self {
+        let mut index = KeyIndex {
+            lines: text.lines().collect(),
+            starts: HashMap::new(),
+            in_section: HashMap::new(),
+            flow_sections: HashMap::new(),
+        };
+        let mut section: Option<&str> = None;
+        for (i, line) in index.lines.iter().enumerate() {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            if let Some(key) = leading_key(trimmed) {
+                index.starts.entry(key).or_default().push(i);
+            }
+            let at = |column: usize| Pos {
                 line: (i + 1) as u32,
                 column: column as u32,
             };
+            if !line.starts_with([' ', '\t', '#']) && !line.is_empty() {
+                section = line.split_once(':').map(|(name, _)| name);
+                if let Some(name) = section
+                    && line.trim_end() != format!("{name}:")
+                {
+                    index.flow_sections.entry(name).or_insert(at(1));
+                }
+                continue;
+            }
+            if let Some(name) = section {
+                let trimmed = line.trim_start();
+                if let Some((key, _)) = trimmed.split_once(':') {
+                    let column = line.len() - trimmed.len() + 1;
+                    index.in_section.entry((name, key)).or_insert(at(column));
+                }
+            }
+        }
+        index
+    }
+
+    /// See `Checker::key_pos`: the last line before `near` (or of the text, when `near` is
+    /// unknown) that starts with `key:`; `near` itself when there is none.
+    fn key_pos(&self, key: &str, near: Pos) -> Pos {
+        let end = if near.line == 0 {
+            self.lines.len()
+        } else {
+            (near.line as usize).min(self.lines.len())
+        };
+        let Some(lines) = self.starts.get(key) else {
+            return near;
+        };
+        let before = lines.partition_point(|&i| i < end);
+        let Some(&i) = before.checked_sub(1).and_then(|b| lines.get(b)) else {
+            return near;
+        };
+        let line = self.lines[i];
+        let trimmed = line.trim_start().trim_start_matches("- ");
+        Pos {
+            line: (i + 1) as u32,
+            column: (line.len() - trimmed.len() + 1) as u32,
         }
     }
-    near
+
+    fn section_key_pos(&self, section: &str, key: &str) -> Option<Pos> {
+        self.flow_sections
+            .get(section)
+            .or_else(|| self.in_section.get(&(section, key)))
+            .copied()
+    }
+}
+
+/// The key a (trimmed) line starts with: `key:`, `"key":` or `'key':`.
+fn leading_key(trimmed: &str) -> Option<&str> {
+    for quote in ['"', '\''] {
+        if let Some(rest) = trimmed.strip_prefix(quote) {
+            let (key, after) = rest.split_once(quote)?;
+            return after.starts_with(':').then_some(key);
+        }
+    }
+    trimmed.split_once(':').map(|(key, _)| key)
 }
 
 /// Levenshtein distance, on characters.
@@ -184,12 +255,24 @@ pub fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
         .map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
-/// `a`, `b`, `c` for messages and hints.
+/// How many names `listed` writes: a hint that listed thousands of states for each mistake
+/// would make the report grow with the square of the workflow.
+const LISTED_AT_MOST: usize = 20;
+
+/// `a`, `b`, `c` for messages and hints (the first `LISTED_AT_MOST`, then how many more).
 pub fn listed<'s>(names: impl IntoIterator<Item = &'s str>) -> String {
-    let names: Vec<String> = names.into_iter().map(|n| format!("`{n}`")).collect();
-    if names.is_empty() {
+    let mut names = names.into_iter();
+    let shown: Vec<String> = names
+        .by_ref()
+        .take(LISTED_AT_MOST)
+        .map(|n| format!("`{n}`"))
+        .collect();
+    let more = names.count();
+    if shown.is_empty() {
         "none".to_string()
+    } else if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
     } else {
-        names.join(", ")
+        shown.join(", ")
     }
 }

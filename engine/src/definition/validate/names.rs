@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Checker, STARTED_ON, listed, suggest};
+use super::{Checker, STARTED_ON, listed};
 use crate::definition::{Located, Pos};
 
 pub(super) fn check(c: &mut Checker<'_>) {
@@ -191,7 +191,8 @@ fn roles(c: &mut Checker<'_>) {
 
 pub(super) fn unknown_role(c: &mut Checker<'_>, context: &str, role: &Located<String>) {
     let roles: Vec<&str> = c.wf.roles.keys().map(String::as_str).collect();
-    let hint = suggest(role, &roles)
+    let hint = c
+        .suggest(role, &roles)
         .unwrap_or_else(|| format!("declared roles: {}", listed(roles.iter().copied())));
     c.error(
         "unknown-role",

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Checker, listed, suggest};
+use super::{Checker, listed};
 use crate::definition::Located;
 use crate::definition::model::{Notice, State, VarType};
 
@@ -127,7 +127,7 @@ pub(super) fn check(c: &mut Checker<'_>) {
         if let Some(deadline) = &notice.deadline
             && !site.deadlines.contains(&deadline.as_str())
         {
-            let hint = suggest(deadline, &site.deadlines).unwrap_or_else(|| {
+            let hint = c.suggest(deadline, &site.deadlines).unwrap_or_else(|| {
                 format!(
                     "timers and tasks of {}: {}",
                     site.place,
@@ -189,7 +189,7 @@ fn recipients(c: &mut Checker<'_>, notice: &Notice) {
                         .filter(|(_, v)| v.ty == VarType::Email)
                         .map(|(k, _)| k.as_str()),
                 );
-                let hint = suggest(to, &candidates).unwrap_or_else(|| {
+                let hint = c.suggest(to, &candidates).unwrap_or_else(|| {
                     format!(
                         "roles and email variables: {}",
                         listed(candidates.iter().copied())

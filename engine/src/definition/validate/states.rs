@@ -1,10 +1,10 @@
 //! The state graph: the initial state, targets, reachability, dead ends and final states.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::{Checker, listed, suggest};
+use super::{Checker, listed};
 use crate::definition::Pos;
-use crate::definition::graph::transitions;
+use crate::definition::graph::{Transition, transitions};
 use crate::definition::model::Workflow;
 
 pub(super) fn check(c: &mut Checker<'_>) {
@@ -35,7 +35,8 @@ fn initial(c: &mut Checker<'_>) {
 
 fn unknown_state(c: &mut Checker<'_>, context: &str, name: &str, pos: Pos) {
     let states: Vec<&str> = c.wf.states.keys().map(String::as_str).collect();
-    let hint = suggest(name, &states)
+    let hint = c
+        .suggest(name, &states)
         .unwrap_or_else(|| format!("declared states: {}", listed(states.iter().copied())));
     c.error(
         "unknown-state",
@@ -69,23 +70,55 @@ pub fn reachable(wf: &Workflow) -> BTreeSet<&str> {
         return seen;
     }
     let all = transitions(wf);
+    let moves = Moves::new(&all);
     let mut todo = vec![wf.initial.as_str()];
     while let Some(state) = todo.pop() {
         if !seen.insert(state) {
             continue;
         }
         let is_final = wf.states.get(state).is_some_and(|s| s.is_final);
-        for t in &all {
-            let leaves = match t.from {
-                Some(from) => from == state,
-                None => !is_final,
-            };
-            if leaves && wf.states.contains_key(t.to) && !seen.contains(t.to) {
+        for t in moves.leaving(state, is_final) {
+            if wf.states.contains_key(t.to) && !seen.contains(t.to) {
                 todo.push(t.to);
             }
         }
     }
     seen
+}
+
+/// The transitions by the state they leave, so that walking the graph reads each state's own
+/// moves instead of every transition of the workflow at each state.
+pub(super) struct Moves<'t, 'a> {
+    from: HashMap<&'a str, Vec<&'t Transition<'a>>>,
+    /// Workflow-level timers: they leave every non-final state.
+    anywhere: Vec<&'t Transition<'a>>,
+}
+
+impl<'t, 'a> Moves<'t, 'a> {
+    pub(super) fn new(all: &'t [Transition<'a>]) -> Self {
+        let mut moves = Moves {
+            from: HashMap::new(),
+            anywhere: Vec::new(),
+        };
+        for t in all {
+            match t.from {
+                Some(from) => moves.from.entry(from).or_default().push(t),
+                None => moves.anywhere.push(t),
+            }
+        }
+        moves
+    }
+
+    /// The moves out of `state`, workflow-level timers included unless it is final.
+    pub(super) fn leaving(
+        &self,
+        state: &str,
+        is_final: bool,
+    ) -> impl Iterator<Item = &'t Transition<'a>> + '_ {
+        let own = self.from.get(state).into_iter().flatten().copied();
+        let anywhere = self.anywhere.iter().copied().filter(move |_| !is_final);
+        own.chain(anywhere)
+    }
 }
 
 fn unreachable(c: &mut Checker<'_>) {
@@ -112,11 +145,12 @@ fn unreachable(c: &mut Checker<'_>) {
 fn dead_ends(c: &mut Checker<'_>) {
     let all = transitions(c.wf);
     let case_timer_moves = all.iter().any(|t| t.from.is_none());
+    let leave: HashSet<&str> = all.iter().filter_map(|t| t.from).collect();
     for (id, state) in &c.wf.states {
         if state.is_final || case_timer_moves {
             continue;
         }
-        if !all.iter().any(|t| t.from == Some(id.as_str())) {
+        if !leave.contains(id.as_str()) {
             let pos = c.key_pos(id, state.pos);
             c.error(
                 "dead-end-state",
