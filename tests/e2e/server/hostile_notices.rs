@@ -266,3 +266,44 @@ fn the_cli_refuses_a_name_with_a_line_break() {
         list.stderr
     );
 }
+
+/// `jalon validate` used to accept a thousand nested blocks; it refuses them at the block that
+/// goes too deep, with the inline partial that calls itself and the raw HTML.
+#[test]
+fn validate_refuses_deep_recursive_and_raw_html_templates() {
+    let from = super::harness::workflows_dir().join("chambre-recours");
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("chambre-recours");
+    std::fs::create_dir_all(to.join("templates")).unwrap();
+    std::fs::copy(from.join("workflow.yaml"), to.join("workflow.yaml")).unwrap();
+    for entry in std::fs::read_dir(from.join("templates")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join("templates").join(path.file_name().unwrap())).unwrap();
+    }
+    let deep = "Bonjour\n".to_string() + &"{{#if case}}".repeat(1000) + &"{{/if}}".repeat(1000);
+    let templates = to.join("templates");
+    std::fs::write(templates.join("liste-membres.text.hbs"), deep).unwrap();
+    std::fs::write(
+        templates.join("liste-membres.subject.hbs"),
+        "{{#*inline \"p\"}}{{> p}}{{/inline}}{{> p}}",
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("liste-membres.html.hbs"),
+        "<p>{{{vars.matiere}}}</p>",
+    )
+    .unwrap();
+    let run = jalon(&["validate", &dir.path().display().to_string()]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let t = templates.display();
+    for line in [
+        format!("{t}/liste-membres.html.hbs:1:4: error[template-raw-html]"),
+        format!("{t}/liste-membres.subject.hbs:1:1: error[template-syntax]"),
+        format!(
+            "{t}/liste-membres.text.hbs:2:{}: error[template-too-deep]",
+            12 * 16 + 1
+        ),
+    ] {
+        assert!(run.stdout.contains(&line), "{line}\n{}", run.stdout);
+    }
+}
