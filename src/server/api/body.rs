@@ -18,11 +18,81 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(rej) => Err(json_rejection(rej)),
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::bad_request(
+                "missing_content_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rej| {
+                if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::bad_request("unreadable_body", rej.body_text())
+                }
+            })?;
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        if has_nul(&bytes) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "a string of the body contains the NUL character (\\u0000)",
+            ));
+        }
+        Ok(Body(v))
+    }
+}
+
+/// `application/json`, or any `application/…+json`, as axum's own JSON extractor accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether a JSON text (already parsed: well formed) has a string with the NUL character,
+/// which can only be written `\u0000`. PostgreSQL refuses it in text, SQLite keeps it: no
+/// string of the API may hold it, on either backend.
+fn has_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json[i + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            // The escaped character is skipped: `\\u0000` is a backslash, then text.
+            i += 2;
+        } else {
+            i += 1;
         }
     }
+    false
+}
+
+/// An unreadable query string or path: a NUL character (`%00`) in it is refused like the rest.
+fn percent_nul(raw: &str) -> bool {
+    raw.as_bytes().windows(3).any(|w| w == b"%00")
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "the request body is larger than the server accepts",
+    )
 }
 
 fn json_rejection(rej: JsonRejection) -> ApiError {
@@ -36,11 +106,7 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
             "missing_content_type",
             "send the body as JSON with `Content-Type: application/json`",
         ),
-        _ if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is larger than the server accepts",
-        ),
+        _ if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         _ => ApiError::bad_request("unreadable_body", text),
     }
 }
@@ -51,6 +117,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if percent_nul(parts.uri.query().unwrap_or("")) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_query",
+                "the query string contains the NUL character (%00)",
+            ));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))
@@ -72,6 +145,12 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if percent_nul(parts.uri.path()) {
+            return Err(ApiError::bad_request(
+                "invalid_path",
+                "the path contains the NUL character (%00)",
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
@@ -223,6 +302,17 @@ mod tests {
         let plain: engine::machine::Inputs =
             serde_json::from_str(r#"{"a": 1.5, "b": [true, null, "x", {"c": -2}]}"#).unwrap();
         assert_eq!(ok, plain);
+    }
+
+    #[test]
+    fn nul_is_found_only_where_a_string_holds_it() {
+        assert!(has_nul(br#"{"a": "x\u0000y"}"#));
+        assert!(has_nul(br#"{"\u0000": 1}"#));
+        assert!(has_nul(br#"["\\\u0000"]"#));
+        assert!(!has_nul(br#"{"a": "\\u0000"}"#));
+        assert!(!has_nul(br#"{"a": "u0000", "b": "\u0001"}"#));
+        assert!(percent_nul("workflow=a%00b"));
+        assert!(!percent_nul("workflow=a%2500"));
     }
 
     #[test]

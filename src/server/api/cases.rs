@@ -22,7 +22,11 @@ pub struct StartCase {
     /// The workflow id (its latest deployed version is used).
     pub workflow: String,
     /// The business key, unique per workflow (a school, a staff member's file number…).
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+    )]
     pub key: String,
     /// The start's inputs; a key given twice is refused (422 `invalid_body`).
     #[serde(default, deserialize_with = "unique_inputs")]

@@ -120,7 +120,7 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct RetryNotice {
     /// Why it is sent again (kept on the notice with who and when): e.g. "adresse corrigée".
-    #[schema(pattern = "\\S")]
+    #[schema(pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$")]
     pub reason: String,
 }
 

@@ -812,6 +812,45 @@ async fn rejections_in_the_error_shape(backend: Backend) {
         "{}",
         r.body
     );
+    // The NUL character, which PostgreSQL cannot store (it answered 500 there), is refused
+    // in every string on both backends.
+    let r = app
+        .start(&app.admin, "chambre-recours\u{0}", "k", json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{}",
+        r.body
+    );
+    let r = app
+        .start(
+            &app.admin,
+            "chambre-recours",
+            "k",
+            json!({"matiere": "a\u{0}"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{}",
+        r.body
+    );
+    let r = app.get(&app.admin, "/api/v1/cases?workflow=a%00").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_query")),
+        "{}",
+        r.body
+    );
+    let r = app.get(&app.admin, "/api/v1/cases/a%00").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (400, Some("invalid_path")),
+        "{}",
+        r.body
+    );
     let answer = raw_request(
         &app.base,
         &format!(
