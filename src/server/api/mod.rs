@@ -9,6 +9,7 @@ mod me;
 mod notices;
 mod operator;
 mod tasks;
+mod verify;
 mod workflows;
 
 use axum::Router;
@@ -47,6 +48,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::get))
         .routes(routes!(cases::event))
         .routes(routes!(cases::history))
+        .routes(routes!(verify::case))
         .routes(routes!(tasks::mine))
         .routes(routes!(me::get))
         .routes(routes!(me::digest))
