@@ -363,8 +363,10 @@ impl Store {
         let rows = q
             .order_by_desc(case::Column::UpdatedAt)
             .order_by_asc(case::Column::Id)
-            .limit(f.limit)
-            .offset(f.offset)
+            // Bound as SQL integers: above `i64::MAX` the binding panics (the API refuses such
+            // pages before, with 422 `invalid_query`: `api::body::page`).
+            .limit(f.limit.min(i64::MAX as u64))
+            .offset(f.offset.min(i64::MAX as u64))
             .all(&self.db)
             .await?;
         Ok(rows.iter().map(summary).collect())
