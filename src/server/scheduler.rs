@@ -88,7 +88,7 @@ impl Scheduler {
         pass.started = schedules.started;
         pass.schedules_failed = schedules.failed;
         let digests = self.queue_digests().await;
-        pass.digests = *digests.as_ref().unwrap_or(&0);
+        pass.digests = digests.as_ref().copied().unwrap_or(0);
         if pass.fired + pass.started + pass.digests > 0 {
             self.notices_wake.notify_one();
         }
