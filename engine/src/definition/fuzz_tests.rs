@@ -100,8 +100,13 @@ fn fuzz<S: Strategy>(
 {
     let runs = Cell::new(0u64);
     let parsed = Cell::new(0u64);
+    // CI's budget by default; `JALON_FUZZ_SCALE=N` runs N times as many cases, for a longer hunt.
+    let scale: u32 = std::env::var("JALON_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let mut runner = TestRunner::new(Config {
-        cases,
+        cases: cases.saturating_mul(scale),
         failure_persistence: None,
         ..Config::default()
     });
@@ -316,9 +321,26 @@ fn mutated_shipped_workflows_are_diagnosed_not_crashed_on() {
             }
             let mut mutated = lines.join("\n");
             mutated.push('\n');
-            run_one(&mutated, path, &all)
+            run_one(&mutated, path, &all).map_err(|e| {
+                TestCaseError::fail(format!(
+                    "{e}\nin {} changed so:\n{}",
+                    path.display(),
+                    changed_lines(text, &mutated)
+                ))
+            })
         },
     );
+}
+
+/// The first lines where `after` differs from `before`, numbered as in `after`.
+fn changed_lines(before: &str, after: &str) -> String {
+    let (b, a): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
+    (0..a.len().max(b.len()))
+        .filter(|&i| a.get(i) != b.get(i))
+        .take(8)
+        .map(|i| format!("{:>4}: {:?} (was {:?})", i + 1, a.get(i), b.get(i)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn word_spans_text(text: &str) -> Vec<&str> {
@@ -335,4 +357,21 @@ fn positions_are_checked_against_yaml_lines() {
     assert!(!inside("ab\ncd", Pos { line: 3, column: 1 }));
     assert!(!inside("ab", Pos { line: 0, column: 1 }));
     assert!(!inside("ab", Pos { line: 1, column: 0 }));
+}
+
+/// Found by the mutation fuzzer: YAML drops the spaces before a key's colon, the search for the
+/// key in the text kept them, and the diagnostic fell back to line 0, column 0.
+#[test]
+fn a_key_with_spaces_before_its_colon_is_placed() {
+    let text = "id: t\ntitle: T\nlegal_basis: Art. 1\nroles:\n  agent: A\n  Agent : B\n\
+                start: { by: [agent] }\ninitial: ouvert\nstates:\n\
+                \x20 ouvert: { label: O, on: { clore: { by: [agent], goto: clos } } }\n\
+                \x20 clos: { label: C, final: true }\n";
+    let file = WorkflowFile::from_text("t.yaml", text.to_owned()).expect("parses");
+    let ds = validate(&file, &Catalog::new(Vec::new()));
+    let d = ds
+        .iter()
+        .find(|d| d.code == "invalid-identifier")
+        .expect("the role id is refused");
+    assert_eq!(d.pos, Pos { line: 6, column: 3 }, "{}", d.render("t.yaml"));
 }

@@ -152,8 +152,13 @@ fn fuzz<S: Strategy>(
     S::Value: std::fmt::Debug,
 {
     let runs = Cell::new(0u64);
+    // CI's budget by default; `JALON_FUZZ_SCALE=N` runs N times as many cases, for a longer hunt.
+    let scale: u32 = std::env::var("JALON_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let mut runner = TestRunner::new(Config {
-        cases,
+        cases: cases.saturating_mul(scale),
         failure_persistence: None,
         ..Config::default()
     });

@@ -178,7 +178,7 @@ impl<'t> KeyIndex<'t> {
             }
             if let Some(name) = section {
                 let trimmed = line.trim_start();
-                if let Some((key, _)) = trimmed.split_once(':') {
+                if let Some(key) = leading_key(trimmed) {
                     let column = line.len() - trimmed.len() + 1;
                     index.in_section.entry((name, key)).or_insert(at(column));
                 }
@@ -218,15 +218,16 @@ impl<'t> KeyIndex<'t> {
     }
 }
 
-/// The key a (trimmed) line starts with: `key:`, `"key":` or `'key':`.
+/// The key a (trimmed) line starts with: `key:`, `"key":` or `'key':`. Spaces before the colon
+/// are not part of the key (YAML drops them).
 fn leading_key(trimmed: &str) -> Option<&str> {
     for quote in ['"', '\''] {
         if let Some(rest) = trimmed.strip_prefix(quote) {
             let (key, after) = rest.split_once(quote)?;
-            return after.starts_with(':').then_some(key);
+            return after.trim_start().starts_with(':').then_some(key);
         }
     }
-    trimmed.split_once(':').map(|(key, _)| key)
+    trimmed.split_once(':').map(|(key, _)| key.trim_end())
 }
 
 /// Levenshtein distance, on characters.
