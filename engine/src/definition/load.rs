@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::model::Workflow;
-use super::{Diagnostic, parse};
+use super::{Diagnostic, decode, parse};
 
 /// Folders that hold files of a workflow that are not workflows.
 const NOT_WORKFLOW_DIRS: [&str; 2] = ["scenarios", "templates"];
@@ -53,9 +53,13 @@ impl WorkflowFile {
     }
 
     pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let text = fs::read_to_string(path).map_err(|error| LoadError::Io {
+        let bytes = fs::read(path).map_err(|error| LoadError::Io {
             path: path.to_path_buf(),
             error,
+        })?;
+        let text = decode(bytes).map_err(|diagnostic| LoadError::Parse {
+            path: path.to_path_buf(),
+            diagnostic,
         })?;
         Self::from_text(path, text)
     }

@@ -3,6 +3,7 @@
 #[cfg(test)]
 mod fuzz_tests;
 pub mod graph;
+pub mod limits;
 pub mod load;
 mod located;
 pub mod model;
@@ -32,6 +33,8 @@ pub struct Diagnostic {
     pub pos: Pos,
     pub message: String,
     pub hint: Option<String>,
+    /// For `limit-exceeded`: which limit, its maximum and the value found.
+    pub exceeded: Option<limits::Exceeded>,
 }
 
 impl Diagnostic {
@@ -42,6 +45,7 @@ impl Diagnostic {
             pos,
             message: message.into(),
             hint: None,
+            exceeded: None,
         }
     }
 
@@ -87,6 +91,14 @@ pub fn yaml_error(e: &serde_saphyr::Error) -> (Pos, String) {
             column: l.column().try_into().unwrap_or(u32::MAX),
         })
         .unwrap_or(Pos { line: 1, column: 1 });
+    // The library's own advice ("set DuplicateKeyPolicy in Options") speaks to programmers.
+    if let serde_saphyr::Error::DuplicateMappingKey { key, .. } = e.without_snippet() {
+        let message = match key {
+            Some(key) => format!("the key `{key}` is written twice in the same mapping"),
+            None => "a key is written twice in the same mapping".to_string(),
+        };
+        return (pos, message);
+    }
     let full = e.to_string();
     let first = full
         .lines()
@@ -102,13 +114,49 @@ pub fn yaml_error(e: &serde_saphyr::Error) -> (Pos, String) {
 }
 
 /// Parses workflow YAML. Syntax errors, unknown keys, wrong types and duplicate keys come back
-/// as one diagnostic with the position serde-saphyr reports.
+/// as one diagnostic with the position serde-saphyr reports; a text over the size or nesting
+/// limits (`limits`) as `limit-exceeded`.
 pub fn parse(text: &str) -> Result<Workflow, Diagnostic> {
-    serde_saphyr::from_str::<Workflow>(text).map_err(|e| {
+    if let Some(d) = limits::check_text(text) {
+        return Err(d);
+    }
+    serde_saphyr::from_str_with_options::<Workflow>(text, limits::yaml_options()).map_err(|e| {
         let (pos, message) = yaml_error(&e);
-        Diagnostic::error("yaml", pos, message).with_hint(
-            "check the spelling of keys and the type of values against workflows/workflow.schema.json",
+        if let Some(d) = limits::yaml_breach(&e, pos) {
+            return d;
+        }
+        let hint = if matches!(
+            e.without_snippet(),
+            serde_saphyr::Error::DuplicateMappingKey { .. }
+        ) {
+            "keep one of them: YAML mappings cannot repeat a key"
+        } else {
+            "check the spelling of keys and the type of values against workflows/workflow.schema.json"
+        };
+        Diagnostic::error("yaml", pos, message).with_hint(hint)
+    })
+}
+
+/// Reads workflow bytes as text: bytes that are not UTF-8 are an `invalid-encoding` diagnostic at the
+/// line and column (in characters) of the first invalid byte, like any other mistake.
+pub fn decode(bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let valid = std::str::from_utf8(valid).unwrap_or_default();
+        let line = valid.matches('\n').count() + 1;
+        let column = valid.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        let byte = e.as_bytes()[e.utf8_error().valid_up_to()];
+        Diagnostic::error(
+            "invalid-encoding",
+            Pos {
+                line: line.try_into().unwrap_or(u32::MAX),
+                column: column.try_into().unwrap_or(u32::MAX),
+            },
+            format!(
+                "the file is not UTF-8 text: byte 0x{byte:02x} cannot start or continue a character"
+            ),
         )
+        .with_hint("save the file as UTF-8 (editors offer it under \"encoding\")")
     })
 }
 

@@ -27,8 +27,14 @@ pub use states::reachable;
 pub const STARTED_ON: &str = "started_on";
 
 /// Every problem of `file`, sorted by position. Never panics: the model is walked as written,
-/// and each check tolerates what other checks report (unknown names, missing states).
+/// and each check tolerates what other checks report (unknown names, missing states). A
+/// workflow over a limit (`definition::limits`) gets only those diagnostics: the other checks
+/// are not run on it.
 pub fn validate(file: &WorkflowFile, catalog: &Catalog) -> Vec<Diagnostic> {
+    let over = super::limits::check(&file.workflow);
+    if !over.is_empty() {
+        return over;
+    }
     let mut c = Checker {
         file,
         wf: &file.workflow,
