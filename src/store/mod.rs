@@ -263,7 +263,7 @@ async fn migrate(url: &str, db: &DatabaseConnection, file: Option<&Path>) -> Res
 }
 
 /// The advisory lock key of migrations ("jalon" in ASCII); advisory keys are per database.
-const MIGRATION_LOCK: i64 = 0x6a61_6c6f_6e;
+const MIGRATION_LOCK: i64 = 0x006a_616c_6f6e;
 
 /// An exclusive lock on a folder, held until the returned file is dropped.
 async fn lock_dir(dir: &Path) -> Result<std::fs::File, DbErr> {
