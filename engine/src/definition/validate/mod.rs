@@ -224,8 +224,9 @@ impl<'t> KeyIndex<'t> {
     }
 }
 
-/// The key a (trimmed) line starts with: `key:`, `"key":` or `'key':`. Spaces before the colon
-/// are not part of the key (YAML drops them).
+/// The key a (trimmed) line starts with: `key:`, `"key":` or `'key':`. As in YAML, a plain key
+/// ends at the first colon followed by a space or the end of the line (`a:b` is one word), and
+/// spaces before that colon are not part of it.
 fn leading_key(trimmed: &str) -> Option<&str> {
     for quote in ['"', '\''] {
         if let Some(rest) = trimmed.strip_prefix(quote) {
@@ -233,7 +234,13 @@ fn leading_key(trimmed: &str) -> Option<&str> {
             return after.trim_start().starts_with(':').then_some(key);
         }
     }
-    trimmed.split_once(':').map(|(key, _)| key.trim_end())
+    let end = trimmed.match_indices(':').map(|(i, _)| i).find(|&i| {
+        trimmed[i + 1..]
+            .chars()
+            .next()
+            .is_none_or(char::is_whitespace)
+    })?;
+    Some(trimmed[..end].trim_end())
 }
 
 /// Levenshtein distance, on characters.
