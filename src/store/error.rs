@@ -14,6 +14,13 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// Refused input, with structured details (a deployment's diagnostics).
+    #[error("{message}")]
+    Rejected {
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("database error: {0}")]
     Db(#[from] DbErr),
     #[error("stored data is unreadable: {0}")]
@@ -26,7 +33,8 @@ impl Error {
             Error::Refused(r) => r.code(),
             Error::NotFound { code, .. }
             | Error::Conflict { code, .. }
-            | Error::Invalid { code, .. } => code,
+            | Error::Invalid { code, .. }
+            | Error::Rejected { code, .. } => code,
             Error::Db(e) if is_storage_full(e) => "storage_full",
             Error::Db(e) if is_unreachable(e) => "database_unavailable",
             Error::Db(_) => "database_error",
@@ -102,4 +110,4 @@ pub(crate) fn is_storage_full(e: &DbErr) -> bool {
 }
 
 /// SQLite's text for SQLITE_FULL (`sqlite3_errstr(13)`).
-const FULL_MESSAGE: &str = "database or disk is full";
+pub(crate) const FULL_MESSAGE: &str = "database or disk is full";

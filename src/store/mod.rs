@@ -61,16 +61,25 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(1);
 /// SQLite with a full disk still reads, so a ping says nothing: the last write's fate does.
 #[derive(Default)]
 struct Health {
-    /// A write failed with "disk full" and none has succeeded since.
+    /// A write failed with "disk full", and readiness has not seen space back since.
     full: AtomicBool,
+    /// The folder of the SQLite file, whose file system's free space tells when it was freed.
+    folder: Option<std::path::PathBuf>,
 }
 
+/// After the disk was found full, the server is ready again once at least this much is free
+/// (and a write commits): a small write may fit in what SQLite's files already hold while a
+/// transition does not.
+const FREE_WHEN_READY: u64 = 1024 * 1024;
+
 impl Health {
+    /// Notes a write that failed for want of space. Only readiness clears the mark, once it
+    /// saw space back: a write that succeeds may have written nothing (a claim of no rows).
     fn saw<T>(&self, result: &Result<T, Error>) {
-        match result {
-            Ok(_) => self.full.store(false, Ordering::Relaxed),
-            Err(e) if e.code() == "storage_full" => self.full.store(true, Ordering::Relaxed),
-            Err(_) => {}
+        if let Err(e) = result
+            && e.code() == "storage_full"
+        {
+            self.full.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -132,8 +141,16 @@ impl Store {
         migrate(url, &db, file.as_deref()).await?;
         let writer = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let jobs = match (&writer, file) {
-            (Some(turn), Some(path)) => Some(batch::spawn(&path, turn.clone())?),
+        let folder = file.as_deref().and_then(Path::parent);
+        let folder = folder.map(|f| {
+            if f.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                f
+            }
+        });
+        let jobs = match (&writer, &file) {
+            (Some(turn), Some(path)) => Some(batch::spawn(path, turn.clone())?),
             _ => None,
         };
         Ok(Store {
@@ -142,7 +159,10 @@ impl Store {
             calendar,
             writer,
             jobs,
-            health: Arc::default(),
+            health: Arc::new(Health {
+                full: AtomicBool::new(false),
+                folder: folder.map(Path::to_owned),
+            }),
         })
     }
 
@@ -169,14 +189,28 @@ impl Store {
     }
 
     /// Readiness: the database answers within [`READY_TIMEOUT`] and, after a write failed
-    /// for want of space, a write commits again (one row inserted and deleted: the pages it
-    /// dirties must reach the disk). Errors carry `database_unavailable` or `storage_full`.
+    /// for want of space, space was freed ([`FREE_WHEN_READY`]) and a write commits again (one
+    /// row inserted and deleted: the pages it dirties must reach the disk). Errors carry
+    /// `database_unavailable` or `storage_full`.
     pub async fn ready(&self) -> Result<(), Error> {
         let unreachable = || Error::Db(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout));
         let probe = async {
             self.db.ping().await?;
             if self.health.full.load(Ordering::Relaxed) {
+                if let Some(folder) = &self.health.folder {
+                    let free = rustix::fs::statvfs(folder)
+                        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+                        .map_err(|e| DbErr::Custom(format!("{}: {e}", folder.display())))?;
+                    if free < FREE_WHEN_READY {
+                        return Err(Error::Db(DbErr::Custom(format!(
+                            "{}: {free} bytes free in {}",
+                            error::FULL_MESSAGE,
+                            folder.display()
+                        ))));
+                    }
+                }
                 self.probe_write().await?;
+                self.health.full.store(false, Ordering::Relaxed);
             }
             Ok(())
         };

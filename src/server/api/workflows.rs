@@ -30,6 +30,7 @@ pub struct VersionView {
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
     /// The workflow YAML.
+    #[schema(min_length = 1)]
     pub source: String,
     /// `<name>.subject`, `<name>.text`, `<name>.html` → handlebars text.
     #[serde(default)]

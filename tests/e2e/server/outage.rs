@@ -93,16 +93,16 @@ async fn postgres_away_then_back() {
     let direct = fresh_database(Backend::Postgres, data.path())
         .await
         .expect("a PostgreSQL database");
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let name = direct.rsplit('/').next().unwrap();
+    // postgres://user@host:port/name: the proxy goes to host:port, the server to the proxy.
+    let (scheme_user, rest) = direct.rsplit_once('@').expect("a user in the test URL");
+    let (target, name) = rest.split_once('/').unwrap();
+    let target: &'static str = Box::leak(target.to_owned().into_boxed_str());
+    let proxy = Proxy::start(target).await;
     let cfg = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.path().to_path_buf(),
         workflows: workflows_dir(),
-        database_url: Some(format!(
-            "postgres://postgres@127.0.0.1:{}/{name}",
-            proxy.port
-        )),
+        database_url: Some(format!("{scheme_user}@127.0.0.1:{}/{name}", proxy.port)),
         calendar: engine::calendar::Calendar::fwb(),
         notices: Default::default(),
     };
