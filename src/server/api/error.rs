@@ -96,6 +96,10 @@ impl From<Error> for ApiError {
             Error::Invalid { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
             }
+            Error::Rejected { details, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+                    .with_details(details.clone())
+            }
             Error::Db(_) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "request refused: the database is unavailable");
                 let (message, retry) = if code == "storage_full" {
