@@ -5,3 +5,4 @@ pub mod cli;
 pub mod clock;
 pub mod server;
 pub mod store;
+pub mod validation;

@@ -1,13 +1,14 @@
 //! `jalon validate PATH...`: every mistake of the workflows and of their notice templates, as
 //! `file:line:column` diagnostics, then one summary line. Exit 0 without errors (warnings
-//! allowed), 1 with errors, 2 when the arguments designate no workflow.
+//! allowed), 1 with errors (a file that is not UTF-8 included), 2 when the arguments designate
+//! no workflow. The checks are `validation::check`, the same that deployment runs.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use clap::Args;
 use engine::definition::load::{Catalog, LoadError, WorkflowFile, discover, siblings};
-use engine::definition::{Diagnostic, Severity, validate};
+use engine::definition::{Diagnostic, Severity};
 
 use super::Failure;
 
@@ -59,9 +60,8 @@ pub fn run(a: ValidateArgs) -> Result<(), Failure> {
     // Several workflow files in one folder share its `templates/`: report a template once.
     let mut templates_seen = BTreeSet::new();
     for file in &catalog.files()[..checked] {
-        reports.push((file.path.clone(), validate(file, &catalog)));
-        for (path, diagnostics) in notifiers::check::check_workflow_templates(file) {
-            if templates_seen.insert(path.clone()) {
+        for (path, diagnostics) in crate::validation::check_on_disk(file, &catalog).files {
+            if path == file.path || templates_seen.insert(path.clone()) {
                 reports.push((path, diagnostics));
             }
         }

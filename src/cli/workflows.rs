@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use engine::definition::load::{Catalog, LoadError, WorkflowFile, discover, siblings};
-use engine::definition::{Severity, validate};
 use engine::machine::Definition;
 
 use super::Failure;
@@ -17,18 +16,14 @@ fn read(path: &Path) -> Result<WorkflowFile, String> {
     })
 }
 
-/// Every error of `file` in the context of `catalog`, rendered; `Ok` when there is none.
+/// Every error of `file` and of its templates in the context of `catalog`, rendered (the
+/// checks of `jalon validate` and of deployment); `Ok` when there is none.
 fn check(file: &WorkflowFile, catalog: &Catalog) -> Result<(), String> {
-    let name = file.path.display().to_string();
-    let errors: Vec<String> = validate(file, catalog)
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.render(&name))
-        .collect();
-    if errors.is_empty() {
-        Ok(())
+    let report = crate::validation::check_on_disk(file, catalog);
+    if report.has_errors() {
+        Err(report.render_errors())
     } else {
-        Err(errors.join("\n"))
+        Ok(())
     }
 }
 

@@ -1,22 +1,26 @@
-//! Deployment: a workflow (YAML and templates) becomes a stored version once it validates in
-//! the context of the others. A changed text is a new version; running cases keep theirs; an
-//! invalid text is refused with the validator's messages and the previous version stays.
+//! Deployment: a workflow (YAML and templates) becomes a stored version once it passes
+//! `validation::check` (the checks of `jalon validate`, templates included) in the context of
+//! the others. A changed text is a new version; running cases keep theirs; an invalid text is
+//! refused with the diagnostics and the previous version stays.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use engine::definition::load::{Catalog, LoadError, WorkflowFile, discover};
-use engine::definition::{Severity, validate};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use engine::machine::Definition;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, Statement,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::entities::workflow_version;
-use super::registry::compile_row;
-use super::{Error, Store};
+use super::{Deployed, Error, Store};
 use crate::clock::millis;
+use crate::validation::{self, Report as Checks, Templates};
 
 #[derive(Debug, Serialize, Clone, PartialEq, Eq)]
 pub struct Deployment {
@@ -64,78 +68,184 @@ fn hash(source: &str, templates: &BTreeMap<String, String>) -> String {
     hex::encode(h.finalize())
 }
 
-fn render_errors(file: &WorkflowFile, catalog: &Catalog) -> Option<String> {
-    let name = file.path.display().to_string();
-    let mut errors: Vec<String> = validate(file, catalog)
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.render(&name))
+/// The name a deployed text's diagnostics give it (there is no file).
+const DEPLOYED: &str = "<deployed>/workflow.yaml";
+
+/// A refusal with the report's errors: `limit_exceeded` (with the limit, its maximum and the
+/// value) when the workflow goes over a limit, else `invalid_workflow`; the details list every
+/// error with its file, line, column and code.
+fn refused(report: &Checks) -> Error {
+    let diagnostics: Vec<serde_json::Value> = report
+        .errors()
+        .map(|(path, d)| {
+            serde_json::json!({
+                "file": path.display().to_string(),
+                "line": d.pos.line,
+                "column": d.pos.column,
+                "severity": "error",
+                "code": d.code,
+                "message": d.message,
+                "hint": d.hint,
+            })
+        })
         .collect();
-    // The templates too, as `jalon validate` checks them (a template the check refuses could
-    // not render, or would put raw HTML in a notice).
-    for (path, found) in notifiers::check::check_workflow_templates(file) {
-        let path = path.display().to_string();
-        let found = found.iter().filter(|d| d.severity == Severity::Error);
-        errors.extend(found.map(|d| d.render(&path)));
+    let (code, mut details) = match report.exceeded() {
+        Some(e) => (
+            "limit_exceeded",
+            serde_json::json!({ "limit": e.limit, "max": e.max, "value": e.value }),
+        ),
+        None => ("invalid_workflow", serde_json::json!({})),
+    };
+    details["diagnostics"] = serde_json::Value::Array(diagnostics);
+    Error::Rejected {
+        code,
+        message: report.render_errors(),
+        details,
     }
-    (!errors.is_empty()).then(|| errors.join("\n"))
 }
 
-fn load_error(e: LoadError) -> (String, String) {
+/// A file that did not parse, as a report of its one diagnostic.
+fn load_report(e: LoadError) -> Result<Checks, Error> {
     match e {
-        LoadError::Parse { path, diagnostic } => {
-            let name = path.display().to_string();
-            (name.clone(), diagnostic.render(&name))
-        }
-        LoadError::Io { path, error } => (
-            path.display().to_string(),
-            format!("cannot read {}: {error}", path.display()),
-        ),
+        LoadError::Parse { path, diagnostic } => Ok(Checks {
+            files: vec![(path, vec![diagnostic])],
+        }),
+        LoadError::Io { path, error } => Err(Error::Invalid {
+            code: "workflows_unreadable",
+            message: format!("cannot read {}: {error}", path.display()),
+        }),
     }
+}
+
+/// A workflow that passed `validation::check`, compiled, with its templates as stored
+/// (`<name>.<part>` → text).
+struct Checked {
+    workflow_id: String,
+    title: String,
+    text: String,
+    def: Definition,
+    templates: BTreeMap<String, String>,
+}
+
+fn compile(file: WorkflowFile, templates: BTreeMap<String, String>) -> Result<Checked, Error> {
+    let WorkflowFile {
+        path,
+        text,
+        workflow,
+    } = file;
+    let (workflow_id, title) = (workflow.id.value.clone(), workflow.title.clone());
+    let def = Definition::compile(workflow).map_err(|e| Error::Invalid {
+        code: "invalid_workflow",
+        message: format!("{}: {e}", path.display()),
+    })?;
+    Ok(Checked {
+        workflow_id,
+        title,
+        text,
+        def,
+        templates,
+    })
+}
+
+/// Every workflow under `dir`, checked with the others: the ones that pass, compiled, and the
+/// refused ones with their rendered errors. CPU-bound and reads files: a blocking thread's work.
+fn check_dir(dir: &Path) -> Result<(Vec<Checked>, Vec<(String, String)>), Error> {
+    let paths = discover(dir).map_err(|e| Error::Invalid {
+        code: "workflows_unreadable",
+        message: format!("cannot read {}: {e}", dir.display()),
+    })?;
+    let mut refused = Vec::new();
+    let mut files = Vec::new();
+    for p in paths {
+        match WorkflowFile::load(&p) {
+            Ok(f) => files.push(f),
+            Err(e) => refused.push((p.display().to_string(), load_report(e)?.render_errors())),
+        }
+    }
+    let catalog = Catalog::new(files);
+    let passed: Vec<bool> = catalog
+        .files()
+        .iter()
+        .map(|file| {
+            let report = validation::check_on_disk(file, &catalog);
+            if report.has_errors() {
+                refused.push((file.path.display().to_string(), report.render_errors()));
+            }
+            !report.has_errors()
+        })
+        .collect();
+    let mut checked = Vec::new();
+    for (file, passed) in catalog.into_files().into_iter().zip(passed) {
+        if passed {
+            let templates = read_templates(file.dir()).map_err(|e| Error::Invalid {
+                code: "workflows_unreadable",
+                message: format!("cannot read templates of {}: {e}", file.path.display()),
+            })?;
+            checked.push(compile(file, templates)?);
+        }
+    }
+    Ok((checked, refused))
+}
+
+/// Parses, validates (with `siblings`, the other deployed workflows' texts) and compiles a
+/// text sent to the API. CPU-bound: run off the threads that answer requests.
+fn check_text(
+    source: String,
+    templates: BTreeMap<String, String>,
+    siblings: Vec<(String, String)>,
+) -> Result<Checked, Error> {
+    let file = match WorkflowFile::from_text(DEPLOYED, source) {
+        Ok(file) => file,
+        Err(e) => return Err(refused(&load_report(e)?)),
+    };
+    let own = file.workflow.id.value.clone();
+    let mut files = vec![file];
+    files.extend(
+        siblings
+            .into_iter()
+            .filter(|(id, _)| *id != own)
+            .filter_map(|(id, text)| WorkflowFile::from_text(format!("deployed/{id}"), text).ok()),
+    );
+    let catalog = Catalog::new(files);
+    let sources: Templates = templates
+        .iter()
+        .map(|(name, text)| (format!("{name}.hbs"), text.clone()))
+        .collect();
+    let dir = Path::new(DEPLOYED).with_file_name("templates");
+    let report = validation::check(&catalog.files()[0], &catalog, &dir, &sources);
+    if report.has_errors() {
+        return Err(refused(&report));
+    }
+    let file = catalog.into_files().swap_remove(0);
+    compile(file, templates)
 }
 
 impl Store {
-    /// Deploys every workflow under `dir`, each validated with all the others; the invalid
-    /// ones are refused (and reported), the valid ones deployed.
+    /// Deploys every workflow under `dir`, each validated with all the others and with its
+    /// templates (`validation::check`, as `jalon validate`); the invalid ones are refused (and
+    /// reported), the valid ones deployed.
     pub async fn deploy_dir(
         &self,
         dir: &Path,
         by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Report, Error> {
+        let dir = dir.to_path_buf();
+        let (checked, refused) = tokio::task::spawn_blocking(move || check_dir(&dir))
+            .await
+            .map_err(|e| Error::Corrupt(format!("deployment check failed: {e}")))??;
         let mut report = Report::default();
-        let paths = discover(dir).map_err(|e| Error::Invalid {
-            code: "workflows_unreadable",
-            message: format!("cannot read {}: {e}", dir.display()),
-        })?;
-        let mut files = Vec::new();
-        for p in paths {
-            match WorkflowFile::load(&p) {
-                Ok(f) => files.push(f),
-                Err(e) => report.refused.push(load_error(e)),
-            }
-        }
-        let catalog = Catalog::new(files);
-        for file in catalog.files() {
-            if let Some(errors) = render_errors(file, &catalog) {
-                report
-                    .refused
-                    .push((file.path.display().to_string(), errors));
-                continue;
-            }
-            let templates = read_templates(file.dir()).map_err(|e| Error::Invalid {
-                code: "workflows_unreadable",
-                message: format!("cannot read templates of {}: {e}", file.path.display()),
-            })?;
-            report
-                .deployed
-                .push(self.store_version(file, templates, by, now).await?);
+        report.refused = refused;
+        for c in checked {
+            report.deployed.push(self.store_version(c, by, now).await?);
         }
         Ok(report)
     }
 
     /// Deploys one workflow sent as text (the API): validated with the deployed workflows as
-    /// its siblings, templates checked as files in a scratch folder like `jalon validate` does.
+    /// its siblings and with its templates, exactly as `jalon validate` checks a folder. Parsing,
+    /// checking and compiling run on a blocking thread: a large text must not hold up the
+    /// threads that answer other requests.
     pub async fn deploy_text(
         &self,
         source: String,
@@ -143,74 +253,45 @@ impl Store {
         by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Deployment, Error> {
-        let scratch = tempfile::tempdir().map_err(|e| Error::Invalid {
-            code: "deploy_failed",
-            message: format!("no scratch folder: {e}"),
-        })?;
-        for name in templates.keys() {
-            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-                return Err(Error::Invalid {
-                    code: "invalid_template_name",
-                    message: format!("template name '{name}' is not a plain file name"),
-                });
-            }
-        }
-        let write = |path: PathBuf, text: &str| {
-            fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
-                .and_then(|()| fs::write(&path, text))
-                .map_err(|e| Error::Invalid {
-                    code: "deploy_failed",
-                    message: format!("cannot write {}: {e}", path.display()),
-                })
-        };
-        let path = scratch.path().join("workflow.yaml");
-        write(path.clone(), &source)?;
-        for (name, text) in &templates {
-            write(
-                scratch.path().join("templates").join(format!("{name}.hbs")),
-                text,
-            )?;
-        }
-        let file = WorkflowFile::from_text(&path, source).map_err(|e| Error::Invalid {
-            code: "invalid_workflow",
-            message: load_error(e).1,
-        })?;
-        let mut files = vec![file];
+        let mut siblings = Vec::new();
         for d in self.registry.all_latest() {
-            if *d.def.id == *files[0].workflow.id.value {
-                continue;
-            }
             let row = workflow_version::Entity::find_by_id(d.version_id)
                 .one(&self.db)
                 .await?;
-            if let Some(row) = row
-                && let Ok(f) =
-                    WorkflowFile::from_text(format!("deployed/{}", row.workflow_id), row.source)
-            {
-                files.push(f);
+            if let Some(row) = row {
+                siblings.push((row.workflow_id, row.source));
             }
         }
-        let catalog = Catalog::new(files);
-        if let Some(errors) = render_errors(&catalog.files()[0], &catalog) {
-            return Err(Error::Invalid {
-                code: "invalid_workflow",
-                message: errors.replace(&scratch.path().display().to_string(), "<deployed>"),
-            });
-        }
-        self.store_version(&catalog.files()[0], templates, by, now)
+        let checked = tokio::task::spawn_blocking(move || check_text(source, templates, siblings))
             .await
+            .map_err(|e| Error::Corrupt(format!("deployment check failed: {e}")))??;
+        self.store_version(checked, by, now).await
     }
 
+    /// Stores a checked workflow as its next version, or finds that the latest version is
+    /// already this text. Deployments of one workflow are serialised: on PostgreSQL by an
+    /// advisory lock held until the transaction ends (several `jalon serve` deploying at start,
+    /// or a rolling restart, read the same latest version and inserted the same next one: a
+    /// unique violation); on SQLite the write transaction (`BEGIN IMMEDIATE`) already holds
+    /// the database's one write lock. So a concurrent deploy of the same text sees the first
+    /// one's row and answers "same version".
     async fn store_version(
         &self,
-        file: &WorkflowFile,
-        templates: BTreeMap<String, String>,
+        c: Checked,
         by: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Deployment, Error> {
-        let workflow_id = file.workflow.id.value.clone();
-        let digest = hash(&file.text, &templates);
+        let workflow_id = c.workflow_id.clone();
+        let digest = hash(&c.text, &c.templates);
         let txn = self.begin().await?;
+        if self.backend() == DbBackend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                [DEPLOY_LOCK.into(), workflow_id.clone().into()],
+            ))
+            .await?;
+        }
         let latest = workflow_version::Entity::find()
             .filter(workflow_version::Column::WorkflowId.eq(&workflow_id))
             .order_by_desc(workflow_version::Column::Version)
@@ -221,7 +302,14 @@ impl Store {
         {
             txn.commit().await?;
             let (id, version) = (l.id, l.version);
-            self.registry.version((&self.db).into(), id).await?;
+            if self
+                .registry
+                .latest(&workflow_id)
+                .is_none_or(|d| d.version_id != id)
+            {
+                let d = Deployed::new(id, workflow_id.clone(), version, digest, c.def, c.templates);
+                self.registry.insert(d, false);
+            }
             return Ok(Deployment {
                 workflow_id,
                 version,
@@ -233,10 +321,10 @@ impl Store {
         let row = workflow_version::ActiveModel {
             workflow_id: Set(workflow_id.clone()),
             version: Set(version),
-            hash: Set(digest),
-            title: Set(file.workflow.title.clone()),
-            source: Set(file.text.clone()),
-            templates: Set(serde_json::to_string(&templates).unwrap_or_default()),
+            hash: Set(digest.clone()),
+            title: Set(c.title),
+            source: Set(c.text),
+            templates: Set(serde_json::to_string(&c.templates).unwrap_or_default()),
             deployed_at: Set(millis(now)),
             deployed_by: Set(by.map(str::to_owned)),
             ..Default::default()
@@ -244,8 +332,15 @@ impl Store {
         let row = workflow_version::Entity::insert(row)
             .exec_with_returning(&*txn)
             .await?;
-        let deployed = compile_row(row.clone())?;
         txn.commit().await?;
+        let deployed = Deployed::new(
+            row.id,
+            workflow_id.clone(),
+            version,
+            digest,
+            c.def,
+            c.templates,
+        );
         self.registry.insert(deployed, true);
         tracing::info!(workflow = %workflow_id, version, "workflow deployed");
         Ok(Deployment {
@@ -256,3 +351,7 @@ impl Store {
         })
     }
 }
+
+/// The class of the advisory locks that serialise deployments, one lock per workflow id
+/// (`hashtext(id)`); two-key advisory locks never meet the one-key lock of migrations.
+const DEPLOY_LOCK: i32 = 0x6a64_706c;

@@ -211,3 +211,68 @@ fn graph_draws_mermaid_and_dot() {
     let run = jalon(&["graph", &path, "--format", "svg"]);
     assert_eq!(run.code, 2);
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_a_diagnostic_at_its_first_invalid_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.yaml");
+    // "titre: Délai" in Latin-1: the é is byte 0xe9, line 2, column 9.
+    std::fs::write(&path, b"id: latin1\ntitle: D\xe9lai\n").unwrap();
+    let path = path.display().to_string();
+    let run = jalon(&["validate", &path]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "{path}:2:9: error[invalid-encoding]: the file is not UTF-8 text: byte 0xe9 cannot start or continue a character"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"checked 1 workflow: 1 error, 0 warnings")
+    );
+}
+
+#[test]
+fn a_duplicate_key_is_said_in_jalons_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twice.yaml");
+    std::fs::write(&path, "id: twice\ntitle: A\ntitle: B\n").unwrap();
+    let path = path.display().to_string();
+    let run = jalon(&["validate", &path]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "{path}:3:1: error[yaml]: the key `title` is written twice in the same mapping\n  = hint: keep one of them"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("DuplicateKeyPolicy"), "{}", run.stdout);
+}
+
+#[test]
+fn a_workflow_over_a_limit_names_the_limit_and_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("chaine");
+    std::fs::create_dir(&folder).unwrap();
+    let path = folder.join("workflow.yaml");
+    let states = engine::definition::limits::MAX_STATES + 1;
+    std::fs::write(&path, engine::definition::sample::chain(states)).unwrap();
+    let run = jalon(&["validate", &path.display().to_string()]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            ": error[limit-exceeded]: the workflow goes over the limit `states`: {states} where at most 5000 are allowed"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .ends_with("checked 1 workflow: 1 error, 0 warnings\n")
+    );
+}

@@ -2,6 +2,7 @@
 //! SQLite file and a real PostgreSQL database, a fresh one per test.
 
 mod api;
+mod deploy_limits;
 mod fuzz_bodies;
 pub mod harness;
 mod hostile_notices;

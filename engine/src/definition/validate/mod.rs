@@ -14,7 +14,7 @@ mod types;
 mod tests;
 
 use std::cell::{Cell, OnceCell};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::load::{Catalog, WorkflowFile};
 use super::model::{Variable, Workflow};
@@ -31,6 +31,24 @@ pub const STARTED_ON: &str = "started_on";
 /// workflow over a limit (`definition::limits`) gets only those diagnostics: the other checks
 /// are not run on it.
 pub fn validate(file: &WorkflowFile, catalog: &Catalog) -> Vec<Diagnostic> {
+    run(file, catalog, None)
+}
+
+/// `validate`, with the workflow's template files given by name (`<name>.<part>.hbs`) instead
+/// of looked for next to the file: a deployment holds them in memory.
+pub fn validate_with_templates(
+    file: &WorkflowFile,
+    catalog: &Catalog,
+    templates: &BTreeSet<String>,
+) -> Vec<Diagnostic> {
+    run(file, catalog, Some(templates))
+}
+
+fn run(
+    file: &WorkflowFile,
+    catalog: &Catalog,
+    templates: Option<&BTreeSet<String>>,
+) -> Vec<Diagnostic> {
     let over = super::limits::check(&file.workflow);
     if !over.is_empty() {
         return over;
@@ -39,6 +57,7 @@ pub fn validate(file: &WorkflowFile, catalog: &Catalog) -> Vec<Diagnostic> {
         file,
         wf: &file.workflow,
         catalog,
+        templates,
         out: Vec::new(),
         keys: OnceCell::new(),
         suggestions: Cell::new(SUGGESTION_BUDGET),
@@ -64,6 +83,8 @@ struct Checker<'a> {
     file: &'a WorkflowFile,
     wf: &'a Workflow,
     catalog: &'a Catalog,
+    /// The template files, when given rather than looked for on disk.
+    templates: Option<&'a BTreeSet<String>>,
     out: Vec<Diagnostic>,
     /// Where map keys are written, indexed on first use: a search of the text per key made
     /// validation grow with the square of the workflow's size.
@@ -95,6 +116,14 @@ impl<'a> Checker<'a> {
 
     fn is_variable(&self, name: &str) -> bool {
         name == STARTED_ON || self.wf.variables.contains_key(name)
+    }
+
+    /// Whether the template file `templates/<file>` exists.
+    fn has_template(&self, file: &str) -> bool {
+        match self.templates {
+            Some(names) => names.contains(file),
+            None => self.file.dir().join("templates").join(file).is_file(),
+        }
     }
 
     fn keys(&self) -> &KeyIndex<'a> {

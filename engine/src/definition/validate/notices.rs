@@ -1,7 +1,8 @@
 //! Notices: recipients, templates on disk, and the deadline they announce.
 //!
 //! Template files are looked up next to the workflow file (`templates/<name>.subject.hbs` and
-//! `templates/<name>.text.hbs`); this is the one check that reads the file system.
+//! `templates/<name>.text.hbs`), or among the files a deployment gives; this is the one check
+//! that may read the file system.
 
 use std::collections::BTreeSet;
 
@@ -225,8 +226,9 @@ fn template(c: &mut Checker<'_>, name: &Located<String>) {
     }
     let missing: Vec<String> = ["subject", "text"]
         .into_iter()
-        .map(|part| format!("templates/{}.{part}.hbs", name.value))
-        .filter(|f| !c.file.dir().join(f).is_file())
+        .map(|part| format!("{}.{part}.hbs", name.value))
+        .filter(|f| !c.has_template(f))
+        .map(|f| format!("templates/{f}"))
         .collect();
     if !missing.is_empty() {
         c.error(
