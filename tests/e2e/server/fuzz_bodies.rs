@@ -105,9 +105,8 @@ fn shaped(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> impl Strategy<Va
     })
 }
 
-fn inputs() -> BoxedStrategy<Value> {
-    let valid = json!({"matiere": "evaluation", "recours_recu_le": "2026-12-17",
-                       "liste_recue_le": "2026-12-18"});
+/// Inputs: `valid` with one of them replaced (or removed: null) or one added, or others.
+fn inputs(valid: Value) -> BoxedStrategy<Value> {
     prop_oneof![
         // Inputs that fit, with one of them replaced, removed (null) or one added.
         2 => prop::option::of((
@@ -145,7 +144,7 @@ fn start_body() -> impl Strategy<Value = Value> {
         3 => shaped(vec![
             ("workflow", of(&["chambre-recours", "ipt", "inconnu", ""])),
             ("key", string().prop_map(Value::String).boxed()),
-            ("inputs", inputs()),
+            ("inputs", inputs(json!({"matiere": "evaluation", "recours_recu_le": "2026-12-17"}))),
         ]),
     ]
 }
@@ -158,7 +157,7 @@ fn event_body() -> impl Strategy<Value = Value> {
                 "event",
                 of(&["communiquer_liste", "desister", "rendre_avis", "demander_recusation", "x"]),
             ),
-            ("inputs", inputs()),
+            ("inputs", inputs(json!({"liste_recue_le": "2026-12-18"}))),
             ("reason", of(&["parce que", ""])),
             ("expected_version", number().boxed()),
         ]),
@@ -265,7 +264,12 @@ async fn send_all<S: Strategy<Value = Value>>(
     runner: &mut TestRunner,
 ) -> std::collections::BTreeMap<String, usize> {
     let mut by_code = std::collections::BTreeMap::new();
-    for _ in 0..CASES {
+    // `JALON_FUZZ_SCALE=N` sends N times as many, for a longer hunt.
+    let scale: usize = std::env::var("JALON_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    for _ in 0..CASES * scale {
         let body = strategy.new_tree(runner).expect("a value").current();
         // Now and then the body is not even JSON.
         let raw = match &body {
