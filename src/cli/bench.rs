@@ -64,6 +64,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     if matches!(a.suite, Suite::All | Suite::Engine) {
         engine_steps(budget)?;
         validation(&a.workflows, budget)?;
+        generated_validation();
     }
     if matches!(a.suite, Suite::All | Suite::Server) {
         let mut targets = vec![super::bench_server::Target {
@@ -180,6 +181,38 @@ fn validation(dir: &std::path::Path, budget: Duration) -> Result<(), Failure> {
         started.elapsed().as_secs_f64() * 1e3 / f64::from(runs.max(1))
     );
     Ok(())
+}
+
+/// What a deployment does with a generated 5,000-state workflow (`definition::sample::chain`,
+/// within the limits): parse, every check, compile. Validation used to grow with the square of
+/// the size (1k states about 1 s, 10k about a minute).
+fn generated_validation() {
+    use engine::definition::load::{Catalog, WorkflowFile};
+    let text = engine::definition::sample::chain(5_000);
+    let started = Instant::now();
+    let Ok(file) = WorkflowFile::from_text("chaine/workflow.yaml", text) else {
+        println!("validate 5k states: the generated workflow does not parse");
+        return;
+    };
+    let parsed = started.elapsed();
+    let catalog = Catalog::new(Vec::new());
+    let report = crate::validation::check(
+        &file,
+        &catalog,
+        std::path::Path::new("chaine/templates"),
+        &Default::default(),
+    );
+    let checked = started.elapsed();
+    let compiled = engine::machine::Definition::compile(file.workflow).is_ok();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "validate 5k states: parse {:.0} ms, checks {:.0} ms ({} errors), compile {:.0} ms{}",
+        ms(parsed),
+        ms(checked - parsed),
+        report.errors().count(),
+        ms(started.elapsed() - checked),
+        if compiled { "" } else { " (refused)" }
+    );
 }
 
 /// Inputs spread over 2020-2040, every unit and means, as the workflows use them.
