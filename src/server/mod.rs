@@ -234,6 +234,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take this method",
+            )
+        })
         .with_state(state);
     guarded(routes)
 }

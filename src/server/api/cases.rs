@@ -55,8 +55,8 @@ pub struct SendEvent {
 pub struct ListQuery {
     pub workflow: Option<String>,
     pub state: Option<String>,
-    /// `open` or `closed`.
-    pub status: Option<String>,
+    #[param(inline)]
+    pub status: Option<CaseStatus>,
     /// Only cases with an overdue task or a timer past due.
     #[serde(default)]
     pub overdue: bool,
@@ -68,6 +68,14 @@ pub struct ListQuery {
     /// Skip this many first (default 0).
     #[param(minimum = 0, maximum = 100_000_000)]
     pub offset: Option<u64>,
+}
+
+/// Whether a case still runs.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatus {
+    Open,
+    Closed,
 }
 
 /// Reading a case needs a role of its workflow, or the operator or administrator role.
@@ -187,7 +195,13 @@ pub async fn list(
     let f = CaseFilter {
         workflow: q.workflow,
         state: q.state,
-        status: q.status,
+        status: q.status.map(|s| {
+            match s {
+                CaseStatus::Open => "open",
+                CaseStatus::Closed => "closed",
+            }
+            .to_owned()
+        }),
         overdue: q.overdue,
         actor: q.actor,
         limit,

@@ -631,6 +631,7 @@ async fn paging_values_are_bounded(backend: Backend) {
         "/api/v1/operator/notices?limit=0",
         "/api/v1/operator/notices?limit=1001",
         "/api/v1/operator/notices?status=lost",
+        "/api/v1/cases?status=lost",
     ] {
         let r = app.get(&app.admin, query).await;
         assert_eq!(
@@ -859,6 +860,17 @@ async fn rejections_in_the_error_shape(backend: Backend) {
         "{}",
         r.body
     );
+    let r = app
+        .http
+        .delete(format!("{}/api/v1/cases", app.base))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers().contains_key("allow"));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "method_not_allowed", "{body}");
     let answer = raw_request(
         &app.base,
         &format!(
