@@ -23,7 +23,8 @@ pub struct ChainCheck {
 }
 
 /// Recompute a case's history hash chain and report the first broken row.
-#[utoipa::path(get, path = "/cases/{id}/verify", tag = "cases",
+#[utoipa::path(get, path = "/cases/{id}/verify", operation_id = "verify_case",
+    params(("id" = String, Path, description = "the case")), tag = "cases",
     responses((status = 200, body = ChainCheck),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn case(
