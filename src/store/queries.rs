@@ -124,6 +124,9 @@ pub struct CaseFilter {
     pub status: Option<String>,
     pub overdue: bool,
     pub actor: Option<String>,
+    /// Only cases of these workflows (those the caller may read), filtered before the page
+    /// is cut: a page is never short because of cases the caller cannot see.
+    pub readable: Option<Vec<String>>,
     pub limit: u64,
     pub offset: u64,
 }
@@ -319,6 +322,9 @@ impl Store {
         }
         if let Some(s) = &f.state {
             q = q.filter(case::Column::State.eq(s));
+        }
+        if let Some(ws) = &f.readable {
+            q = q.filter(case::Column::WorkflowId.is_in(ws.iter().cloned()));
         }
         if let Some(s) = &f.status {
             q = q.filter(case::Column::Status.eq(s));

@@ -192,6 +192,16 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Vec<CaseSummary>>, ApiError> {
     let (limit, offset) = page(q.limit, q.offset, 100)?;
+    let readable = (!(who.0.has(ADMIN) || who.0.has(OPERATOR))).then(|| {
+        state
+            .store
+            .registry
+            .all_latest()
+            .iter()
+            .filter(|d| d.def.roles.keys().any(|r| who.0.has(r)))
+            .map(|d| d.workflow_id.clone())
+            .collect()
+    });
     let f = CaseFilter {
         workflow: q.workflow,
         state: q.state,
@@ -204,21 +214,11 @@ pub async fn list(
         }),
         overdue: q.overdue,
         actor: q.actor,
+        readable,
         limit,
         offset,
     };
-    let mut rows = state.store.list_cases(&f, state.clock.now()).await?;
-    if !(who.0.has(ADMIN) || who.0.has(OPERATOR)) {
-        let allowed: Vec<String> = state
-            .store
-            .registry
-            .all_latest()
-            .iter()
-            .filter(|d| d.def.roles.keys().any(|r| who.0.has(r)))
-            .map(|d| d.workflow_id.clone())
-            .collect();
-        rows.retain(|c| allowed.contains(&c.workflow));
-    }
+    let rows = state.store.list_cases(&f, state.clock.now()).await?;
     Ok(Json(rows))
 }
 

@@ -659,6 +659,34 @@ async fn paging_values_are_bounded(backend: Backend) {
     assert!(rows.expect("a page past every row").is_empty());
 }
 
+/// A page of the case list holds only cases the caller may read, cut after that filter: a
+/// newer case of another workflow used to take the page's place and leave it empty.
+async fn a_page_holds_only_readable_cases(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secretariat = app.actor("Greffe", &["chambre_secretaire"]).await;
+    let dco = app.actor("DCO", &["dco"]).await;
+    let nobody = app.actor("Personne", &["no_such_role"]).await;
+    recours(&app, &secretariat, "CR-1").await;
+    app.clock.set(app.clock_now() + chrono::Duration::hours(1));
+    let r = app
+        .start(
+            &dco,
+            "besoins-formation",
+            "BF-1",
+            json!({"collecte_sexennale": false}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let page = app.get(&secretariat, "/api/v1/cases?limit=1").await;
+    assert_eq!(keys(&page), ["CR-1"], "{}", page.body);
+    let page = app.get(&dco, "/api/v1/cases?limit=1&offset=1").await;
+    assert!(keys(&page).is_empty(), "{}", page.body);
+    let page = app.get(&nobody, "/api/v1/cases").await;
+    assert_eq!((page.status, &page.body), (200, &json!([])));
+    let all = app.get(&app.admin, "/api/v1/cases?limit=1").await;
+    assert_eq!(keys(&all), ["BF-1"], "{}", all.body);
+}
+
 /// An actor without any role in a case's workflow learns nothing from sending it an event:
 /// the same answer as reading it (403, or 404 for no such case), whatever the event, before
 /// the event, its inputs or the expected version are looked at (it used to get the state,
@@ -895,6 +923,7 @@ on_both_backends!(
     child_case_tasks_and_stuck,
     case_list_filters_and_probes,
     paging_values_are_bounded,
+    a_page_holds_only_readable_cases,
     events_from_outsiders_are_refused_like_reads,
     inputs_with_a_key_twice_are_refused,
     bearer_scheme_in_any_case,
