@@ -47,7 +47,8 @@ impl Report {
 
     /// The first limit the workflow goes over, if any.
     pub fn exceeded(&self) -> Option<Exceeded> {
-        self.errors().find_map(|(_, d)| d.exceeded)
+        self.errors()
+            .find_map(|(_, d)| d.exceeded.as_deref().copied())
     }
 }
 

@@ -147,9 +147,12 @@ fn compile(file: WorkflowFile, templates: BTreeMap<String, String>) -> Result<Ch
     })
 }
 
+/// Path → the rendered errors of each refused workflow.
+type Refused = Vec<(String, String)>;
+
 /// Every workflow under `dir`, checked with the others: the ones that pass, compiled, and the
 /// refused ones with their rendered errors. CPU-bound and reads files: a blocking thread's work.
-fn check_dir(dir: &Path) -> Result<(Vec<Checked>, Vec<(String, String)>), Error> {
+fn check_dir(dir: &Path) -> Result<(Vec<Checked>, Refused), Error> {
     let paths = discover(dir).map_err(|e| Error::Invalid {
         code: "workflows_unreadable",
         message: format!("cannot read {}: {e}", dir.display()),
@@ -234,8 +237,10 @@ impl Store {
         let (checked, refused) = tokio::task::spawn_blocking(move || check_dir(&dir))
             .await
             .map_err(|e| Error::Corrupt(format!("deployment check failed: {e}")))??;
-        let mut report = Report::default();
-        report.refused = refused;
+        let mut report = Report {
+            refused,
+            ..Report::default()
+        };
         for c in checked {
             report.deployed.push(self.store_version(c, by, now).await?);
         }

@@ -85,7 +85,7 @@ impl Exceeded {
             "split the procedure into workflows that start one another (`start_case`); \
              the limits are listed in docs/diagnostics.md",
         );
-        d.exceeded = Some(self);
+        d.exceeded = Some(Box::new(self));
         d
     }
 }
@@ -218,7 +218,10 @@ mod tests {
             Ok(wf) => check(&wf),
             Err(d) => vec![d],
         };
-        found.iter().filter_map(|d| d.exceeded).collect()
+        found
+            .iter()
+            .filter_map(|d| d.exceeded.as_deref().copied())
+            .collect()
     }
 
     #[test]

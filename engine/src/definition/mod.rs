@@ -34,7 +34,7 @@ pub struct Diagnostic {
     pub message: String,
     pub hint: Option<String>,
     /// For `limit-exceeded`: which limit, its maximum and the value found.
-    pub exceeded: Option<limits::Exceeded>,
+    pub exceeded: Option<Box<limits::Exceeded>>,
 }
 
 impl Diagnostic {

@@ -96,8 +96,10 @@ pub async fn versions(
     Ok(Json(rows.into_iter().map(view).collect()))
 }
 
-/// Deploy a workflow version (role `admin`). Refused with the validator's messages when the
-/// text has errors; running cases keep their version.
+/// Deploy a workflow version (role `admin`). Checked exactly as `jalon validate` checks a
+/// folder, templates included: refused with 422 `invalid_workflow` (every error in
+/// `details.diagnostics`: file, line, column, code) or `limit_exceeded` (`details.limit`, `max`,
+/// `value`); the same text again is the same version (200); running cases keep their version.
 #[utoipa::path(post, path = "/workflows", request_body = Deploy, tag = "workflows",
     responses((status = 201, body = Deployed), (status = 200, body = Deployed),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
