@@ -7,11 +7,12 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-use engine::definition::{Pos, parse};
+use engine::definition::{Diagnostic, Pos, Severity, parse};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::check_sources;
+use crate::render::MAX_DEPTH;
 
 const WORKFLOW: &str = r#"
 id: recours
@@ -128,19 +129,20 @@ fn file_name() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Runs the check on one file and verifies the properties.
-fn run_one(name: &str, text: &str) -> Result<(), TestCaseError> {
+/// Runs the check on one file and verifies the properties; returns the diagnostics.
+fn run_one(name: &str, text: &str) -> Result<Vec<Diagnostic>, TestCaseError> {
     let wf = parse(WORKFLOW).expect("the fixture parses");
     let sources = BTreeMap::from([(name.to_owned(), text.to_owned())]);
-    for (file, d) in check_sources(&wf, &sources) {
-        prop_assert_eq!(&file, name);
+    let found = check_sources(&wf, &sources);
+    for (file, d) in &found {
+        prop_assert_eq!(file.as_str(), name);
         prop_assert!(
             inside(text, d.pos),
             "{} points outside the text",
-            d.render(&file)
+            d.render(file)
         );
     }
-    Ok(())
+    Ok(found.into_iter().map(|(_, d)| d).collect())
 }
 
 fn fuzz<S: Strategy>(
@@ -178,7 +180,7 @@ fn arbitrary_text_is_diagnosed_not_crashed_on() {
         "templates/text",
         3000,
         (file_name(), "[{}#/!>&~^*a-z. \n\"'()=@\\[\\]\\\\é]{0,300}"),
-        |(name, text)| run_one(&name, &text),
+        |(name, text)| run_one(&name, &text).map(drop),
     );
 }
 
@@ -188,7 +190,7 @@ fn nested_handlebars_is_diagnosed_not_crashed_on() {
         "templates/nested",
         1500,
         (file_name(), template(8)),
-        |(name, text)| run_one(&name, &text),
+        |(name, text)| run_one(&name, &text).map(drop),
     );
 }
 
@@ -215,7 +217,14 @@ fn deep_nesting_is_refused_not_overflowed() {
                 open.repeat(depth),
                 close.repeat(depth)
             );
-            run_one("avis.text.hbs", &text)
+            let found = run_one("avis.text.hbs", &text)?;
+            if depth > MAX_DEPTH {
+                prop_assert!(
+                    found.iter().any(|d| d.severity == Severity::Error),
+                    "nested {depth} deep, past the limit of {MAX_DEPTH}, yet accepted"
+                );
+            }
+            Ok(())
         },
     );
 }
