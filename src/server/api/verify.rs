@@ -1,11 +1,12 @@
 //! One case's history chain, recomputed (the API side of `jalon verify`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Authed;
+use super::body::Path;
 use super::cases::readable;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::auth::Authed;
 use super::body::Body;
+use super::body::Path;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
 use crate::store::actors::ADMIN;

@@ -881,6 +881,19 @@ async fn rejections_in_the_error_shape(backend: Backend) {
         "{}",
         r.body
     );
+    for path in [
+        "/api/v1/cases/%FF",
+        "/api/v1/workflows/%FF/versions",
+        "/api/v1/cases/%FF/verify",
+    ] {
+        let r = app.get(&app.admin, path).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (400, Some("invalid_path")),
+            "{path}: {}",
+            r.body
+        );
+    }
     let r = app.get(&app.admin, "/api/v1/cases/a%00").await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
