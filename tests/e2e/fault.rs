@@ -542,12 +542,16 @@ async fn crash_and_recover(backend: Backend, processes: usize, rounds: usize) {
         let after = hex::encode(Sha256::digest(std::fs::read(outbox.join(name)).unwrap()));
         assert_eq!(&after, before, "{name} delivered again with other bytes");
     }
-    // A process killed while writing leaves its temporary file (a dot file) behind; every
-    // other file is a notice of the outbox.
+    // A process killed while writing leaves its temporary file behind (swept at a start ten
+    // minutes later): never named like a notice; every other file is a notice of the outbox.
     let (temporary, on_disk): (BTreeSet<String>, BTreeSet<String>) = std::fs::read_dir(&outbox)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .partition(|n| n.starts_with('.'));
+    assert!(
+        temporary.iter().all(|n| n.ends_with(".part")),
+        "a temporary file named like a notice: {temporary:?}"
+    );
     let stray: Vec<_> = on_disk.difference(&names).collect();
     let missing: Vec<_> = names.difference(&on_disk).collect();
     assert!(

@@ -83,6 +83,43 @@ async fn file_drop_writes_a_parseable_eml_and_rewrites_it_idempotently() {
     assert_eq!(std::fs::read(&path).unwrap(), m.bytes);
 }
 
+#[test]
+fn abandoned_temporary_files_are_not_notices_and_are_swept() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let drop = FileDrop::new(dir.path());
+    assert_eq!(
+        drop.remove_abandoned(SystemTime::now()).unwrap(),
+        0,
+        "no folder yet"
+    );
+    drop.deliver_blocking(&built("n-1", "jean.lambert@example.be"))
+        .unwrap();
+    // What a process killed between creating and renaming its temporary file leaves.
+    let old = dir.path().join(".tmp-killed.part");
+    let fresh = dir.path().join(".tmp-writing.part");
+    std::fs::write(&old, b"half a mess").unwrap();
+    std::fs::write(&fresh, b"being writ").unwrap();
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(hour_ago - Duration::from_secs(60))
+        .unwrap();
+    let emls: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    assert_eq!(emls, ["n-1.eml"], "a reader of *.eml sees only notices");
+
+    assert_eq!(drop.remove_abandoned(hour_ago).unwrap(), 1);
+    assert!(!old.exists());
+    assert!(fresh.exists(), "a write that may be in progress is kept");
+    assert!(dir.path().join("n-1.eml").exists());
+}
+
 #[tokio::test]
 async fn file_drop_refuses_an_id_that_is_not_a_file_name() {
     let dir = tempfile::tempdir().unwrap();
