@@ -196,7 +196,18 @@ fn delivery(cfg: &Config) -> anyhow::Result<Delivery> {
             )
         }
         None => {
-            notifiers::Transport::FileDrop(notifiers::FileDrop::new(cfg.data_dir.join("outbox")))
+            let drop = notifiers::FileDrop::new(cfg.data_dir.join("outbox"));
+            // Files' times are the system's, not the (possibly manual) clock's. Ten minutes is
+            // far longer than any write in progress by a peer process sharing the folder.
+            let before = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+            match drop.remove_abandoned(before) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "abandoned temporary notice files removed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot sweep abandoned temporary notice files")
+                }
+            }
+            notifiers::Transport::FileDrop(drop)
         }
     };
     Ok(Delivery {
