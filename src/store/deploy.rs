@@ -267,6 +267,12 @@ impl Store {
                 siblings.push((row.workflow_id, row.source));
             }
         }
+        // One check at a time per process: on a small machine, several large deploys at once
+        // would still take every core from the requests.
+        let _turn = API_CHECKS
+            .acquire()
+            .await
+            .map_err(|e| Error::Corrupt(format!("deployment checks closed: {e}")))?;
         let checked = tokio::task::spawn_blocking(move || check_text(source, templates, siblings))
             .await
             .map_err(|e| Error::Corrupt(format!("deployment check failed: {e}")))??;
@@ -356,6 +362,9 @@ impl Store {
         })
     }
 }
+
+/// The API's deployment checks run one at a time (`deploy_text`).
+static API_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// The class of the advisory locks that serialise deployments, one lock per workflow id
 /// (`hashtext(id)`); two-key advisory locks never meet the one-key lock of migrations.

@@ -167,3 +167,37 @@ pub fn json_schema() -> String {
     text.push('\n');
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_byte_that_is_not_utf8_is_placed_in_characters() {
+        let d = decode(b"id: a\ntitle: \xc3\xa9t\xe9\n".to_vec()).unwrap_err();
+        assert_eq!(
+            (d.code, d.pos),
+            (
+                "invalid-encoding",
+                Pos {
+                    line: 2,
+                    column: 10
+                }
+            )
+        );
+        assert_eq!(decode(b"id: a\n".to_vec()).unwrap(), "id: a\n");
+    }
+
+    #[test]
+    fn a_duplicate_key_is_named_without_the_library_s_advice() {
+        let d = parse("id: a\nid: b\n").unwrap_err();
+        assert_eq!(
+            (d.code, d.pos.line, d.message.as_str()),
+            (
+                "yaml",
+                2,
+                "the key `id` is written twice in the same mapping"
+            )
+        );
+    }
+}
