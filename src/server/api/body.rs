@@ -34,6 +34,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 }
             })?;
         let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        // serde fills a struct from an array too, field by field in order: `["w", "k", {}]`
+        // would start a case. Every body of the API is an object, as the document says.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
+        }
         if has_nul(&bytes) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -784,6 +784,18 @@ async fn inputs_with_a_key_twice_are_refused(backend: Backend) {
         (top.status, top.body["code"].as_str()),
         (422, Some("invalid_body"))
     );
+    // Fields given by position, as an array, are no body either.
+    let array = raw(
+        "/api/v1/cases".into(),
+        r#"["chambre-recours", "CR-A", {"matiere": "evaluation", "recours_recu_le": "2026-12-17"}]"#,
+    )
+    .await;
+    assert_eq!(
+        (array.status, array.body["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{}",
+        array.body
+    );
     assert_eq!(app.get(&app.admin, "/api/v1/cases").await.body, json!([]));
 
     let id = recours(&app, &secretariat, "CR-1").await;
