@@ -162,7 +162,13 @@ fn check_dir(dir: &Path) -> Result<(Vec<Checked>, Refused), Error> {
     for p in paths {
         match WorkflowFile::load(&p) {
             Ok(f) => files.push(f),
-            Err(e) => refused.push((p.display().to_string(), load_report(e)?.render_errors())),
+            Err(e) => refused.push((
+                p.display().to_string(),
+                match load_report(e) {
+                    Ok(report) => report.render_errors(),
+                    Err(unreadable) => unreadable.to_string(),
+                },
+            )),
         }
     }
     let catalog = Catalog::new(files);
