@@ -1,8 +1,7 @@
 //! `jalon`: the command line of the workflow server.
 
-/// A transition allocates many short-lived strings and JSON values (case data, notices, SQL
-/// values); with glibc's allocator, allocating was a quarter of the SQLite writer thread's
-/// time (`perf`), and events per second rose by about a third with this one.
+/// A transition allocates many short-lived strings and JSON values, on the SQLite writer
+/// thread above all; jemalloc keeps that cheap (figures: docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -52,10 +52,8 @@ pub struct SmtpConfig {
     /// Bound on connecting, and on the whole exchange of one message.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
-    /// Connections kept open to the relay. With lettre 0.11.23 each carries about 22 messages
-    /// a second: lettre leaves Nagle's algorithm on and writes the final `.` apart, so every
-    /// message waits for the relay's delayed ACK (~40 ms; fixed upstream in lettre#1159, not
-    /// yet released). Raise it for large mailings.
+    /// Connections kept open to the relay, and so the deliveries the dispatcher runs side by
+    /// side (`Transport::side_by_side`). Raise it for a slow relay or large mailings.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
     /// PEM file of certificate authorities trusted besides the public roots, for a relay whose
