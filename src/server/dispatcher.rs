@@ -18,22 +18,20 @@ use engine::calendar::Deadline;
 use notifiers::{BuiltMessage, Due, NoticeContext, Outgoing, Retry, Transport};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinSet;
+use tokio::task::JoinError;
 use tracing::Instrument;
 
+use super::worker::{self, Stop, Worker};
 use crate::clock::{Clock, from_millis};
-use crate::store::entities::outbox;
-use crate::store::registry::Deployed;
-use crate::store::{Error, Store};
+use store::entities::outbox;
+use store::registry::Deployed;
+use store::{Error, Store};
 
 /// How long a claim holds a notice, at least: short enough that a crashed process's notices go
 /// soon. It is lengthened to outlast two deliveries when the transport may take longer (an SMTP
 /// timeout above a minute), so that no live delivery loses its lease.
 pub const LEASE_SECS: i64 = 120;
 const BATCH: u64 = 32;
-/// Upper bound of batches per pass, so that a pass always ends.
-const MAX_BATCHES: usize = 10_000;
-const POLL: StdDuration = StdDuration::from_secs(30);
 /// At shutdown, the time a finished delivery has to be recorded (a write or two).
 const RECORD_GRACE: StdDuration = StdDuration::from_secs(5);
 
@@ -86,79 +84,6 @@ impl DispatchPass {
     }
 }
 
-/// Shutdown as a pass sees it. Once asked, the deliveries in flight have until `by`; the ones
-/// still running then are aborted (their notices keep their lease: at least once, as after a
-/// crash).
-struct Stop {
-    signal: Option<watch::Receiver<bool>>,
-    grace: StdDuration,
-    by: Option<tokio::time::Instant>,
-    abandoned: usize,
-}
-
-impl Stop {
-    fn never() -> Stop {
-        Stop {
-            signal: None,
-            grace: StdDuration::ZERO,
-            by: None,
-            abandoned: 0,
-        }
-    }
-
-    fn on(signal: watch::Receiver<bool>, grace: StdDuration) -> Stop {
-        Stop {
-            signal: Some(signal),
-            grace,
-            ..Stop::never()
-        }
-    }
-
-    fn asked(&mut self) -> bool {
-        if self.by.is_none() && self.signal.as_ref().is_some_and(|s| *s.borrow()) {
-            self.begin();
-        }
-        self.by.is_some()
-    }
-
-    fn begin(&mut self) {
-        self.by = Some(tokio::time::Instant::now() + self.grace);
-    }
-
-    /// The next delivery to end, or None when none is left or the grace has passed.
-    async fn join<T: 'static>(
-        &mut self,
-        running: &mut JoinSet<T>,
-    ) -> Option<Result<T, tokio::task::JoinError>> {
-        loop {
-            self.asked();
-            if let Some(by) = self.by {
-                return match tokio::time::timeout_at(by, running.join_next()).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        self.abandoned += running.len();
-                        running.abort_all();
-                        while running.join_next().await.is_some() {}
-                        None
-                    }
-                };
-            }
-            let Some(signal) = self.signal.as_mut() else {
-                return running.join_next().await;
-            };
-            tokio::select! {
-                r = running.join_next() => return r,
-                changed = signal.changed() => {
-                    // Either shutdown, or the server that could ask for it is gone.
-                    if changed.is_err() || *signal.borrow() {
-                        self.begin();
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Why a notice could not be made into a message: retrying sends the same thing.
 struct Unbuildable(String);
 
@@ -197,42 +122,8 @@ impl Dispatcher {
     /// One pass; once `stop` is asked, no other notice starts (the claimed ones keep their
     /// lease) and the deliveries in flight end within their transport's bound.
     async fn pass(&self, stop: &mut Stop) -> Result<DispatchPass, Error> {
-        let mut pass = DispatchPass::default();
-        for _ in 0..MAX_BATCHES {
-            if stop.asked() {
-                break;
-            }
-            let now = self.clock.now();
-            let batch = self
-                .store
-                .claim_notices(&self.owner, now, self.lease(), BATCH)
-                .await?;
-            if batch.is_empty() {
-                break;
-            }
-            // One notice's failure never stops the others (an aborted delivery would only be
-            // sent again later, but there is no reason to).
-            let mut running = JoinSet::new();
-            let side_by_side = self.delivery.transport.side_by_side();
-            for n in batch {
-                if stop.asked() {
-                    pass.left += 1;
-                    continue;
-                }
-                let me = self.clone();
-                let span = tracing::info_span!("notice", id = n.id, template = %n.template);
-                running.spawn(async move { me.deliver(n, now).await }.instrument(span));
-                while running.len() >= side_by_side {
-                    if let Some(r) = stop.join(&mut running).await {
-                        pass.add(settle(r));
-                    }
-                }
-            }
-            while let Some(r) = stop.join(&mut running).await {
-                pass.add(settle(r));
-            }
-        }
-        pass.left += std::mem::take(&mut stop.abandoned);
+        let (mut pass, left) = worker::claim_and_run(self, stop).await?;
+        pass.left += left;
         if pass.left > 0 {
             tracing::info!(
                 left = pass.left,
@@ -308,12 +199,7 @@ impl Dispatcher {
     /// The message of a notice: the outer error is the database's, the inner one the notice's.
     async fn build(&self, n: &outbox::Model) -> Result<Result<BuiltMessage, Unbuildable>, Error> {
         let deployed = match n.version_id {
-            Some(version_id) => Some(
-                self.store
-                    .registry
-                    .version((&self.store.db).into(), version_id)
-                    .await?,
-            ),
+            Some(version_id) => Some(self.store.version(version_id).await?),
             None => None,
         };
         // Rendering and building are bounded and return errors; should either panic all the
@@ -383,18 +269,59 @@ impl Dispatcher {
     /// Runs until `shutdown` turns true. A pass in progress then starts no other notice and
     /// ends within [`Dispatcher::shutdown_bound`]; the notices it claimed and did not finish
     /// keep their lease and are sent once it expires.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let mut stop = Stop::on(shutdown.clone(), self.shutdown_bound());
-            if let Err(e) = self.pass(&mut stop).await {
-                tracing::error!(error = %e, "outbox pass failed");
-            }
-            let next = self.store.next_notice_at().await.ok().flatten();
-            super::pause(next, &*self.clock, POLL, &self.wake, &mut shutdown).await;
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        worker::run(self, shutdown).await
+    }
+}
+
+impl Worker for Dispatcher {
+    type Unit = outbox::Model;
+    type Tally = DispatchPass;
+    const NAME: &'static str = "outbox";
+
+    fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    fn wake(&self) -> &Notify {
+        &self.wake
+    }
+
+    fn side_by_side(&self) -> usize {
+        self.delivery.transport.side_by_side()
+    }
+
+    fn shutdown_bound(&self) -> Option<StdDuration> {
+        Some(Dispatcher::shutdown_bound(self))
+    }
+
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<outbox::Model>, Error> {
+        self.store
+            .claim_notices(&self.owner, now, self.lease(), BATCH)
+            .await
+    }
+
+    /// One notice's failure never stops the others (an aborted delivery would only be sent
+    /// again later, but there is no reason to).
+    async fn run_one(self, n: outbox::Model, now: DateTime<Utc>) -> Result<DispatchPass, Error> {
+        let span = tracing::info_span!("notice", id = n.id, template = %n.template);
+        self.deliver(n, now).instrument(span).await
+    }
+
+    fn settle(r: Result<Result<DispatchPass, Error>, JoinError>) -> Result<DispatchPass, Error> {
+        Ok(settle(r))
+    }
+
+    fn add(tally: &mut DispatchPass, other: DispatchPass) {
+        tally.add(other);
+    }
+
+    async fn pass(&self, stop: &mut Stop) -> Result<(), Error> {
+        Dispatcher::pass(self, stop).await.map(drop)
+    }
+
+    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        self.store.next_notice_at().await
     }
 }
 
@@ -406,7 +333,7 @@ fn lease_for(slowest: StdDuration) -> Duration {
 
 /// A delivery task's outcome as counts; an error is logged and counted, the notice stays
 /// leased and is retried after the lease.
-fn settle(r: Result<Result<DispatchPass, Error>, tokio::task::JoinError>) -> DispatchPass {
+fn settle(r: Result<Result<DispatchPass, Error>, JoinError>) -> DispatchPass {
     match r {
         Ok(Ok(pass)) => pass,
         Ok(Err(e)) => {

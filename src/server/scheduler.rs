@@ -11,24 +11,22 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Days, Duration, Utc};
 use engine::calendar::brussels;
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinSet;
+use tokio::task::JoinError;
 use tracing::Instrument;
 
+use super::worker::{self, Stop, Worker};
 use crate::clock::Clock;
-use crate::store::cases::Fired;
-use crate::store::entities::timer;
-use crate::store::{Error, Store};
+use store::cases::Fired;
+use store::entities::timer;
+use store::{Error, Store};
 
 /// How long a claim holds a timer: far longer than a transition takes, short enough that a
 /// crashed process's timers are picked up again soon.
 const LEASE: i64 = 60;
 const BATCH: u64 = 64;
-/// Upper bound of batches per pass, so that a pass always ends.
-const MAX_BATCHES: usize = 10_000;
 /// Cases whose timers fire at the same time (each a transaction of its own): a whole claimed
 /// batch, so that on SQLite its firings share the writer's commits (`store/batch.rs`).
 const PARALLEL: usize = BATCH as usize;
-const POLL: StdDuration = StdDuration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Scheduler {
@@ -98,37 +96,8 @@ impl Scheduler {
     }
 
     async fn fire_due_timers(&self, pass: &mut Pass) -> Result<(), Error> {
-        for _ in 0..MAX_BATCHES {
-            let now = self.clock.now();
-            let batch = self
-                .store
-                .claim_timers(&self.owner, now, Duration::seconds(LEASE), BATCH)
-                .await?;
-            if batch.is_empty() {
-                break;
-            }
-            // Timers of different cases fire side by side; those of one case, in due order.
-            let mut groups: Vec<Vec<timer::Model>> = Vec::new();
-            for t in batch {
-                match groups.iter_mut().find(|g| g[0].case_id == t.case_id) {
-                    Some(g) => g.push(t),
-                    None => groups.push(vec![t]),
-                }
-            }
-            let mut running = JoinSet::new();
-            for group in groups {
-                let me = self.clone();
-                running.spawn(async move { me.fire_group(group, now).await });
-                while running.len() >= PARALLEL {
-                    if let Some(r) = running.join_next().await {
-                        pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
-                    }
-                }
-            }
-            while let Some(r) = running.join_next().await {
-                pass.add(r.map_err(|e| Error::Corrupt(e.to_string()))??);
-            }
-        }
+        let (fired, _) = worker::claim_and_run(self, &mut Stop::never()).await?;
+        pass.add(fired);
         Ok(())
     }
 
@@ -206,22 +175,66 @@ impl Scheduler {
     }
 
     /// Runs until `shutdown` turns true; a pass in progress finishes first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if *shutdown.borrow() {
-                return;
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        worker::run(self, shutdown).await
+    }
+}
+
+impl Worker for Scheduler {
+    /// The due timers of one case, in due order.
+    type Unit = Vec<timer::Model>;
+    type Tally = Pass;
+    const NAME: &'static str = "scheduler";
+
+    fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    fn wake(&self) -> &Notify {
+        &self.wake
+    }
+
+    fn side_by_side(&self) -> usize {
+        PARALLEL
+    }
+
+    fn shutdown_bound(&self) -> Option<StdDuration> {
+        None
+    }
+
+    /// Timers of different cases fire side by side; those of one case, in due order.
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<Vec<timer::Model>>, Error> {
+        let batch = self
+            .store
+            .claim_timers(&self.owner, now, Duration::seconds(LEASE), BATCH)
+            .await?;
+        let mut groups: Vec<Vec<timer::Model>> = Vec::new();
+        for t in batch {
+            match groups.iter_mut().find(|g| g[0].case_id == t.case_id) {
+                Some(g) => g.push(t),
+                None => groups.push(vec![t]),
             }
-            if let Err(e) = self.run_due().await {
-                tracing::error!(error = %e, "scheduler pass failed");
-            }
-            let next = match self.next_wake().await {
-                Ok(next) => next,
-                Err(e) => {
-                    tracing::error!(error = %e, "next wake unknown; polling");
-                    None
-                }
-            };
-            super::pause(next, &*self.clock, POLL, &self.wake, &mut shutdown).await;
         }
+        Ok(groups)
+    }
+
+    async fn run_one(self, group: Vec<timer::Model>, now: DateTime<Utc>) -> Result<Pass, Error> {
+        self.fire_group(group, now).await
+    }
+
+    fn settle(r: Result<Result<Pass, Error>, JoinError>) -> Result<Pass, Error> {
+        r.map_err(|e| Error::Corrupt(e.to_string()))?
+    }
+
+    fn add(tally: &mut Pass, other: Pass) {
+        tally.add(other);
+    }
+
+    async fn pass(&self, _: &mut Stop) -> Result<(), Error> {
+        self.run_due().await.map(drop)
+    }
+
+    async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        Scheduler::next_wake(self).await
     }
 }

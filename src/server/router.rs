@@ -1,0 +1,114 @@
+//! Every route of the server and the layers every request passes through.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use super::api::error::{ApiError, ErrorCode};
+use super::{AppState, api, metrics, probes};
+
+/// Request bodies above this are refused with 413 (a workflow with its templates fits).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api::routes();
+    let openapi = Arc::new(openapi);
+    let routes = Router::new()
+        .nest("/api/v1", api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(metrics::metrics_page))
+        .fallback(|| async { ApiError::of(ErrorCode::RouteNotFound) })
+        .method_not_allowed_fallback(|| async { ApiError::of(ErrorCode::MethodNotAllowed) })
+        .with_state(state);
+    guarded(routes)
+}
+
+/// What every request passes through, whatever its route: the body limit (413, in the API's
+/// error shape) and the panic guard (a JSON 500 with a request id instead of a dropped
+/// connection).
+fn guarded(routes: Router) -> Router {
+    routes
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(refuse_announced_too_large))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// A body whose `Content-Length` is over the limit is refused before it is read. The limit
+/// layer would do it too, in plain text; a body without a length is cut by that layer as it
+/// is read, and the JSON extractors answer it in the error shape (`api/body.rs`).
+async fn refuse_announced_too_large(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("the request body is larger than the server accepts ({BODY_LIMIT} bytes)"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    tracing::error!(%request_id, "a request handler panicked");
+    ApiError::new(
+        ErrorCode::InternalError,
+        format!("the server failed on this request (request id {request_id}); nothing was changed"),
+    )
+    .with_details(serde_json::json!({ "request_id": request_id }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// No route panics on purpose; this one stands for the bug that would.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_a_request_id() {
+        let routes = Router::new().route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("a bug in a handler");
+                }
+                "unreachable"
+            }),
+        );
+        let response = guarded(routes)
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "internal_error");
+        let id = body["details"]["request_id"].as_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{body}");
+        assert!(body["message"].as_str().unwrap().contains(id), "{body}");
+    }
+}
