@@ -20,8 +20,8 @@ use crate::clock::{Clock, ManualClock};
 use crate::server::dispatcher::{Delivery, Dispatcher};
 use crate::server::notice_config::DEFAULT_FROM;
 use crate::server::scheduler::Scheduler;
-use crate::store::Store;
-use crate::store::cases::EventRequest;
+use store::Store;
+use store::cases::EventRequest;
 
 /// Concurrent clients, as the HTTP requests of a busy day would be: on SQLite, transitions
 /// that arrive together share one COMMIT (`store/batch.rs`), so throughput grows with them.
@@ -141,7 +141,7 @@ async fn one(
 ) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
     let (url, cleanup) = match &t.admin_url {
-        None => (crate::store::sqlite_url(dir.path()), None),
+        None => (store::sqlite_url(dir.path()), None),
         Some(admin) => {
             let name = format!("jalon_bench_{}", uuid::Uuid::new_v4().simple());
             let db = Database::connect(format!("{admin}/postgres"))
@@ -226,7 +226,7 @@ async fn one(
                     .await?;
                 ids.push(row.id);
             }
-            Ok::<_, crate::store::Error>(ids)
+            Ok::<_, store::Error>(ids)
         }));
     }
     let mut ids = Vec::new();
@@ -429,7 +429,7 @@ async fn send_lists(
                     .await?;
                 waits.push(asked.elapsed());
             }
-            Ok::<_, crate::store::Error>(waits)
+            Ok::<_, store::Error>(waits)
         }));
     }
     let mut waits = Vec::with_capacity(ids.len());

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::{Failure, args};
 use crate::clock::{Clock, SystemClock};
 use crate::server::{self, Config};
-use crate::store::{self, Store};
+use store::{self, Store};
 
 /// Where the data lives; shared by every command that opens the database.
 #[derive(Args, Clone)]

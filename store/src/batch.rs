@@ -398,14 +398,14 @@ mod tests {
     use sea_orm::{EntityTrait, Set};
 
     use super::RESTART_FRAMES;
-    use crate::store::conn::Conn;
-    use crate::store::entities::idempotency;
-    use crate::store::{Error, Store};
+    use crate::conn::Conn;
+    use crate::entities::idempotency;
+    use crate::{Error, Store};
 
     /// A store on a SQLite file of its own (with its writer thread), and the folder holding it.
     async fn sqlite_file() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let url = crate::store::sqlite_url(dir.path());
+        let url = crate::sqlite_url(dir.path());
         let store = Store::open(&url, engine::calendar::Calendar::fwb())
             .await
             .unwrap();

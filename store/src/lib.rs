@@ -6,6 +6,7 @@ pub mod actors;
 mod batch;
 pub mod cases;
 mod claim;
+pub mod clock;
 pub(crate) mod conn;
 pub mod deploy;
 mod digest;
@@ -17,6 +18,7 @@ pub mod queries;
 pub mod registry;
 mod schedules;
 mod transition;
+pub mod validation;
 pub mod verify;
 
 use std::path::Path;
@@ -164,6 +166,17 @@ impl Store {
                 folder: folder.map(Path::to_owned),
             }),
         })
+    }
+
+    /// A workflow version by id, compiled on first use (a case always runs its own version).
+    pub async fn version(&self, version_id: i64) -> Result<Arc<Deployed>, Error> {
+        self.registry.version((&self.db).into(), version_id).await
+    }
+
+    /// Loads the latest version of every deployed workflow (at start, and when another process
+    /// may have deployed).
+    pub async fn load_latest_versions(&self) -> Result<(), Error> {
+        self.registry.refresh((&self.db).into()).await
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -428,7 +428,7 @@ async fn three_stores_open_together_on_a_fresh_postgres() {
     let url = fresh_database(Backend::Postgres, dir.path())
         .await
         .expect("a PostgreSQL database");
-    let open = || jalon::store::Store::open(&url, engine::calendar::Calendar::fwb());
+    let open = || store::Store::open(&url, engine::calendar::Calendar::fwb());
     let (a, b, c) = tokio::join!(open(), open(), open());
     for store in [a, b, c] {
         let store = store.expect("the store opens and migrates");
@@ -442,8 +442,8 @@ async fn three_stores_open_together_on_a_fresh_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_stores_open_together_on_a_new_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
-    let url = jalon::store::sqlite_url(dir.path());
-    let open = || jalon::store::Store::open(&url, engine::calendar::Calendar::fwb());
+    let url = store::sqlite_url(dir.path());
+    let open = || store::Store::open(&url, engine::calendar::Calendar::fwb());
     let (a, b, c) = tokio::join!(open(), open(), open());
     for store in [a, b, c] {
         let store = store.expect("the store opens and migrates");

@@ -42,7 +42,7 @@ fn url(app: &TestApp) -> String {
     app.cfg
         .database_url
         .clone()
-        .unwrap_or_else(|| jalon::store::sqlite_url(&app.cfg.data_dir))
+        .unwrap_or_else(|| store::sqlite_url(&app.cfg.data_dir))
 }
 
 /// Runs SQL on the app's database from outside the server, as someone tampering would.

@@ -74,7 +74,7 @@ impl Setup {
     fn db_url(&self) -> String {
         self.url
             .clone()
-            .unwrap_or_else(|| jalon::store::sqlite_url(&self.data))
+            .unwrap_or_else(|| store::sqlite_url(&self.data))
     }
 
     /// Starts `jalon serve` and waits for the line that says where it listens.

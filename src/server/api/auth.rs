@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::server::AppState;
-use crate::store::actors::ActorInfo;
+use store::actors::ActorInfo;
 
 /// The authenticated actor of a request.
 pub struct Authed(pub ActorInfo);

@@ -11,10 +11,10 @@ use super::auth::Authed;
 use super::body::{Body, Params, Path, page, unique_inputs, whole_number};
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
-use crate::store::actors::{ADMIN, ActorInfo, OPERATOR};
-use crate::store::cases::EventRequest;
-use crate::store::entities::case;
-use crate::store::queries::{CaseFilter, CaseSummary, CaseView, HistoryView};
+use store::actors::{ADMIN, ActorInfo, OPERATOR};
+use store::cases::EventRequest;
+use store::entities::case;
+use store::queries::{CaseFilter, CaseSummary, CaseView, HistoryView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,11 +87,7 @@ pub(super) async fn readable(
     if who.has(ADMIN) || who.has(OPERATOR) {
         return Ok(());
     }
-    let d = state
-        .store
-        .registry
-        .version((&state.store.db).into(), row.version_id)
-        .await?;
+    let d = state.store.version(row.version_id).await?;
     if d.def.roles.keys().any(|r| who.has(r)) {
         Ok(())
     } else {

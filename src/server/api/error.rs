@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::store::Error;
+use store::Error;
 use engine::machine::Refusal;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -9,7 +9,7 @@ use super::auth::Authed;
 use super::body::Body;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
-use crate::store::actors::ActorInfo;
+use store::actors::ActorInfo;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {

@@ -13,8 +13,8 @@ use super::body::{Body, Params, Path, page};
 use super::cases::readable;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
-use crate::store::actors::{ADMIN, OPERATOR};
-use crate::store::outbox::NoticeView;
+use store::actors::{ADMIN, OPERATOR};
+use store::outbox::NoticeView;
 
 /// The notices of a case, oldest first: one per recipient, with its delivery record.
 #[utoipa::path(get, path = "/cases/{id}/notices", tag = "notices",

@@ -6,8 +6,8 @@ use axum::extract::State;
 use super::auth::Authed;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
-use crate::store::actors::{ADMIN, OPERATOR};
-use crate::store::queries::StuckCase;
+use store::actors::{ADMIN, OPERATOR};
+use store::queries::StuckCase;
 
 /// A timer this late after its due instant counts as not fired.
 const TIMER_GRACE_MINUTES: i64 = 5;

@@ -6,7 +6,7 @@ use axum::extract::State;
 use super::auth::Authed;
 use super::error::ApiError;
 use crate::server::AppState;
-use crate::store::queries::TaskView;
+use store::queries::TaskView;
 
 /// Open tasks for the caller's roles, earliest due first.
 #[utoipa::path(get, path = "/tasks", tag = "tasks", responses((status = 200, body = Vec<TaskView>)))]

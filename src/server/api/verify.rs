@@ -10,7 +10,7 @@ use super::body::Path;
 use super::cases::readable;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
-use crate::store::verify::BrokenRow;
+use store::verify::BrokenRow;
 
 #[derive(Serialize, ToSchema)]
 pub struct ChainCheck {

@@ -14,8 +14,8 @@ use super::body::Body;
 use super::body::Path;
 use super::error::{ApiError, ErrorBody};
 use crate::server::AppState;
-use crate::store::actors::ADMIN;
-use crate::store::entities::workflow_version;
+use store::actors::ADMIN;
+use store::entities::workflow_version;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionView {
@@ -69,7 +69,7 @@ pub async fn list(
         .order_by_desc(workflow_version::Column::Version)
         .all(&state.store.db)
         .await
-        .map_err(crate::store::Error::from)?;
+        .map_err(store::Error::from)?;
     Ok(Json(rows.into_iter().map(view).collect()))
 }
 
@@ -86,9 +86,9 @@ pub async fn versions(
         .order_by_desc(workflow_version::Column::Version)
         .all(&state.store.db)
         .await
-        .map_err(crate::store::Error::from)?;
+        .map_err(store::Error::from)?;
     if rows.is_empty() {
-        return Err(crate::store::Error::not_found(
+        return Err(store::Error::not_found(
             "workflow_not_found",
             format!("workflow '{id}'"),
         )

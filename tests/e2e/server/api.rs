@@ -1,7 +1,7 @@
 //! The HTTP API on a real procedure (Chambre de recours, decree of 13 September 2018,
 //! Art. 117-135): deadlines, timers, tasks, history, refusals, idempotency, deployment.
 
-use jalon::store::entities::history;
+use store::entities::history;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
@@ -366,7 +366,7 @@ async fn deploy_versions(backend: Backend) {
     let old = recours(&app, &secretaire, "CR-old").await;
     let dir = super::harness::workflows_dir().join("chambre-recours");
     let source = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
-    let templates = jalon::store::deploy::read_templates(&dir).unwrap();
+    let templates = store::deploy::read_templates(&dir).unwrap();
     // Not an administrator.
     let r = app
         .post(
@@ -650,7 +650,7 @@ async fn paging_values_are_bounded(backend: Backend) {
         assert_eq!((r.status, &r.body), (200, &json!([])), "{query}");
     }
     // The store itself never panics on a page, whatever it is asked.
-    let all = jalon::store::queries::CaseFilter {
+    let all = store::queries::CaseFilter {
         limit: u64::MAX,
         offset: u64::MAX,
         ..Default::default()

@@ -11,7 +11,7 @@ use crate::on_both_backends;
 fn chambre_recours() -> (String, std::collections::BTreeMap<String, String>) {
     let dir = workflows_dir().join("chambre-recours");
     let source = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
-    let templates = jalon::store::deploy::read_templates(&dir).unwrap();
+    let templates = store::deploy::read_templates(&dir).unwrap();
     (source, templates)
 }
 

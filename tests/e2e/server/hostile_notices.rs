@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use jalon::store::entities::actor;
+use store::entities::actor;
 use notifiers::{SmtpConfig, TlsMode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -77,7 +77,7 @@ async fn deploying_a_deep_or_raw_html_template_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let dir = super::harness::workflows_dir().join("chambre-recours");
     let source = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
-    let mut templates = jalon::store::deploy::read_templates(&dir).unwrap();
+    let mut templates = store::deploy::read_templates(&dir).unwrap();
     let deep = "{{#if case}}".repeat(1000) + &"{{/if}}".repeat(1000);
     templates.insert("liste-membres.text".into(), deep);
     templates.insert(

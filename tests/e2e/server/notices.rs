@@ -723,7 +723,7 @@ on_both_backends!(notices_follow_the_holders_of_the_moment);
 /// The migration that introduced `history_id`, undone and run again on real rows, files each
 /// notice under the same transition.
 async fn outbox_keys_refuse_a_notice_queued_twice(backend: Backend) {
-    use jalon::store::entities::{history, outbox};
+    use store::entities::{history, outbox};
     use migrations::{Migrator, MigratorTrait};
     use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 

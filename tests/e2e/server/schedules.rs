@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use jalon::clock::millis;
 use jalon::server::App;
-use jalon::store::entities::{schedule_run, workflow_version};
+use store::entities::{schedule_run, workflow_version};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 

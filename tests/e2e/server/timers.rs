@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use jalon::server::App;
-use jalon::store::entities::timer;
+use store::entities::timer;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
