@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 pub struct Body<T>(pub T);
 
@@ -19,10 +19,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !json_content_type(req.headers()) {
-            return Err(ApiError::bad_request(
-                "missing_content_type",
-                "send the body as JSON with `Content-Type: application/json`",
-            ));
+            return Err(ApiError::of(ErrorCode::MissingContentType));
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
@@ -30,7 +27,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     too_large()
                 } else {
-                    ApiError::bad_request("unreadable_body", rej.body_text())
+                    ApiError::new(ErrorCode::UnreadableBody, rej.body_text())
                 }
             })?;
         let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
@@ -38,15 +35,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         // would start a case. Every body of the API is an object, as the document says.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "the body must be a JSON object",
             ));
         }
         if has_nul(&bytes) {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "a string of the body contains the NUL character (\\u0000)",
             ));
         }
@@ -97,26 +92,17 @@ fn percent_nul(raw: &str) -> bool {
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        "the request body is larger than the server accepts",
-    )
+    ApiError::of(ErrorCode::BodyTooLarge)
 }
 
 fn json_rejection(rej: JsonRejection) -> ApiError {
     let text = rej.body_text();
     match rej {
-        JsonRejection::JsonDataError(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", text)
-        }
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", text),
-        JsonRejection::MissingJsonContentType(_) => ApiError::bad_request(
-            "missing_content_type",
-            "send the body as JSON with `Content-Type: application/json`",
-        ),
+        JsonRejection::JsonDataError(_) => ApiError::new(ErrorCode::InvalidBody, text),
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson, text),
+        JsonRejection::MissingJsonContentType(_) => ApiError::of(ErrorCode::MissingContentType),
         _ if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        _ => ApiError::bad_request("unreadable_body", text),
+        _ => ApiError::new(ErrorCode::UnreadableBody, text),
     }
 }
 
@@ -128,21 +114,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         if percent_nul(parts.uri.query().unwrap_or("")) {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "the query string contains the NUL character (%00)",
             ));
         }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))
-            .map_err(|e: QueryRejection| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_query",
-                    e.body_text(),
-                )
-            })
+            .map_err(|e: QueryRejection| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))
     }
 }
 
@@ -155,15 +134,15 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         if percent_nul(parts.uri.path()) {
-            return Err(ApiError::bad_request(
-                "invalid_path",
+            return Err(ApiError::new(
+                ErrorCode::InvalidPath,
                 "the path contains the NUL character (%00)",
             ));
         }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
-            .map_err(|e: PathRejection| ApiError::bad_request("invalid_path", e.body_text()))
+            .map_err(|e: PathRejection| ApiError::new(ErrorCode::InvalidPath, e.body_text()))
     }
 }
 
@@ -178,8 +157,7 @@ pub const MAX_OFFSET: u64 = 100_000_000;
 pub fn page(limit: Option<u64>, offset: Option<u64>, default: u64) -> Result<(u64, u64), ApiError> {
     let limit = limit.unwrap_or(default);
     let offset = offset.unwrap_or(0);
-    let refuse =
-        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", message);
+    let refuse = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(refuse(format!(
             "limit must be 1 to {MAX_LIMIT}, not {limit}"

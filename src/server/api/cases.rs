@@ -127,12 +127,7 @@ pub async fn start(
                 .to_str()
                 .ok()
                 .filter(|k| (1..=200).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_idempotency_key",
-                        "Idempotency-Key must be 1 to 200 visible ASCII characters",
-                    )
-                })?;
+                .ok_or_else(|| ApiError::of(super::error::ErrorCode::InvalidIdempotencyKey))?;
             Some((key.to_owned(), request_hash(&req)))
         }
     };

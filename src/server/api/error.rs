@@ -1,5 +1,6 @@
 //! The one error shape of the API: `{code, message, details}` with a stable `code`, and the
-//! status that goes with it. A refused request has changed nothing.
+//! status that goes with it (both from the one table, `codes.rs`). A refused request has
+//! changed nothing.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -7,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use store::Error;
 use engine::machine::Refusal;
+use store::Error;
+
+pub use super::codes::ErrorCode;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -35,12 +38,22 @@ const RETRY_UNREACHABLE_SECS: u32 = 5;
 const RETRY_FULL_SECS: u32 = 60;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// `code`, with its status, and a message more precise than the table's.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError::raw(code.status(), code.as_str(), message.into())
+    }
+
+    /// `code` with the table's English message.
+    pub fn of(code: ErrorCode) -> Self {
+        ApiError::new(code, code.message())
+    }
+
+    fn raw(status: StatusCode, code: &str, message: String) -> Self {
         ApiError {
             status,
             body: ErrorBody {
                 code: code.to_owned(),
-                message: message.into(),
+                message,
                 details: serde_json::Value::Null,
             },
             retry_after: None,
@@ -53,77 +66,83 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "send `Authorization: Bearer <token>` with a token from `jalon actors add`",
-        )
+        ApiError::of(ErrorCode::Unauthenticated)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
-    }
-
-    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+        ApiError::new(ErrorCode::Forbidden, message)
     }
 }
 
-fn refusal_status(r: &Refusal) -> StatusCode {
+/// The entry of a refusal: exhaustive, so a new refusal of the engine needs one.
+fn refusal_code(r: &Refusal) -> ErrorCode {
     match r {
-        Refusal::RoleNotAllowed { .. } => StatusCode::FORBIDDEN,
-        Refusal::MissingInput { .. }
-        | Refusal::InvalidInput { .. }
-        | Refusal::UnknownInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        Refusal::CaseClosed { .. }
-        | Refusal::EventNotAllowed { .. }
-        | Refusal::GuardFailed { .. }
-        | Refusal::NoBranch { .. }
-        | Refusal::UnknownTimer { .. } => StatusCode::CONFLICT,
+        Refusal::CaseClosed { .. } => ErrorCode::CaseClosed,
+        Refusal::EventNotAllowed { .. } => ErrorCode::EventNotAllowed,
+        Refusal::RoleNotAllowed { .. } => ErrorCode::RoleNotAllowed,
+        Refusal::MissingInput { .. } => ErrorCode::MissingInput,
+        Refusal::InvalidInput { .. } => ErrorCode::InvalidInput,
+        Refusal::UnknownInput { .. } => ErrorCode::UnknownInput,
+        Refusal::GuardFailed { .. } => ErrorCode::GuardFailed,
+        Refusal::NoBranch { .. } => ErrorCode::NoBranch,
+        Refusal::UnknownTimer { .. } => ErrorCode::UnknownTimer,
+    }
+}
+
+/// The entry of a store error. The store gives its codes as text (it knows no HTTP); a
+/// test (`codes.rs`) finds them all in the table. Were one missing, it would still be
+/// answered with its kind's status rather than turned into another code.
+fn store_code(e: &Error) -> Result<ErrorCode, StatusCode> {
+    let kind = match e {
+        Error::Refused(r) => return Ok(refusal_code(r)),
+        Error::Db(_) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Db(_) | Error::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::Invalid { .. } | Error::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    match ErrorCode::parse(e.code()) {
+        Some(code) => {
+            debug_assert_eq!(code.status(), kind, "{} is a {kind} error", e.code());
+            Ok(code)
+        }
+        None => {
+            debug_assert!(false, "store code {} missing from codes.rs", e.code());
+            Err(kind)
+        }
     }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let code = e.code();
+        let code = match store_code(&e) {
+            Ok(code) => code,
+            Err(status) => return ApiError::raw(status, e.code(), e.to_string()),
+        };
         match &e {
             Error::Refused(r) => {
                 let details = serde_json::to_value(r).unwrap_or_default();
-                ApiError::new(refusal_status(r), code, r.to_string()).with_details(details)
+                ApiError::new(code, r.to_string()).with_details(details)
             }
-            Error::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, code, e.to_string()),
-            Error::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, code, e.to_string()),
-            Error::Invalid { .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+            Error::NotFound { .. } | Error::Conflict { .. } | Error::Invalid { .. } => {
+                ApiError::new(code, e.to_string())
             }
             Error::Rejected { details, .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
-                    .with_details(details.clone())
+                ApiError::new(code, e.to_string()).with_details(details.clone())
             }
             Error::Db(_) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "request refused: the database is unavailable");
-                let (message, retry) = if code == "storage_full" {
-                    (
-                        "the server's storage is full: writes fail until space is freed",
-                        RETRY_FULL_SECS,
-                    )
+                let mut err = ApiError::of(code);
+                err.retry_after = Some(if code == ErrorCode::StorageFull {
+                    RETRY_FULL_SECS
                 } else {
-                    (
-                        "the database cannot be reached; retry later",
-                        RETRY_UNREACHABLE_SECS,
-                    )
-                };
-                let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
-                err.retry_after = Some(retry);
+                    RETRY_UNREACHABLE_SECS
+                });
                 err
             }
             Error::Db(_) | Error::Corrupt(_) => {
                 tracing::error!(error = %e, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    code,
-                    "the server could not complete the request; nothing was changed",
-                )
+                ApiError::of(code)
             }
         }
     }
@@ -138,5 +157,100 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each refusal of the engine answers the code it names itself by, with the status of
+    /// the table (403, 409 or 422, as before the table).
+    #[test]
+    fn refusals_answer_their_own_code() {
+        let s = String::new;
+        let refusals = [
+            (Refusal::CaseClosed { outcome: s() }, 409),
+            (
+                Refusal::EventNotAllowed {
+                    event: s(),
+                    state: s(),
+                },
+                409,
+            ),
+            (
+                Refusal::RoleNotAllowed {
+                    action: s(),
+                    allowed: vec![],
+                },
+                403,
+            ),
+            (Refusal::MissingInput { input: s() }, 422),
+            (
+                Refusal::InvalidInput {
+                    input: s(),
+                    why: s(),
+                },
+                422,
+            ),
+            (Refusal::UnknownInput { input: s() }, 422),
+            (
+                Refusal::GuardFailed {
+                    variable: s(),
+                    why: s(),
+                },
+                409,
+            ),
+            (Refusal::NoBranch { event: s() }, 409),
+            (Refusal::UnknownTimer { key: s() }, 409),
+        ];
+        for (r, status) in refusals {
+            let code = r.code();
+            let e = ApiError::from(Error::Refused(r));
+            assert_eq!((e.body.code.as_str(), e.status.as_u16()), (code, status));
+            assert_eq!(e.body.details["code"], code);
+        }
+    }
+
+    #[test]
+    fn store_errors_keep_their_code_and_status() {
+        let cases = [
+            (Error::not_found("case_not_found", "case x"), 404),
+            (
+                Error::Conflict {
+                    code: "stale_version",
+                    message: "m".into(),
+                },
+                409,
+            ),
+            (
+                Error::Invalid {
+                    code: "invalid_business_key",
+                    message: "m".into(),
+                },
+                422,
+            ),
+            (
+                Error::Rejected {
+                    code: "limit_exceeded",
+                    message: "m".into(),
+                    details: serde_json::json!({"limit": "states"}),
+                },
+                422,
+            ),
+            (Error::Corrupt("x".into()), 500),
+        ];
+        for (e, status) in cases {
+            let code = e.code();
+            let message = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!(
+                (api.body.code.as_str(), api.status.as_u16()),
+                (code, status)
+            );
+            if status != 500 {
+                assert_eq!(api.body.message, message);
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod body;
 mod cases;
+pub mod codes;
 pub mod error;
 mod me;
 mod notices;

@@ -140,11 +140,7 @@ pub async fn retry(
 ) -> Result<Json<NoticeView>, ApiError> {
     operator_only(&who)?;
     if req.reason.trim().is_empty() {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "missing_reason",
-            "a retry needs a reason (it is recorded on the notice)",
-        ));
+        return Err(ApiError::of(super::error::ErrorCode::MissingReason));
     }
     state.store.notice(id).await?;
     state
