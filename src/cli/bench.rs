@@ -338,7 +338,7 @@ states:
 
 /// One case: start, then four events, each step counted.
 fn engine_steps(budget: Duration) -> Result<(), Failure> {
-    use engine::machine::clock::brussels_at;
+    use engine::machine::civil::brussels_at;
     use engine::machine::{self, Actor, Definition, StartRequest, Trigger};
 
     let wf = engine::definition::parse(TYPICAL).map_err(|d| anyhow::anyhow!(d.render("bench")))?;

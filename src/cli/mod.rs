@@ -1,13 +1,16 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own module; this one only
 //! maps failures to exit codes: 2 for unusable arguments, 1 for a failed run.
 
+mod actors;
 mod args;
 mod bench;
 mod bench_server;
+mod data;
 mod deadline;
 mod docs;
 mod graph;
 mod holidays;
+mod migrate;
 mod scenarios;
 mod schema;
 mod serve;
@@ -54,9 +57,9 @@ enum Command {
     /// Run the server: HTTP API, timers, schedules (SQLite under ./data by default).
     Serve(serve::ServeArgs),
     /// Create or update the database schema.
-    Migrate(serve::MigrateArgs),
+    Migrate(migrate::MigrateArgs),
     /// Manage actors (people and systems with roles and a bearer token).
-    Actors(serve::ActorsArgs),
+    Actors(actors::ActorsArgs),
     /// Recompute every case's history hash chain; exit 1 if one is broken.
     Verify(verify::VerifyArgs),
 }
@@ -96,8 +99,8 @@ pub fn run() -> ExitCode {
         Command::Simulate(a) => simulate::run(a),
         Command::Test(a) => scenarios::run(a),
         Command::Serve(a) => serve::serve(a),
-        Command::Migrate(a) => serve::migrate(a),
-        Command::Actors(a) => serve::actors(a),
+        Command::Migrate(a) => migrate::run(a),
+        Command::Actors(a) => actors::run(a),
         Command::Verify(a) => verify::run(a),
     };
     match result {

@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::Failure;
-use super::serve::{DataArgs, open, runtime};
+use super::data::{DataArgs, open, runtime};
 
 #[derive(Args)]
 pub struct VerifyArgs {

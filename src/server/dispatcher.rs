@@ -242,7 +242,7 @@ impl Dispatcher {
                 (rendered, due)
             }
             None => (
-                crate::server::digest::render(&facts, to_name, to_email).map_err(Unbuildable)?,
+                super::digest_mail::render(&facts, to_name, to_email).map_err(Unbuildable)?,
                 None,
             ),
         };

@@ -3,7 +3,7 @@
 pub mod api;
 mod app;
 mod config;
-pub mod digest;
+pub mod digest_mail;
 pub mod dispatcher;
 mod metrics;
 pub mod notice_config;

@@ -122,15 +122,15 @@ impl Scheduler {
         (0..366)
             .filter_map(|n| today.checked_add_days(Days::new(n)))
             .filter(|&day| self.store.calendar.is_working_day(day) && Some(day) != queued)
-            .filter_map(|day| brussels::earliest(day.and_time(crate::server::digest::AT)))
+            .filter_map(|day| brussels::earliest(day.and_time(super::digest_mail::AT)))
             .find(|&at| at > now)
     }
 
-    /// Once per working day from 07:00 Brussels (`server::digest`), the opted-in actors'
+    /// Once per working day from 07:00 Brussels (`server::digest_mail`), the opted-in actors'
     /// digests; other processes queueing the same day add nothing (dedupe key).
     async fn queue_digests(&self) -> Result<usize, Error> {
         let now = self.clock.now();
-        let Some(day) = crate::server::digest::due_day(&self.store.calendar, now) else {
+        let Some(day) = super::digest_mail::due_day(&self.store.calendar, now) else {
             return Ok(0);
         };
         if *self.digest_day.lock().unwrap_or_else(|p| p.into_inner()) == Some(day) {

@@ -4,8 +4,8 @@
 //! (the case is taken by reference; a new one is returned only on success).
 
 mod case;
-pub mod clock;
-mod definition;
+pub mod civil;
+mod compiled;
 mod effect;
 mod refusal;
 mod schedule;
@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
-pub use definition::{
+pub use compiled::{
     Definition, DelayDef, EventDef, NoticeDef, STARTED_ON, StateDef, Target, TaskDef, TimerDef,
 };
 pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
@@ -147,7 +147,7 @@ pub fn start(
         &def.start.optional_inputs,
         &req.inputs,
     )?;
-    let today = clock::civil_date(req.now);
+    let today = civil::civil_date(req.now);
     let mut variables = inputs.clone();
     if let Some((name, _)) = def.var(STARTED_ON) {
         variables.insert(name.clone(), Value::Date(today));

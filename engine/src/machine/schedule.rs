@@ -16,7 +16,7 @@ use chrono_tz::Europe::Brussels;
 use cron::TimeUnitSpec;
 
 use super::Inputs;
-use super::definition::Definition;
+use super::compiled::Definition;
 
 /// A compiled `schedules:` entry.
 #[derive(Debug)]

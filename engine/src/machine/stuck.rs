@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::case::Case;
-use super::definition::Definition;
+use super::compiled::Definition;
 use crate::calendar::{Calendar, Deadline};
 
 /// The idle limit of the case's current state, counted like a deadline (Art. 22) from the day

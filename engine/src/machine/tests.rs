@@ -106,7 +106,7 @@ pub fn d(s: &str) -> NaiveDate {
 
 /// Noon in Brussels, when scenario events happen.
 pub fn noon(s: &str) -> DateTime<Utc> {
-    clock::brussels_at(d(s), 12, 0)
+    civil::brussels_at(d(s), 12, 0)
 }
 
 fn actor(role: &str) -> Actor {
@@ -968,7 +968,7 @@ fn a_case_is_stuck_after_its_state_idle_limit() {
     let limit = stuck_limit(&def, &cal, &case).expect("pause has a limit");
     assert_eq!(limit.due, d("2026-02-24"));
     assert!(!stuck_at(&def, &cal, &case, noon("2026-02-24")));
-    let midnight = clock::brussels_midnight(d("2026-02-25"));
+    let midnight = civil::brussels_midnight(d("2026-02-25"));
     assert!(!stuck_at(
         &def,
         &cal,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
-use super::clock::brussels_at;
-use super::definition::{
+use super::civil::brussels_at;
+use super::compiled::{
     Definition, DelayDef, NoticeDef, ReminderDef, StartCaseDef, StateDef, TimerDef,
 };
 use super::effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
@@ -58,7 +58,7 @@ impl<'a> Tx<'a> {
             def,
             cal,
             now,
-            today: super::clock::civil_date(now),
+            today: super::civil::civil_date(now),
             case,
             effects: Vec::with_capacity(8),
             detail: Vec::new(),

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Expect, Scenario};
 use crate::calendar::Calendar;
-use crate::machine::clock::{brussels_at, brussels_midnight, civil_date};
+use crate::machine::civil::{brussels_at, brussels_midnight, civil_date};
 use crate::machine::{
     Actor, Case, CloseReason, Definition, Effect, StartRequest, TimerKind, Trigger, start, step,
 };

@@ -1,4 +1,4 @@
-//! The daily digest's message: built-in French templates (`digest/`), rendered against the
+//! The daily digest's message: built-in French templates (`digest_mail/`), rendered against the
 //! facts the store queued (`store::digest`). When it is queued: [`due_day`].
 
 use std::collections::BTreeMap;
@@ -18,15 +18,15 @@ fn templates() -> &'static Result<TemplateSet, String> {
         let files = BTreeMap::from([
             (
                 "digest.subject.hbs".to_string(),
-                include_str!("digest/digest.subject.hbs").to_string(),
+                include_str!("digest_mail/digest.subject.hbs").to_string(),
             ),
             (
                 "digest.text.hbs".to_string(),
-                include_str!("digest/digest.text.hbs").to_string(),
+                include_str!("digest_mail/digest.text.hbs").to_string(),
             ),
             (
                 "digest.html.hbs".to_string(),
-                include_str!("digest/digest.html.hbs").to_string(),
+                include_str!("digest_mail/digest.html.hbs").to_string(),
             ),
         ]);
         TemplateSet::from_sources(files).map_err(|e| e.to_string())

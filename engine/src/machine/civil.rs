@@ -1,4 +1,5 @@
-//! Instants and civil dates in Europe/Brussels (see `calendar::brussels`).
+//! Civil dates and instants in Europe/Brussels, computed from given instants (nothing here
+//! reads a clock; see `calendar::brussels`).
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 
