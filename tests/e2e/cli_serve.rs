@@ -270,7 +270,7 @@ async fn settings_from_the_environment() {
 async fn migrate_on_postgres() {
     use crate::server::harness::{Backend, fresh_database};
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(Backend::Postgres, dir.path())
+    let url = fresh_database(Backend::Postgres)
         .await
         .expect("a PostgreSQL database");
     let unused = dir.path().join("unused");
@@ -290,7 +290,7 @@ async fn migrate_on_postgres() {
 async fn three_servers_start_together_on_a_fresh_postgres() {
     use crate::server::harness::{Backend, fresh_database};
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(Backend::Postgres, dir.path())
+    let url = fresh_database(Backend::Postgres)
         .await
         .expect("a PostgreSQL database");
     let workflows = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
@@ -424,8 +424,7 @@ exec "$JALON" serve --listen 127.0.0.1:0 --data "$MNT/data" --workflows "$WORKFL
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_stores_open_together_on_a_fresh_postgres() {
     use crate::server::harness::{Backend, fresh_database};
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database(Backend::Postgres, dir.path())
+    let url = fresh_database(Backend::Postgres)
         .await
         .expect("a PostgreSQL database");
     let open = || store::Store::open(&url, engine::calendar::Calendar::fwb());

@@ -48,7 +48,7 @@ impl Setup {
     async fn new(backend: Backend) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let url = fresh_database(backend, dir.path()).await;
+        let url = fresh_database(backend).await;
         Setup {
             dir,
             data,

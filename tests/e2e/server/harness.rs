@@ -54,7 +54,7 @@ impl Drop for TestApp {
 }
 
 /// A fresh, empty database for one test.
-pub async fn fresh_database(backend: Backend, data: &Path) -> Option<String> {
+pub async fn fresh_database(backend: Backend) -> Option<String> {
     match backend {
         Backend::Sqlite => None,
         Backend::Postgres => {
@@ -67,7 +67,6 @@ pub async fn fresh_database(backend: Backend, data: &Path) -> Option<String> {
                 .await
                 .expect("create test database");
             db.close().await.ok();
-            let _ = data;
             Some(format!("{admin}/{name}"))
         }
     }
@@ -80,7 +79,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// A server whose notices go where `notices` says (default: `.eml` files under its data dir).
 pub async fn spawn_app_with(backend: Backend, notices: NoticeConfig) -> TestApp {
     let data = Arc::new(tempfile::tempdir().expect("temp dir"));
-    let url = fresh_database(backend, data.path()).await;
+    let url = fresh_database(backend).await;
     let cfg = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.path().to_path_buf(),

@@ -90,7 +90,7 @@ async fn get(http: &reqwest::Client, url: String, token: Option<&str>) -> reqwes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_away_then_back() {
     let data = Arc::new(tempfile::tempdir().unwrap());
-    let direct = fresh_database(Backend::Postgres, data.path())
+    let direct = fresh_database(Backend::Postgres)
         .await
         .expect("a PostgreSQL database");
     // postgres://user@host:port/name: the proxy goes to host:port, the server to the proxy.
