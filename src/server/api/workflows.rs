@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::auth::Authed;
 use super::body::Body;
 use super::body::Path;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::server::AppState;
 use store::actors::ADMIN;
 use store::entities::workflow_version;
@@ -88,11 +88,10 @@ pub async fn versions(
         .await
         .map_err(store::Error::from)?;
     if rows.is_empty() {
-        return Err(store::Error::not_found(
-            "workflow_not_found",
-            format!("workflow '{id}'"),
-        )
-        .into());
+        return Err(ApiError::new(
+            ErrorCode::WorkflowNotFound,
+            format!("workflow '{id}' not found"),
+        ));
     }
     Ok(Json(rows.into_iter().map(view).collect()))
 }
