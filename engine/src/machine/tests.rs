@@ -133,6 +133,24 @@ fn started(def: &Definition, on: &str) -> (Case, Vec<Effect>) {
     .expect("starts")
 }
 
+/// A case started on 5 October 2026 whose complaint came in a week later: where most tests
+/// begin.
+fn reclamation_received(def: &Definition) -> Case {
+    let (case, _) = started(def, "2026-10-05");
+    let (case, _) = run(
+        def,
+        &case,
+        ev(
+            "introduire_reclamation",
+            "requerant",
+            json!({"motifs": "x"}),
+        ),
+        "2026-10-12",
+    )
+    .expect("ok");
+    case
+}
+
 fn ev(name: &str, role: &str, i: serde_json::Value) -> Trigger {
     Trigger::Event {
         name: name.into(),
@@ -300,18 +318,7 @@ fn event_opens_task_and_notice_announces_its_due_date() {
 #[test]
 fn suspension_keeps_working_days_and_resume_recounts_them() {
     let def = def();
-    let (case, _) = started(&def, "2026-10-05");
-    let (case, _) = run(
-        &def,
-        &case,
-        ev(
-            "introduire_reclamation",
-            "requerant",
-            json!({"motifs": "x"}),
-        ),
-        "2026-10-12",
-    )
-    .expect("ok");
+    let case = reclamation_received(&def);
     let (case, effects) = run(
         &def,
         &case,
@@ -379,18 +386,7 @@ fn suspension_keeps_working_days_and_resume_recounts_them() {
 #[test]
 fn extension_while_suspended_applies_at_resume() {
     let def = def();
-    let (case, _) = started(&def, "2026-10-05");
-    let (case, _) = run(
-        &def,
-        &case,
-        ev(
-            "introduire_reclamation",
-            "requerant",
-            json!({"motifs": "x"}),
-        ),
-        "2026-10-12",
-    )
-    .expect("ok");
+    let case = reclamation_received(&def);
     let (case, _) = run(
         &def,
         &case,
@@ -418,18 +414,7 @@ fn extension_while_suspended_applies_at_resume() {
 #[test]
 fn guard_and_choose() {
     let def = def();
-    let (case, _) = started(&def, "2026-10-05");
-    let (case, _) = run(
-        &def,
-        &case,
-        ev(
-            "introduire_reclamation",
-            "requerant",
-            json!({"motifs": "x"}),
-        ),
-        "2026-10-12",
-    )
-    .expect("ok");
+    let case = reclamation_received(&def);
     let refused = run(
         &def,
         &case,
@@ -461,18 +446,7 @@ fn guard_and_choose() {
 #[test]
 fn recurring_timer_fires_monthly_without_drift_until_its_limit() {
     let def = def();
-    let (case, _) = started(&def, "2026-10-05");
-    let (case, _) = run(
-        &def,
-        &case,
-        ev(
-            "introduire_reclamation",
-            "requerant",
-            json!({"motifs": "x"}),
-        ),
-        "2026-10-12",
-    )
-    .expect("ok");
+    let case = reclamation_received(&def);
     let (mut case, _) = run(
         &def,
         &case,
@@ -499,18 +473,7 @@ fn recurring_timer_fires_monthly_without_drift_until_its_limit() {
 #[test]
 fn child_case_and_its_outcome() {
     let def = def();
-    let (case, _) = started(&def, "2026-10-05");
-    let (case, _) = run(
-        &def,
-        &case,
-        ev(
-            "introduire_reclamation",
-            "requerant",
-            json!({"motifs": "x"}),
-        ),
-        "2026-10-12",
-    )
-    .expect("ok");
+    let case = reclamation_received(&def);
     let (case, _) = run(
         &def,
         &case,
@@ -565,18 +528,7 @@ fn child_case_and_its_outcome() {
 #[test]
 fn workflow_timer_closes_with_custom_outcome() {
     let def = def();
-    let (case, _) = started(&def, "2026-10-05");
-    let (case, _) = run(
-        &def,
-        &case,
-        ev(
-            "introduire_reclamation",
-            "requerant",
-            json!({"motifs": "x"}),
-        ),
-        "2026-10-12",
-    )
-    .expect("ok");
+    let case = reclamation_received(&def);
     let (case, _) = run(
         &def,
         &case,
@@ -695,18 +647,7 @@ fn input_refusals_say_which_input_and_why() {
 #[test]
 fn case_round_trips_through_json() {
     let def = def();
-    let (case, _) = started(&def, "2026-10-05");
-    let (case, _) = run(
-        &def,
-        &case,
-        ev(
-            "introduire_reclamation",
-            "requerant",
-            json!({"motifs": "x"}),
-        ),
-        "2026-10-12",
-    )
-    .expect("ok");
+    let case = reclamation_received(&def);
     let (case, _) = run(
         &def,
         &case,

@@ -12,25 +12,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::check_sources;
+use super::tests::WORKFLOW;
 use crate::render::MAX_DEPTH;
-
-const WORKFLOW: &str = r#"
-id: recours
-title: Recours
-legal_basis: "Art. 40"
-roles: { secretariat: Secrétariat }
-variables:
-  ecole: { type: text }
-  recue_le: { type: date }
-start: { by: [secretariat], inputs: [ecole, recue_le] }
-initial: ouvert
-states:
-  ouvert:
-    label: Ouvert
-    on:
-      clore: { by: [secretariat], goto: clos }
-  clos: { label: Clos, final: true }
-"#;
 
 /// A position names a line of the text and a column on it, or just after its end.
 fn inside(text: &str, pos: Pos) -> bool {

@@ -5,7 +5,9 @@ use engine::definition::{Catalog, WorkflowFile, parse, validate};
 
 use super::*;
 
-const WORKFLOW: &str = r#"
+/// The workflow the templates are checked against (a text and a date variable); shared
+/// with the fuzzer.
+pub(super) const WORKFLOW: &str = r#"
 id: recours
 title: Recours
 legal_basis: "Art. 40"
