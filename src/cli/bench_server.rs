@@ -189,7 +189,7 @@ async fn one(
     let mut statements = 0u32;
     while started.elapsed() < budget / 4 {
         store
-            .db
+            .db()
             .execute_unprepared("SELECT 1")
             .await
             .map_err(run_err)?;
@@ -351,7 +351,7 @@ async fn notices(
     for (i, (kind, name, transport)) in transports.into_iter().enumerate() {
         if i > 0 {
             store
-                .db
+                .db()
                 .execute_unprepared(&format!(
                     "UPDATE outbox SET status = 'pending', next_attempt_at = {} WHERE status = 'sent'",
                     crate::clock::millis(clock.now())

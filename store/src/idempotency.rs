@@ -1,14 +1,20 @@
 //! `Idempotency-Key` on case starts: the key is recorded in the start's own transaction, so a
 //! repeat can never start a second case; the first response is stored once it exists.
 
-use axum::Json;
-use axum::http::StatusCode;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::conn::Conn;
 use super::entities::{case, idempotency};
 use super::{Error, Store};
+
+/// The first response to a request with an `Idempotency-Key`, as it was answered: HTTP status
+/// and JSON body (the store knows no HTTP; the server turns it back into a response).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredReply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
 
 /// The marker stored until the response is known: the case id.
 fn pending(case_id: &str) -> String {
@@ -22,7 +28,7 @@ impl Store {
         actor_id: &str,
         key: &str,
         request_hash: &str,
-    ) -> Result<Option<(StatusCode, Json<serde_json::Value>)>, Error> {
+    ) -> Result<Option<StoredReply>, Error> {
         let Some(row) = idempotency::Entity::find_by_id((actor_id.to_owned(), key.to_owned()))
             .one(&self.db)
             .await?
@@ -45,13 +51,15 @@ impl Store {
             let view = self
                 .case_view(&c, crate::clock::from_millis(c.updated_at))
                 .await?;
-            return Ok(Some((
-                StatusCode::CREATED,
-                Json(serde_json::to_value(view).unwrap_or_default()),
-            )));
+            return Ok(Some(StoredReply {
+                status: 201,
+                body: serde_json::to_value(view).unwrap_or_default(),
+            }));
         }
-        let status = StatusCode::from_u16(row.status as u16).unwrap_or(StatusCode::OK);
-        Ok(Some((status, Json(body))))
+        Ok(Some(StoredReply {
+            status: u16::try_from(row.status).unwrap_or(200),
+            body,
+        }))
     }
 
     pub(super) async fn idempotent_claim(

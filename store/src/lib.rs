@@ -36,12 +36,13 @@ use sea_orm::{
 };
 
 pub use error::Error;
+pub use idempotency::StoredReply;
 pub use registry::{Deployed, Registry};
 
 #[derive(Clone)]
 pub struct Store {
-    pub db: DatabaseConnection,
-    pub registry: Registry,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) registry: Registry,
     pub calendar: Arc<Calendar>,
     /// SQLite has one writer: writers of this process queue here rather than in SQLite's busy
     /// handler, which sleeps and retries. `None` on PostgreSQL (row locks do the work).
@@ -177,6 +178,13 @@ impl Store {
     /// may have deployed).
     pub async fn load_latest_versions(&self) -> Result<(), Error> {
         self.registry.refresh((&self.db).into()).await
+    }
+
+    /// The pool, for tests and benchmarks that inspect or prepare rows in SQL; everything
+    /// else reads and writes through the store's functions.
+    #[doc(hidden)]
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::entities::{history, outbox};
 use super::{Error, Store};
@@ -14,7 +13,7 @@ use crate::clock::{from_millis, millis};
 /// Attempts before a notice is dead: with the backoff, about 12 hours of trying in all.
 pub const MAX_ATTEMPTS: i32 = 12;
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct NoticeView {
     pub id: i64,
     /// None for a daily digest.

@@ -2,7 +2,7 @@
 //! filters, history, an actor's tasks, and the stuck cases with the reason for each.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use engine::machine::{Case, TimerKind, TimerStatus, clock::civil_date};
+use engine::machine::{Case, TimerKind, TimerStatus, civil::civil_date};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::sea_query::Query;
@@ -10,14 +10,13 @@ use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::entities::{case, history, outbox, task, timer, workflow_version};
 use super::transition::decode;
 use super::{Error, Store};
 use crate::clock::{from_millis, millis};
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct DeadlineView {
     /// The timer (or, for a reminder, the timer or task it reminds of).
     pub timer: String,
@@ -37,7 +36,7 @@ pub struct DeadlineView {
     pub legal_basis: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct TaskView {
     pub case_id: String,
     pub task_id: String,
@@ -53,7 +52,7 @@ pub struct TaskView {
     pub overdue: bool,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct EventView {
     pub name: String,
     pub label: Option<String>,
@@ -62,7 +61,7 @@ pub struct EventView {
     pub optional_inputs: Vec<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct CaseView {
     pub id: String,
     pub workflow: String,
@@ -79,7 +78,6 @@ pub struct CaseView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub entered_at: DateTime<Utc>,
-    #[schema(value_type = Object)]
     pub variables: serde_json::Value,
     pub deadlines: Vec<DeadlineView>,
     pub tasks: Vec<TaskView>,
@@ -87,7 +85,7 @@ pub struct CaseView {
     pub events: Vec<EventView>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct CaseSummary {
     pub id: String,
     pub workflow: String,
@@ -99,7 +97,7 @@ pub struct CaseSummary {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct HistoryView {
     pub seq: i64,
     pub at: DateTime<Utc>,
@@ -107,10 +105,8 @@ pub struct HistoryView {
     pub trigger: String,
     pub from_state: Option<String>,
     pub to_state: String,
-    #[schema(value_type = Object)]
     pub inputs: serde_json::Value,
     pub reason: Option<String>,
-    #[schema(value_type = Vec<Object>)]
     pub detail: serde_json::Value,
     /// For a timer: how long after its due instant it fired.
     pub late_ms: Option<i64>,
@@ -131,7 +127,7 @@ pub struct CaseFilter {
     pub offset: u64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct StuckCase {
     /// Absent for `schedule_failing` (no case was started).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -222,6 +218,27 @@ fn deadlines(case: &Case, def: &engine::machine::Definition) -> Vec<DeadlineView
 }
 
 impl Store {
+    /// Stored versions, newest first per workflow: every workflow's, or one's (empty when it
+    /// was never deployed).
+    pub async fn workflow_versions(
+        &self,
+        workflow: Option<&str>,
+    ) -> Result<Vec<workflow_version::Model>, Error> {
+        let mut q = workflow_version::Entity::find();
+        if let Some(id) = workflow {
+            q = q.filter(workflow_version::Column::WorkflowId.eq(id));
+        }
+        Ok(q.order_by_asc(workflow_version::Column::WorkflowId)
+            .order_by_desc(workflow_version::Column::Version)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The latest compiled version of every workflow this process knows.
+    pub fn latest_versions(&self) -> Vec<std::sync::Arc<crate::Deployed>> {
+        self.registry.all_latest()
+    }
+
     pub async fn case_row(&self, id: &str) -> Result<case::Model, Error> {
         case::Entity::find_by_id(id)
             .one(&self.db)

@@ -70,7 +70,7 @@ fn stored_hash(r: &history::Model) -> String {
 }
 
 /// The first place a case's chain does not hold.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BrokenRow {
     pub case_id: String,
     /// The history row's `seq` (for `case_last_hash`, the last row's; null without rows).
@@ -78,7 +78,6 @@ pub struct BrokenRow {
     /// `hash`: the row's content does not give its stored hash; `prev_hash`: the row does not
     /// follow the row before it (one removed, reordered or inserted); `case_last_hash`: the
     /// case row does not end on the last history row (newest rows removed).
-    #[schema(value_type = String)]
     pub problem: &'static str,
     /// What the chain requires.
     pub expected: String,
@@ -87,7 +86,7 @@ pub struct BrokenRow {
 }
 
 /// One case's chain, checked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CaseCheck {
     pub case_id: String,
     /// History rows read.

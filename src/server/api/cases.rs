@@ -10,11 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Authed;
 use super::body::{Body, Params, Path, page, unique_inputs, whole_number};
 use super::error::{ApiError, ErrorBody};
+use super::views::{CaseSummary, CaseView, HistoryView};
 use crate::server::AppState;
 use store::actors::{ADMIN, ActorInfo, OPERATOR};
 use store::cases::EventRequest;
 use store::entities::case;
-use store::queries::{CaseFilter, CaseSummary, CaseView, HistoryView};
+use store::queries::CaseFilter;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -134,7 +135,8 @@ pub async fn start(
     if let Some((key, hash)) = &idem
         && let Some(prev) = state.store.idempotent_replay(&who.0.id, key, hash).await?
     {
-        return Ok(prev);
+        let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
+        return Ok((status, Json(prev.body)));
     }
     let row = state
         .store
@@ -171,7 +173,9 @@ pub async fn get(
 ) -> Result<Json<CaseView>, ApiError> {
     let row = state.store.case_row(&id).await?;
     readable(&state, &who.0, &row).await?;
-    Ok(Json(state.store.case_view(&row, state.clock.now()).await?))
+    Ok(Json(
+        state.store.case_view(&row, state.clock.now()).await?.into(),
+    ))
 }
 
 /// List cases.
@@ -186,8 +190,7 @@ pub async fn list(
     let readable = (!(who.0.has(ADMIN) || who.0.has(OPERATOR))).then(|| {
         state
             .store
-            .registry
-            .all_latest()
+            .latest_versions()
             .iter()
             .filter(|d| d.def.roles.keys().any(|r| who.0.has(r)))
             .map(|d| d.workflow_id.clone())
@@ -210,7 +213,7 @@ pub async fn list(
         offset,
     };
     let rows = state.store.list_cases(&f, state.clock.now()).await?;
-    Ok(Json(rows))
+    Ok(Json(super::views::all(rows)))
 }
 
 /// Send an event to a case.
@@ -247,7 +250,7 @@ pub async fn event(
         )
         .await?;
     state.poke();
-    Ok(Json(state.store.case_view(&row, now).await?))
+    Ok(Json(state.store.case_view(&row, now).await?.into()))
 }
 
 /// The history of a case, oldest first; each row's hash covers the previous one.
@@ -261,5 +264,5 @@ pub async fn history(
 ) -> Result<Json<Vec<HistoryView>>, ApiError> {
     let row = state.store.case_row(&id).await?;
     readable(&state, &who.0, &row).await?;
-    Ok(Json(state.store.history(&id).await?))
+    Ok(Json(super::views::all(state.store.history(&id).await?)))
 }

@@ -11,6 +11,7 @@ mod notices;
 mod operator;
 mod tasks;
 mod verify;
+pub mod views;
 mod workflows;
 
 use axum::Router;

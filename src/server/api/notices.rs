@@ -12,9 +12,9 @@ use super::auth::Authed;
 use super::body::{Body, Params, Path, page};
 use super::cases::readable;
 use super::error::{ApiError, ErrorBody};
+use super::views::NoticeView;
 use crate::server::AppState;
 use store::actors::{ADMIN, OPERATOR};
-use store::outbox::NoticeView;
 
 /// The notices of a case, oldest first: one per recipient, with its delivery record.
 #[utoipa::path(get, path = "/cases/{id}/notices", tag = "notices",
@@ -27,7 +27,9 @@ pub async fn of_case(
 ) -> Result<Json<Vec<NoticeView>>, ApiError> {
     let row = state.store.case_row(&id).await?;
     readable(&state, &who.0, &row).await?;
-    Ok(Json(state.store.case_notices(&id).await?))
+    Ok(Json(super::views::all(
+        state.store.case_notices(&id).await?,
+    )))
 }
 
 /// The exact bytes sent (RFC 5322, `message/rfc822`); their SHA-256 is `eml_sha256` of the
@@ -113,7 +115,9 @@ pub async fn list(
     operator_only(&who)?;
     let (limit, _) = page(q.limit, None, 100)?;
     let status = q.status.map(NoticeStatus::as_str);
-    Ok(Json(state.store.notices(status, limit).await?))
+    Ok(Json(super::views::all(
+        state.store.notices(status, limit).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -149,5 +153,5 @@ pub async fn retry(
         .await?;
     tracing::info!(notice = id, by = %who.0.id, "notice retry requested");
     state.notices_wake.notify_one();
-    Ok(Json(state.store.notice(id).await?))
+    Ok(Json(state.store.notice(id).await?.into()))
 }

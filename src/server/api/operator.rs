@@ -5,9 +5,9 @@ use axum::extract::State;
 
 use super::auth::Authed;
 use super::error::{ApiError, ErrorBody};
+use super::views::StuckCase;
 use crate::server::AppState;
 use store::actors::{ADMIN, OPERATOR};
-use store::queries::StuckCase;
 
 /// A timer this late after its due instant counts as not fired.
 const TIMER_GRACE_MINUTES: i64 = 5;
@@ -25,7 +25,7 @@ pub async fn stuck(
             "this list needs the role 'operator' or 'admin'",
         ));
     }
-    Ok(Json(
+    Ok(Json(super::views::all(
         state
             .store
             .stuck(
@@ -33,5 +33,5 @@ pub async fn stuck(
                 chrono::Duration::minutes(TIMER_GRACE_MINUTES),
             )
             .await?,
-    ))
+    )))
 }

@@ -5,8 +5,8 @@ use axum::extract::State;
 
 use super::auth::Authed;
 use super::error::ApiError;
+use super::views::TaskView;
 use crate::server::AppState;
-use store::queries::TaskView;
 
 /// Open tasks for the caller's roles, earliest due first.
 #[utoipa::path(get, path = "/tasks", tag = "tasks", responses((status = 200, body = Vec<TaskView>)))]
@@ -14,10 +14,10 @@ pub async fn mine(
     State(state): State<AppState>,
     who: Authed,
 ) -> Result<Json<Vec<TaskView>>, ApiError> {
-    Ok(Json(
+    Ok(Json(super::views::all(
         state
             .store
             .tasks_for_roles(&who.0.roles, state.clock.now())
             .await?,
-    ))
+    )))
 }

@@ -9,8 +9,8 @@ use super::auth::Authed;
 use super::body::Path;
 use super::cases::readable;
 use super::error::{ApiError, ErrorBody};
+use super::views::BrokenRow;
 use crate::server::AppState;
-use store::verify::BrokenRow;
 
 #[derive(Serialize, ToSchema)]
 pub struct ChainCheck {
@@ -39,6 +39,6 @@ pub async fn case(
     Ok(Json(ChainCheck {
         intact: c.intact(),
         rows: c.rows,
-        first_broken: c.first_broken,
+        first_broken: c.first_broken.map(Into::into),
     }))
 }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -64,12 +63,7 @@ pub async fn list(
     State(state): State<AppState>,
     _who: Authed,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
-    let rows = workflow_version::Entity::find()
-        .order_by_asc(workflow_version::Column::WorkflowId)
-        .order_by_desc(workflow_version::Column::Version)
-        .all(&state.store.db)
-        .await
-        .map_err(store::Error::from)?;
+    let rows = state.store.workflow_versions(None).await?;
     Ok(Json(rows.into_iter().map(view).collect()))
 }
 
@@ -81,12 +75,7 @@ pub async fn versions(
     _who: Authed,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
-    let rows = workflow_version::Entity::find()
-        .filter(workflow_version::Column::WorkflowId.eq(&id))
-        .order_by_desc(workflow_version::Column::Version)
-        .all(&state.store.db)
-        .await
-        .map_err(store::Error::from)?;
+    let rows = state.store.workflow_versions(Some(&id)).await?;
     if rows.is_empty() {
         return Err(ApiError::new(
             ErrorCode::WorkflowNotFound,

@@ -1,9 +1,9 @@
 //! The HTTP API on a real procedure (Chambre de recours, decree of 13 September 2018,
 //! Art. 117-135): deadlines, timers, tasks, history, refusals, idempotency, deployment.
 
-use store::entities::history;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
+use store::entities::history;
 
 use super::harness::{Backend, Reply, TestApp, brussels, spawn_app};
 use crate::on_both_backends;
@@ -214,7 +214,7 @@ async fn chambre_recours_procedure(backend: Backend) {
     let rows = history::Entity::find()
         .filter(history::Column::CaseId.eq(&id))
         .order_by_asc(history::Column::Seq)
-        .all(&app.app.state.store.db)
+        .all(app.app.state.store.db())
         .await
         .unwrap();
     assert_eq!(rows[0].prev_hash, "");

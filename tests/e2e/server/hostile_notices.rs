@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use store::entities::actor;
 use notifiers::{SmtpConfig, TlsMode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
+use store::entities::actor;
 
 use super::harness::{Backend, TestApp, brussels, spawn_app, spawn_app_with, spawn_with};
 use crate::on_both_backends;
@@ -47,7 +47,7 @@ async fn deeply_nested_stored_template_goes_dead(backend: Backend) {
     app.app
         .state
         .store
-        .db
+        .db()
         .execute_unprepared(&format!(
             "UPDATE workflow_versions SET templates = \
              REPLACE(templates, '{{{{deadline.long}}}}', '{deep}') \
@@ -112,7 +112,7 @@ async fn header_injection_in_a_name_goes_dead_and_is_listed(backend: Backend) {
             Expr::value("Jean\r\nBcc: x@evil.example"),
         )
         .filter(actor::Column::Email.eq("jean.dupont@example.org"))
-        .exec(&store.db)
+        .exec(store.db())
         .await
         .unwrap();
     let id = list_sent(&app, "CR-CRLF").await;

@@ -647,7 +647,7 @@ async fn unrenderable_notice_goes_dead_with_its_reason(backend: Backend) {
     app.app
         .state
         .store
-        .db
+        .db()
         .execute_unprepared(
             "UPDATE workflow_versions SET templates = \
              REPLACE(templates, '{{deadline.long}}', '{{vars.nulle_part}}') \
@@ -723,9 +723,9 @@ on_both_backends!(notices_follow_the_holders_of_the_moment);
 /// The migration that introduced `history_id`, undone and run again on real rows, files each
 /// notice under the same transition.
 async fn outbox_keys_refuse_a_notice_queued_twice(backend: Backend) {
-    use store::entities::{history, outbox};
     use migrations::{Migrator, MigratorTrait};
     use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use store::entities::{history, outbox};
 
     let app = spawn_app(backend).await;
     let greffe = app
@@ -733,7 +733,7 @@ async fn outbox_keys_refuse_a_notice_queued_twice(backend: Backend) {
         .await;
     let id = super::api::recours(&app, &greffe, "CR-KEYS").await;
     super::api::list_received(&app, &greffe, &id, "2026-12-18").await;
-    let db = &app.app.state.store.db;
+    let db = app.app.state.store.db();
     let queued = outbox::Entity::find().all(db).await.unwrap();
     assert_eq!(queued.len(), 1);
     let event = history::Entity::find()

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use jalon::clock::millis;
 use jalon::server::App;
-use store::entities::{schedule_run, workflow_version};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
+use store::entities::{schedule_run, workflow_version};
 
 use super::harness::{Backend, TestApp, brussels, spawn_app};
 use crate::on_both_backends;
@@ -286,7 +286,7 @@ async fn a_cron_more_than_once_a_minute_never_runs(backend: Backend) {
         ..Default::default()
     };
     workflow_version::Entity::insert(version)
-        .exec(&app.app.state.store.db)
+        .exec(app.app.state.store.db())
         .await
         .unwrap();
     let (cfg, clock, data) = (app.cfg.clone(), app.clock.clone(), app.data());
@@ -319,7 +319,7 @@ async fn a_failed_occurrence_starts_at_its_retry(backend: Backend) {
         schedule_id: Set(Some("matin".into())),
     };
     schedule_run::Entity::insert(failed)
-        .exec(&app.app.state.store.db)
+        .exec(app.app.state.store.db())
         .await
         .unwrap();
     app.clock

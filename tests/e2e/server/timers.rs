@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use jalon::server::App;
-use store::entities::timer;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
+use store::entities::timer;
 
 use super::harness::{Backend, brussels, spawn_app};
 use crate::on_both_backends;
@@ -77,7 +77,7 @@ async fn restart_fires_each_once(backend: Backend) {
         // Lateness is recorded: the due instants were in November.
         assert!(timers[0]["late_ms"].as_i64().unwrap() > 86_400_000);
     }
-    assert_eq!(fired_count(&again.app.state.store.db).await, 6);
+    assert_eq!(fired_count(again.app.state.store.db()).await, 6);
 }
 
 async fn concurrent_schedulers_fire_once(backend: Backend) {
@@ -92,7 +92,7 @@ async fn concurrent_schedulers_fire_once(backend: Backend) {
     let (a, b) = tokio::join!(app.app.scheduler.run_due(), other.scheduler.run_due());
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.fired + b.fired, 40, "{a:?} {b:?}");
-    assert_eq!(fired_count(&app.app.state.store.db).await, 40);
+    assert_eq!(fired_count(app.app.state.store.db()).await, 40);
 }
 
 async fn timers_fire_in_due_order(backend: Backend) {
@@ -229,7 +229,7 @@ async fn concurrent_transitions_commit_or_refuse_alone(backend: Backend) {
     }
     let armed = timer::Entity::find()
         .filter(timer::Column::Status.eq("armed"))
-        .count(&app.app.state.store.db)
+        .count(app.app.state.store.db())
         .await
         .unwrap();
     assert_eq!(armed, 20);
