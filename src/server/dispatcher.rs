@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use engine::calendar::Deadline;
 use notifiers::{BuiltMessage, Due, NoticeContext, Outgoing, Retry, Transport};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
@@ -24,6 +23,7 @@ use tracing::Instrument;
 use super::worker::{self, Stop, Worker};
 use crate::clock::{Clock, from_millis};
 use store::entities::outbox;
+use store::notice_facts::NoticeFacts;
 use store::registry::Deployed;
 use store::{Error, Store};
 
@@ -223,11 +223,12 @@ impl Dispatcher {
         let Some(to_email) = n.recipient_email.as_deref() else {
             return Err(Unbuildable("the notice has no recipient address".into()));
         };
-        let facts: Value = serde_json::from_str(&n.context)
-            .map_err(|e| Unbuildable(format!("unreadable notice context: {e}")))?;
+        let unreadable =
+            |e: serde_json::Error| Unbuildable(format!("unreadable notice context: {e}"));
         let to_name = n.recipient_name.as_deref().unwrap_or("");
         let (rendered, due) = match deployed {
             Some(deployed) => {
+                let facts = NoticeFacts::from_text(&n.context).map_err(unreadable)?;
                 let templates = deployed
                     .template_set()
                     .map_err(|e| Unbuildable(format!("templates: {e}")))?;
@@ -241,10 +242,13 @@ impl Dispatcher {
                     .map_err(|e| Unbuildable(e.to_string()))?;
                 (rendered, due)
             }
-            None => (
-                super::digest_mail::render(&facts, to_name, to_email).map_err(Unbuildable)?,
-                None,
-            ),
+            None => {
+                let facts: Value = serde_json::from_str(&n.context).map_err(unreadable)?;
+                (
+                    super::digest_mail::render(&facts, to_name, to_email).map_err(Unbuildable)?,
+                    None,
+                )
+            }
         };
         let notice_id = notice_id(n);
         let url = match (&self.delivery.base_url, &n.case_id) {
@@ -366,47 +370,31 @@ pub fn notice_id(n: &outbox::Model) -> String {
 /// deadline for the `.ics` event.
 fn case_context(
     def: &engine::machine::Definition,
-    facts: &Value,
+    facts: &NoticeFacts,
     to_name: &str,
     to_email: &str,
 ) -> (NoticeContext, Option<Due>) {
-    let text = |path: &[&str]| {
-        path.iter()
-            .try_fold(facts, |v, k| v.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
-    let dates: Vec<&str> = facts["date_vars"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let empty = serde_json::Map::new();
-    let vars = facts["vars"].as_object().unwrap_or(&empty);
     let mut ctx = NoticeContext::new(
         def.title.clone(),
-        text(&["case", "id"]),
-        text(&["case", "key"]),
-        text(&["state", "label"]),
+        facts.case.id.clone(),
+        facts.case.key.clone(),
+        facts.state.label.clone().unwrap_or_default(),
     )
     .workflow_id(def.id.to_string())
     .workflow_legal_basis(def.legal_basis.clone())
-    .state_id(text(&["state", "id"]))
-    .variables(vars, dates)
+    .state_id(facts.state.id.clone())
+    .variables(&facts.vars, facts.date_vars.iter().map(String::as_str))
     .declared(def.variables.keys().map(String::as_str))
     .recipient(to_name, to_email);
     let mut due = None;
-    if let Some(d) = facts.get("deadline").filter(|d| !d.is_null())
-        && let Ok(deadline) = serde_json::from_value::<Deadline>(d["deadline"].clone())
-    {
-        let legal_basis = d["legal_basis"].as_str();
-        let of = d["of"].as_str().unwrap_or("");
-        ctx = ctx.deadline(&deadline, legal_basis);
-        if def.task(of).is_some() {
-            ctx = ctx.task(of);
+    if let Some(d) = &facts.deadline {
+        let legal_basis = d.legal_basis.as_deref();
+        ctx = ctx.deadline(&d.deadline, legal_basis);
+        if def.task(&d.of).is_some() {
+            ctx = ctx.task(&*d.of);
         }
         due = Some(Due::from_deadline(
-            &deadline,
+            &d.deadline,
             legal_basis.or(Some(def.legal_basis.as_str())),
         ));
     }

@@ -13,6 +13,7 @@ mod digest;
 pub mod entities;
 mod error;
 mod idempotency;
+pub mod notice_facts;
 pub mod outbox;
 pub mod queries;
 pub mod registry;

@@ -16,11 +16,11 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
     QueryTrait,
 };
-use serde_json::json;
 
 use super::cases::read_case;
 use super::conn::Conn;
 use super::entities::{case, history, outbox, task, timer};
+use super::notice_facts::{CaseFacts, DeadlineFacts, NoticeFacts, StateFacts, WorkflowFacts};
 use super::registry::Deployed;
 use super::verify::{Hashed, row_hash};
 use super::{Error, Store};
@@ -402,7 +402,7 @@ impl<'a> Writer<'a> {
         deployed: &Deployed,
         row: &case::Model,
         template: &str,
-        facts: &serde_json::Value,
+        facts: &NoticeFacts,
         dedupe_key: String,
         (actor_id, name, email): (Option<String>, Option<String>, Option<String>),
         dead: Option<String>,
@@ -417,7 +417,7 @@ impl<'a> Writer<'a> {
             recipient_actor: Set(actor_id),
             recipient_name: Set(name),
             recipient_email: Set(email),
-            context: Set(facts.to_string()),
+            context: Set(facts.to_text()),
             status: Set(if dead.is_some() { "dead" } else { "pending" }.into()),
             attempts: Set(0),
             next_attempt_at: Set(now),
@@ -546,27 +546,38 @@ fn notice_facts(
     row: &case::Model,
     case: &Case,
     deadline: Option<&NoticeDeadline>,
-) -> serde_json::Value {
+) -> NoticeFacts {
     let def = &deployed.def;
-    let label = def.state(&case.state).map(|s| s.label.to_string());
-    let dates: Vec<&str> = case
-        .variables
-        .iter()
-        .filter(|(_, v)| v.as_date().is_some())
-        .map(|(k, _)| &**k)
-        .collect();
-    json!({
-        "workflow": { "id": deployed.workflow_id, "title": def.title, "version": deployed.version },
-        "case": { "id": row.id, "key": row.business_key },
-        "state": { "id": case.state.to_string(), "label": label },
-        "vars": vars_json(&case.variables),
-        "date_vars": dates,
-        "deadline": deadline.map(|d| json!({
-            "of": d.of.to_string(),
-            "legal_basis": d.legal_basis.as_deref(),
-            "deadline": &*d.deadline,
-        })),
-    })
+    let serde_json::Value::Object(vars) = vars_json(&case.variables) else {
+        unreachable!("vars_json builds an object")
+    };
+    NoticeFacts {
+        workflow: WorkflowFacts {
+            id: deployed.workflow_id.to_string(),
+            title: def.title.to_string(),
+            version: deployed.version,
+        },
+        case: CaseFacts {
+            id: row.id.clone(),
+            key: row.business_key.clone(),
+        },
+        state: StateFacts {
+            id: case.state.to_string(),
+            label: def.state(&case.state).map(|s| s.label.to_string()),
+        },
+        vars,
+        date_vars: case
+            .variables
+            .iter()
+            .filter(|(_, v)| v.as_date().is_some())
+            .map(|(k, _)| k.to_string())
+            .collect(),
+        deadline: deadline.map(|d| DeadlineFacts {
+            of: d.of.to_string(),
+            legal_basis: d.legal_basis.as_deref().map(str::to_owned),
+            deadline: (*d.deadline).clone(),
+        }),
+    }
 }
 
 fn status_text(case: &Case) -> (String, Option<String>) {
