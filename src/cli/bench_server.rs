@@ -21,7 +21,7 @@ use crate::server::dispatcher::{Delivery, Dispatcher};
 use crate::server::notice_config::DEFAULT_FROM;
 use crate::server::scheduler::Scheduler;
 use store::Store;
-use store::cases::EventRequest;
+use store::drive::EventRequest;
 
 /// Concurrent clients, as the HTTP requests of a busy day would be: on SQLite, transitions
 /// that arrive together share one COMMIT (`store/batch.rs`), so throughput grows with them.

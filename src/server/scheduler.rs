@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::worker::{self, Stop, Worker};
 use crate::clock::Clock;
-use store::cases::Fired;
+use store::drive::Fired;
 use store::entities::timer;
 use store::{Error, Store};
 

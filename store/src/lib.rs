@@ -4,12 +4,12 @@
 
 pub mod actors;
 mod batch;
-pub mod cases;
 mod claim;
 pub mod clock;
 pub(crate) mod conn;
 pub mod deploy;
 mod digest;
+pub mod drive;
 pub mod entities;
 mod error;
 mod idempotency;

@@ -11,8 +11,8 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use super::drive::decode;
 use super::entities::{case, history, outbox, task, timer, workflow_version};
-use super::transition::decode;
 use super::{Error, Store};
 use crate::clock::{from_millis, millis};
 

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Europe::Brussels;
-use engine::machine::{self, Actor, StartRequest, next_run, next_runs};
+use engine::machine::{self, next_run, next_runs};
 use sea_orm::sea_query::Expr;
 use std::sync::Arc;
 
@@ -20,9 +20,10 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
+use super::drive::{self, new_case_id};
 use super::entities::{schedule_run, workflow_version};
 use super::registry::Deployed;
-use super::transition::{Row, Writer, new_case_id};
+use super::transition::Row;
 use super::{Error, Store};
 use crate::clock::{from_millis, millis};
 
@@ -268,17 +269,8 @@ impl Store {
         attempt: Attempt,
     ) -> Result<Outcome, Error> {
         let s = &d.def.schedules[index];
-        let by = Actor {
-            id: format!("schedule:{}", s.id),
-            roles: d.def.start.by.iter().map(|r| r.to_string()).collect(),
-        };
         let key = run_key(&s.id, at);
-        let request = StartRequest {
-            by,
-            inputs: s.inputs.clone(),
-            now,
-        };
-        let ran = match machine::start(&d.def, &self.calendar, request) {
+        let ran = match drive::start_scheduled(self, d, index, now) {
             Ok(started) => {
                 self.start_run(d, index, at, now, attempt, key, started)
                     .await
@@ -381,9 +373,7 @@ impl Store {
                     key,
                     parent_id: None,
                 };
-                Writer::new(&store, txn, now)
-                    .write(d, row, &case, effects, None)
-                    .await?;
+                drive::apply(&store, txn, now, d, row, &case, effects, None).await?;
                 Ok(true)
             })
         })

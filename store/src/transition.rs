@@ -7,23 +7,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use engine::calendar::Deadline;
-use engine::machine::{
-    self, Actor, Case, Effect, History, NoticeDeadline, StartRequest, Status, TimerKind, Trigger,
-    Variables,
-};
+use engine::machine::{Case, Effect, History, NoticeDeadline, Status, TimerKind, Variables};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    QueryTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 
-use super::cases::read_case;
+use super::Error;
 use super::conn::Conn;
 use super::entities::{case, history, outbox, task, timer};
 use super::notice_facts::{CaseFacts, DeadlineFacts, NoticeFacts, StateFacts, WorkflowFacts};
 use super::registry::Deployed;
 use super::verify::{Hashed, row_hash};
-use super::{Error, Store};
 use crate::clock::millis;
 
 /// Where a case row comes from: a new case, or the row as read (for its version check).
@@ -36,8 +29,9 @@ pub(super) enum Row<'a> {
     Existing(&'a case::Model),
 }
 
-/// Work set off by a transition, done in the same transaction.
-enum Followup {
+/// What a written transition sets off, for `drive.rs` to run in the same transaction: the
+/// Writer only writes rows and never runs the engine.
+pub(super) enum Followup {
     StartChild {
         parent_id: String,
         parent_key: String,
@@ -52,16 +46,11 @@ enum Followup {
 }
 
 pub(super) struct Writer<'a> {
-    pub store: &'a Store,
     pub txn: Conn<'a>,
     pub now: DateTime<Utc>,
     followups: VecDeque<Followup>,
     /// The history row of the transition being written: its notices' `history_id`.
     history_id: Option<i64>,
-}
-
-pub(super) fn decode(row: &case::Model) -> Result<Case, Error> {
-    serde_json::from_str(&row.data).map_err(|e| Error::Corrupt(format!("case {}: {e}", row.id)))
 }
 
 fn explanation(d: &Deadline) -> String {
@@ -85,9 +74,8 @@ fn vars_json(v: &Variables) -> serde_json::Value {
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(store: &'a Store, txn: Conn<'a>, now: DateTime<Utc>) -> Self {
+    pub fn new(txn: Conn<'a>, now: DateTime<Utc>) -> Self {
         Writer {
-            store,
             txn,
             now,
             followups: VecDeque::new(),
@@ -95,25 +83,14 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Writes one engine outcome and everything it sets off; returns the case's new row.
-    pub async fn write(
-        &mut self,
-        deployed: &Deployed,
-        row: Row<'_>,
-        case: &Case,
-        effects: Vec<Effect>,
-        late_ms: Option<i64>,
-    ) -> Result<case::Model, Error> {
-        let written = self
-            .write_one(deployed, row, case, effects, late_ms)
-            .await?;
-        while let Some(f) = self.followups.pop_front() {
-            self.followup(f).await?;
-        }
-        Ok(written)
+    /// The next child to start or parent to tell, set off by what was written.
+    pub fn next_followup(&mut self) -> Option<Followup> {
+        self.followups.pop_front()
     }
 
-    async fn write_one(
+    /// Writes one engine outcome (case row, history, timers, tasks, outbox rows); what it
+    /// sets off is queued for [`Writer::next_followup`]. Returns the case's new row.
+    pub async fn write(
         &mut self,
         deployed: &Deployed,
         row: Row<'_>,
@@ -440,104 +417,6 @@ impl<'a> Writer<'a> {
             .await?;
         Ok(())
     }
-
-    async fn followup(&mut self, f: Followup) -> Result<(), Error> {
-        match f {
-            Followup::StartChild {
-                parent_id,
-                parent_key,
-                workflow,
-                variables,
-            } => {
-                let deployed = self
-                    .store
-                    .registry
-                    .latest_or_load(self.txn, &workflow)
-                    .await?;
-                // The child is started by the system on the parent's behalf: it holds the
-                // roles allowed to start the child workflow.
-                let by = Actor {
-                    id: format!("case:{parent_id}"),
-                    roles: deployed
-                        .def
-                        .start
-                        .by
-                        .iter()
-                        .map(|r| r.to_string())
-                        .collect(),
-                };
-                let inputs = variables
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_json()))
-                    .collect();
-                let (case, effects) = machine::start(
-                    &deployed.def,
-                    &self.store.calendar,
-                    StartRequest {
-                        by,
-                        inputs,
-                        now: self.now,
-                    },
-                )?;
-                let siblings = self
-                    .txn
-                    .one::<Count>(
-                        &case::Entity::find()
-                            .select_only()
-                            .column_as(case::Column::Id.count(), "n")
-                            .filter(case::Column::ParentId.eq(&parent_id)),
-                    )
-                    .await?
-                    .map_or(0, |c| c.n);
-                let row = Row::New {
-                    id: new_case_id(),
-                    key: format!("{parent_key}/{workflow}-{}", siblings + 1),
-                    parent_id: Some(parent_id),
-                };
-                self.write_one(&deployed, row, &case, effects, None).await?;
-            }
-            Followup::ChildEnded {
-                parent_id,
-                workflow,
-                outcome,
-            } => {
-                let parent = read_case(self.txn, &parent_id).await?;
-                let deployed = self
-                    .store
-                    .registry
-                    .version(self.txn, parent.version_id)
-                    .await?;
-                let current = decode(&parent)?;
-                // A parent that does not wait for this outcome (closed, or in a state with no
-                // `on_child` for it) is not an error of the child's transition.
-                match machine::step(
-                    &deployed.def,
-                    &self.store.calendar,
-                    &current,
-                    Trigger::ChildEnded { workflow, outcome },
-                    self.now,
-                ) {
-                    Ok((case, effects)) => {
-                        self.write_one(&deployed, Row::Existing(&parent), &case, effects, None)
-                            .await?;
-                    }
-                    Err(refusal) => {
-                        tracing::info!(parent = %parent_id, %refusal, "child ended; parent not waiting")
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(FromQueryResult, serde::Deserialize)]
-struct Count {
-    n: i64,
-}
-
-pub fn new_case_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 /// What a notice needs to be rendered later exactly as the case was at this transition.

@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::views::{CaseSummary, CaseView, HistoryView};
 use crate::server::AppState;
 use store::actors::{ADMIN, ActorInfo, OPERATOR};
-use store::cases::EventRequest;
+use store::drive::EventRequest;
 use store::entities::case;
 use store::queries::CaseFilter;
 

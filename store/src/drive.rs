@@ -1,14 +1,20 @@
-//! Driving cases: start one, send it an event, fire one of its timers. Each is one
-//! transaction: read the case, run the pure engine, write everything it produced.
+//! Driving cases: every place the pure engine runs for a trigger — a start, an event, a timer
+//! firing, a schedule occurrence, a child started and a parent told that its child ended. Each
+//! trigger is one transaction: read the case, run `machine::start`/`step`, hand the outcome to
+//! the Writer (`transition.rs`, which only writes rows), then drive what it set off
+//! ([`apply`]) in the same transaction.
 
 use chrono::{DateTime, Utc};
-use engine::machine::{self, Actor, Inputs, StartRequest, TimerKey, Trigger};
+use engine::machine::{
+    self, Actor, Case, Effect, Inputs, Refusal, StartRequest, TimerKey, Trigger,
+};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
 use super::conn::Conn;
 use super::entities::{case, timer};
-use super::transition::{Row, Writer, decode, new_case_id};
+use super::registry::Deployed;
+use super::transition::{Followup, Row, Writer};
 use super::{Error, Store};
 use crate::clock::millis;
 
@@ -85,9 +91,7 @@ impl Store {
                         key,
                         parent_id: None,
                     };
-                    Writer::new(&store, txn, now)
-                        .write(&deployed, row, &case, effects, None)
-                        .await
+                    apply(&store, txn, now, &deployed, row, &case, effects, None).await
                 })
             })
             .await?;
@@ -149,9 +153,8 @@ impl Store {
                     let current = decode(&row)?;
                     let (case, effects) =
                         machine::step(&deployed.def, &store.calendar, &current, trigger, now)?;
-                    Writer::new(&store, txn, now)
-                        .write(&deployed, Row::Existing(&row), &case, effects, None)
-                        .await
+                    let row = Row::Existing(&row);
+                    apply(&store, txn, now, &deployed, row, &case, effects, None).await
                 })
             })
             .await?;
@@ -196,15 +199,9 @@ impl Store {
                     let trigger = Trigger::Timer { key };
                     match machine::step(&deployed.def, &store.calendar, &current, trigger, now) {
                         Ok((case, effects)) => {
-                            Writer::new(&store, txn, now)
-                                .write(
-                                    &deployed,
-                                    Row::Existing(&row),
-                                    &case,
-                                    effects,
-                                    Some(late_ms),
-                                )
-                                .await?;
+                            let row = Row::Existing(&row);
+                            let late = Some(late_ms);
+                            apply(&store, txn, now, &deployed, row, &case, effects, late).await?;
                             Ok(Fired::Fired { late_ms })
                         }
                         Err(refusal) => {
@@ -271,4 +268,137 @@ fn parse_key(s: &str) -> Result<TimerKey, Error> {
         timer: timer.into(),
         seq,
     })
+}
+
+/// Writes one engine outcome, then starts the children and tells the parents it set off
+/// (and what those set off in turn), all through the caller's transaction. Returns the row of
+/// the case the trigger was for.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn apply(
+    store: &Store,
+    txn: Conn<'_>,
+    now: DateTime<Utc>,
+    deployed: &Deployed,
+    row: Row<'_>,
+    case: &Case,
+    effects: Vec<Effect>,
+    late_ms: Option<i64>,
+) -> Result<case::Model, Error> {
+    let mut w = Writer::new(txn, now);
+    let written = w.write(deployed, row, case, effects, late_ms).await?;
+    while let Some(f) = w.next_followup() {
+        followup(store, &mut w, f).await?;
+    }
+    Ok(written)
+}
+
+async fn followup(store: &Store, w: &mut Writer<'_>, f: Followup) -> Result<(), Error> {
+    let (txn, now) = (w.txn, w.now);
+    match f {
+        Followup::StartChild {
+            parent_id,
+            parent_key,
+            workflow,
+            variables,
+        } => {
+            let deployed = store.registry.latest_or_load(txn, &workflow).await?;
+            // The child is started by the system on the parent's behalf: it holds the
+            // roles allowed to start the child workflow.
+            let by = Actor {
+                id: format!("case:{parent_id}"),
+                roles: deployed
+                    .def
+                    .start
+                    .by
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect(),
+            };
+            let inputs = variables
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_json()))
+                .collect();
+            let (case, effects) = machine::start(
+                &deployed.def,
+                &store.calendar,
+                StartRequest { by, inputs, now },
+            )?;
+            let siblings = txn
+                .one::<Count>(
+                    &case::Entity::find()
+                        .select_only()
+                        .column_as(case::Column::Id.count(), "n")
+                        .filter(case::Column::ParentId.eq(&parent_id)),
+                )
+                .await?
+                .map_or(0, |c| c.n);
+            let row = Row::New {
+                id: new_case_id(),
+                key: format!("{parent_key}/{workflow}-{}", siblings + 1),
+                parent_id: Some(parent_id),
+            };
+            w.write(&deployed, row, &case, effects, None).await?;
+        }
+        Followup::ChildEnded {
+            parent_id,
+            workflow,
+            outcome,
+        } => {
+            let parent = read_case(txn, &parent_id).await?;
+            let deployed = store.registry.version(txn, parent.version_id).await?;
+            let current = decode(&parent)?;
+            // A parent that does not wait for this outcome (closed, or in a state with no
+            // `on_child` for it) is not an error of the child's transition.
+            match machine::step(
+                &deployed.def,
+                &store.calendar,
+                &current,
+                Trigger::ChildEnded { workflow, outcome },
+                now,
+            ) {
+                Ok((case, effects)) => {
+                    w.write(&deployed, Row::Existing(&parent), &case, effects, None)
+                        .await?;
+                }
+                Err(refusal) => {
+                    tracing::info!(parent = %parent_id, %refusal, "child ended; parent not waiting")
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The engine's start of a schedule occurrence's case: started by the schedule, holding the
+/// roles allowed to start the workflow, with the schedule's inputs.
+pub(super) fn start_scheduled(
+    store: &Store,
+    d: &Deployed,
+    index: usize,
+    now: DateTime<Utc>,
+) -> Result<(Case, Vec<Effect>), Refusal> {
+    let s = &d.def.schedules[index];
+    let by = Actor {
+        id: format!("schedule:{}", s.id),
+        roles: d.def.start.by.iter().map(|r| r.to_string()).collect(),
+    };
+    let request = StartRequest {
+        by,
+        inputs: s.inputs.clone(),
+        now,
+    };
+    machine::start(&d.def, &store.calendar, request)
+}
+
+pub(super) fn decode(row: &case::Model) -> Result<Case, Error> {
+    serde_json::from_str(&row.data).map_err(|e| Error::Corrupt(format!("case {}: {e}", row.id)))
+}
+
+pub(super) fn new_case_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[derive(FromQueryResult, serde::Deserialize)]
+struct Count {
+    n: i64,
 }
