@@ -122,7 +122,8 @@ impl Dispatcher {
     /// One pass; once `stop` is asked, no other notice starts (the claimed ones keep their
     /// lease) and the deliveries in flight end within their transport's bound.
     async fn pass(&self, stop: &mut Stop) -> Result<DispatchPass, Error> {
-        let (mut pass, left) = worker::claim_and_run(self, stop).await?;
+        let mut pass = DispatchPass::default();
+        let left = worker::claim_and_run(self, stop, &mut pass).await?;
         pass.left += left;
         if pass.left > 0 {
             tracing::info!(

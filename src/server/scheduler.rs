@@ -96,8 +96,7 @@ impl Scheduler {
     }
 
     async fn fire_due_timers(&self, pass: &mut Pass) -> Result<(), Error> {
-        let (fired, _) = worker::claim_and_run(self, &mut Stop::never()).await?;
-        pass.add(fired);
+        worker::claim_and_run(self, &mut Stop::never(), pass).await?;
         Ok(())
     }
 

@@ -24,7 +24,7 @@ pub(crate) trait Worker: Clone + Send + Sync + 'static {
     /// What one task runs: the due timers of one case, or one notice.
     type Unit: Send + 'static;
     /// The counts of a pass.
-    type Tally: Default + Send + 'static;
+    type Tally: Send + 'static;
     /// For logs.
     const NAME: &'static str;
 
@@ -56,13 +56,14 @@ pub(crate) trait Worker: Clone + Send + Sync + 'static {
     fn next_wake(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, Error>> + Send;
 }
 
-/// Claims and runs batches until none is left (or `stop` is asked). Returns the counts and
-/// the number of claimed units left unfinished by shutdown (they keep their lease).
+/// Claims and runs batches until none is left (or `stop` is asked), adding each unit's counts
+/// to `tally` as it ends (they stay counted when a later unit fails the pass). Returns the
+/// number of claimed units left unfinished by shutdown (they keep their lease).
 pub(crate) async fn claim_and_run<W: Worker>(
     worker: &W,
     stop: &mut Stop,
-) -> Result<(W::Tally, usize), Error> {
-    let mut tally = W::Tally::default();
+    tally: &mut W::Tally,
+) -> Result<usize, Error> {
     let mut left = 0;
     for _ in 0..MAX_BATCHES {
         if stop.asked() {
@@ -83,16 +84,16 @@ pub(crate) async fn claim_and_run<W: Worker>(
             running.spawn(worker.clone().run_one(unit, now));
             while running.len() >= side_by_side {
                 if let Some(r) = stop.join(&mut running).await {
-                    W::add(&mut tally, W::settle(r)?);
+                    W::add(tally, W::settle(r)?);
                 }
             }
         }
         while let Some(r) = stop.join(&mut running).await {
-            W::add(&mut tally, W::settle(r)?);
+            W::add(tally, W::settle(r)?);
         }
     }
     left += std::mem::take(&mut stop.abandoned);
-    Ok((tally, left))
+    Ok(left)
 }
 
 /// Runs passes until `shutdown` turns true. What a pass in progress does then is the worker's

@@ -377,13 +377,7 @@ async fn deploy_versions(backend: Backend) {
         .await;
     assert_eq!(r.status, 403);
     // The same text: nothing new.
-    let r = app
-        .post(
-            &app.admin,
-            "/api/v1/workflows",
-            json!({"source": source, "templates": templates}),
-        )
-        .await;
+    let r = app.deploy(&source, &templates).await;
     assert_eq!(
         (
             r.status,
@@ -394,13 +388,7 @@ async fn deploy_versions(backend: Backend) {
     );
     // A broken text is refused with the validator's message and position.
     let broken = source.replace("goto: instruction", "goto: instructoin");
-    let r = app
-        .post(
-            &app.admin,
-            "/api/v1/workflows",
-            json!({"source": broken, "templates": templates}),
-        )
-        .await;
+    let r = app.deploy(&broken, &templates).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (422, Some("invalid_workflow")),
@@ -414,13 +402,7 @@ async fn deploy_versions(backend: Backend) {
     );
     // A changed text is version 2; the running case keeps version 1, a new case gets 2.
     let changed = source.replace("title: ", "title: (v2) ");
-    let r = app
-        .post(
-            &app.admin,
-            "/api/v1/workflows",
-            json!({"source": changed, "templates": templates}),
-        )
-        .await;
+    let r = app.deploy(&changed, &templates).await;
     assert_eq!(
         (r.status, r.body["version"].as_i64()),
         (201, Some(2)),
@@ -541,19 +523,6 @@ async fn child_case_tasks_and_stuck(backend: Backend) {
     assert_eq!(last["trigger"], "child chambre-recours ended: desistement");
 }
 
-/// The business keys a case list answered, sorted.
-fn keys(list: &Reply) -> Vec<String> {
-    let mut keys: Vec<String> = list
-        .body
-        .as_array()
-        .unwrap_or_else(|| panic!("a list: {}", list.body))
-        .iter()
-        .map(|c| c["key"].as_str().unwrap().to_owned())
-        .collect();
-    keys.sort();
-    keys
-}
-
 async fn case_list_filters_and_probes(backend: Backend) {
     let app = spawn_app(backend).await;
     let (alice, bob) = (
@@ -575,7 +544,7 @@ async fn case_list_filters_and_probes(backend: Backend) {
     let list = |query: String| async move {
         let r = app.get(&app.admin, &format!("/api/v1/cases?{query}")).await;
         assert_eq!(r.status, 200, "{query}: {}", r.body);
-        keys(&r)
+        r.sorted_keys()
     };
     assert_eq!(list("state=recusation_ouverte".into()).await, ["CR-1"]);
     assert_eq!(list("state=liste_a_communiquer".into()).await, ["CR-3"]);
@@ -678,13 +647,13 @@ async fn a_page_holds_only_readable_cases(backend: Backend) {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let page = app.get(&secretariat, "/api/v1/cases?limit=1").await;
-    assert_eq!(keys(&page), ["CR-1"], "{}", page.body);
+    assert_eq!(page.sorted_keys(), ["CR-1"], "{}", page.body);
     let page = app.get(&dco, "/api/v1/cases?limit=1&offset=1").await;
-    assert!(keys(&page).is_empty(), "{}", page.body);
+    assert!(page.sorted_keys().is_empty(), "{}", page.body);
     let page = app.get(&nobody, "/api/v1/cases").await;
     assert_eq!((page.status, &page.body), (200, &json!([])));
     let all = app.get(&app.admin, "/api/v1/cases?limit=1").await;
-    assert_eq!(keys(&all), ["BF-1"], "{}", all.body);
+    assert_eq!(all.sorted_keys(), ["BF-1"], "{}", all.body);
 }
 
 /// An actor without any role in a case's workflow learns nothing from sending it an event:

@@ -140,6 +140,21 @@ pub struct Reply {
     pub body: Value,
 }
 
+impl Reply {
+    /// The business keys of a case list, sorted.
+    pub fn sorted_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .body
+            .as_array()
+            .unwrap_or_else(|| panic!("a list: {}", self.body))
+            .iter()
+            .map(|c| c["key"].as_str().unwrap().to_owned())
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
 impl TestApp {
     pub async fn actor(&self, name: &str, roles: &[&str]) -> String {
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
@@ -187,6 +202,16 @@ impl TestApp {
             .await
             .expect("request sent");
         reply(r).await
+    }
+
+    /// Deploys a workflow through the API, as the administrator.
+    pub async fn deploy(&self, source: &str, templates: impl serde::Serialize) -> Reply {
+        self.post(
+            &self.admin,
+            "/api/v1/workflows",
+            serde_json::json!({ "source": source, "templates": templates }),
+        )
+        .await
     }
 
     pub async fn start(&self, token: &str, workflow: &str, key: &str, inputs: Value) -> Reply {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use notifiers::{SmtpConfig, TlsMode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::{Value, json};
+use serde_json::Value;
 use store::entities::actor;
 
 use super::harness::{Backend, TestApp, brussels, spawn_app, spawn_app_with, spawn_with};
@@ -84,13 +84,7 @@ async fn deploying_a_deep_or_raw_html_template_is_refused(backend: Backend) {
         "liste-membres.html".into(),
         "<p>{{{vars.matiere}}}</p>".into(),
     );
-    let r = app
-        .post(
-            &app.admin,
-            "/api/v1/workflows",
-            json!({"source": source, "templates": templates}),
-        )
-        .await;
+    let r = app.deploy(&source, &templates).await;
     assert_eq!(r.status, 422, "{}", r.body);
     let msg = r.body["message"].as_str().unwrap();
     assert!(

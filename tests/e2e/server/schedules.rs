@@ -55,13 +55,7 @@ schedules:
 async fn deployed(backend: Backend) -> TestApp {
     let app = spawn_app(backend).await;
     app.clock.set(brussels(2026, 12, 7, 12));
-    let r = app
-        .post(
-            &app.admin,
-            "/api/v1/workflows",
-            json!({"source": WORKFLOW, "templates": {}}),
-        )
-        .await;
+    let r = app.deploy(WORKFLOW, json!({})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     app
 }
@@ -70,15 +64,7 @@ async fn keys(app: &TestApp) -> Vec<String> {
     let r = app
         .get(&app.admin, "/api/v1/cases?workflow=releve-quotidien")
         .await;
-    let mut keys: Vec<String> = r
-        .body
-        .as_array()
-        .unwrap_or_else(|| panic!("{}", r.body))
-        .iter()
-        .map(|c| c["key"].as_str().unwrap().to_owned())
-        .collect();
-    keys.sort();
-    keys
+    r.sorted_keys()
 }
 
 async fn a_failing_schedule_stops_nothing_else(backend: Backend) {
@@ -187,13 +173,7 @@ async fn a_failing_schedule_stops_nothing_else(backend: Backend) {
         "",
     );
     assert!(!without.contains("matin"));
-    let r = app
-        .post(
-            &app.admin,
-            "/api/v1/workflows",
-            json!({"source": without, "templates": {}}),
-        )
-        .await;
+    let r = app.deploy(&without, json!({})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let now = brussels(2026, 12, 9, 9) + Duration::minutes(10);
     app.clock.set(now);
@@ -257,13 +237,7 @@ async fn a_cron_more_than_once_a_minute_never_runs(backend: Backend) {
     let fast = WORKFLOW
         .replace("id: releve-quotidien", "id: releve-rapide")
         .replace("0 0 8 * * Mon-Fri", "*/10 * * * * *");
-    let r = app
-        .post(
-            &app.admin,
-            "/api/v1/workflows",
-            json!({"source": fast, "templates": {}}),
-        )
-        .await;
+    let r = app.deploy(&fast, json!({})).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (422, Some("invalid_workflow")),

@@ -71,13 +71,7 @@ fn pair(key: &str, reason: &str) -> (String, String) {
 
 async fn operator_sees_why_a_case_is_stuck(backend: Backend) {
     let app = spawn_app(backend).await;
-    let r = app
-        .post(
-            &app.admin,
-            "/api/v1/workflows",
-            json!({"source": WORKFLOW, "templates": {}}),
-        )
-        .await;
+    let r = app.deploy(WORKFLOW, json!({})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let gestion = app.actor("Gestion", &["gestionnaire"]).await;
     let mut ids = Vec::new();
