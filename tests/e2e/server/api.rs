@@ -364,9 +364,7 @@ async fn deploy_versions(backend: Backend) {
     let app = spawn_app(backend).await;
     let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
     let old = recours(&app, &secretaire, "CR-old").await;
-    let dir = super::harness::workflows_dir().join("chambre-recours");
-    let source = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
-    let templates = store::deploy::read_templates(&dir).unwrap();
+    let (source, templates) = super::harness::shipped("chambre-recours");
     // Not an administrator.
     let r = app
         .post(

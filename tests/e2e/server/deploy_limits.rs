@@ -5,24 +5,8 @@
 use engine::definition::{limits, sample};
 use serde_json::{Value, json};
 
-use super::harness::{Backend, TestApp, spawn_app, workflows_dir};
+use super::harness::{Backend, shipped, spawn_app};
 use crate::on_both_backends;
-
-fn chambre_recours() -> (String, std::collections::BTreeMap<String, String>) {
-    let dir = workflows_dir().join("chambre-recours");
-    let source = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
-    let templates = store::deploy::read_templates(&dir).unwrap();
-    (source, templates)
-}
-
-async fn deploy(app: &TestApp, source: &str, templates: Value) -> super::harness::Reply {
-    app.post(
-        &app.admin,
-        "/api/v1/workflows",
-        json!({"source": source, "templates": templates}),
-    )
-    .await
-}
 
 /// The diagnostics of a 422, as `(file, line, column, code)`.
 fn diagnostics(body: &Value) -> Vec<(String, u64, u64, String)> {
@@ -45,7 +29,7 @@ fn diagnostics(body: &Value) -> Vec<(String, u64, u64, String)> {
 /// refused by the API too, each with its file, line, column and code; nothing is stored.
 async fn template_errors_are_refused_like_validate(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (source, templates) = chambre_recours();
+    let (source, templates) = shipped("chambre-recours");
     let name = templates
         .keys()
         .find(|k| k.ends_with(".text"))
@@ -63,12 +47,9 @@ async fn template_errors_are_refused_like_validate(backend: Backend) {
     ] {
         let mut broken = templates.clone();
         broken.insert(name.clone(), text.to_string());
-        let r = deploy(
-            &app,
-            &source.replace("title: ", "title: (v2) "),
-            json!(broken),
-        )
-        .await;
+        let r = app
+            .deploy(&source.replace("title: ", "title: (v2) "), json!(broken))
+            .await;
         assert_eq!(
             (r.status, r.body["code"].as_str()),
             (422, Some("invalid_workflow")),
@@ -100,9 +81,9 @@ async fn template_errors_are_refused_like_validate(backend: Backend) {
 /// A YAML mistake names the deployed text `<deployed>`, never a path of the server.
 async fn yaml_errors_name_the_deployed_text(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (source, templates) = chambre_recours();
+    let (source, templates) = shipped("chambre-recours");
     let broken = source.replacen("title: ", "title: [", 1);
-    let r = deploy(&app, &broken, json!(templates)).await;
+    let r = app.deploy(&broken, json!(templates)).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (422, Some("invalid_workflow")),
@@ -124,7 +105,7 @@ async fn yaml_errors_name_the_deployed_text(backend: Backend) {
 async fn limits_bound_a_deployment(backend: Backend) {
     let app = spawn_app(backend).await;
     let over = limits::MAX_STATES + 1;
-    let r = deploy(&app, &sample::chain(over), json!({})).await;
+    let r = app.deploy(&sample::chain(over), json!({})).await;
     assert_eq!(
         (r.status, r.body["code"].as_str()),
         (422, Some("limit_exceeded")),
@@ -146,19 +127,16 @@ async fn limits_bound_a_deployment(backend: Backend) {
         r.body["details"]["limit"]
     );
     assert_eq!(diagnostics(&r.body)[0].3, "limit-exceeded");
-    let r = deploy(
-        &app,
-        &sample::many_events(limits::MAX_EVENTS + 1),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .deploy(&sample::many_events(limits::MAX_EVENTS + 1), json!({}))
+        .await;
     assert_eq!(
         (r.status, r.body["details"]["limit"].as_str()),
         (422, Some("events")),
         "{}",
         r.body["message"]
     );
-    let r = deploy(&app, &sample::chain(2_000), json!({})).await;
+    let r = app.deploy(&sample::chain(2_000), json!({})).await;
     assert_eq!(
         (r.status, r.body["version"].as_i64()),
         (201, Some(1)),

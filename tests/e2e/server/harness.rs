@@ -27,6 +27,14 @@ pub fn workflows_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")
 }
 
+/// A shipped workflow's text and templates, as `POST /api/v1/workflows` takes them.
+pub fn shipped(id: &str) -> (String, std::collections::BTreeMap<String, String>) {
+    let dir = workflows_dir().join(id);
+    let source = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
+    let templates = store::deploy::read_templates(&dir).unwrap();
+    (source, templates)
+}
+
 /// Noon in Brussels on a civil date, as the tests' "now".
 pub fn brussels(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Brussels

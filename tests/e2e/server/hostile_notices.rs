@@ -75,9 +75,7 @@ async fn deeply_nested_stored_template_goes_dead(backend: Backend) {
 /// Deploying such a template through the API is refused with the template check's code.
 async fn deploying_a_deep_or_raw_html_template_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    let dir = super::harness::workflows_dir().join("chambre-recours");
-    let source = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
-    let mut templates = store::deploy::read_templates(&dir).unwrap();
+    let (source, mut templates) = super::harness::shipped("chambre-recours");
     let deep = "{{#if case}}".repeat(1000) + &"{{/if}}".repeat(1000);
     templates.insert("liste-membres.text".into(), deep);
     templates.insert(
