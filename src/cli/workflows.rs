@@ -4,16 +4,20 @@
 
 use std::path::Path;
 
-use engine::definition::load::{Catalog, LoadError, WorkflowFile, discover, siblings};
+use engine::definition::load::{Catalog, LoadError, WorkflowFile, siblings};
 use engine::machine::Definition;
 
 use super::Failure;
 
-fn read(path: &Path) -> Result<WorkflowFile, String> {
-    WorkflowFile::load(path).map_err(|e| match e {
+fn render_load_error(e: LoadError) -> String {
+    match e {
         LoadError::Parse { path, diagnostic } => diagnostic.render(&path.display().to_string()),
         LoadError::Io { path, error } => format!("cannot read {}: {error}", path.display()),
-    })
+    }
+}
+
+fn read(path: &Path) -> Result<WorkflowFile, String> {
+    WorkflowFile::load(path).map_err(render_load_error)
 }
 
 /// Every error of `file` and of its templates in the context of `catalog`, rendered (the
@@ -40,27 +44,25 @@ pub fn load_checked(path: &Path) -> Result<Definition, String> {
 
 /// Every workflow under `dir`, validated together; refused as a whole if one has errors.
 pub fn load_all(dir: &Path) -> Result<Vec<WorkflowFile>, Failure> {
-    let paths =
-        discover(dir).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", dir.display())))?;
-    if paths.is_empty() {
+    let folder = crate::validation::load_folder(dir)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", dir.display())))?;
+    if folder.checked.is_empty() && folder.unloadable.is_empty() {
         return Err(Failure::Usage(format!(
             "no workflow file found in {} (expected <id>/workflow.yaml)",
             dir.display()
         )));
     }
-    let files = paths
+    if let Some(e) = folder.unloadable.into_iter().next() {
+        return Err(Failure::Run(anyhow::anyhow!(render_load_error(e))));
+    }
+    let errors: Vec<String> = folder
+        .checked
         .iter()
-        .map(|p| read(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::Run(anyhow::anyhow!(e)))?;
-    let catalog = Catalog::new(files);
-    let errors: Vec<String> = catalog
-        .files()
-        .iter()
-        .filter_map(|f| check(f, &catalog).err())
+        .filter(|(_, report)| report.has_errors())
+        .map(|(_, report)| report.render_errors())
         .collect();
     if !errors.is_empty() {
         return Err(Failure::Run(anyhow::anyhow!(errors.join("\n"))));
     }
-    Ok(catalog.into_files())
+    Ok(folder.checked.into_iter().map(|(file, _)| file).collect())
 }

@@ -1,5 +1,5 @@
 //! The daily digest's message: built-in French templates (`digest_mail/`), rendered against the
-//! facts the store queued (`store::digest`). When it is queued: [`due_day`].
+//! facts the store queued (`store::digest_queue`). When it is queued: [`due_day`].
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

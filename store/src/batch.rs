@@ -10,14 +10,12 @@
 //! SQLite's count of changed rows tells them apart. Only a transition that fails *after*
 //! writing (or panics) makes the writer roll the batch back and run it again from the start,
 //! each job in its own savepoint this time; a job is therefore a closure that can run again.
-//! A savepoint around every job instead (their journal copies of every page a job touches,
-//! and two more statements per job) cost, measured with alternating runs of `jalon bench
-//! server`: a fifth of the cases started and events in start order per second (27-28k →
-//! 34-35k; 8.7-9.9k → 10.3-11.9k), 13-20 % of events in random order, 4-9 % of timers fired.
+//! A savepoint around every job from the start would journal every page a job touches, for
+//! failures that almost never happen (figures: docs/performance.md).
 //!
 //! The writer thread owns its own connection to the database file ([`Direct`]) and runs each
-//! transition's statements in place: through sqlx, every statement is handed to a worker
-//! thread and back, which made that hop, not SQLite, the cost of a transition.
+//! transition's statements in place: sqlx would hand every statement to a worker thread and
+//! back, a hop that costs more than SQLite's own work on a transition.
 //!
 //! On PostgreSQL (and on a SQLite database that is not a file), [`Store::write`] is a plain
 //! transaction: concurrent writers commit in parallel there.
@@ -39,13 +37,12 @@ use super::{Error, Store};
 const MAX_BATCH: usize = 256;
 /// Transitions waiting for the writer before callers wait to queue (backpressure).
 const QUEUE: usize = 4096;
-/// WAL frames (pages) past which the writer finishes a checkpoint itself (64 MiB of pages;
-/// 16 MiB was 10 % fewer events per second, from the writer's more frequent copies).
+/// WAL frames (pages) past which the writer finishes a checkpoint itself (64 MiB of pages: a
+/// smaller bound makes the writer copy more often; docs/performance.md).
 ///
 /// Under a steady stream of commits the checkpointer's passive checkpoints never catch up
-/// with the last frame, and SQLite only starts the WAL over once one has: the WAL then grows
-/// without end (1.7 GB in a 10 s benchmark), and every commit appends to pages the kernel
-/// must first allocate and zero. Between two batches no frame is being added, so the
+/// with the last frame, and SQLite only starts the WAL over once one has: the WAL would grow
+/// without end, every commit appending to pages the kernel must first allocate and zero. Between two batches no frame is being added, so the
 /// writer's own passive checkpoint copies what remains and the next batch writes the WAL
 /// from its beginning again.
 const RESTART_FRAMES: u64 = 16384;
@@ -304,7 +301,7 @@ impl Store {
     /// SQLite file in the writer's next batch, like a transition, so that it shares a COMMIT
     /// and never waits in SQLite's busy handler for the writer's lock (which sleeps up to
     /// 100 ms a turn); elsewhere on the pool, in autocommit, without a transaction of its own.
-    pub(super) async fn write_alone<T, F>(&self, f: F) -> Result<T, Error>
+    pub(super) async fn write_statement<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: for<'t> Fn(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
@@ -315,13 +312,13 @@ impl Store {
         }
     }
 
-    /// One statement through [`Store::write_alone`]; returns the number of rows it changed.
-    pub(super) async fn exec_alone<Q>(&self, q: Q) -> Result<u64, Error>
+    /// One statement through [`Store::write_statement`]; returns the number of rows it changed.
+    pub(super) async fn exec_statement<Q>(&self, q: Q) -> Result<u64, Error>
     where
         Q: QueryTrait + Send + Sync + 'static,
     {
         let q = Arc::new(q);
-        self.write_alone(move |c| {
+        self.write_statement(move |c| {
             let q = q.clone();
             Box::pin(async move { c.exec(&*q).await })
         })
@@ -566,7 +563,7 @@ mod tests {
             .unwrap();
         for (store, direct) in [(file, true), (memory, false)] {
             let on_writer = store
-                .write_alone(|c| Box::pin(async move { Ok(matches!(c, Conn::Direct(_))) }))
+                .write_statement(|c| Box::pin(async move { Ok(matches!(c, Conn::Direct(_))) }))
                 .await
                 .unwrap();
             assert_eq!(on_writer, direct);

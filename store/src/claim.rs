@@ -67,7 +67,7 @@ impl Store {
             millis(now + lease).into(),
         ];
         let stmt = Statement::from_sql_and_values(backend, claim_sql(backend, q), values);
-        self.write_alone(move |c| {
+        self.write_statement(move |c| {
             let stmt = stmt.clone();
             Box::pin(async move { c.query(stmt).await })
         })

@@ -256,13 +256,9 @@ impl Direct {
         // A savepoint (a batch that started over) journals the pages it changes; on disk (the
         // default) that journal is a temporary file created and deleted for every batch.
         c.pragma_update(None, "temp_store", "MEMORY")?;
-        // The pages a batch touches (cases, their timers, tasks and indexes) stay in memory
-        // rather than being read again from the file: up to 16 MiB, filled only as used. Not
-        // more: when a B-tree split swaps page numbers, SQLite parks a page on the lock-byte
-        // page number (1 GiB), and the next COMMIT then walks the whole cache to drop pages
-        // past the end of the file (`pcache1TruncateUnsafe`, 5 % of the writer's time with
-        // 64 MiB). Measured against 64 MiB, alternating runs: events in start order 9.7-11.3k/s
-        // against 8.6-10.9k/s, timers fired 10.2-10.7k/s against 9.6-10.1k/s.
+        // The pages a batch touches stay in memory: up to 16 MiB, filled only as used. Not
+        // more: after a B-tree split SQLite's COMMIT walks the whole cache to drop pages past
+        // the end of the file (`pcache1TruncateUnsafe`; figures: docs/performance.md).
         c.pragma_update(None, "cache_size", -16384)?;
         // Copying the WAL back into the database file is the checkpointer thread's work
         // (`batch::checkpointer`), beside the writer rather than inside its commits.

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use engine::definition::load::{Catalog, LoadError, WorkflowFile, discover};
+use engine::definition::load::{Catalog, LoadError, WorkflowFile};
 use engine::machine::Definition;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
@@ -153,45 +153,32 @@ type Refused = Vec<(String, String)>;
 /// Every workflow under `dir`, checked with the others: the ones that pass, compiled, and the
 /// refused ones with their rendered errors. CPU-bound and reads files: a blocking thread's work.
 fn check_dir(dir: &Path) -> Result<(Vec<Checked>, Refused), Error> {
-    let paths = discover(dir).map_err(|e| Error::Invalid {
+    let folder = validation::load_folder(dir).map_err(|e| Error::Invalid {
         code: "workflows_unreadable",
         message: format!("cannot read {}: {e}", dir.display()),
     })?;
     let mut refused = Vec::new();
-    let mut files = Vec::new();
-    for p in paths {
-        match WorkflowFile::load(&p) {
-            Ok(f) => files.push(f),
-            Err(e) => refused.push((
-                p.display().to_string(),
-                match load_report(e) {
-                    Ok(report) => report.render_errors(),
-                    Err(unreadable) => unreadable.to_string(),
-                },
-            )),
-        }
+    for e in folder.unloadable {
+        let path = match &e {
+            LoadError::Parse { path, .. } | LoadError::Io { path, .. } => path.clone(),
+        };
+        let rendered = match load_report(e) {
+            Ok(report) => report.render_errors(),
+            Err(unreadable) => unreadable.to_string(),
+        };
+        refused.push((path.display().to_string(), rendered));
     }
-    let catalog = Catalog::new(files);
-    let passed: Vec<bool> = catalog
-        .files()
-        .iter()
-        .map(|file| {
-            let report = validation::check_on_disk(file, &catalog);
-            if report.has_errors() {
-                refused.push((file.path.display().to_string(), report.render_errors()));
-            }
-            !report.has_errors()
-        })
-        .collect();
     let mut checked = Vec::new();
-    for (file, passed) in catalog.into_files().into_iter().zip(passed) {
-        if passed {
-            let templates = read_templates(file.dir()).map_err(|e| Error::Invalid {
-                code: "workflows_unreadable",
-                message: format!("cannot read templates of {}: {e}", file.path.display()),
-            })?;
-            checked.push(compile(file, templates)?);
+    for (file, report) in folder.checked {
+        if report.has_errors() {
+            refused.push((file.path.display().to_string(), report.render_errors()));
+            continue;
         }
+        let templates = read_templates(file.dir()).map_err(|e| Error::Invalid {
+            code: "workflows_unreadable",
+            message: format!("cannot read templates of {}: {e}", file.path.display()),
+        })?;
+        checked.push(compile(file, templates)?);
     }
     Ok((checked, refused))
 }

@@ -247,7 +247,7 @@ impl Store {
                 Expr::value(millis(now) + backoff * 1000),
             )
             .filter(timer::Column::Id.eq(id));
-        self.exec_alone(q).await?;
+        self.exec_statement(q).await?;
         Ok(())
     }
 }

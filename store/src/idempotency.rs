@@ -129,7 +129,7 @@ impl Store {
             .col_expr(idempotency::Column::Body, Expr::value(body.to_string()))
             .filter(idempotency::Column::ActorId.eq(actor_id))
             .filter(idempotency::Column::Key.eq(key));
-        self.exec_alone(q).await?;
+        self.exec_statement(q).await?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ mod claim;
 pub mod clock;
 pub(crate) mod conn;
 pub mod deploy;
-mod digest;
+mod digest_queue;
 pub mod drive;
 pub mod entities;
 mod error;

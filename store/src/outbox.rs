@@ -101,7 +101,7 @@ impl Store {
             .filter(outbox::Column::Id.eq(id))
             .filter(outbox::Column::Status.eq("pending"))
             .filter(outbox::Column::LeaseOwner.eq(owner));
-        Ok(self.exec_alone(q).await? == 1)
+        Ok(self.exec_statement(q).await? == 1)
     }
 
     /// Records a failed attempt: retried later with backoff, or dead when retrying cannot help
@@ -135,7 +135,7 @@ impl Store {
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(n.id))
             .filter(outbox::Column::LeaseOwner.eq(owner));
-        self.exec_alone(q).await?;
+        self.exec_statement(q).await?;
         Ok(status)
     }
 
@@ -158,7 +158,7 @@ impl Store {
             .filter(outbox::Column::Id.eq(id))
             .filter(outbox::Column::Status.is_in(["dead", "pending"]))
             .filter(outbox::Column::RecipientEmail.is_not_null());
-        if self.exec_alone(q).await? == 0 {
+        if self.exec_statement(q).await? == 0 {
             return Err(Error::Conflict {
                 code: "notice_not_retryable",
                 message: format!("notice {id} is sent, unknown, or has no recipient address"),

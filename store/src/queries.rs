@@ -316,18 +316,6 @@ impl Store {
         })
     }
 
-    pub async fn case_by_key(
-        &self,
-        workflow: &str,
-        key: &str,
-    ) -> Result<Option<case::Model>, Error> {
-        Ok(case::Entity::find()
-            .filter(case::Column::WorkflowId.eq(workflow))
-            .filter(case::Column::BusinessKey.eq(key))
-            .one(&self.db)
-            .await?)
-    }
-
     pub async fn list_cases(
         &self,
         f: &CaseFilter,

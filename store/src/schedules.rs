@@ -420,7 +420,7 @@ impl Store {
                     .do_nothing()
                     .to_owned(),
                 );
-                self.exec_alone(q).await?;
+                self.exec_statement(q).await?;
             }
             Attempt::Retry { attempts, row } => {
                 let q = schedule_run::Entity::update_many()
@@ -433,7 +433,7 @@ impl Store {
                     .filter(schedule_run::Column::At.eq(at))
                     .filter(schedule_run::Column::CaseId.is_null())
                     .filter(schedule_run::Column::Attempts.eq(attempts));
-                self.exec_alone(q).await?;
+                self.exec_statement(q).await?;
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use engine::definition::limits::Exceeded;
-use engine::definition::load::{Catalog, WorkflowFile};
+use engine::definition::load::{Catalog, LoadError, WorkflowFile, discover};
 use engine::definition::validate::validate_with_templates;
 use engine::definition::{Diagnostic, Pos, Severity};
 
@@ -107,4 +107,38 @@ pub fn check_on_disk(file: &WorkflowFile, catalog: &Catalog) -> Report {
             report
         }
     }
+}
+
+/// A folder of workflows (`<id>/workflow.yaml`), read and checked together.
+#[derive(Debug, Default)]
+pub struct Folder {
+    /// Each file that parsed, with its report (`check_on_disk`, every other file that parsed
+    /// as its siblings), in the order of `discover`.
+    pub checked: Vec<(WorkflowFile, Report)>,
+    /// The files that could not be read or parsed, in the same order.
+    pub unloadable: Vec<LoadError>,
+}
+
+/// The one loader of workflow folders: the commands that run a folder (`cli/workflows.rs`)
+/// and the deployment of the folder at start (`store::deploy`) read it here and differ only in
+/// what they do with a refused file. `Err`: the folder itself cannot be listed.
+pub fn load_folder(dir: &Path) -> std::io::Result<Folder> {
+    let mut unloadable = Vec::new();
+    let mut files = Vec::new();
+    for path in discover(dir)? {
+        match WorkflowFile::load(&path) {
+            Ok(f) => files.push(f),
+            Err(e) => unloadable.push(e),
+        }
+    }
+    let catalog = Catalog::new(files);
+    let reports: Vec<Report> = catalog
+        .files()
+        .iter()
+        .map(|file| check_on_disk(file, &catalog))
+        .collect();
+    Ok(Folder {
+        checked: catalog.into_files().into_iter().zip(reports).collect(),
+        unloadable,
+    })
 }
