@@ -343,7 +343,7 @@ impl Store {
         }
         let Some(jobs) = &self.jobs else {
             let txn = self.begin().await?;
-            return match f(Conn::Txn(&txn)).await {
+            return match f(Conn::Transaction(&txn)).await {
                 Ok(v) => {
                     txn.commit().await?;
                     Ok(v)

@@ -51,8 +51,11 @@ pub(crate) struct Holder {
 
 #[derive(Clone, Copy)]
 pub(crate) enum Conn<'a> {
+    /// The pool, each statement in autocommit (reads; one-statement writes on PostgreSQL).
     Pool(&'a DatabaseConnection),
-    Txn(&'a DatabaseTransaction),
+    /// A sea-orm transaction on the pool (a transition on PostgreSQL, a deployment).
+    Transaction(&'a DatabaseTransaction),
+    /// The SQLite writer thread's own connection, inside the batch's transaction.
     Direct(&'a Direct),
 }
 
@@ -71,7 +74,7 @@ impl Conn<'_> {
     pub fn backend(&self) -> DbBackend {
         match self {
             Conn::Pool(c) => c.get_database_backend(),
-            Conn::Txn(c) => c.get_database_backend(),
+            Conn::Transaction(c) => c.get_database_backend(),
             Conn::Direct(_) => DbBackend::Sqlite,
         }
     }
@@ -81,7 +84,7 @@ impl Conn<'_> {
         let stmt = q.build(self.backend());
         Ok(match self {
             Conn::Pool(c) => c.execute_raw(stmt).await?.rows_affected(),
-            Conn::Txn(c) => c.execute_raw(stmt).await?.rows_affected(),
+            Conn::Transaction(c) => c.execute_raw(stmt).await?.rows_affected(),
             Conn::Direct(d) => d.exec(&stmt)?,
         })
     }
@@ -112,7 +115,7 @@ impl Conn<'_> {
         let stmt = q.build(self.backend());
         let duplicate = match self {
             Conn::Pool(c) => sea_unique(c.execute_raw(stmt).await)?,
-            Conn::Txn(c) => sea_unique(c.execute_raw(stmt).await)?,
+            Conn::Transaction(c) => sea_unique(c.execute_raw(stmt).await)?,
             Conn::Direct(d) => match d.exec(&stmt) {
                 Ok(_) => false,
                 Err(DirectErr::Unique) => true,
@@ -130,7 +133,7 @@ impl Conn<'_> {
     pub async fn query<M: Readable>(&self, stmt: Statement) -> Result<Vec<M>, Error> {
         let rows = match self {
             Conn::Pool(c) => c.query_all_raw(stmt).await?,
-            Conn::Txn(c) => c.query_all_raw(stmt).await?,
+            Conn::Transaction(c) => c.query_all_raw(stmt).await?,
             Conn::Direct(d) => return Ok(d.rows(&stmt)?),
         };
         rows.iter()

@@ -89,19 +89,19 @@ impl Health {
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn until it ends.
-pub struct WriteTxn {
+pub struct WriteTransaction {
     txn: DatabaseTransaction,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-impl std::ops::Deref for WriteTxn {
+impl std::ops::Deref for WriteTransaction {
     type Target = DatabaseTransaction;
     fn deref(&self) -> &DatabaseTransaction {
         &self.txn
     }
 }
 
-impl WriteTxn {
+impl WriteTransaction {
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await
     }
@@ -195,7 +195,7 @@ impl Store {
     /// A transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred read-then-write transaction fails with "database is
     /// locked" under contention, whatever the busy timeout.
-    pub async fn begin(&self) -> Result<WriteTxn, DbErr> {
+    pub async fn begin(&self) -> Result<WriteTransaction, DbErr> {
         let turn = match &self.writer {
             Some(w) => Some(w.clone().lock_owned().await),
             None => None,
@@ -207,7 +207,7 @@ impl Store {
                 ..Default::default()
             })
             .await?;
-        Ok(WriteTxn { txn, _turn: turn })
+        Ok(WriteTransaction { txn, _turn: turn })
     }
 
     /// Readiness: the database answers within [`READY_TIMEOUT`] and, after a write failed
