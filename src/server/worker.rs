@@ -215,3 +215,136 @@ impl Stop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    /// Units are numbers in a queue, claimed three at a time; a unit above 100 never ends (a
+    /// relay that never answers), unit 13 fails with a database error.
+    #[derive(Clone)]
+    struct Queue {
+        units: Arc<Mutex<Vec<u32>>>,
+        clock: Arc<ManualClock>,
+        wake: Arc<Notify>,
+        bound: Option<StdDuration>,
+    }
+
+    impl Queue {
+        fn of(units: impl IntoIterator<Item = u32>, bound: Option<StdDuration>) -> Queue {
+            Queue {
+                units: Arc::new(Mutex::new(units.into_iter().collect())),
+                clock: Arc::new(ManualClock::new(DateTime::UNIX_EPOCH)),
+                wake: Arc::new(Notify::new()),
+                bound,
+            }
+        }
+    }
+
+    impl Worker for Queue {
+        type Unit = u32;
+        type Tally = Vec<u32>;
+        const NAME: &'static str = "test";
+
+        fn clock(&self) -> &dyn Clock {
+            &*self.clock
+        }
+        fn wake(&self) -> &Notify {
+            &self.wake
+        }
+        fn side_by_side(&self) -> usize {
+            2
+        }
+        fn shutdown_bound(&self) -> Option<StdDuration> {
+            self.bound
+        }
+        async fn claim(&self, _: DateTime<Utc>) -> Result<Vec<u32>, Error> {
+            let mut units = self.units.lock().unwrap();
+            let n = units.len().min(3);
+            Ok(units.drain(..n).collect())
+        }
+        async fn run_one(self, unit: u32, _: DateTime<Utc>) -> Result<Vec<u32>, Error> {
+            match unit {
+                13 => Err(Error::Corrupt("unit 13".into())),
+                u if u > 100 => std::future::pending().await,
+                u => Ok(vec![u]),
+            }
+        }
+        fn settle(r: Result<Result<Vec<u32>, Error>, JoinError>) -> Result<Vec<u32>, Error> {
+            r.map_err(|e| Error::Corrupt(e.to_string()))?
+        }
+        fn add(tally: &mut Vec<u32>, other: Vec<u32>) {
+            tally.extend(other);
+        }
+        async fn pass(&self, stop: &mut Stop) -> Result<(), Error> {
+            claim_and_run(self, stop, &mut Vec::new()).await.map(drop)
+        }
+        async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, Error> {
+            Ok(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pass_claims_batch_after_batch_until_none_is_due() {
+        let queue = Queue::of(1..=8, None);
+        let mut done = Vec::new();
+        let left = claim_and_run(&queue, &mut Stop::never(), &mut done)
+            .await
+            .unwrap();
+        done.sort();
+        assert_eq!((done, left), ((1..=8).collect(), 0));
+    }
+
+    #[tokio::test]
+    async fn a_failed_unit_ends_the_pass_and_what_ended_before_stays_counted() {
+        // In the second batch, 13 is the only unit that can end.
+        let queue = Queue::of([1, 2, 3, 13, 101, 102, 7], None);
+        let mut done = Vec::new();
+        let e = claim_and_run(&queue, &mut Stop::never(), &mut done)
+            .await
+            .unwrap_err();
+        done.sort();
+        assert_eq!(
+            (done, e.to_string().contains("unit 13")),
+            (vec![1, 2, 3], true)
+        );
+        // No batch is claimed after the failure.
+        assert_eq!(*queue.units.lock().unwrap(), vec![7]);
+    }
+
+    /// Shutdown while two units hang: they are abandoned once the bound passes, the third unit
+    /// of the batch never starts, and both counts come back as left to their lease.
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_abandons_hanging_units_after_the_bound() {
+        let queue = Queue::of([101, 102, 103, 4], Some(StdDuration::from_secs(5)));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut stop = Stop::on(stop_rx, StdDuration::from_secs(5));
+        let pass = {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                let left = claim_and_run(&queue, &mut stop, &mut done).await;
+                (done, left.unwrap())
+            })
+        };
+        tokio::task::yield_now().await;
+        stop_tx.send(true).unwrap();
+        let (done, left) = pass.await.unwrap();
+        assert_eq!((done, left), (vec![], 3));
+        // Unit 4 was never claimed: it is still due.
+        assert_eq!(*queue.units.lock().unwrap(), vec![4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_ends_on_shutdown() {
+        let queue = Queue::of([101, 1], Some(StdDuration::from_secs(5)));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let running = tokio::spawn(run(queue, stop_rx));
+        tokio::task::yield_now().await;
+        stop_tx.send(true).unwrap();
+        running.await.unwrap();
+    }
+}
