@@ -186,8 +186,8 @@ impl Dispatcher {
                     .store
                     .notice_failed(&n, &self.owner, now, &e.message, permanent)
                     .await?;
-                tracing::warn!(error = %e, status, "notice not delivered");
-                if status == "dead" {
+                tracing::warn!(error = %e, status = status.as_str(), "notice not delivered");
+                if status == outbox::Status::Dead {
                     pass.dead += 1;
                 } else {
                     pass.retrying += 1;

@@ -21,13 +21,13 @@ pub(super) struct Queue {
 const TIMERS: Queue = Queue {
     table: "timers",
     due: "fire_at",
-    status: "armed",
+    status: timer::Status::Armed.as_str(),
 };
 
 pub(super) const OUTBOX: Queue = Queue {
     table: "outbox",
     due: "next_attempt_at",
-    status: "pending",
+    status: outbox::Status::Pending.as_str(),
 };
 
 fn claim_sql(backend: DbBackend, q: &Queue) -> String {

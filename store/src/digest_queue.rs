@@ -87,7 +87,7 @@ impl Store {
                 recipient_name: Set(Some(a.name.clone())),
                 recipient_email: Set(Some(a.email.clone())),
                 context: Set(facts.to_string()),
-                status: Set("pending".into()),
+                status: Set(outbox::Status::Pending),
                 attempts: Set(0),
                 next_attempt_at: Set(millis(now)),
                 created_at: Set(millis(now)),

@@ -182,10 +182,10 @@ impl Store {
                     let marked = txn
                         .exec(
                             &timer::Entity::update_many()
-                                .col_expr(timer::Column::Status, Expr::value("fired"))
+                                .col_expr(timer::Column::Status, Expr::value(timer::Status::Fired))
                                 .col_expr(timer::Column::FiredAt, Expr::value(millis(now)))
                                 .filter(timer::Column::Id.eq(claimed.id))
-                                .filter(timer::Column::Status.eq("armed"))
+                                .filter(timer::Column::Status.eq(timer::Status::Armed))
                                 .filter(timer::Column::LeaseOwner.eq(owner)),
                         )
                         .await?;
@@ -207,7 +207,10 @@ impl Store {
                         Err(refusal) => {
                             txn.exec(
                                 &timer::Entity::update_many()
-                                    .col_expr(timer::Column::Status, Expr::value("stale"))
+                                    .col_expr(
+                                        timer::Column::Status,
+                                        Expr::value(timer::Status::Stale),
+                                    )
                                     .col_expr(
                                         timer::Column::LastError,
                                         Expr::value(refusal.to_string()),

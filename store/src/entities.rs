@@ -96,7 +96,7 @@ pub mod timer {
         pub fire_at: i64,
         pub explanation: String,
         pub legal_basis: Option<String>,
-        pub status: String,
+        pub status: Status,
         pub attempts: i32,
         pub lease_owner: Option<String>,
         pub lease_until: Option<i64>,
@@ -105,6 +105,36 @@ pub mod timer {
         pub created_at: i64,
     }
     no_relations!();
+
+    /// A timer row's status, stored as its lowercase name.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Deserialize)]
+    #[sea_orm(rs_type = "String", db_type = "Text")]
+    #[serde(rename_all = "lowercase")]
+    pub enum Status {
+        /// Waiting for its instant (claimed with a lease when due).
+        #[sea_orm(string_value = "armed")]
+        Armed,
+        /// Its transition was written.
+        #[sea_orm(string_value = "fired")]
+        Fired,
+        /// Its state was left before it fired.
+        #[sea_orm(string_value = "cancelled")]
+        Cancelled,
+        /// The engine refused it when it fired (its arming was gone).
+        #[sea_orm(string_value = "stale")]
+        Stale,
+    }
+
+    impl Status {
+        pub const fn as_str(self) -> &'static str {
+            match self {
+                Status::Armed => "armed",
+                Status::Fired => "fired",
+                Status::Cancelled => "cancelled",
+                Status::Stale => "stale",
+            }
+        }
+    }
 }
 
 pub mod task {
@@ -170,7 +200,7 @@ pub mod outbox {
         pub recipient_name: Option<String>,
         pub recipient_email: Option<String>,
         pub context: String,
-        pub status: String,
+        pub status: Status,
         pub attempts: i32,
         pub next_attempt_at: i64,
         pub lease_owner: Option<String>,
@@ -187,6 +217,32 @@ pub mod outbox {
         pub retry_reason: Option<String>,
     }
     no_relations!();
+
+    /// A notice's status, stored as its lowercase name.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Deserialize)]
+    #[sea_orm(rs_type = "String", db_type = "Text")]
+    #[serde(rename_all = "lowercase")]
+    pub enum Status {
+        /// To send, or to send again after its backoff.
+        #[sea_orm(string_value = "pending")]
+        Pending,
+        /// The transport accepted it.
+        #[sea_orm(string_value = "sent")]
+        Sent,
+        /// Given up (attempts exhausted, or retrying cannot help); the operator may retry it.
+        #[sea_orm(string_value = "dead")]
+        Dead,
+    }
+
+    impl Status {
+        pub const fn as_str(self) -> &'static str {
+            match self {
+                Status::Pending => "pending",
+                Status::Sent => "sent",
+                Status::Dead => "dead",
+            }
+        }
+    }
 }
 
 pub mod idempotency {
@@ -227,4 +283,30 @@ pub mod schedule_run {
         pub schedule_id: Option<String>,
     }
     no_relations!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{outbox, timer};
+    use sea_orm::{ActiveEnum, Iterable};
+
+    /// The statuses are stored as the strings written before they were enums (no migration),
+    /// and the writer thread's serde mapping of rows reads the same strings.
+    #[test]
+    fn statuses_are_stored_as_before() {
+        let timers: Vec<String> = timer::Status::iter().map(|s| s.to_value()).collect();
+        assert_eq!(timers, ["armed", "fired", "cancelled", "stale"]);
+        let notices: Vec<String> = outbox::Status::iter().map(|s| s.to_value()).collect();
+        assert_eq!(notices, ["pending", "sent", "dead"]);
+        for s in timer::Status::iter() {
+            assert_eq!(s.to_value(), s.as_str());
+            let read: timer::Status = serde_json::from_value(s.as_str().into()).unwrap();
+            assert_eq!(read, s);
+        }
+        for s in outbox::Status::iter() {
+            assert_eq!(s.to_value(), s.as_str());
+            let read: outbox::Status = serde_json::from_value(s.as_str().into()).unwrap();
+            assert_eq!(read, s);
+        }
+    }
 }

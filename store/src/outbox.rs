@@ -41,13 +41,14 @@ pub struct NoticeView {
 
 fn view(n: outbox::Model) -> NoticeView {
     NoticeView {
-        next_attempt_at: (n.status == "pending").then(|| from_millis(n.next_attempt_at)),
+        next_attempt_at: (n.status == outbox::Status::Pending)
+            .then(|| from_millis(n.next_attempt_at)),
         id: n.id,
         case_id: n.case_id,
         template: n.template,
         recipient_name: n.recipient_name,
         recipient_email: n.recipient_email,
-        status: n.status,
+        status: n.status.as_str().to_owned(),
         attempts: n.attempts,
         created_at: from_millis(n.created_at),
         sent_at: n.sent_at.map(from_millis),
@@ -80,7 +81,7 @@ impl Store {
         eml_hash: &str,
     ) -> Result<bool, Error> {
         let q = outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value("sent"))
+            .col_expr(outbox::Column::Status, Expr::value(outbox::Status::Sent))
             .col_expr(outbox::Column::SentAt, Expr::value(millis(now)))
             .col_expr(
                 outbox::Column::MessageId,
@@ -99,7 +100,7 @@ impl Store {
             )
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(id))
-            .filter(outbox::Column::Status.eq("pending"))
+            .filter(outbox::Column::Status.eq(outbox::Status::Pending))
             .filter(outbox::Column::LeaseOwner.eq(owner));
         Ok(self.exec_statement(q).await? == 1)
     }
@@ -113,12 +114,12 @@ impl Store {
         now: DateTime<Utc>,
         error: &str,
         permanent: bool,
-    ) -> Result<&'static str, Error> {
+    ) -> Result<outbox::Status, Error> {
         let attempts = n.attempts + 1;
         let status = if permanent || attempts >= MAX_ATTEMPTS {
-            "dead"
+            outbox::Status::Dead
         } else {
-            "pending"
+            outbox::Status::Pending
         };
         let q = outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value(status))
@@ -149,14 +150,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let q = outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value("pending"))
+            .col_expr(outbox::Column::Status, Expr::value(outbox::Status::Pending))
             .col_expr(outbox::Column::Attempts, Expr::value(0))
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(millis(now)))
             .col_expr(outbox::Column::RetriedBy, Expr::value(by.to_owned()))
             .col_expr(outbox::Column::RetriedAt, Expr::value(millis(now)))
             .col_expr(outbox::Column::RetryReason, Expr::value(reason.to_owned()))
             .filter(outbox::Column::Id.eq(id))
-            .filter(outbox::Column::Status.is_in(["dead", "pending"]))
+            .filter(outbox::Column::Status.is_in([outbox::Status::Dead, outbox::Status::Pending]))
             .filter(outbox::Column::RecipientEmail.is_not_null());
         if self.exec_statement(q).await? == 0 {
             return Err(Error::Conflict {

@@ -364,7 +364,7 @@ impl Store {
                             Query::select()
                                 .column(timer::Column::CaseId)
                                 .from(timer::Entity)
-                                .and_where(timer::Column::Status.eq("armed"))
+                                .and_where(timer::Column::Status.eq(timer::Status::Armed))
                                 .and_where(timer::Column::FireAt.lt(millis(now)))
                                 .to_owned(),
                         ),
@@ -438,21 +438,21 @@ impl Store {
             (
                 "armed_timers",
                 timer::Entity::find()
-                    .filter(timer::Column::Status.eq("armed"))
+                    .filter(timer::Column::Status.eq(timer::Status::Armed))
                     .count(&self.db)
                     .await?,
             ),
             (
                 "pending_notices",
                 outbox::Entity::find()
-                    .filter(outbox::Column::Status.eq("pending"))
+                    .filter(outbox::Column::Status.eq(outbox::Status::Pending))
                     .count(&self.db)
                     .await?,
             ),
             (
                 "dead_notices",
                 outbox::Entity::find()
-                    .filter(outbox::Column::Status.eq("dead"))
+                    .filter(outbox::Column::Status.eq(outbox::Status::Dead))
                     .count(&self.db)
                     .await?,
             ),
@@ -495,17 +495,19 @@ impl Store {
             .all(&self.db)
             .await?;
         let late = timer::Entity::find()
-            .filter(timer::Column::Status.eq("armed"))
+            .filter(timer::Column::Status.eq(timer::Status::Armed))
             .filter(timer::Column::FireAt.lt(millis(now - grace)))
             .all(&self.db)
             .await?;
         let failing = outbox::Entity::find()
             .filter(
-                Condition::any().add(outbox::Column::Status.eq("dead")).add(
-                    Condition::all()
-                        .add(outbox::Column::Status.eq("pending"))
-                        .add(outbox::Column::Attempts.gt(0)),
-                ),
+                Condition::any()
+                    .add(outbox::Column::Status.eq(outbox::Status::Dead))
+                    .add(
+                        Condition::all()
+                            .add(outbox::Column::Status.eq(outbox::Status::Pending))
+                            .add(outbox::Column::Attempts.gt(0)),
+                    ),
             )
             .all(&self.db)
             .await?;
@@ -564,7 +566,7 @@ impl Store {
                     "l'avis « {} » à {} n'est pas parti ({}, {} tentative(s)) : {}",
                     n.template,
                     n.recipient_email.as_deref().unwrap_or("personne"),
-                    n.status,
+                    n.status.as_str(),
                     n.attempts,
                     n.last_error.as_deref().unwrap_or("?")
                 ),
@@ -640,7 +642,7 @@ impl Store {
         let armed = Query::select()
             .column(timer::Column::CaseId)
             .from(timer::Entity)
-            .and_where(timer::Column::Status.eq("armed"))
+            .and_where(timer::Column::Status.eq(timer::Status::Armed))
             .to_owned();
         let open_task = Query::select()
             .column(task::Column::CaseId)

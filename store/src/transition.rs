@@ -247,7 +247,7 @@ impl<'a> Writer<'a> {
                     fire_at: Set(millis(fire_at)),
                     explanation: Set(explanation(&deadline)),
                     legal_basis: Set(legal_basis.map(|l| l.to_string())),
-                    status: Set("armed".into()),
+                    status: Set(timer::Status::Armed),
                     attempts: Set(0),
                     created_at: Set(now),
                     ..Default::default()
@@ -258,10 +258,10 @@ impl<'a> Writer<'a> {
                 self.txn
                     .exec(
                         &timer::Entity::update_many()
-                            .col_expr(timer::Column::Status, Expr::value("cancelled"))
+                            .col_expr(timer::Column::Status, Expr::value(timer::Status::Cancelled))
                             .filter(timer::Column::CaseId.eq(&row.id))
                             .filter(timer::Column::TimerKey.eq(key.to_string()))
-                            .filter(timer::Column::Status.eq("armed")),
+                            .filter(timer::Column::Status.eq(timer::Status::Armed)),
                     )
                     .await?;
             }
@@ -395,7 +395,11 @@ impl<'a> Writer<'a> {
             recipient_name: Set(name),
             recipient_email: Set(email),
             context: Set(facts.to_text()),
-            status: Set(if dead.is_some() { "dead" } else { "pending" }.into()),
+            status: Set(if dead.is_some() {
+                outbox::Status::Dead
+            } else {
+                outbox::Status::Pending
+            }),
             attempts: Set(0),
             next_attempt_at: Set(now),
             created_at: Set(now),

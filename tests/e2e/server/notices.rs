@@ -750,7 +750,7 @@ async fn outbox_keys_refuse_a_notice_queued_twice(backend: Backend) {
         dedupe_key: Set(queued[0].dedupe_key.clone()),
         template: Set(queued[0].template.clone()),
         context: Set("{}".into()),
-        status: Set("pending".into()),
+        status: Set(outbox::Status::Pending),
         attempts: Set(0),
         next_attempt_at: Set(0),
         created_at: Set(0),
