@@ -31,7 +31,7 @@ impl Store {
             return Ok(0);
         }
         let open = task::Entity::find()
-            .filter(task::Column::Status.eq("open"))
+            .filter(task::Column::Status.eq(task::Status::Open))
             .order_by_asc(task::Column::DueDate)
             .order_by_asc(task::Column::Id)
             .all(&self.db)

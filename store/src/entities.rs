@@ -41,7 +41,7 @@ pub mod case {
         pub version_id: i64,
         pub business_key: String,
         pub state: String,
-        pub status: String,
+        pub status: Status,
         pub outcome: Option<String>,
         pub data: String,
         pub row_version: i64,
@@ -52,6 +52,28 @@ pub mod case {
         pub last_hash: String,
     }
     no_relations!();
+
+    /// A case's status, stored as its lowercase name.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Deserialize)]
+    #[sea_orm(rs_type = "String", db_type = "Text")]
+    #[serde(rename_all = "lowercase")]
+    pub enum Status {
+        /// Its machine can still move.
+        #[sea_orm(string_value = "open")]
+        Open,
+        /// Ended with an outcome.
+        #[sea_orm(string_value = "closed")]
+        Closed,
+    }
+
+    impl Status {
+        pub const fn as_str(self) -> &'static str {
+            match self {
+                Status::Open => "open",
+                Status::Closed => "closed",
+            }
+        }
+    }
 }
 
 pub mod history {
@@ -153,12 +175,34 @@ pub mod task {
         pub due_date: Option<String>,
         pub explanation: Option<String>,
         pub legal_basis: Option<String>,
-        pub status: String,
+        pub status: Status,
         pub opened_at: i64,
         pub closed_at: Option<i64>,
         pub close_reason: Option<String>,
     }
     no_relations!();
+
+    /// A task's status, stored as its lowercase name.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Deserialize)]
+    #[sea_orm(rs_type = "String", db_type = "Text")]
+    #[serde(rename_all = "lowercase")]
+    pub enum Status {
+        /// Waiting for its role.
+        #[sea_orm(string_value = "open")]
+        Open,
+        /// Its state was left.
+        #[sea_orm(string_value = "closed")]
+        Closed,
+    }
+
+    impl Status {
+        pub const fn as_str(self) -> &'static str {
+            match self {
+                Status::Open => "open",
+                Status::Closed => "closed",
+            }
+        }
+    }
 }
 
 pub mod actor {
@@ -287,7 +331,7 @@ pub mod schedule_run {
 
 #[cfg(test)]
 mod tests {
-    use super::{outbox, timer};
+    use super::{case, outbox, task, timer};
     use sea_orm::{ActiveEnum, Iterable};
 
     /// The statuses are stored as the strings written before they were enums (no migration),
@@ -298,6 +342,18 @@ mod tests {
         assert_eq!(timers, ["armed", "fired", "cancelled", "stale"]);
         let notices: Vec<String> = outbox::Status::iter().map(|s| s.to_value()).collect();
         assert_eq!(notices, ["pending", "sent", "dead"]);
+        let cases: Vec<String> = case::Status::iter().map(|s| s.to_value()).collect();
+        assert_eq!(cases, ["open", "closed"]);
+        let tasks: Vec<String> = task::Status::iter().map(|s| s.to_value()).collect();
+        assert_eq!(tasks, ["open", "closed"]);
+        for s in case::Status::iter() {
+            let read: case::Status = serde_json::from_value(s.as_str().into()).unwrap();
+            assert_eq!((read, s.to_value()), (s, s.as_str().to_owned()));
+        }
+        for s in task::Status::iter() {
+            let read: task::Status = serde_json::from_value(s.as_str().into()).unwrap();
+            assert_eq!((read, s.to_value()), (s, s.as_str().to_owned()));
+        }
         for s in timer::Status::iter() {
             assert_eq!(s.to_value(), s.as_str());
             let read: timer::Status = serde_json::from_value(s.as_str().into()).unwrap();

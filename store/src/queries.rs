@@ -159,7 +159,7 @@ fn summary(m: &case::Model) -> CaseSummary {
         workflow: m.workflow_id.clone(),
         key: m.business_key.clone(),
         state: m.state.clone(),
-        status: m.status.clone(),
+        status: m.status.as_str().to_owned(),
         outcome: m.outcome.clone(),
         row_version: m.row_version,
         updated_at: from_millis(m.updated_at),
@@ -167,7 +167,7 @@ fn summary(m: &case::Model) -> CaseSummary {
 }
 
 fn task_view(t: task::Model, today: NaiveDate) -> TaskView {
-    let overdue = t.status == "open"
+    let overdue = t.status == task::Status::Open
         && t.due_date
             .as_deref()
             .and_then(|d| d.parse::<NaiveDate>().ok())
@@ -181,7 +181,7 @@ fn task_view(t: task::Model, today: NaiveDate) -> TaskView {
         due_date: t.due_date,
         explanation: t.explanation,
         legal_basis: t.legal_basis,
-        status: t.status,
+        status: t.status.as_str().to_owned(),
         opened_at: from_millis(t.opened_at),
         closed_at: t.closed_at.map(from_millis),
         overdue,
@@ -260,7 +260,7 @@ impl Store {
         let today = civil_date(now);
         let tasks = task::Entity::find()
             .filter(task::Column::CaseId.eq(&row.id))
-            .filter(task::Column::Status.eq("open"))
+            .filter(task::Column::Status.eq(task::Status::Open))
             .order_by_asc(task::Column::Id)
             .all(&self.db)
             .await?
@@ -297,7 +297,7 @@ impl Store {
             key: row.business_key.clone(),
             state: row.state.clone(),
             state_label: state.map(|s| s.label.to_string()),
-            status: row.status.clone(),
+            status: row.status.as_str().to_owned(),
             outcome: row.outcome.clone(),
             row_version: row.row_version,
             parent_id: row.parent_id.clone(),
@@ -354,7 +354,7 @@ impl Store {
                             Query::select()
                                 .column(task::Column::CaseId)
                                 .from(task::Entity)
-                                .and_where(task::Column::Status.eq("open"))
+                                .and_where(task::Column::Status.eq(task::Status::Open))
                                 .and_where(task::Column::DueDate.lt(today))
                                 .to_owned(),
                         ),
@@ -415,7 +415,7 @@ impl Store {
     ) -> Result<Vec<TaskView>, Error> {
         let today = civil_date(now);
         let rows = task::Entity::find()
-            .filter(task::Column::Status.eq("open"))
+            .filter(task::Column::Status.eq(task::Status::Open))
             .filter(task::Column::Role.is_in(roles.iter().cloned()))
             .order_by_asc(task::Column::DueDate)
             .order_by_asc(task::Column::Id)
@@ -431,7 +431,7 @@ impl Store {
             (
                 "open_cases",
                 case::Entity::find()
-                    .filter(case::Column::Status.eq("open"))
+                    .filter(case::Column::Status.eq(case::Status::Open))
                     .count(&self.db)
                     .await?,
             ),
@@ -490,7 +490,7 @@ impl Store {
             })
         };
         let overdue = task::Entity::find()
-            .filter(task::Column::Status.eq("open"))
+            .filter(task::Column::Status.eq(task::Status::Open))
             .filter(task::Column::DueDate.lt(today.to_string()))
             .all(&self.db)
             .await?;
@@ -517,7 +517,7 @@ impl Store {
             .chain(late.iter().map(|t| &t.case_id))
             .chain(failing.iter().filter_map(|n| n.case_id.as_ref()));
         let cases = self.cases_by_id(named).await?;
-        let open = |id: &str| cases.get(id).filter(|c| c.status == "open");
+        let open = |id: &str| cases.get(id).filter(|c| c.status == case::Status::Open);
         for t in &overdue {
             if let Some(c) = open(&t.case_id) {
                 push(
@@ -647,11 +647,11 @@ impl Store {
         let open_task = Query::select()
             .column(task::Column::CaseId)
             .from(task::Entity)
-            .and_where(task::Column::Status.eq("open"))
+            .and_where(task::Column::Status.eq(task::Status::Open))
             .to_owned();
         let mut out = BTreeMap::new();
         let idle = case::Entity::find()
-            .filter(case::Column::Status.eq("open"))
+            .filter(case::Column::Status.eq(case::Status::Open))
             .filter(case::Column::Id.not_in_subquery(armed))
             .filter(case::Column::Id.not_in_subquery(open_task))
             .all(&self.db)
@@ -688,7 +688,7 @@ impl Store {
         }
         if any {
             let limited = case::Entity::find()
-                .filter(case::Column::Status.eq("open"))
+                .filter(case::Column::Status.eq(case::Status::Open))
                 .filter(limited_states)
                 .all(&self.db)
                 .await?;

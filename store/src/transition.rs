@@ -100,7 +100,7 @@ impl<'a> Writer<'a> {
     ) -> Result<case::Model, Error> {
         let now = millis(self.now);
         let data = serde_json::to_string(case).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let (status, outcome) = status_text(case);
+        let (status, outcome) = row_status(case);
         // The history row comes first: its hash is stored on the case row.
         let prev_hash = match &row {
             Row::New { .. } => String::new(),
@@ -166,7 +166,7 @@ impl<'a> Writer<'a> {
                         .col_expr(case::Column::EnteredAt, Expr::value(entered_at));
                 }
                 if status != before.status {
-                    update = update.col_expr(case::Column::Status, Expr::value(status.clone()));
+                    update = update.col_expr(case::Column::Status, Expr::value(status));
                 }
                 let changed = self
                     .txn
@@ -282,7 +282,7 @@ impl<'a> Writer<'a> {
                     due_date: Set(due.as_ref().map(|d| d.due.to_string())),
                     explanation: Set(due.as_deref().map(explanation)),
                     legal_basis: Set(legal_basis.map(|l| l.to_string())),
-                    status: Set("open".into()),
+                    status: Set(task::Status::Open),
                     opened_at: Set(now),
                     ..Default::default()
                 };
@@ -295,12 +295,12 @@ impl<'a> Writer<'a> {
                 self.txn
                     .exec(
                         &task::Entity::update_many()
-                            .col_expr(task::Column::Status, Expr::value("closed"))
+                            .col_expr(task::Column::Status, Expr::value(task::Status::Closed))
                             .col_expr(task::Column::ClosedAt, Expr::value(now))
                             .col_expr(task::Column::CloseReason, Expr::value(reason))
                             .filter(task::Column::CaseId.eq(&row.id))
                             .filter(task::Column::TaskId.eq(task_id.to_string()))
-                            .filter(task::Column::Status.eq("open")),
+                            .filter(task::Column::Status.eq(task::Status::Open)),
                     )
                     .await?;
             }
@@ -463,10 +463,10 @@ fn notice_facts(
     }
 }
 
-fn status_text(case: &Case) -> (String, Option<String>) {
+fn row_status(case: &Case) -> (case::Status, Option<String>) {
     match &case.status {
-        Status::Open => ("open".to_owned(), None),
-        Status::Closed { outcome } => ("closed".to_owned(), Some(outcome.to_string())),
+        Status::Open => (case::Status::Open, None),
+        Status::Closed { outcome } => (case::Status::Closed, Some(outcome.to_string())),
     }
 }
 
