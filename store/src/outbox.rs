@@ -205,7 +205,7 @@ impl Store {
     /// Notices in a status (`pending`, `sent`, `dead`), or all, newest first, at most `limit`.
     pub async fn notices(
         &self,
-        status: Option<&str>,
+        status: Option<outbox::Status>,
         limit: u64,
     ) -> Result<Vec<NoticeView>, Error> {
         let mut q = outbox::Entity::find().order_by_desc(outbox::Column::Id);

@@ -117,7 +117,7 @@ pub struct HistoryView {
 pub struct CaseFilter {
     pub workflow: Option<String>,
     pub state: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<case::Status>,
     pub overdue: bool,
     pub actor: Option<String>,
     /// Only cases of these workflows (those the caller may read), filtered before the page
@@ -331,7 +331,7 @@ impl Store {
         if let Some(ws) = &f.readable {
             q = q.filter(case::Column::WorkflowId.is_in(ws.iter().cloned()));
         }
-        if let Some(s) = &f.status {
+        if let Some(s) = f.status {
             q = q.filter(case::Column::Status.eq(s));
         }
         if let Some(a) = &f.actor {

@@ -199,12 +199,9 @@ pub async fn list(
     let f = CaseFilter {
         workflow: q.workflow,
         state: q.state,
-        status: q.status.map(|s| {
-            match s {
-                CaseStatus::Open => "open",
-                CaseStatus::Closed => "closed",
-            }
-            .to_owned()
+        status: q.status.map(|s| match s {
+            CaseStatus::Open => case::Status::Open,
+            CaseStatus::Closed => case::Status::Closed,
         }),
         overdue: q.overdue,
         actor: q.actor,

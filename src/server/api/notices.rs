@@ -83,12 +83,12 @@ pub enum NoticeStatus {
     Dead,
 }
 
-impl NoticeStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            NoticeStatus::Pending => "pending",
-            NoticeStatus::Sent => "sent",
-            NoticeStatus::Dead => "dead",
+impl From<NoticeStatus> for store::entities::outbox::Status {
+    fn from(s: NoticeStatus) -> Self {
+        match s {
+            NoticeStatus::Pending => Self::Pending,
+            NoticeStatus::Sent => Self::Sent,
+            NoticeStatus::Dead => Self::Dead,
         }
     }
 }
@@ -114,7 +114,7 @@ pub async fn list(
 ) -> Result<Json<Vec<NoticeView>>, ApiError> {
     operator_only(&who)?;
     let (limit, _) = page(q.limit, None, 100)?;
-    let status = q.status.map(NoticeStatus::as_str);
+    let status = q.status.map(Into::into);
     Ok(Json(super::views::all(
         state.store.notices(status, limit).await?,
     )))
