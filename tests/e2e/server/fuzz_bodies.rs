@@ -188,8 +188,7 @@ fn source() -> impl Strategy<Value = Value> {
 
 fn templates() -> BoxedStrategy<Value> {
     let dir = workflows_dir().join("chambre-recours");
-    let shipped =
-        serde_json::to_value(store::deploy::read_templates(&dir).unwrap()).unwrap();
+    let shipped = serde_json::to_value(store::deploy::read_templates(&dir).unwrap()).unwrap();
     let text = prop_oneof![
         Just(Value::from("{{vars.matiere}}")),
         Just(Value::from("{{#if}}")),
