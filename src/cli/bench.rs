@@ -184,8 +184,8 @@ fn validation(dir: &std::path::Path, budget: Duration) -> Result<(), Failure> {
 }
 
 /// What a deployment does with a generated 5,000-state workflow (`definition::sample::chain`,
-/// within the limits): parse, every check, compile. Validation used to grow with the square of
-/// the size (1k states about 1 s, 10k about a minute).
+/// within the limits): parse, every check, compile. It shows whether validation stays
+/// near-linear in a workflow's size (docs/performance.md).
 fn generated_validation() {
     use engine::definition::load::{Catalog, WorkflowFile};
     let text = engine::definition::sample::chain(5_000);
