@@ -365,6 +365,7 @@ fn positions_are_checked_against_yaml_lines() {
 #[test]
 fn a_key_with_spaces_before_its_colon_is_placed() {
     let text = "id: t\ntitle: T\nlegal_basis: Art. 1\nroles:\n  agent: A\n  Agent : B\n  a:b: C\n\
+                \x20 &anchor Chef-Service: D\n  !!str Sous-Chef: E\n\
                 start: { by: [agent] }\ninitial: ouvert\nstates:\n\
                 \x20 ouvert: { label: O, on: { clore: { by: [agent], goto: clos } } }\n\
                 \x20 clos: { label: C, final: true }\n";
@@ -385,6 +386,18 @@ fn a_key_with_spaces_before_its_colon_is_placed() {
             (
                 "role id `a:b` is not a lowercase identifier".to_owned(),
                 Pos { line: 7, column: 3 }
+            ),
+            // Found by the mutation fuzzer: a key after an anchor or a tag was placed at 0:0.
+            (
+                "role id `Chef-Service` is not a lowercase identifier".to_owned(),
+                Pos {
+                    line: 8,
+                    column: 11
+                }
+            ),
+            (
+                "role id `Sous-Chef` is not a lowercase identifier".to_owned(),
+                Pos { line: 9, column: 9 }
             ),
         ]
     );

@@ -194,7 +194,7 @@ impl<'t> KeyIndex<'t> {
         };
         let mut section: Option<&str> = None;
         for (i, line) in index.lines.iter().enumerate() {
-            let trimmed = line.trim_start().trim_start_matches("- ");
+            let trimmed = without_properties(line.trim_start().trim_start_matches("- "));
             if let Some(key) = leading_key(trimmed) {
                 index.starts.entry(key).or_default().push(i);
             }
@@ -212,7 +212,7 @@ impl<'t> KeyIndex<'t> {
                 continue;
             }
             if let Some(name) = section {
-                let trimmed = line.trim_start();
+                let trimmed = without_properties(line.trim_start());
                 if let Some(key) = leading_key(trimmed) {
                     let column = line.len() - trimmed.len() + 1;
                     index.in_section.entry((name, key)).or_insert(at(column));
@@ -238,7 +238,7 @@ impl<'t> KeyIndex<'t> {
             return near;
         };
         let line = self.lines[i];
-        let trimmed = line.trim_start().trim_start_matches("- ");
+        let trimmed = without_properties(line.trim_start().trim_start_matches("- "));
         Pos {
             line: (i + 1) as u32,
             column: (line.len() - trimmed.len() + 1) as u32,
@@ -251,6 +251,18 @@ impl<'t> KeyIndex<'t> {
             .or_else(|| self.in_section.get(&(section, key)))
             .copied()
     }
+}
+
+/// A key may carry YAML node properties before it, an anchor (`&a key:`) or a tag
+/// (`!!str key:`): the key starts after them.
+fn without_properties(mut trimmed: &str) -> &str {
+    while trimmed.starts_with(['&', '!']) {
+        match trimmed.split_once(char::is_whitespace) {
+            Some((_, rest)) => trimmed = rest.trim_start(),
+            None => break,
+        }
+    }
+    trimmed
 }
 
 /// The key a (trimmed) line starts with: `key:`, `"key":` or `'key':`. As in YAML, a plain key
