@@ -387,12 +387,7 @@ async fn deploy_versions(backend: Backend) {
     // A broken text is refused with the validator's message and position.
     let broken = source.replace("goto: instruction", "goto: instructoin");
     let r = app.deploy(&broken, &templates).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_workflow")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "invalid_workflow");
     let msg = r.body["message"].as_str().unwrap();
     assert!(
         msg.contains("instructoin") && msg.contains("error["),
@@ -727,12 +722,7 @@ async fn inputs_with_a_key_twice_are_refused(backend: Backend) {
         r#"{"workflow": "chambre-recours", "key": "CR-D", "inputs": {"matiere": "evaluation", "recours_recu_le": "2026-12-17", "matiere": "autre"}}"#,
     )
     .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_body")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "invalid_body");
     assert!(
         r.body["message"]
             .as_str()
@@ -757,12 +747,7 @@ async fn inputs_with_a_key_twice_are_refused(backend: Backend) {
         r#"["chambre-recours", "CR-A", {"matiere": "evaluation", "recours_recu_le": "2026-12-17"}]"#,
     )
     .await;
-    assert_eq!(
-        (array.status, array.body["code"].as_str()),
-        (422, Some("invalid_body")),
-        "{}",
-        array.body
-    );
+    array.assert_refused(422, "invalid_body");
     assert_eq!(app.get(&app.admin, "/api/v1/cases").await.body, json!([]));
 
     let id = recours(&app, &secretariat, "CR-1").await;
@@ -771,12 +756,7 @@ async fn inputs_with_a_key_twice_are_refused(backend: Backend) {
         r#"{"event": "communiquer_liste", "inputs": {"liste_recue_le": "2026-12-18", "liste_recue_le": "2027-03-01"}}"#,
     )
     .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_body")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "invalid_body");
     let case = app.get(&secretariat, &format!("/api/v1/cases/{id}")).await;
     assert_eq!(case.body["state"], "liste_a_communiquer", "{}", case.body);
 }
@@ -815,30 +795,15 @@ async fn rejections_in_the_error_shape(backend: Backend) {
             json!({"reason": "x"}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (400, Some("invalid_path")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(400, "invalid_path");
     let r = app.get(&app.admin, "/api/v1/cases/x/notices/abc/eml").await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (400, Some("invalid_path")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(400, "invalid_path");
     // The NUL character, which PostgreSQL cannot store (it answered 500 there), is refused
     // in every string on both backends.
     let r = app
         .start(&app.admin, "chambre-recours\u{0}", "k", json!({}))
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_body")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "invalid_body");
     let r = app
         .start(
             &app.admin,
@@ -847,19 +812,9 @@ async fn rejections_in_the_error_shape(backend: Backend) {
             json!({"matiere": "a\u{0}"}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_body")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "invalid_body");
     let r = app.get(&app.admin, "/api/v1/cases?workflow=a%00").await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_query")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "invalid_query");
     for path in [
         "/api/v1/cases/%FF",
         "/api/v1/workflows/%FF/versions",
@@ -874,12 +829,7 @@ async fn rejections_in_the_error_shape(backend: Backend) {
         );
     }
     let r = app.get(&app.admin, "/api/v1/cases/a%00").await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (400, Some("invalid_path")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(400, "invalid_path");
     let r = app
         .http
         .delete(format!("{}/api/v1/cases", app.base))

@@ -84,12 +84,7 @@ async fn yaml_errors_name_the_deployed_text(backend: Backend) {
     let (source, templates) = shipped("chambre-recours");
     let broken = source.replacen("title: ", "title: [", 1);
     let r = app.deploy(&broken, json!(templates)).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_workflow")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "invalid_workflow");
     let msg = r.body["message"].as_str().unwrap();
     assert!(
         msg.starts_with("<deployed>/workflow.yaml:") && msg.contains("error[yaml]"),
@@ -106,12 +101,7 @@ async fn limits_bound_a_deployment(backend: Backend) {
     let app = spawn_app(backend).await;
     let over = limits::MAX_STATES + 1;
     let r = app.deploy(&sample::chain(over), json!({})).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("limit_exceeded")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "limit_exceeded");
     assert_eq!(
         (
             r.body["details"]["limit"].as_str(),

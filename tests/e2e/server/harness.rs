@@ -149,6 +149,17 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The answer is a refusal with this status and stable code (the body shown otherwise).
+    #[track_caller]
+    pub fn assert_refused(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.body["code"].as_str()),
+            (status, Some(code)),
+            "{}",
+            self.body
+        );
+    }
+
     /// The business keys of a case list, sorted.
     pub fn sorted_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self

@@ -238,12 +238,7 @@ async fn a_cron_more_than_once_a_minute_never_runs(backend: Backend) {
         .replace("id: releve-quotidien", "id: releve-rapide")
         .replace("0 0 8 * * Mon-Fri", "*/10 * * * * *");
     let r = app.deploy(&fast, json!({})).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (422, Some("invalid_workflow")),
-        "{}",
-        r.body
-    );
+    r.assert_refused(422, "invalid_workflow");
     let message = r.body["message"].as_str().unwrap();
     assert!(message.contains("error[cron-too-frequent]"), "{message}");
 
