@@ -22,6 +22,8 @@ pub struct AppState {
     /// Pokes the outbox dispatcher: a transition queued notices.
     pub notices_wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
+    /// What the pages need beyond the store: session lifetime, cookie flags.
+    pub web: Arc<super::web::session::WebSettings>,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl App {
             scheduler_wake: scheduler.wake.clone(),
             notices_wake: dispatcher.wake.clone(),
             metrics: super::metrics::handle(),
+            web: Arc::new(super::web::session::WebSettings::from_config(cfg)),
         };
         Ok(App {
             state,

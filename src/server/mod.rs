@@ -11,6 +11,7 @@ mod probes;
 mod router;
 pub mod scheduler;
 mod serve;
+pub mod web;
 mod worker;
 
 pub use app::{App, AppState};

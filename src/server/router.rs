@@ -10,7 +10,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::api::error::{ApiError, ErrorCode};
-use super::{AppState, api, metrics, probes};
+use super::{AppState, api, metrics, probes, web};
 
 /// Request bodies above this are refused with 413 (a workflow with its templates fits).
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics::metrics_page))
+        .merge(web::routes())
         .fallback(|| async { ApiError::of(ErrorCode::RouteNotFound) })
         .method_not_allowed_fallback(|| async { ApiError::of(ErrorCode::MethodNotAllowed) })
         .with_state(state);

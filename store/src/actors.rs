@@ -149,10 +149,22 @@ impl Store {
             .collect())
     }
 
-    /// Revokes an actor by id or email; its token stops working at once.
+    /// Revokes an actor by id or email; its token and its browser sessions stop working at
+    /// once (a session also checks its actor on every request).
     pub async fn revoke_actor(&self, who: &str, now: DateTime<Utc>) -> Result<usize, Error> {
-        self.update_active(who, actor::Column::RevokedAt, millis(now).into())
-            .await
+        let ids: Vec<String> = actor::Entity::find()
+            .filter(actor::Column::Id.eq(who).or(actor::Column::Email.eq(who)))
+            .filter(actor::Column::RevokedAt.is_null())
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        let revoked = self
+            .update_active(who, actor::Column::RevokedAt, millis(now).into())
+            .await?;
+        self.end_sessions_of(ids, now).await?;
+        Ok(revoked)
     }
 
     /// Opts an active actor (by id or email) in or out of the daily digest of open tasks.

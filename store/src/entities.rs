@@ -366,3 +366,37 @@ mod tests {
         }
     }
 }
+
+pub mod sign_in_link {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sign_in_links")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub actor_id: String,
+        pub next_path: Option<String>,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod web_session {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "web_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id_hash: String,
+        pub actor_id: String,
+        pub csrf_token: String,
+        pub created_at: i64,
+        pub last_seen_at: i64,
+        pub ended_at: Option<i64>,
+    }
+    no_relations!();
+}

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod queries;
 pub mod registry;
 mod schedules;
+pub mod sessions;
 mod transition;
 pub mod validation;
 pub mod verify;

@@ -85,6 +85,12 @@ codes! {
         fr: "Vos rôles ne vous permettent pas d'accéder à cette page ou de faire cette demande.",
         doc: "The caller's roles do not allow this route or this case (the message names the role needed).",
     }
+    CsrfFailed {
+        code: "csrf_failed", status: FORBIDDEN,
+        en: "the form's CSRF token is missing or does not match the session",
+        fr: "Ce formulaire a expiré ou ne vient pas de jalon. Rechargez la page et recommencez ; rien n'a été modifié.",
+        doc: "Pages only: a form was posted without the token of the signed-in session (a form from another site, or a page opened before signing in again).",
+    }
 
     // How the request is written.
     RouteNotFound {
