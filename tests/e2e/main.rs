@@ -1,5 +1,6 @@
 //! End-to-end tests of the `jalon` binary. One binary, one module per capability.
 
+mod browser;
 mod cli_bench;
 mod cli_deadline;
 mod cli_graph;
