@@ -22,6 +22,9 @@ fn documented_examples_print_the_due_date_first() {
             "--from 2026-07-20 --hand-delivered --calendar-days 10",
             "2026-07-30",
         ),
+        // With no length, the effect date itself, even a Saturday: Art. 22 moves the end of a
+        // period, not the effect of a notification.
+        ("--from 2026-12-26 --hand-delivered", "2026-12-26"),
     ] {
         let mut argv = vec!["deadline"];
         argv.extend(split(args));

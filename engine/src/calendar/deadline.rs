@@ -195,9 +195,15 @@ impl Calendar {
                 end
             }
         };
-        let due = self
-            .next_working_day_from(raw_end)
-            .expect("inside the table: length bounded above");
+        // Art. 22, 2° moves the end of a *period* that falls on a day off. A notification's
+        // effect date with no period after it is a fact, not an end: a letter handed over on a
+        // Saturday takes effect that Saturday.
+        let due = match length {
+            None => raw_end,
+            Some(_) => self
+                .next_working_day_from(raw_end)
+                .expect("inside the table: length bounded above"),
+        };
         let moved = (due != raw_end).then(|| Move {
             from: raw_end,
             to: due,

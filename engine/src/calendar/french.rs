@@ -159,6 +159,15 @@ pub(super) fn explain(d: &Deadline) -> Vec<String> {
         line.push('.');
         lines.push(line);
     }
+    if d.length.is_none() {
+        lines.push(format!(
+            "Date de prise d'effet : {} ({}), sans report : l'art. 22, 2° ne reporte que la fin \
+             d'un délai.",
+            d.due,
+            long_date(d.due)
+        ));
+        return lines;
+    }
     lines.push(format!(
         "Échéance : {} ({}), jusqu'à la fin de ce jour (heure de Bruxelles).",
         d.due,

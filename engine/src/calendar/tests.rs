@@ -508,6 +508,15 @@ proptest! {
     }
 
     #[test]
+    fn a_hand_delivered_letter_takes_effect_on_its_receipt_day(from in any_date()) {
+        // Art. 22 moves the end of a period, not the effect of a notification: with no period,
+        // a letter received on a Saturday, a Sunday or a holiday takes effect that very day.
+        let dl = Calendar::fwb().deadline(from, Some(Means::HandDelivered), None).unwrap();
+        prop_assert_eq!(dl.due, from);
+        prop_assert!(dl.moved.is_none());
+    }
+
+    #[test]
     fn working_days_compose(from in any_date(), a in 0u32..500, b in 0u32..500) {
         let cal = Calendar::fwb();
         let step = cal.add_working_days(cal.add_working_days(from, a).unwrap(), b).unwrap();
