@@ -2,6 +2,7 @@
 //! the integration tests drive the server in-process with a manual clock.
 
 pub mod cli;
+pub mod procedure_facts;
 pub mod server;
 
 // The durable side is its own crate (`store/`, no HTTP); its clock and the shared workflow

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use engine::calendar::french;
-use engine::definition::{Delay, Letter, Located, Timer, Workflow, graph};
+use engine::definition::{Workflow, graph};
 
 use super::Failure;
 use super::workflows::load_all;
+use crate::procedure_facts::{Effect, Kind, Origin, STATE_ENTRY, Start, deadlines};
 
 #[derive(Args)]
 pub struct DocsArgs {
@@ -83,100 +83,49 @@ fn section(out: &mut String, wf: &Workflow) {
     );
 }
 
+/// The deadline table's rows (`procedure_facts::deadlines`, which the web pages read too), as
+/// Markdown cells.
 fn deadline_rows(wf: &Workflow) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let state_label = |id: &str| {
-        wf.states
-            .get(id)
-            .map_or_else(|| id.to_string(), |s| s.value.label.clone())
-    };
-    for t in &wf.timers {
-        rows.push(timer_row(wf, t, "(toute la procédure)", None, &state_label));
-    }
-    for (sid, state) in &wf.states {
-        let state = &state.value;
-        for t in &state.timers {
-            let basis = state.legal_basis.as_deref();
-            rows.push(timer_row(wf, t, &state.label, basis, &state_label));
-        }
-        for task in &state.tasks {
-            let Some(due) = &task.due else { continue };
-            let basis = task.legal_basis.as_deref().or(state.legal_basis.as_deref());
-            rows.push(vec![
-                format!("Tâche : {}", cell(&task.title)),
-                cell(&state_label(sid)),
-                duration(&due.value),
-                origin(wf, &due.value),
-                cell(basis.unwrap_or("—")),
-                format!("tâche de `{}` en retard", task.role.value),
-            ]);
-        }
-    }
-    rows
+    deadlines(wf)
+        .into_iter()
+        .map(|r| {
+            let effects: Vec<String> = r
+                .effects
+                .iter()
+                .map(|e| match e {
+                    Effect::Goto(label) => format!("→ {label}"),
+                    Effect::Notice(template) => format!("avis `{template}`"),
+                    Effect::Reminders(n) => format!("{n} rappel(s) avant"),
+                    Effect::TaskLate(role) => format!("tâche de `{role}` en retard"),
+                })
+                .collect();
+            let (label, effects) = match &r.kind {
+                Kind::Timer(label) => (cell(label), cell(&effects.join(", "))),
+                Kind::Task(title) => (format!("Tâche : {}", cell(title)), effects.join(", ")),
+            };
+            vec![
+                label,
+                cell(&r.state),
+                r.length,
+                r.from.as_ref().map_or_else(|| "—".to_string(), origin),
+                cell(r.legal_basis.as_deref().unwrap_or("—")),
+                effects,
+            ]
+        })
+        .collect()
 }
 
-fn timer_row(
-    wf: &Workflow,
-    t: &Located<Timer>,
-    state: &str,
-    state_basis: Option<&str>,
-    state_label: &dyn Fn(&str) -> String,
-) -> Vec<String> {
-    let t = &t.value;
-    let label = t.label.clone().unwrap_or_else(|| t.id.value.clone());
-    let (length, from) = match (&t.after, &t.every) {
-        (Some(after), _) => (duration(&after.value), origin(wf, &after.value)),
-        (None, Some(every)) => {
-            let mut d = format!("tous les {}", duration(&every.value));
-            if let Some(until) = &t.until {
-                let _ = write!(d, ", au plus {}", duration(&until.value));
-            }
-            (d, origin(wf, &every.value))
-        }
-        (None, None) => ("—".to_string(), "—".to_string()),
+fn origin(o: &Origin) -> String {
+    let from = match &o.start {
+        Start::StateEntry => STATE_ENTRY.to_string(),
+        Start::Variable {
+            label: Some(label), ..
+        } => label.clone(),
+        Start::Variable { id, label: None } => format!("`{id}`"),
     };
-    let mut effects = Vec::new();
-    if let Some(goto) = &t.goto {
-        effects.push(format!("→ {}", state_label(&goto.value)));
-    }
-    for n in &t.notify {
-        effects.push(format!("avis `{}`", n.template.value));
-    }
-    if !t.reminders.is_empty() {
-        effects.push(format!("{} rappel(s) avant", t.reminders.len()));
-    }
-    vec![
-        cell(&label),
-        cell(state),
-        length,
-        from,
-        cell(t.legal_basis.as_deref().or(state_basis).unwrap_or("—")),
-        cell(&effects.join(", ")),
-    ]
-}
-
-fn duration(d: &Delay) -> String {
-    match d.length() {
-        Some(l) => french::length(l),
-        None => "prise d'effet de la lettre".to_string(),
-    }
-}
-
-fn origin(wf: &Workflow, d: &Delay) -> String {
-    let from = match &d.from {
-        None => "l'entrée dans l'état".to_string(),
-        Some(var) => wf
-            .variables
-            .get(&var.value)
-            .and_then(|v| v.value.label.clone())
-            .unwrap_or_else(|| format!("`{}`", var.value)),
-    };
-    match d.letter {
+    match o.letter {
         None => cell(&from),
-        Some(Letter::Registered) => cell(&format!(
-            "{from} (lettre recommandée : effet le 3e jour ouvrable suivant l'expédition)"
-        )),
-        Some(Letter::HandDelivered) => cell(&format!("{from} (remise en main propre)")),
+        Some(letter) => cell(&format!("{from} ({letter})")),
     }
 }
 

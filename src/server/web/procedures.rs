@@ -1,9 +1,836 @@
-//! (being written)
+//! "Procédures": the deployed workflows a viewer takes part in (`/workflows`), one workflow's
+//! versions with its diagram and what `docs/procedures.md` says of it — states, moves,
+//! deadlines, articles — (`/workflows/{id}`, `?version=N` for an older one), and, for
+//! administrators, a page that checks a pasted YAML text exactly as `jalon validate` and
+//! deployment do, without deploying it (`/workflows/verifier`).
+//!
+//! Who sees a workflow follows the API's rule for cases (`api::cases::readable`): operators and
+//! administrators see every workflow, anyone else only the workflows in which one of their roles
+//! appears. The check page is for administrators, as deployment is (`api::workflows::deploy`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path as FilePath, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use engine::definition::graph::{Via, sources, transitions};
+use engine::definition::load::{Catalog, LoadError, WorkflowFile};
+use engine::definition::{Diagnostic, Severity, Workflow};
+use maud::{Markup, PreEscaped, html};
+use serde::Deserialize;
 
+use super::diagram;
+use super::error::PageError;
+use super::layout::{Nav, page};
+use super::session::{CsrfForm, Viewer};
+use crate::procedure_facts::{self, DeadlineRow, Effect, Kind, STATE_ENTRY, Start};
 use crate::server::AppState;
+use crate::server::api::codes::ErrorCode;
+use crate::validation::{self, Templates};
+use store::actors::{ADMIN, ActorInfo, OPERATOR};
+use store::entities::workflow_version;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/workflows", get(list))
+        // A static segment wins over `{id}`: no workflow can be called `verifier` here.
+        .route("/workflows/verifier", get(check_page).post(check))
+        .route("/workflows/{id}", get(details))
+}
+
+/// The API's rule (`api::cases::readable`): operators and administrators see every workflow,
+/// anyone else the workflows in which one of their roles appears.
+fn may_see<'r>(actor: &ActorInfo, mut roles: impl Iterator<Item = &'r String>) -> bool {
+    actor.has(ADMIN) || actor.has(OPERATOR) || roles.any(|r| actor.has(r))
+}
+
+/// A stored version, parsed, with its diagram drawn.
+struct Parsed {
+    wf: Workflow,
+    svg: String,
+}
+
+/// Parsed versions by their hash (of the text and templates), so that the same text is parsed
+/// and drawn once per process, whatever database or row it comes from. Bounded: when full, it
+/// starts again empty (a version page is cheap to rebuild; the common case is a few workflows).
+static PARSED: LazyLock<Mutex<HashMap<String, Arc<Parsed>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+const PARSED_MAX: usize = 128;
+
+/// The version's workflow and diagram. Stored versions passed validation when deployed, so a
+/// text that no longer parses was altered in the database (a 500 `corrupt_data` page).
+async fn parsed(row: &workflow_version::Model) -> Result<Arc<Parsed>, PageError> {
+    let cached = PARSED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&row.hash)
+        .cloned();
+    if let Some(p) = cached {
+        return Ok(p);
+    }
+    let (source, id) = (row.source.clone(), row.id);
+    // Parsing and laying out a large workflow is CPU work: off the threads that answer.
+    let built = tokio::task::spawn_blocking(move || {
+        engine::definition::parse(&source).map(|wf| {
+            let svg = diagram::svg(&wf);
+            Parsed { wf, svg }
+        })
+    })
+    .await
+    .map_err(|e| store::Error::Corrupt(format!("workflow version {id}: {e}")))?
+    .map_err(|d| store::Error::Corrupt(format!("workflow version {id}: {}", d.message)))?;
+    let built = Arc::new(built);
+    let mut cache = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= PARSED_MAX {
+        cache.clear();
+    }
+    cache.insert(row.hash.clone(), built.clone());
+    Ok(built)
+}
+
+/// `GET /workflows`: the latest version of each deployed workflow the viewer may see.
+async fn list(State(state): State<AppState>, viewer: Viewer) -> Markup {
+    let mut shown: Vec<_> = state
+        .store
+        .latest_versions()
+        .into_iter()
+        .filter(|d| may_see(&viewer.actor, d.def.roles.keys()))
+        .collect();
+    shown.sort_by(|a, b| {
+        (a.def.title.to_lowercase(), &a.workflow_id)
+            .cmp(&(b.def.title.to_lowercase(), &b.workflow_id))
+    });
+    let main = html! {
+        h1 { "Procédures" }
+        @if shown.is_empty() {
+            p { "Aucune procédure déployée ne fait intervenir l'un de vos rôles." }
+        } @else {
+            p {
+                "Les procédures déployées " (if viewer.actor.has(ADMIN) || viewer.actor.has(OPERATOR) {
+                    ""
+                } else {
+                    "auxquelles l'un de vos rôles prend part "
+                })
+                "(" (shown.len()) "), dans leur dernière version. Chacune montre son diagramme, "
+                "ses états, ses transitions, ses délais et les articles qui les fondent."
+            }
+            div.table-wrap {
+                table.responsive {
+                    thead {
+                        tr {
+                            th scope="col" { "Procédure" }
+                            th scope="col" { "Identifiant" }
+                            th scope="col" { "Version" }
+                            th scope="col" { "Fondement légal" }
+                            th scope="col" { "États" }
+                        }
+                    }
+                    tbody {
+                        @for d in &shown {
+                            tr {
+                                td data-label="Procédure" {
+                                    a href=(format!("/workflows/{}", path_escape(&d.workflow_id))) {
+                                        (d.def.title)
+                                    }
+                                }
+                                td data-label="Identifiant" { code { (d.workflow_id) } }
+                                td data-label="Version" { (d.version) }
+                                td data-label="Fondement légal" { (one_line(&d.def.legal_basis)) }
+                                td data-label="États" { (d.def.states.len()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if viewer.actor.has(ADMIN) {
+            p { a href="/workflows/verifier" { "Vérifier un fichier de procédure (YAML)" } }
+        }
+    };
+    page("Procédures", Some(&viewer), Nav::Procedures, main)
+}
+
+/// `?version=N`: `None` for the latest; `Err` when the value is not a version number.
+fn version_asked(query: Option<&str>) -> Result<Option<i32>, ()> {
+    let Some(q) = query else { return Ok(None) };
+    let mut asked = None;
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        if k == "version" {
+            asked = if v.is_empty() {
+                None
+            } else {
+                Some(v.parse::<i32>().map_err(|_| ())?)
+            };
+        }
+    }
+    Ok(asked)
+}
+
+/// `GET /workflows/{id}`: the versions, the diagram and the reference of one workflow.
+async fn details(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Markup, PageError> {
+    let rows = state.store.workflow_versions(Some(&id)).await?;
+    let Some(latest) = rows.first() else {
+        return Err(PageError::of(ErrorCode::WorkflowNotFound));
+    };
+    // Who takes part is read from the latest version, as the list does.
+    let newest = parsed(latest).await?;
+    if !may_see(&viewer.actor, newest.wf.roles.keys()) {
+        return Err(PageError::forbidden());
+    }
+    let asked = version_asked(query.as_deref())
+        .map_err(|()| PageError::of(ErrorCode::WorkflowVersionNotFound))?;
+    let row = match asked {
+        None => latest,
+        Some(n) => rows
+            .iter()
+            .find(|r| r.version == n)
+            .ok_or_else(|| PageError::of(ErrorCode::WorkflowVersionNotFound))?,
+    };
+    let shown = if row.id == latest.id {
+        newest
+    } else {
+        parsed(row).await?
+    };
+    let names = deployer_names(&state, &rows).await?;
+    let wf = &shown.wf;
+    let is_latest = row.id == latest.id;
+    let title = format!("{} (version {})", wf.title, row.version);
+    let main = html! {
+        h1 { (wf.title) }
+        dl.facts {
+            dt { "Identifiant" } dd { code { (row.workflow_id) } }
+            dt { "Version affichée" }
+            dd {
+                (row.version)
+                @if is_latest { " (la plus récente)" } @else {
+                    " (ancienne version ; "
+                    a href=(format!("/workflows/{}", path_escape(&row.workflow_id))) {
+                        "voir la plus récente, version " (latest.version)
+                    }
+                    ")"
+                }
+            }
+            dt { "Fondement légal" } dd { (one_line(&wf.legal_basis)) }
+        }
+        @if let Some(d) = &wf.description {
+            p { (d.trim()) }
+        }
+        p { a href="/workflows" { "Toutes les procédures" } }
+        (versions_table(&rows, row.version, &names))
+        h2 { "Diagramme" }
+        // Focusable: a wide diagram scrolls, and keyboard users must be able to scroll it.
+        figure.diagram tabindex="0" {
+            (PreEscaped(&shown.svg))
+            figcaption {
+                "Diagramme des états de la procédure « " (wf.title) " », version " (row.version)
+                ". Les transitions en trait plein sont des actions, en tirets des délais, en "
+                "pointillés la fin d'un dossier enfant. Les tableaux qui suivent décrivent les "
+                "mêmes états et transitions."
+            }
+        }
+        (roles_table(wf))
+        (states_table(wf))
+        (moves_table(wf))
+        (deadlines_table(wf))
+        (articles(wf))
+    };
+    Ok(page(&title, Some(&viewer), Nav::Procedures, main))
+}
+
+/// Who deployed each version, by name (the stored value is the actor's id).
+async fn deployer_names(
+    state: &AppState,
+    rows: &[workflow_version::Model],
+) -> Result<HashMap<String, String>, PageError> {
+    if rows.iter().all(|r| r.deployed_by.is_none()) {
+        return Ok(HashMap::new());
+    }
+    Ok(state
+        .store
+        .list_actors()
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect())
+}
+
+fn versions_table(
+    rows: &[workflow_version::Model],
+    shown: i32,
+    names: &HashMap<String, String>,
+) -> Markup {
+    html! {
+        h2 { "Versions" }
+        div.table-wrap {
+            table.responsive {
+                thead {
+                    tr {
+                        th scope="col" { "Version" }
+                        th scope="col" { "Empreinte" }
+                        th scope="col" { "Déployée le" }
+                        th scope="col" { "Par" }
+                    }
+                }
+                tbody {
+                    @for r in rows {
+                        tr {
+                            td data-label="Version" {
+                                @if r.version == shown {
+                                    (r.version) " (affichée)"
+                                } @else {
+                                    a href=(format!("/workflows/{}?version={}",
+                                        path_escape(&r.workflow_id), r.version)) {
+                                        "Version " (r.version)
+                                    }
+                                }
+                            }
+                            td data-label="Empreinte" {
+                                code title=(r.hash) { (r.hash.get(..12).unwrap_or(&r.hash)) }
+                            }
+                            td data-label="Déployée le" { (french_instant(r.deployed_at)) }
+                            td data-label="Par" {
+                                @match &r.deployed_by {
+                                    Some(by) => (names.get(by).unwrap_or(by)),
+                                    None => "au démarrage du serveur",
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// "lundi 2 novembre 2026 à 12 h 00" (Brussels time).
+fn french_instant(millis: i64) -> String {
+    let at = crate::clock::from_millis(millis).with_timezone(&chrono_tz::Europe::Brussels);
+    format!(
+        "{} à {}",
+        engine::calendar::french::long_date(at.date_naive()),
+        at.format("%H h %M")
+    )
+}
+
+fn roles_table(wf: &Workflow) -> Markup {
+    html! {
+        h2 { "Rôles" }
+        div.table-wrap {
+            table.responsive {
+                thead { tr { th scope="col" { "Rôle" } th scope="col" { "Identifiant" } } }
+                tbody {
+                    @for (id, label) in &wf.roles {
+                        tr {
+                            td data-label="Rôle" { (label) }
+                            td data-label="Identifiant" { code { (id) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn states_table(wf: &Workflow) -> Markup {
+    html! {
+        h2 { "États" }
+        div.table-wrap {
+            table.responsive {
+                thead {
+                    tr {
+                        th scope="col" { "État" }
+                        th scope="col" { "Identifiant" }
+                        th scope="col" { "Fondement légal" }
+                        th scope="col" { "Fin de la procédure" }
+                    }
+                }
+                tbody {
+                    @for (id, s) in &wf.states {
+                        tr {
+                            td data-label="État" {
+                                (s.label)
+                                @if *id == wf.initial.value { " (état initial)" }
+                            }
+                            td data-label="Identifiant" { code { (id) } }
+                            td data-label="Fondement légal" {
+                                (s.legal_basis.as_deref().map_or("—".into(), one_line))
+                            }
+                            td data-label="Fin de la procédure" {
+                                @if s.is_final {
+                                    "Oui"
+                                    @if let Some(o) = &s.outcome { " — issue : " code { (o) } }
+                                } @else { "Non" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One row of the moves table.
+struct Move {
+    from: String,
+    trigger: Markup,
+    to: String,
+    who: String,
+    basis: Option<String>,
+}
+
+/// Every move of `graph::transitions` (the list the validator and the diagram read), with
+/// what triggers it, who may act and its article.
+fn moves(wf: &Workflow) -> Vec<Move> {
+    let label = |id: &str| {
+        wf.states
+            .get(id)
+            .map_or_else(|| id.to_string(), |s| s.value.label.clone())
+    };
+    let role = |id: &str| wf.roles.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let mut out = Vec::new();
+    for t in transitions(wf) {
+        let state = t.from.and_then(|f| wf.states.get(f)).map(|s| &s.value);
+        let state_basis = state.and_then(|s| s.legal_basis.clone());
+        let event = |id: &str| state.and_then(|s| s.on.get(id)).map(|e| &e.value);
+        let (trigger, who, basis) = match &t.via {
+            Via::Event(id) | Via::Branch(id, _) => {
+                let e = event(id);
+                let name = e
+                    .and_then(|e| e.label.clone())
+                    .unwrap_or_else(|| id.to_string());
+                let branch = match t.via {
+                    Via::Branch(_, i) => format!(" (cas {})", i + 1),
+                    _ => String::new(),
+                };
+                let who = e.map_or_else(String::new, |e| {
+                    e.by.iter()
+                        .map(|r| role(&r.value))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                let basis = e.and_then(|e| e.legal_basis.clone()).or(state_basis);
+                (
+                    html! { "Action : " (name) (branch) " " code { (id) } },
+                    who,
+                    basis,
+                )
+            }
+            Via::Timer(id, delay) => {
+                let timer = state
+                    .map_or(&wf.timers, |s| &s.timers)
+                    .iter()
+                    .find(|tm| tm.id.value == *id)
+                    .map(|tm| &tm.value);
+                let name = timer
+                    .and_then(|tm| tm.label.clone())
+                    .unwrap_or_else(|| id.to_string());
+                let length = delay.map(procedure_facts::duration);
+                let basis = timer.and_then(|tm| tm.legal_basis.clone()).or(state_basis);
+                (
+                    html! {
+                        "Délai : " (name)
+                        @if let Some(l) = length { " (" (l) ")" }
+                    },
+                    "personne : à l'échéance".to_string(),
+                    basis,
+                )
+            }
+            Via::Child(outcome) => (
+                html! { "Fin d'un dossier enfant, issue " code { (outcome) } },
+                "personne : à la fin du dossier enfant".to_string(),
+                state_basis,
+            ),
+        };
+        for from in sources(wf, &t) {
+            out.push(Move {
+                from: label(from),
+                trigger: trigger.clone(),
+                to: label(t.to),
+                who: who.clone(),
+                basis: basis.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn moves_table(wf: &Workflow) -> Markup {
+    let all = moves(wf);
+    html! {
+        h2 { "Transitions" }
+        @if all.is_empty() {
+            p { "Aucune transition." }
+        } @else {
+            div.table-wrap {
+                table.responsive {
+                    thead {
+                        tr {
+                            th scope="col" { "Depuis" }
+                            th scope="col" { "Déclencheur" }
+                            th scope="col" { "Vers" }
+                            th scope="col" { "Qui peut agir" }
+                            th scope="col" { "Fondement légal" }
+                        }
+                    }
+                    tbody {
+                        @for m in &all {
+                            tr {
+                                td data-label="Depuis" { (m.from) }
+                                td data-label="Déclencheur" { (m.trigger) }
+                                td data-label="Vers" { (m.to) }
+                                td data-label="Qui peut agir" { (m.who) }
+                                td data-label="Fondement légal" {
+                                    (m.basis.as_deref().map_or("—".into(), one_line))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The deadlines as `docs/procedures.md` lists them (`procedure_facts::deadlines`).
+fn deadlines_table(wf: &Workflow) -> Markup {
+    let rows = procedure_facts::deadlines(wf);
+    let role = |id: &str| wf.roles.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let effect = |e: &Effect| match e {
+        Effect::Goto(label) => html! { "passage à l'état « " (label) " »" },
+        Effect::Notice(t) => html! { "avis " code { (t) } },
+        Effect::Reminders(n) => html! { (n) " rappel(s) avant l'échéance" },
+        Effect::TaskLate(r) => html! { "tâche de « " (role(r)) " » en retard" },
+    };
+    let from = |r: &DeadlineRow| match &r.from {
+        None => html! { "—" },
+        Some(o) => html! {
+            @match &o.start {
+                Start::StateEntry => (STATE_ENTRY),
+                Start::Variable { label: Some(l), .. } => (l),
+                Start::Variable { id, label: None } => code { (id) },
+            }
+            @if let Some(letter) = o.letter { " (" (letter) ")" }
+        },
+    };
+    html! {
+        h2 { "Délais" }
+        @if rows.is_empty() {
+            p { "Aucun délai." }
+        } @else {
+            div.table-wrap {
+                table.responsive {
+                    thead {
+                        tr {
+                            th scope="col" { "Délai" }
+                            th scope="col" { "État" }
+                            th scope="col" { "Durée" }
+                            th scope="col" { "À compter de" }
+                            th scope="col" { "Fondement légal" }
+                            th scope="col" { "À l'échéance" }
+                        }
+                    }
+                    tbody {
+                        @for r in &rows {
+                            tr {
+                                td data-label="Délai" {
+                                    @match &r.kind {
+                                        Kind::Timer(l) => (l),
+                                        Kind::Task(t) => { "Tâche : " (t) }
+                                    }
+                                }
+                                td data-label="État" { (r.state) }
+                                td data-label="Durée" { (r.length) }
+                                td data-label="À compter de" { (from(r)) }
+                                td data-label="Fondement légal" {
+                                    (r.legal_basis.as_deref().map_or("—".into(), one_line))
+                                }
+                                td data-label="À l'échéance" {
+                                    @for (i, e) in r.effects.iter().enumerate() {
+                                        @if i > 0 { ", " }
+                                        (effect(e))
+                                    }
+                                    @if r.effects.is_empty() { "—" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every legal basis the workflow cites, once each, in the order of the file.
+fn articles(wf: &Workflow) -> Markup {
+    let mut cited: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut cite = |basis: Option<&String>| {
+        if let Some(b) = basis.map(|b| one_line(b)).filter(|b| !b.is_empty())
+            && seen.insert(b.clone())
+        {
+            cited.push(b);
+        }
+    };
+    cite(Some(&wf.legal_basis));
+    for t in &wf.timers {
+        cite(t.legal_basis.as_ref());
+    }
+    for s in wf.states.values() {
+        cite(s.legal_basis.as_ref());
+        for e in s.on.values() {
+            cite(e.legal_basis.as_ref());
+        }
+        for t in &s.timers {
+            cite(t.legal_basis.as_ref());
+        }
+        for t in &s.tasks {
+            cite(t.legal_basis.as_ref());
+        }
+    }
+    html! {
+        h2 { "Articles cités" }
+        ul {
+            @for a in &cited { li { (a) } }
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A workflow id as one path segment.
+fn path_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// --- The check page -----------------------------------------------------------------------
+
+/// The name the pasted text is checked under: diagnostics of the workflow are about
+/// `workflow.yaml`, those of its templates about `templates/<file>`.
+const PASTED: &str = "workflow.yaml";
+
+fn admin_only(actor: &ActorInfo) -> Result<(), PageError> {
+    if actor.has(ADMIN) {
+        Ok(())
+    } else {
+        Err(PageError::forbidden())
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct CheckForm {
+    #[serde(default)]
+    source: String,
+}
+
+/// `GET /workflows/verifier`: the empty form (administrators).
+async fn check_page(viewer: Viewer) -> Result<Markup, PageError> {
+    admin_only(&viewer.actor)?;
+    Ok(check_view(&viewer, "", None))
+}
+
+/// What the check found, or why nothing was checked.
+enum Outcome {
+    Empty,
+    Checked(Vec<(PathBuf, Diagnostic)>),
+}
+
+/// `POST /workflows/verifier`: the same check as `jalon validate` and deployment
+/// (`validation::check`, with the deployed workflows as siblings), and nothing stored.
+async fn check(
+    State(state): State<AppState>,
+    form: CsrfForm<CheckForm>,
+) -> Result<Markup, PageError> {
+    let viewer = form.viewer;
+    admin_only(&viewer.actor)?;
+    let source = form.form.source;
+    if source.trim().is_empty() {
+        return Ok(check_view(&viewer, &source, Some(Outcome::Empty)));
+    }
+    // The latest text of every deployed workflow, as deployment reads them, so that
+    // `start_case` and `on_child` are checked against what runs here.
+    let mut siblings: Vec<(String, String, String)> = Vec::new();
+    for row in state.store.workflow_versions(None).await? {
+        if siblings
+            .last()
+            .is_none_or(|(id, _, _)| *id != row.workflow_id)
+        {
+            siblings.push((row.workflow_id, row.source, row.templates));
+        }
+    }
+    let text = source.clone();
+    let found = tokio::task::spawn_blocking(move || run_check(text, siblings))
+        .await
+        .map_err(|e| store::Error::Corrupt(format!("workflow check failed: {e}")))?;
+    Ok(check_view(&viewer, &source, Some(Outcome::Checked(found))))
+}
+
+/// Parses and checks `source`. Its notice templates are those of the deployed version of the
+/// same workflow, when there is one (a new workflow has none here: each notice then reports
+/// its missing template, as a deployment without templates would).
+fn run_check(
+    source: String,
+    siblings: Vec<(String, String, String)>,
+) -> Vec<(PathBuf, Diagnostic)> {
+    let file = match WorkflowFile::from_text(PASTED, source) {
+        Ok(file) => file,
+        Err(LoadError::Parse { path, diagnostic }) => return vec![(path, diagnostic)],
+        Err(LoadError::Io { path, error }) => {
+            let pos = engine::definition::Pos { line: 1, column: 1 };
+            return vec![(
+                path,
+                Diagnostic::error("yaml-syntax", pos, error.to_string()),
+            )];
+        }
+    };
+    let own = file.workflow.id.value.clone();
+    let mut templates = Templates::new();
+    let mut files = vec![file];
+    for (id, text, stored_templates) in siblings {
+        if id == own {
+            let parts: BTreeMap<String, String> =
+                serde_json::from_str(&stored_templates).unwrap_or_default();
+            templates = parts
+                .into_iter()
+                .map(|(name, text)| (format!("{name}.hbs"), text))
+                .collect();
+        } else if let Ok(f) = WorkflowFile::from_text(format!("deployed/{id}"), text) {
+            files.push(f);
+        }
+    }
+    let catalog = Catalog::new(files);
+    let dir = FilePath::new(PASTED).with_file_name("templates");
+    let report = validation::check(&catalog.files()[0], &catalog, &dir, &templates);
+    report
+        .files
+        .into_iter()
+        .flat_map(|(path, ds)| ds.into_iter().map(move |d| (path.clone(), d)))
+        .collect()
+}
+
+fn check_view(viewer: &Viewer, source: &str, outcome: Option<Outcome>) -> Markup {
+    let empty = matches!(outcome, Some(Outcome::Empty));
+    let main = html! {
+        h1 { "Vérifier une procédure" }
+        p {
+            "Collez le texte d'un fichier " code { "workflow.yaml" } " : jalon le vérifie comme "
+            code { "jalon validate" } " et comme un déploiement le ferait, et n'enregistre rien. "
+            "Les modèles d'avis vérifiés sont ceux de la version déployée de la même procédure ; "
+            "une procédure qui n'est pas encore déployée est vérifiée sans modèles."
+        }
+        @if let Some(Outcome::Checked(found)) = &outcome {
+            (results(found))
+        }
+        form method="post" action="/workflows/verifier" {
+            (viewer.csrf_field())
+            div.field {
+                label for="source" { "Texte YAML de la procédure" span.required { " (obligatoire)" } }
+                p.hint id="source-aide" {
+                    "Le contenu entier du fichier, tel qu'il serait déployé."
+                }
+                @if empty {
+                    p.error id="source-erreur" { "Collez le texte du fichier avant de le vérifier." }
+                    textarea.yaml id="source" name="source" rows="24" spellcheck="false"
+                        required aria-invalid="true"
+                        aria-describedby="source-aide source-erreur" { (source) }
+                } @else {
+                    textarea.yaml id="source" name="source" rows="24" spellcheck="false"
+                        required aria-describedby="source-aide" { (source) }
+                }
+            }
+            button type="submit" { "Vérifier" }
+        }
+        p { a href="/workflows" { "Retour aux procédures" } }
+    };
+    page(
+        "Vérifier une procédure",
+        Some(viewer),
+        Nav::Procedures,
+        main,
+    )
+}
+
+fn results(found: &[(PathBuf, Diagnostic)]) -> Markup {
+    let errors = found
+        .iter()
+        .filter(|(_, d)| d.severity == Severity::Error)
+        .count();
+    let warnings = found.len() - errors;
+    let count = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    html! {
+        section aria-labelledby="resultat" {
+            h2 id="resultat" { "Résultat" }
+            @if found.is_empty() {
+                p.notice.success role="status" { "Aucun problème : ce fichier est valide." }
+            } @else {
+                @let counts = format!(
+                    "{}, {}.",
+                    count(errors, "erreur", "erreurs"),
+                    count(warnings, "avertissement", "avertissements")
+                );
+                @if errors > 0 {
+                    p.refusal role="alert" { "Ce fichier serait refusé : " (counts) }
+                } @else {
+                    p.notice role="status" {
+                        "Ce fichier peut être déployé, avec des remarques : " (counts)
+                    }
+                }
+                div.table-wrap {
+                    table.responsive.diagnostics {
+                        thead {
+                            tr {
+                                th scope="col" { "Ligne:colonne" }
+                                th scope="col" { "Gravité" }
+                                th scope="col" { "Code" }
+                                th scope="col" { "Problème" }
+                                th scope="col" { "Piste" }
+                            }
+                        }
+                        tbody {
+                            @for (path, d) in found {
+                                tr {
+                                    td data-label="Ligne:colonne" {
+                                        @if path != FilePath::new(PASTED) {
+                                            code { (path.display()) } " "
+                                        }
+                                        code.position { (d.pos.line) ":" (d.pos.column) }
+                                    }
+                                    td data-label="Gravité" {
+                                        @match d.severity {
+                                            Severity::Error => "erreur",
+                                            Severity::Warning => "avertissement",
+                                        }
+                                    }
+                                    td data-label="Code" { code { (d.code) } }
+                                    td data-label="Problème" { (d.message) }
+                                    td data-label="Piste" { (d.hint.as_deref().unwrap_or("—")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
