@@ -31,10 +31,23 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics::metrics_page))
         .merge(web::routes())
-        .fallback(|| async { ApiError::of(ErrorCode::RouteNotFound) })
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::of(ErrorCode::MethodNotAllowed) })
         .with_state(state);
     guarded(routes)
+}
+
+/// An unknown path: a French page for a browser outside the API, else the API's JSON error.
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && !uri.path().starts_with("/api/") {
+        web::PageError::not_found().into_response()
+    } else {
+        ApiError::of(ErrorCode::RouteNotFound).into_response()
+    }
 }
 
 /// What every request passes through, whatever its route: the body limit (413, in the API's
@@ -87,6 +100,28 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+
+    #[tokio::test]
+    async fn an_unknown_path_answers_a_french_page_to_a_browser_and_json_elsewhere() {
+        let mut browser = axum::http::HeaderMap::new();
+        browser.insert(header::ACCEPT, "text/html,application/xhtml+xml".parse().unwrap());
+        let page = not_found("/nulle-part".parse().unwrap(), browser.clone()).await;
+        assert_eq!(page.status(), StatusCode::NOT_FOUND);
+        let body = to_bytes(page.into_body(), 1 << 16).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.contains("Cette page n'existe pas."), "{body}");
+        assert!(body.contains("route_not_found"), "{body}");
+        for (path, headers) in [
+            ("/api/v1/nulle-part", browser),
+            ("/nulle-part", axum::http::HeaderMap::new()),
+        ] {
+            let r = not_found(path.parse().unwrap(), headers).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND);
+            let body = to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["code"], "route_not_found", "{path}");
+        }
+    }
 
     /// No route panics on purpose; this one stands for the bug that would.
     #[tokio::test]
