@@ -24,6 +24,10 @@ pub const MAX_STATES: usize = 300;
 const MAX_MOVES: usize = 1_500;
 /// Items of the layout (states, labels, points of long lines): bounds the work per request.
 const MAX_ITEMS: usize = 30_000;
+/// A drawing wider than this (in pixels) cannot be read, even scrolled; a long chain of
+/// states may be taller.
+const MAX_WIDTH: f64 = 12_000.0;
+const MAX_HEIGHT: f64 = 40_000.0;
 
 const FONT: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif";
 const MONO: &str = "ui-monospace, Menlo, Consolas, 'DejaVu Sans Mono', monospace";
@@ -43,7 +47,7 @@ const NODE_TEXT_MAX: f64 = 210.0;
 const NODE_MIN_W: f64 = 120.0;
 const NODE_LINES: usize = 3;
 const EDGE_TEXT_MAX: f64 = 170.0;
-const EDGE_LINES: usize = 2;
+const EDGE_LINES: usize = 3;
 const MARGIN: f64 = 16.0;
 const START_R: f64 = 7.0;
 /// How far the first self-loop of a state reaches out to its right, and each next one more.
@@ -761,10 +765,10 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
     let mut y = MARGIN;
     for r in 0..rank_count {
         rank_top.push(y);
-        y += rank_h[r] + (shift[r] * 0.15).clamp(16.0, 56.0);
+        y += rank_h[r] + (shift[r] * 0.25).clamp(20.0, 64.0);
     }
     let width = items.iter().map(|i| i.x + i.right).fold(0.0, f64::max) + MARGIN;
-    Ok(Diagram {
+    let diagram = Diagram {
         nodes,
         edges,
         items,
@@ -776,7 +780,14 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
         legend_y: y,
         moves: move_count,
     }
-    .with_legend_height())
+    .with_legend_height();
+    if diagram.width > MAX_WIDTH || diagram.height > MAX_HEIGHT {
+        return Err(Unfit::TooLarge {
+            states: n,
+            moves: moves.len(),
+        });
+    }
+    Ok(diagram)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -963,8 +974,17 @@ fn place(ranks: &[Vec<usize>], items: &mut [Item], up: &[Vec<usize>], down: &[Ve
             sweep(items, r, &[down]);
         }
     }
-    for r in 0..ranks.len() {
-        sweep(items, r, &[up, down]);
+    // Last, from the top: a state between its neighbours, a line or label straight under
+    // where it comes from, so that long lines run straight and bend once, into their target.
+    for rank in ranks {
+        let desired: Vec<f64> = rank
+            .iter()
+            .map(|&i| match items[i].of {
+                ItemOf::Node(_) => mean_x(items, i, &[up, down]),
+                _ => mean_x(items, i, &[up]),
+            })
+            .collect();
+        fit(rank, items, &desired);
     }
     let min = items
         .iter()
@@ -1354,7 +1374,7 @@ fn render(wf: &Workflow, d: &Diagram) -> String {
                 let _ = write!(
                     out,
                     "<circle cx=\"{:.1}\" cy=\"{cy:.1}\" r=\"{START_R}\" fill=\"{TEXT}\"/>",
-                    x + LEGEND_MARK_W / 2.0
+                    x + LEGEND_MARK_W - START_R
                 );
             }
             LegendMark::Final => {
@@ -1684,6 +1704,11 @@ states:
         let wf = parse(&sample::many_events(MAX_MOVES + 1)).unwrap();
         let out = svg(&wf);
         assert!(out.contains("trop pour un schéma lisible"), "{out}");
+        // 400 moves side by side would be far too wide; 200 still fit.
+        let wide = svg(&parse(&sample::many_events(400)).unwrap());
+        assert!(wide.contains("trop pour un schéma lisible"), "{wide}");
+        let fits = svg(&parse(&sample::many_events(200)).unwrap());
+        assert_eq!(fits.matches("<g class=\"transition\">").count(), 200);
 
         // The largest workflow still drawn is drawn.
         let wf = parse(&sample::chain(MAX_STATES)).unwrap();
