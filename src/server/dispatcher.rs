@@ -8,9 +8,10 @@
 //! pass sends it again. The second copy has the same bytes and the same Message-ID (both derive
 //! from the notice id), so a mail server or a reader recognises it as the same message.
 
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -39,7 +40,8 @@ const RECORD_GRACE: StdDuration = StdDuration::from_secs(5);
 pub struct Delivery {
     /// The sender, e.g. `Jalon <jalon@ecoles.example.be>`; its domain names the Message-IDs.
     pub from: String,
-    /// The public address of the server, for links in notices; none by default.
+    /// The public address of the server, for links in notices; without it, the address the
+    /// server listens on ([`Dispatcher::listening_on`]).
     pub base_url: Option<String>,
     pub transport: Transport,
 }
@@ -55,6 +57,9 @@ pub struct Dispatcher {
     /// Test hook standing for a crash between delivery and its record: when set, a delivery
     /// ends right after the transport accepted the message, recording nothing.
     crash_after_delivery: Arc<AtomicBool>,
+    /// The server's own address once it listens, for links when no public URL is configured
+    /// (filled after the port is bound, which may be port 0).
+    listen_url: Arc<OnceLock<String>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +101,31 @@ impl Dispatcher {
             wake: Arc::new(Notify::new()),
             delivery: Arc::new(delivery),
             crash_after_delivery: Arc::new(AtomicBool::new(false)),
+            listen_url: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The server listens on `addr`: links in notices lead there unless a public URL is
+    /// configured (an address of every interface becomes `localhost`). The first call wins.
+    pub fn listening_on(&self, addr: SocketAddr) {
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() => "localhost".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+        };
+        let _ = self
+            .listen_url
+            .set(format!("http://{host}:{}", addr.port()));
+    }
+
+    /// Where links in notices lead: the public URL, else the listening address, without a
+    /// trailing slash.
+    pub fn base_url(&self) -> Option<String> {
+        self.delivery
+            .base_url
+            .as_deref()
+            .or(self.listen_url.get().map(String::as_str))
+            .map(|u| u.trim_end_matches('/').to_owned())
     }
 
     #[doc(hidden)]
@@ -227,6 +256,7 @@ impl Dispatcher {
         let unreadable =
             |e: serde_json::Error| Unbuildable(format!("unreadable notice context: {e}"));
         let to_name = n.recipient_name.as_deref().unwrap_or("");
+        let base_url = self.base_url();
         let (rendered, due) = match deployed {
             Some(deployed) => {
                 let facts = NoticeFacts::from_text(&n.context).map_err(unreadable)?;
@@ -234,7 +264,7 @@ impl Dispatcher {
                     .template_set()
                     .map_err(|e| Unbuildable(format!("templates: {e}")))?;
                 let (context, due) = case_context(&deployed.def, &facts, to_name, to_email);
-                let context = match &self.delivery.base_url {
+                let context = match &base_url {
                     Some(url) => context.base_url(url.clone()),
                     None => context,
                 };
@@ -245,17 +275,22 @@ impl Dispatcher {
             }
             None => {
                 let facts: Value = serde_json::from_str(&n.context).map_err(unreadable)?;
-                (
-                    super::digest_mail::render(&facts, to_name, to_email).map_err(Unbuildable)?,
-                    None,
-                )
+                let rendered = if n.template == store::sessions::TEMPLATE {
+                    let Some(base) = &base_url else {
+                        return Err(Unbuildable(
+                            "a sign-in link needs the server's address (public_url)".into(),
+                        ));
+                    };
+                    super::sign_in_mail::render(&facts, base, to_name, to_email)
+                } else {
+                    super::digest_mail::render(&facts, to_name, to_email)
+                };
+                (rendered.map_err(Unbuildable)?, None)
             }
         };
         let notice_id = notice_id(n);
-        let url = match (&self.delivery.base_url, &n.case_id) {
-            (Some(base), Some(case)) => {
-                Some(format!("{}/cases/{case}", base.trim_end_matches('/')))
-            }
+        let url = match (&base_url, &n.case_id) {
+            (Some(base), Some(case)) => Some(format!("{base}/cases/{case}")),
             _ => None,
         };
         notifiers::message::build(&Outgoing {
@@ -363,6 +398,7 @@ fn settle(r: Result<Result<DispatchPass, Error>, JoinError>) -> DispatchPass {
 pub fn notice_id(n: &outbox::Model) -> String {
     match &n.case_id {
         Some(case) => format!("{case}-{}", n.id),
+        None if n.template == store::sessions::TEMPLATE => format!("sign-in-{}", n.id),
         None => format!("digest-{}", n.id),
     }
 }

@@ -11,6 +11,7 @@ mod probes;
 mod router;
 pub mod scheduler;
 mod serve;
+pub mod sign_in_mail;
 pub mod web;
 mod worker;
 

@@ -5,6 +5,8 @@
 //! ```yaml
 //! from: "Jalon <jalon@ecoles.example.be>"   # sender of every notice (JALON_FROM)
 //! public_url: https://jalon.example.be      # links in notices (JALON_PUBLIC_URL)
+//! session_idle_hours: 8                      # pages' sessions end after this idle time
+//!                                            # (JALON_SESSION_IDLE_HOURS)
 //! smtp:                                      # absent: file drop (JALON_SMTP_HOST enables it)
 //!   host: smtp.example.be                    # JALON_SMTP_HOST
 //!   port: 587                                # JALON_SMTP_PORT (default after tls)
@@ -33,11 +35,30 @@ pub struct NoticeConfig {
     pub public_url: Option<String>,
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
+    /// A page session not used for this many hours is over (default
+    /// [`DEFAULT_SESSION_IDLE_HOURS`]).
+    #[serde(default)]
+    pub session_idle_hours: Option<u32>,
 }
+
+/// Idle hours after which a page session ends, unless configured.
+pub const DEFAULT_SESSION_IDLE_HOURS: u32 = 8;
+
+/// At most a year: a longer idle period is a typo, not a policy.
+const MAX_SESSION_IDLE_HOURS: u32 = 24 * 366;
 
 impl NoticeConfig {
     pub fn from(&self) -> &str {
         self.from.as_deref().unwrap_or(DEFAULT_FROM)
+    }
+
+    /// How long a page session may stay unused.
+    pub fn session_idle(&self) -> chrono::Duration {
+        chrono::Duration::hours(
+            self.session_idle_hours
+                .unwrap_or(DEFAULT_SESSION_IDLE_HOURS)
+                .into(),
+        )
     }
 
     /// The file (if any) then the environment. `file` is `--config`/`JALON_CONFIG`; without
@@ -63,6 +84,13 @@ impl NoticeConfig {
             None => NoticeConfig::default(),
         };
         cfg.apply_env(env)?;
+        if let Some(h) = cfg.session_idle_hours
+            && !(1..=MAX_SESSION_IDLE_HOURS).contains(&h)
+        {
+            return Err(format!(
+                "session_idle_hours: {h} is not between 1 and {MAX_SESSION_IDLE_HOURS}"
+            ));
+        }
         if let Some(smtp) = &mut cfg.smtp {
             smtp.from = cfg.from.clone().unwrap_or_else(|| DEFAULT_FROM.to_owned());
             smtp.check().map_err(|e| e.to_string())?;
@@ -76,6 +104,11 @@ impl NoticeConfig {
         }
         if let Some(v) = env("JALON_PUBLIC_URL") {
             self.public_url = Some(v);
+        }
+        if let Some(v) = env("JALON_SESSION_IDLE_HOURS") {
+            self.session_idle_hours = Some(v.parse().map_err(|_| {
+                format!("JALON_SESSION_IDLE_HOURS: `{v}` is not a number of hours")
+            })?);
         }
         if let Some(host) = env("JALON_SMTP_HOST") {
             let smtp = self.smtp.get_or_insert_with(|| SmtpConfig {
@@ -178,6 +211,31 @@ mod tests {
         assert_eq!(smtp.tls, TlsMode::Tls);
         assert_eq!(smtp.from, "Jalon <jalon@ecoles.example.be>");
         assert_eq!(cfg.public_url.as_deref(), Some("https://j.example.be"));
+        assert_eq!(cfg.session_idle_hours, None);
+    }
+
+    #[test]
+    fn session_idle_hours_from_file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jalon.yaml");
+        std::fs::write(&path, "session_idle_hours: 2\n").unwrap();
+        let cfg = NoticeConfig::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(cfg.session_idle(), chrono::Duration::hours(2));
+        let cfg =
+            NoticeConfig::load(Some(&path), env(&[("JALON_SESSION_IDLE_HOURS", "12")])).unwrap();
+        assert_eq!(cfg.session_idle(), chrono::Duration::hours(12));
+        let err = NoticeConfig::load(Some(&path), env(&[("JALON_SESSION_IDLE_HOURS", "huit")]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "JALON_SESSION_IDLE_HOURS: `huit` is not a number of hours"
+        );
+        let err =
+            NoticeConfig::load(Some(&path), env(&[("JALON_SESSION_IDLE_HOURS", "0")])).unwrap_err();
+        assert!(
+            err.starts_with("session_idle_hours: 0 is not between 1 and"),
+            "{err}"
+        );
     }
 
     #[test]

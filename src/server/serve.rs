@@ -19,11 +19,20 @@ pub async fn serve(cfg: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&cfg.database_url()), "jalon listening");
     println!("jalon listening on http://{addr}");
+    app.dispatcher.listening_on(addr);
+    if cfg.notices.public_url.is_none() {
+        tracing::warn!(
+            links = %app.dispatcher.base_url().unwrap_or_default(),
+            "no public_url configured: links in notices lead to the listening address"
+        );
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let scheduler = tokio::spawn(app.scheduler.clone().run(stop_rx.clone()));
     let dispatcher = tokio::spawn(app.dispatcher.clone().run(stop_rx));
     let router = app.router();
-    axum::serve(listener, router)
+    // The peer's address reaches the handlers (the sign-in page's limit per client).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");

@@ -111,7 +111,11 @@ pub async fn spawn_with(cfg: Config, data: Arc<tempfile::TempDir>, clock: Manual
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app.router();
+    // As `jalon serve`: links in notices lead here, handlers see the peer's address.
+    app.dispatcher.listening_on(addr);
+    let router = app
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.ok();
     });

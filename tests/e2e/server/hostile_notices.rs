@@ -175,6 +175,7 @@ async fn shutdown_is_bounded_when_the_relay_never_answers(backend: Backend) {
                 pool_size: 1,
                 ca_file: None,
             }),
+            ..Default::default()
         },
     )
     .await;

@@ -31,6 +31,7 @@ fn smtp_to(port: u16) -> NoticeConfig {
             pool_size: 2,
             ca_file: None,
         }),
+        ..Default::default()
     }
 }
 
