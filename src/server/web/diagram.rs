@@ -108,6 +108,26 @@ struct Node {
     loop_h: f64,
 }
 
+impl Node {
+    /// A node that is not a state: no id, no note, no loops.
+    fn plain(kind: NodeKind, lines: Vec<String>, tooltip: &str, w: f64, h: f64) -> Node {
+        Node {
+            kind,
+            lines,
+            id_line: None,
+            note: Vec::new(),
+            tooltip: tooltip.to_string(),
+            w,
+            h,
+            layer: 0,
+            item: 0,
+            loops: Vec::new(),
+            loop_w: 0.0,
+            loop_h: 0.0,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Stroke {
     /// An actor's event (or a branch of its `choose`).
@@ -134,6 +154,17 @@ struct Edge {
     /// Items from the upper end to the lower end, one per band.
     path: Vec<usize>,
     label_item: Option<usize>,
+}
+
+impl Edge {
+    /// The node drawn above and the node drawn below.
+    fn ends(&self) -> (usize, usize) {
+        if self.back {
+            (self.to, self.from)
+        } else {
+            (self.from, self.to)
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -421,7 +452,6 @@ fn make_edge(
     short: &str,
     full: String,
     stroke: Stroke,
-    start: bool,
 ) -> Edge {
     let measure = |s: &str| text_width(s, SMALL_SIZE, false);
     let lines = if short.is_empty() {
@@ -449,7 +479,7 @@ fn make_edge(
         lines,
         tooltip: format!("{} → {} : {full}", name(from), name(to)),
         stroke,
-        start,
+        start: false,
         back: false,
         path: Vec::new(),
         label_item: None,
@@ -457,17 +487,90 @@ fn make_edge(
 }
 
 fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
-    let moves = transitions(wf);
     let n = wf.states.len();
+    let move_count = transitions(wf).len();
+    let too_large = Unfit::TooLarge {
+        states: n,
+        moves: move_count,
+    };
     if n == 0 {
         return Err(Unfit::Empty);
     }
-    if n > MAX_STATES || moves.len() > MAX_MOVES {
-        return Err(Unfit::TooLarge {
-            states: n,
-            moves: moves.len(),
+    if n > MAX_STATES || move_count > MAX_MOVES {
+        return Err(too_large);
+    }
+    let (mut nodes, mut edges, initial) = graph(wf);
+    let moves = edges.len();
+    let preorder = layer(&mut nodes, &mut edges, n, initial);
+    let start = nodes.len();
+    nodes.push(Node::plain(
+        NodeKind::Start,
+        Vec::new(),
+        "Début de la procédure",
+        2.0 * START_R,
+        2.0 * START_R,
+    ));
+    if let Some(initial) = initial {
+        let edge = make_edge(&nodes, start, initial, "", String::new(), Stroke::Solid);
+        edges.push(Edge {
+            start: true,
+            ..edge
         });
     }
+    size_loops(&mut nodes, &edges);
+
+    // Items: the start dot, states in search order (a fair first order), other nodes, then
+    // the items of each edge.
+    let node_order: Vec<usize> = [start]
+        .into_iter()
+        .chain(preorder)
+        .chain(n..start)
+        .collect();
+    let mut items = chains(&mut nodes, &mut edges, &node_order).ok_or(too_large)?;
+    let rank_count = items.iter().map(|i| i.rank).max().unwrap_or(0) + 1;
+    let mut ranks: Vec<Vec<usize>> = vec![Vec::new(); rank_count];
+    for (i, item) in items.iter().enumerate() {
+        ranks[item.rank].push(i);
+    }
+    let mut up: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
+    let mut down: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
+    for edge in &edges {
+        for pair in edge.path.windows(2) {
+            down[pair[0]].push(pair[1]);
+            up[pair[1]].push(pair[0]);
+        }
+    }
+    order(&mut ranks, &up, &down, items.len());
+    place(&ranks, &mut items, &up, &down);
+    let ports = ports(&nodes, &edges, &items);
+    let (rank_top, rank_h, bottom) = bands(&edges, &items, &ports, rank_count);
+
+    let width = items.iter().map(|i| i.x + i.right).fold(0.0, f64::max) + MARGIN;
+    let diagram = Diagram {
+        nodes,
+        edges,
+        items,
+        rank_top,
+        rank_h,
+        ports,
+        width: width.max(LEGEND_MIN_W),
+        height: 0.0,
+        legend_y: bottom,
+        moves,
+    }
+    .with_legend_height();
+    if diagram.width > MAX_WIDTH || diagram.height > MAX_HEIGHT {
+        return Err(Unfit::TooLarge {
+            states: n,
+            moves: move_count,
+        });
+    }
+    Ok(diagram)
+}
+
+/// The nodes (states first, in file order, then one "any state" box per workflow-level
+/// timer) and one edge per move whose ends exist; and the initial state's node.
+fn graph(wf: &Workflow) -> (Vec<Node>, Vec<Edge>, Option<usize>) {
     let index: HashMap<&str, usize> = wf
         .states
         .keys()
@@ -481,85 +584,91 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
         .enumerate()
         .map(|(i, id)| state_node(wf, id, Some(i) == initial))
         .collect();
-
-    let mut edges: Vec<Edge> = Vec::new();
-    for t in &moves {
+    let mut edges = Vec::new();
+    for t in transitions(wf) {
         let Some(&to) = index.get(t.to) else {
             continue;
         };
-        let (short, full, stroke) = move_text(wf, t.from, &t.via);
         let from = match t.from {
             Some(f) => match index.get(f) {
                 Some(&f) => f,
                 None => continue,
             },
             None => {
-                let measure = |s: &str| text_width(s, LABEL_SIZE, false);
                 let lines = vec!["Tout état".to_string(), "non final".to_string()];
-                let w = lines.iter().map(|l| measure(l)).fold(0.0, f64::max) + 2.0 * PAD_X;
-                nodes.push(Node {
-                    kind: NodeKind::Anywhere,
-                    h: PAD_Y * 2.0 + lines.len() as f64 * LABEL_LINE,
+                let w = lines
+                    .iter()
+                    .map(|l| text_width(l, LABEL_SIZE, false))
+                    .fold(0.0, f64::max);
+                let h = PAD_Y * 2.0 + lines.len() as f64 * LABEL_LINE;
+                nodes.push(Node::plain(
+                    NodeKind::Anywhere,
                     lines,
-                    id_line: None,
-                    note: Vec::new(),
-                    tooltip: "Tout état non final (délai de la procédure)".to_string(),
-                    w,
-                    layer: 0,
-                    item: 0,
-                    loops: Vec::new(),
-                    loop_w: 0.0,
-                    loop_h: 0.0,
-                });
+                    "Tout état non final (délai de la procédure)",
+                    w + 2.0 * PAD_X,
+                    h,
+                ));
                 nodes.len() - 1
             }
         };
-        edges.push(make_edge(&nodes, from, to, &short, full, stroke, false));
+        let (short, full, stroke) = move_text(wf, t.from, &t.via);
+        edges.push(make_edge(&nodes, from, to, &short, full, stroke));
     }
-    let move_count = edges.len();
+    (nodes, edges, initial)
+}
 
-    // Depth-first search from the initial state, then from any state it does not reach:
-    // an edge to a state still on the stack leads back up.
+/// Marks the edges that lead back up and gives each node its layer; returns the states in
+/// search order.
+///
+/// A depth-first search from the initial state, then from any state it does not reach, finds
+/// the edges to a state still on the stack: those lead back up. Each state then takes the
+/// longest path to it over the other edges, in topological (reverse post-) order, from layer
+/// 1 (layer 0 holds the start dot). An "any state" box sits just above its target.
+fn layer(nodes: &mut [Node], edges: &mut [Edge], n: usize, initial: Option<usize>) -> Vec<usize> {
     let mut out_edges: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (e, edge) in edges.iter().enumerate() {
         if edge.from < n && edge.from != edge.to {
             out_edges[edge.from].push(e);
         }
     }
-    let mut color = vec![0u8; n];
+    #[derive(Clone, Copy, PartialEq)]
+    enum Seen {
+        No,
+        OnStack,
+        Done,
+    }
+    let mut seen = vec![Seen::No; n];
     let mut preorder = Vec::with_capacity(n);
     let mut postorder = Vec::with_capacity(n);
     for root in initial.into_iter().chain(0..n) {
-        if color[root] != 0 {
+        if seen[root] != Seen::No {
             continue;
         }
-        color[root] = 1;
+        seen[root] = Seen::OnStack;
         preorder.push(root);
         let mut stack = vec![(root, 0usize)];
         while let Some(&(v, i)) = stack.last() {
-            if let Some(&e) = out_edges[v].get(i) {
-                if let Some(top) = stack.last_mut() {
-                    top.1 += 1;
-                }
-                let w = edges[e].to;
-                match color[w] {
-                    0 => {
-                        color[w] = 1;
-                        preorder.push(w);
-                        stack.push((w, 0));
-                    }
-                    1 => edges[e].back = true,
-                    _ => {}
-                }
-            } else {
-                color[v] = 2;
+            let Some(&e) = out_edges[v].get(i) else {
+                seen[v] = Seen::Done;
                 postorder.push(v);
                 stack.pop();
+                continue;
+            };
+            if let Some(top) = stack.last_mut() {
+                top.1 += 1;
+            }
+            let w = edges[e].to;
+            match seen[w] {
+                Seen::No => {
+                    seen[w] = Seen::OnStack;
+                    preorder.push(w);
+                    stack.push((w, 0));
+                }
+                Seen::OnStack => edges[e].back = true,
+                Seen::Done => {}
             }
         }
     }
-    // Longest path over the forward edges, in topological (reverse post-) order; layer 0 holds
-    // the start dot.
     for node in nodes.iter_mut().take(n) {
         node.layer = 1;
     }
@@ -571,69 +680,49 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
             }
         }
     }
-    for e in 0..edges.len() {
-        if nodes[edges[e].from].kind == NodeKind::Anywhere {
-            let layer = nodes[edges[e].to].layer - 1;
-            nodes[edges[e].from].layer = layer;
+    for edge in edges.iter() {
+        if nodes[edge.from].kind == NodeKind::Anywhere {
+            nodes[edge.from].layer = nodes[edge.to].layer - 1;
         }
     }
-    let start = nodes.len();
-    nodes.push(Node {
-        kind: NodeKind::Start,
-        lines: Vec::new(),
-        id_line: None,
-        note: Vec::new(),
-        tooltip: "Début de la procédure".to_string(),
-        w: 2.0 * START_R,
-        h: 2.0 * START_R,
-        layer: 0,
-        item: 0,
-        loops: Vec::new(),
-        loop_w: 0.0,
-        loop_h: 0.0,
-    });
-    if let Some(initial) = initial {
-        edges.push(make_edge(
-            &nodes,
-            start,
-            initial,
-            "",
-            String::new(),
-            Stroke::Solid,
-            true,
-        ));
-    }
+    preorder
+}
 
-    // Self-loops sit on the right of their state.
-    for e in 0..edges.len() {
-        if edges[e].from == edges[e].to {
-            nodes[edges[e].from].loops.push(e);
+/// Self-loops sit on the right of their state, their labels stacked beyond the widest loop:
+/// the room they take.
+fn size_loops(nodes: &mut [Node], edges: &[Edge]) {
+    for (e, edge) in edges.iter().enumerate() {
+        if edge.from == edge.to {
+            nodes[edge.from].loops.push(e);
         }
     }
-    for node in &mut nodes {
+    for node in nodes {
         if node.loops.is_empty() {
             continue;
         }
         let k = node.loops.len() as f64;
-        let reach = 0.75 * (LOOP_REACH + LOOP_STEP * (k - 1.0));
         let label_w = node
             .loops
             .iter()
             .map(|&e| edges[e].label_w)
             .fold(0.0, f64::max);
-        node.loop_w = reach + 6.0 + label_w + 6.0;
+        node.loop_w = loop_label_x(node.loops.len()) + label_w + 6.0;
         node.loop_h = node.loops.iter().map(|&e| edges[e].label_h).sum::<f64>() + 4.0 * (k - 1.0);
     }
+}
 
-    // Items: one per node, one per band an edge crosses.
-    let layers = nodes.iter().map(|n| n.layer).max().unwrap_or(0);
-    let rank_count = 2 * layers + 1;
+/// How far right of its state the labels of `k` self-loops start.
+fn loop_label_x(k: usize) -> f64 {
+    // A cubic whose two control points reach out `r` bulges 3/4 of `r`.
+    0.75 * (LOOP_REACH + LOOP_STEP * (k as f64 - 1.0)) + 6.0
+}
+
+/// One item per node in band `2 × layer`, then for each edge one item per band between its
+/// ends: its label in the band next to its source, points of the line elsewhere. `None` when
+/// there would be too many.
+fn chains(nodes: &mut [Node], edges: &mut [Edge], node_order: &[usize]) -> Option<Vec<Item>> {
     let mut items: Vec<Item> = Vec::new();
-    let node_order = [start]
-        .into_iter()
-        .chain(preorder.iter().copied())
-        .chain(n..start);
-    for v in node_order {
+    for &v in node_order {
         let node = &mut nodes[v];
         node.item = items.len();
         items.push(Item {
@@ -649,11 +738,7 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
         if edge.from == edge.to {
             continue;
         }
-        let (upper, lower) = if edge.back {
-            (edge.to, edge.from)
-        } else {
-            (edge.from, edge.to)
-        };
+        let (upper, lower) = edge.ends();
         let (top, bottom) = (2 * nodes[upper].layer, 2 * nodes[lower].layer);
         let label_rank = if edge.back { bottom - 1 } else { top + 1 };
         edge.path.push(nodes[upper].item);
@@ -683,29 +768,15 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
         }
         edge.path.push(nodes[lower].item);
         if items.len() > MAX_ITEMS {
-            return Err(Unfit::TooLarge {
-                states: n,
-                moves: moves.len(),
-            });
+            return None;
         }
     }
+    Some(items)
+}
 
-    let mut ranks: Vec<Vec<usize>> = vec![Vec::new(); rank_count];
-    for (i, item) in items.iter().enumerate() {
-        ranks[item.rank].push(i);
-    }
-    let mut up: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
-    let mut down: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
-    for edge in &edges {
-        for pair in edge.path.windows(2) {
-            down[pair[0]].push(pair[1]);
-            up[pair[1]].push(pair[0]);
-        }
-    }
-    order(&mut ranks, &up, &down, items.len());
-    place(&ranks, &mut items, &up, &down);
-
-    // Ports: the edges meeting a box spread along its side, in the order of where they go.
+/// Where each edge meets its upper and lower box: the edges on one side of a box spread along
+/// it, in the order of where they go, so that they do not cross at the box.
+fn ports(nodes: &[Node], edges: &[Edge], items: &[Item]) -> Vec<(f64, f64)> {
     let mut ports = vec![(0.0, 0.0); edges.len()];
     let mut at_top: Vec<Vec<(f64, usize)>> = vec![Vec::new(); nodes.len()];
     let mut at_bottom: Vec<Vec<(f64, usize)>> = vec![Vec::new(); nodes.len()];
@@ -713,11 +784,7 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
         if edge.path.len() < 2 {
             continue;
         }
-        let (upper, lower) = if edge.back {
-            (edge.to, edge.from)
-        } else {
-            (edge.from, edge.to)
-        };
+        let (upper, lower) = edge.ends();
         at_bottom[upper].push((items[edge.path[1]].x, e));
         at_top[lower].push((items[edge.path[edge.path.len() - 2]].x, e));
     }
@@ -741,10 +808,19 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
             }
         }
     }
+    ports
+}
 
-    // Bands from the top; the space between two bands grows with how far lines move sideways.
+/// The top and height of each band, and the bottom of the last. The space between two bands
+/// grows with how far lines move sideways in it, so that they never run nearly flat.
+fn bands(
+    edges: &[Edge],
+    items: &[Item],
+    ports: &[(f64, f64)],
+    rank_count: usize,
+) -> (Vec<f64>, Vec<f64>, f64) {
     let mut rank_h = vec![0.0f64; rank_count];
-    for item in &items {
+    for item in items {
         rank_h[item.rank] = rank_h[item.rank].max(item.h);
     }
     let mut shift = vec![0.0f64; rank_count];
@@ -767,27 +843,7 @@ fn build(wf: &Workflow) -> Result<Diagram, Unfit> {
         rank_top.push(y);
         y += rank_h[r] + (shift[r] * 0.25).clamp(20.0, 64.0);
     }
-    let width = items.iter().map(|i| i.x + i.right).fold(0.0, f64::max) + MARGIN;
-    let diagram = Diagram {
-        nodes,
-        edges,
-        items,
-        rank_top,
-        rank_h,
-        ports,
-        width: width.max(LEGEND_MIN_W),
-        height: 0.0,
-        legend_y: y,
-        moves: move_count,
-    }
-    .with_legend_height();
-    if diagram.width > MAX_WIDTH || diagram.height > MAX_HEIGHT {
-        return Err(Unfit::TooLarge {
-            states: n,
-            moves: moves.len(),
-        });
-    }
-    Ok(diagram)
+    (rank_top, rank_h, y)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1183,11 +1239,7 @@ fn render(wf: &Workflow, d: &Diagram) -> String {
         if edge.from == edge.to {
             continue;
         }
-        let (upper, lower) = if edge.back {
-            (edge.to, edge.from)
-        } else {
-            (edge.from, edge.to)
-        };
+        let (upper, lower) = edge.ends();
         // Points from the upper box down: straight inside each band, curved between bands.
         let (_, uy, _, uh) = d.node_box(upper);
         let (_, ly, _, _) = d.node_box(lower);
@@ -1267,7 +1319,7 @@ fn render(wf: &Workflow, d: &Diagram) -> String {
                 cy + spread,
                 dash(edge.stroke)
             );
-            let lx = x + w + 0.75 * (LOOP_REACH + LOOP_STEP * (k as f64 - 1.0)) + 6.0;
+            let lx = x + w + loop_label_x(k);
             label(&mut out, edge, lx + 3.0, label_y + edge.label_h / 2.0, true);
             label_y += edge.label_h + 4.0;
             out.push_str("</g>");
