@@ -1,0 +1,439 @@
+//! The "Procédures" pages over real HTTP with a real session cookie: the list shows only the
+//! workflows the viewer takes part in (the API's rule for cases), a workflow's page shows its
+//! versions, its SVG diagram and the tables of `docs/procedures.md`, and the check page
+//! reports `jalon validate`'s diagnostics with line:column for administrators only, deploying
+//! nothing.
+
+use std::collections::BTreeSet;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::Value;
+
+use super::harness::{Backend, TestApp, shipped, spawn_app};
+use crate::on_both_backends;
+
+/// A browser session of the actor with this address: a sign-in link requested and used
+/// through the store, as the sign-in page does (the link's token read from its queued mail).
+struct Browser {
+    cookie: String,
+    csrf: String,
+    http: reqwest::Client,
+    base: String,
+}
+
+struct Page {
+    status: u16,
+    body: String,
+}
+
+async fn browser(app: &TestApp, email: &str) -> Browser {
+    use store::entities::outbox;
+    let store = &app.app.state.store;
+    let asked = store
+        .request_sign_in(email, None, app.clock_now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(asked, store::sessions::LinkRequest::Queued { .. }),
+        "{asked:?}"
+    );
+    let mail = outbox::Entity::find()
+        .filter(outbox::Column::Template.eq(store::sessions::TEMPLATE))
+        .filter(outbox::Column::RecipientEmail.eq(email))
+        .order_by_desc(outbox::Column::Id)
+        .one(store.db())
+        .await
+        .unwrap()
+        .expect("the sign-in mail is queued");
+    let facts: Value = serde_json::from_str(&mail.context).unwrap();
+    let token = facts["path"]
+        .as_str()
+        .unwrap()
+        .split_once("jeton=")
+        .map(|(_, t)| t.split('&').next().unwrap().to_owned())
+        .unwrap();
+    let (secret, session, _) = store
+        .redeem_sign_in(&token, app.clock_now())
+        .await
+        .unwrap()
+        .expect("a fresh link opens a session");
+    Browser {
+        cookie: format!("jalon_session={secret}"),
+        csrf: session.csrf_token,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: app.base.clone(),
+    }
+}
+
+impl Browser {
+    async fn page(r: reqwest::Response) -> Page {
+        Page {
+            status: r.status().as_u16(),
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        Self::page(r).await
+    }
+
+    /// Posts a form; `_csrf` is added unless `csrf` is false.
+    async fn post(&self, path: &str, fields: &[(&str, &str)], csrf: bool) -> Page {
+        let mut pairs: Vec<(&str, &str)> = fields.to_vec();
+        if csrf {
+            pairs.push(("_csrf", &self.csrf));
+        }
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Self::page(r).await
+    }
+}
+
+/// Text as maud escapes it in the page.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The workflow ids the list page links to.
+fn listed(body: &str) -> BTreeSet<String> {
+    body.split("href=\"/workflows/")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .filter(|id| id != "verifier")
+        .collect()
+}
+
+/// Every stored version, as (workflow, version).
+async fn versions(app: &TestApp) -> Vec<(String, i32)> {
+    app.app
+        .state
+        .store
+        .workflow_versions(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.workflow_id, v.version))
+        .collect()
+}
+
+/// The refusal page's stable code.
+fn code_of(body: &str) -> &str {
+    let at = body.find("Code : <code>").expect("an error page") + "Code : <code>".len();
+    &body[at..at + body[at..].find('<').unwrap()]
+}
+
+async fn a_role_actor_sees_only_their_workflows(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.actor("Presidente", &["president"]).await;
+    app.actor("Operatrice", &["operator"]).await;
+    let president = browser(&app, "presidente@example.org").await;
+    let operator = browser(&app, "operatrice@example.org").await;
+    let admin = browser(&app, "admin@example.org").await;
+
+    let list = president.get("/workflows").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    // `president` is a role of the appeal chamber's procedure only.
+    assert_eq!(
+        listed(&list.body),
+        BTreeSet::from(["chambre-recours".to_owned()])
+    );
+    assert!(list.body.contains("Chambre de recours"), "{}", list.body);
+    assert!(
+        !list.body.contains("/workflows/verifier"),
+        "only administrators are offered the check"
+    );
+
+    let every: BTreeSet<String> = versions(&app).await.into_iter().map(|(w, _)| w).collect();
+    assert!(every.len() > 10, "{every:?}");
+    for viewer in [&operator, &admin] {
+        let list = viewer.get("/workflows").await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        assert_eq!(listed(&list.body), every);
+    }
+
+    // A workflow in which none of their roles appears is refused, as its cases are.
+    let refused = president.get("/workflows/bilan-annuel").await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(code_of(&refused.body), "forbidden");
+    assert!(!refused.body.contains("<svg"));
+    let refused = president.get("/workflows/bilan-annuel?version=1").await;
+    assert_eq!(refused.status, 403);
+    let missing = president.get("/workflows/nulle-part").await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert_eq!(code_of(&missing.body), "workflow_not_found");
+    assert_eq!(
+        president.get("/workflows/chambre-recours").await.status,
+        200
+    );
+    assert_eq!(operator.get("/workflows/bilan-annuel").await.status, 200);
+}
+
+async fn a_workflow_page_shows_its_diagram_and_tables(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = browser(&app, "admin@example.org").await;
+    let page = admin.get("/workflows/chambre-recours").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+
+    // The diagram, inline, with its caption.
+    let figure = body
+        .find("<figure class=\"diagram\"")
+        .expect("a diagram figure");
+    let svg = body[figure..].find("<svg").expect("an inline SVG") + figure;
+    let caption = body[figure..].find("<figcaption>").expect("a caption") + figure;
+    let closed = body[figure..].find("</figure>").unwrap() + figure;
+    assert!(svg < caption && caption < closed);
+    assert!(body[svg..closed].contains("role=\"img\""));
+
+    // The tables say what the workflow file says: every state, role, move and deadline.
+    let (source, _) = shipped("chambre-recours");
+    let wf = engine::definition::parse(&source).unwrap();
+    for heading in [
+        "Versions",
+        "Diagramme",
+        "Rôles",
+        "États",
+        "Transitions",
+        "Délais",
+        "Articles cités",
+    ] {
+        assert!(body.contains(&format!("<h2>{heading}</h2>")), "{heading}");
+    }
+    for (id, state) in &wf.states {
+        let row = format!(
+            "<td data-label=\"Identifiant\"><code>{}</code></td>",
+            esc(id)
+        );
+        assert!(body.contains(&row), "state {id}");
+        assert!(body.contains(&esc(&state.label)), "label of {id}");
+    }
+    for label in wf.roles.values() {
+        assert!(body.contains(&esc(label)), "role {label}");
+    }
+    let moves = engine::definition::graph::transitions(&wf)
+        .iter()
+        .map(|t| engine::definition::graph::sources(&wf, t).len())
+        .sum::<usize>();
+    assert_eq!(
+        body.matches("<td data-label=\"Déclencheur\">").count(),
+        moves
+    );
+    let deadlines = jalon::procedure_facts::deadlines(&wf);
+    assert!(!deadlines.is_empty());
+    assert_eq!(
+        body.matches("<td data-label=\"Durée\">").count(),
+        deadlines.len()
+    );
+    for d in &deadlines {
+        assert!(
+            body.contains(&format!("<td data-label=\"Durée\">{}</td>", esc(&d.length))),
+            "{d:?}"
+        );
+    }
+    assert!(
+        body.contains(&esc(&wf
+            .legal_basis
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")))
+    );
+    assert!(
+        body.contains("au démarrage du serveur"),
+        "deployed at start"
+    );
+
+    // A second version: the page shows the newest, `?version=1` the first.
+    let first = "id: essai-pages\ntitle: Essai des pages\nlegal_basis: Art. 1er\n\
+        roles: { agent: Agent }\nstart: { by: [agent] }\ninitial: ouvert\nstates:\n  \
+        ouvert:\n    label: Ouvert au public\n    on:\n      clore: { by: [agent], goto: clos }\n  \
+        clos:\n    label: Clos\n    final: true\n";
+    let second = first.replace("Ouvert au public", "Ouvert aux agents");
+    assert_eq!(app.deploy(first, serde_json::json!({})).await.status, 201);
+    assert_eq!(app.deploy(&second, serde_json::json!({})).await.status, 201);
+    let newest = admin.get("/workflows/essai-pages").await;
+    assert_eq!(newest.status, 200, "{}", newest.body);
+    assert!(newest.body.contains("Ouvert aux agents"));
+    assert!(!newest.body.contains("Ouvert au public"));
+    assert!(
+        newest
+            .body
+            .contains("href=\"/workflows/essai-pages?version=1\"")
+    );
+    assert!(
+        newest.body.contains(">Admin</td>"),
+        "deployed by the administrator"
+    );
+    let older = admin.get("/workflows/essai-pages?version=1").await;
+    assert_eq!(older.status, 200, "{}", older.body);
+    assert!(older.body.contains("Ouvert au public"));
+    assert!(!older.body.contains("Ouvert aux agents<"));
+    assert!(older.body.contains("ancienne version"));
+    for bad in ["?version=9", "?version=x"] {
+        let missing = admin.get(&format!("/workflows/essai-pages{bad}")).await;
+        assert_eq!(missing.status, 404, "{bad}");
+        assert_eq!(code_of(&missing.body), "workflow_version_not_found");
+    }
+}
+
+/// A transition to a state that does not exist, among other broken targets.
+const BROKEN: &str = include_str!("../../fixtures/broken/unknown-target.yaml");
+
+async fn the_check_page_reports_line_and_column_and_deploys_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = browser(&app, "admin@example.org").await;
+    let form = admin.get("/workflows/verifier").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("<label for=\"source\">"));
+    assert!(
+        form.body
+            .contains("<textarea class=\"yaml\" id=\"source\" name=\"source\"")
+    );
+    let before = versions(&app).await;
+
+    let checked = admin
+        .post("/workflows/verifier", &[("source", BROKEN)], true)
+        .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    let body = &checked.body;
+    // As `jalon validate` prints them: tests/fixtures/broken/unknown-target.yaml:24:15 …
+    for at in ["20:15", "24:15", "29:19", "32:16"] {
+        assert!(
+            body.contains(&format!("<code class=\"position\">{at}</code>")),
+            "{at} in {body}"
+        );
+    }
+    assert!(body.contains("<code>unknown-state</code>"));
+    assert!(body.contains("<td data-label=\"Gravité\">erreur</td>"));
+    assert!(body.contains(&esc("did you mean `clos`?")));
+    assert!(body.contains("Ce fichier serait refusé : 5 erreurs, 0 avertissement"));
+    // The text stays in the field.
+    assert!(body.contains(&format!("name=\"source\" rows=\"24\"")));
+    assert!(body.contains(&esc(BROKEN)), "the text is kept");
+    assert_eq!(versions(&app).await, before, "nothing deployed");
+
+    // A valid text: no problem, and still nothing deployed, even a new workflow.
+    let valid = BROKEN
+        .replace("goto: expire", "goto: clos")
+        .replace("goto: cols", "goto: clos")
+        .replace("goto: prioritaire", "goto: clos")
+        .replace("    on_child:\n      termine: archive\n", "");
+    let ok = admin
+        .post("/workflows/verifier", &[("source", &valid)], true)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(
+        ok.body.contains("Aucun problème : ce fichier est valide."),
+        "{}",
+        ok.body
+    );
+    // A shipped workflow is checked with its deployed templates: no missing template.
+    let (shipped_text, _) = shipped("chambre-recours");
+    let ok = admin
+        .post("/workflows/verifier", &[("source", &shipped_text)], true)
+        .await;
+    assert!(
+        ok.body.contains("Aucun problème : ce fichier est valide."),
+        "{}",
+        ok.body
+    );
+    // A YAML syntax error is placed too.
+    let syntax = admin
+        .post("/workflows/verifier", &[("source", "id: [x\n")], true)
+        .await;
+    assert_eq!(syntax.status, 200);
+    assert!(
+        syntax
+            .body
+            .contains("<td data-label=\"Gravité\">erreur</td>")
+    );
+    assert!(syntax.body.contains("<code class=\"position\">"));
+    // An empty text is asked again.
+    let empty = admin
+        .post("/workflows/verifier", &[("source", "  ")], true)
+        .await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.contains("aria-invalid=\"true\""));
+    assert_eq!(versions(&app).await, before, "nothing deployed");
+}
+
+async fn the_check_page_is_for_administrators_with_their_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.actor("Operatrice", &["operator"]).await;
+    app.actor("Presidente", &["president"]).await;
+    let admin = browser(&app, "admin@example.org").await;
+    let before = versions(&app).await;
+    for email in ["operatrice@example.org", "presidente@example.org"] {
+        let other = browser(&app, email).await;
+        let page = other.get("/workflows/verifier").await;
+        assert_eq!(page.status, 403, "{email}: {}", page.body);
+        assert_eq!(code_of(&page.body), "forbidden");
+        assert!(!page.body.contains("<textarea"));
+        let posted = other
+            .post("/workflows/verifier", &[("source", BROKEN)], true)
+            .await;
+        assert_eq!(posted.status, 403, "{email}");
+        assert!(!posted.body.contains("unknown-state"));
+    }
+    // Without its CSRF token, an administrator's post is refused before anything is read.
+    let forged = admin
+        .post("/workflows/verifier", &[("source", BROKEN)], false)
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(code_of(&forged.body), "csrf_failed");
+    assert!(!forged.body.contains("unknown-state"));
+    let wrong = admin
+        .post(
+            "/workflows/verifier",
+            &[("source", BROKEN), ("_csrf", "pas-le-bon")],
+            false,
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(code_of(&wrong.body), "csrf_failed");
+    assert_eq!(versions(&app).await, before, "nothing deployed");
+
+    // Without a session, the page leads to sign-in and back.
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/workflows/verifier", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 303);
+    assert_eq!(
+        anonymous.headers()["location"],
+        "/connexion?suite=%2Fworkflows%2Fverifier"
+    );
+}
+
+on_both_backends!(
+    a_role_actor_sees_only_their_workflows,
+    a_workflow_page_shows_its_diagram_and_tables,
+    the_check_page_reports_line_and_column_and_deploys_nothing,
+    the_check_page_is_for_administrators_with_their_token,
+);
