@@ -490,10 +490,34 @@ impl Browser {
         }
     }
 
-    /// Sets the viewport to `width` x `height` CSS pixels. (Headless chromium's window has no
-    /// toolbar, so window size and viewport are the same; checked by the harness test.)
+    /// Sets the viewport (the page's area, what CSS media queries see) to `width` x `height`
+    /// CSS pixels. The window is larger by headless chromium's invisible frame (143 px high in
+    /// chromium 156): measured and made up for, so the viewport is exact.
     pub async fn resize(&self, (width, height): (u32, u32)) {
         bounded("resize", self.client.set_window_size(width, height)).await;
+        let (inner_w, inner_h) = self.viewport().await;
+        if (inner_w, inner_h) != (width, height) {
+            let frame_w = width.saturating_sub(inner_w);
+            let frame_h = height.saturating_sub(inner_h);
+            bounded(
+                "resize",
+                self.client
+                    .set_window_size(width + frame_w, height + frame_h),
+            )
+            .await;
+        }
+    }
+
+    /// The viewport's size in CSS pixels.
+    pub async fn viewport(&self) -> (u32, u32) {
+        let v = bounded(
+            "viewport size",
+            self.client
+                .execute("return [window.innerWidth, window.innerHeight]", vec![]),
+        )
+        .await;
+        let dim = |i: usize| v[i].as_u64().and_then(|n| u32::try_from(n).ok());
+        (dim(0).expect("innerWidth"), dim(1).expect("innerHeight"))
     }
 
     /// Phone size (`PHONE`), for the responsive checks.
@@ -543,7 +567,7 @@ impl Browser {
     /// `target/screenshots/<name>.png` and returns its path. The viewport is stretched to the
     /// page's height for the shot, then restored.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        let (w, h) = bounded("window size", self.client.get_window_size()).await;
+        let (w, h) = self.viewport().await;
         let full = bounded(
             "page height",
             self.client.execute(
@@ -553,14 +577,15 @@ impl Browser {
         )
         .await
         .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(h);
         let tall = full.clamp(h, 10_000);
         if tall != h {
-            self.resize((w as u32, tall as u32)).await;
+            self.resize((w, tall)).await;
         }
         let png = bounded("screenshot", self.client.screenshot()).await;
         if tall != h {
-            self.resize((w as u32, h as u32)).await;
+            self.resize((w, h)).await;
         }
         let dir = screenshots_dir();
         std::fs::create_dir_all(&dir).expect("create target/screenshots");

@@ -5,7 +5,7 @@
 pub mod harness;
 
 use crate::server::harness::{Backend, spawn_app};
-use harness::{Browser, PHONE};
+use harness::{Browser, DESKTOP, PHONE};
 
 /// A page axe-core must pass: language, title, landmark, heading, an image with its text.
 const CLEAN_PAGE: &str = "data:text/html;charset=utf-8,<!doctype html><html lang=fr><head>\
@@ -16,6 +16,13 @@ const CLEAN_PAGE: &str = "data:text/html;charset=utf-8,<!doctype html><html lang
 const IMAGE_WITHOUT_ALT: &str = "data:text/html;charset=utf-8,<!doctype html><html lang=fr><head>\
     <title>Essai</title></head><body><main><h1>Bonjour</h1>\
     <img src='data:image/gif;base64,R0lGODlhAQABAAAAACw='></main></body></html>";
+
+/// A PNG's width and height (its IHDR chunk, big-endian, right after the signature).
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
 
 /// The check can fail: the page that lacks an `alt` is reported, at that image, and the page
 /// that differs only by the `alt` is not.
@@ -54,28 +61,78 @@ async fn axe_reports_an_image_without_text_and_passes_the_same_page_with_it() {
 /// and phone size (the phone viewport really is 390 CSS pixels wide).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_reads_and_screenshots_a_page_of_the_real_server() {
-    let app = spawn_app(Backend::Sqlite).await;
     let Some(b) = Browser::start().await else {
         return;
     };
+    let app = spawn_app(Backend::Sqlite).await;
 
     b.goto(&format!("{}/healthz", app.base)).await;
     assert_eq!(b.text_of("body").await, "ok");
 
     let shot = b.screenshot("harness-healthz").await;
     let png = std::fs::read(&shot).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{}", shot.display());
-    // The PNG's width (IHDR, big-endian at byte 16) is the desktop viewport's.
-    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1280);
+    assert_eq!(png_size(&png), DESKTOP, "{}", shot.display());
 
+    assert_eq!(b.viewport().await, DESKTOP);
     b.phone().await;
+    assert_eq!(b.viewport().await, PHONE);
     let (inner, scroll) = b.layout_widths().await;
     assert_eq!(inner, u64::from(PHONE.0));
     assert_eq!(scroll, u64::from(PHONE.0));
     b.assert_fits_width("harness-healthz-phone").await;
     let phone_png = std::fs::read(b.screenshot("harness-healthz-phone").await).unwrap();
+    assert_eq!(png_size(&phone_png), PHONE);
+}
+
+/// The sign-in page as a person meets it: accessible at desktop and phone size, the empty
+/// request refused next to the field, a filled one answered with the neutral message. The
+/// form is posted by the browser itself, so the server's same-origin check sees a real
+/// `Origin` header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_page_is_accessible_and_its_form_works_in_the_browser() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+
+    b.goto(&format!("{}/connexion", app.base)).await;
+    assert_eq!(b.text_of("h1").await, "Connexion");
+    b.assert_accessible("connexion").await;
+    b.screenshot("connexion").await;
+    b.phone().await;
+    b.assert_fits_width("connexion-phone").await;
+    b.screenshot("connexion-phone").await;
+    b.desktop().await;
+
+    b.submit("Recevoir un lien de connexion").await;
     assert_eq!(
-        u32::from_be_bytes(phone_png[16..20].try_into().unwrap()),
-        PHONE.0
+        b.text_of("#email-erreur").await,
+        "Indiquez votre adresse électronique."
     );
+    let email = b.field("Adresse électronique (obligatoire)").await;
+    assert_eq!(
+        email.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    b.assert_accessible("connexion-erreur").await;
+
+    b.fill(
+        "Adresse électronique (obligatoire)",
+        "personne@ecoles.example.be",
+    )
+    .await;
+    b.submit("Recevoir un lien de connexion").await;
+    assert!(
+        b.current_url().await.ends_with("/connexion?envoye=1"),
+        "{}",
+        b.current_url().await
+    );
+    assert!(
+        b.text_of("[role=status]").await.starts_with(
+            "Si cette adresse est connue, un lien de connexion vient d'y être envoyé."
+        ),
+        "{}",
+        b.text_of("main").await
+    );
+    b.assert_accessible("connexion-envoye").await;
 }
