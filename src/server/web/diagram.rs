@@ -45,6 +45,7 @@ const PAD_X: f64 = 12.0;
 const PAD_Y: f64 = 8.0;
 const NODE_TEXT_MAX: f64 = 210.0;
 const NODE_MIN_W: f64 = 120.0;
+const ID_MAX: f64 = 270.0;
 const NODE_LINES: usize = 3;
 const EDGE_TEXT_MAX: f64 = 170.0;
 const EDGE_LINES: usize = 3;
@@ -393,7 +394,8 @@ fn state_node(wf: &Workflow, id: &str, initial: bool) -> Node {
     let state = &wf.states[id];
     let label_measure = |s: &str| text_width(s, LABEL_SIZE, true);
     let lines = wrap(&state.label, &label_measure, NODE_TEXT_MAX, NODE_LINES);
-    let id_line = wrap(id, &|s: &str| mono_width(s, SMALL_SIZE), NODE_TEXT_MAX, 1).remove(0);
+    // Operators look states up by id: it may widen the box a little before it is cut.
+    let id_line = wrap(id, &|s: &str| mono_width(s, SMALL_SIZE), ID_MAX, 1).remove(0);
     let outcome = state.outcome.as_deref().unwrap_or(id);
     let (note, status) = match (initial, state.is_final) {
         (true, true) => (
@@ -1174,7 +1176,6 @@ fn describe(wf: &Workflow, d: &Diagram) -> String {
     if !finals.is_empty() {
         let _ = write!(desc, " États finaux : {}.", finals.join(" ; "));
     }
-    desc.push_str(" Le tableau des états donne le détail de chaque transition.");
     desc
 }
 
