@@ -8,7 +8,7 @@ pub mod codes;
 pub mod error;
 mod me;
 mod notices;
-mod operator;
+pub(crate) mod operator;
 mod tasks;
 mod verify;
 pub mod views;

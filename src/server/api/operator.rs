@@ -10,7 +10,7 @@ use crate::server::AppState;
 use store::actors::{ADMIN, OPERATOR};
 
 /// A timer this late after its due instant counts as not fired.
-const TIMER_GRACE_MINUTES: i64 = 5;
+pub(crate) const TIMER_GRACE_MINUTES: i64 = 5;
 
 /// Stuck cases (role `operator` or `admin`): overdue tasks, timers past due and not fired,
 /// notices failing, open cases with nothing pending, cases idle past their state's limit.
