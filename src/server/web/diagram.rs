@@ -940,6 +940,7 @@ fn order(ranks: &mut [Vec<usize>], up: &[Vec<usize>], down: &[Vec<usize>], count
         for rank in ranks[..below].iter_mut().rev() {
             barycenter(rank, down, &mut pos);
         }
+        transpose(ranks, up, down, &mut pos);
         let c = crossings(ranks, down, &pos);
         if c < best_crossings {
             best_crossings = c;
@@ -947,6 +948,44 @@ fn order(ranks: &mut [Vec<usize>], up: &[Vec<usize>], down: &[Vec<usize>], count
         }
     }
     ranks.clone_from_slice(&best);
+}
+
+/// Links of `a` and `b` that cross when `a` is left of `b`.
+fn pair_crossings(a: usize, b: usize, neighbours: &[Vec<usize>], pos: &[usize]) -> usize {
+    let mut count = 0;
+    for &na in &neighbours[a] {
+        for &nb in &neighbours[b] {
+            if pos[na] > pos[nb] {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// Swaps neighbours in a band while that removes crossings (the barycenter leaves some that a
+/// swap of two items would undo).
+fn transpose(ranks: &mut [Vec<usize>], up: &[Vec<usize>], down: &[Vec<usize>], pos: &mut [usize]) {
+    const PASSES: usize = 4;
+    for _ in 0..PASSES {
+        let mut improved = false;
+        for rank in ranks.iter_mut() {
+            for i in 1..rank.len() {
+                let (a, b) = (rank[i - 1], rank[i]);
+                let kept = pair_crossings(a, b, up, pos) + pair_crossings(a, b, down, pos);
+                let swapped = pair_crossings(b, a, up, pos) + pair_crossings(b, a, down, pos);
+                if swapped < kept {
+                    rank.swap(i - 1, i);
+                    pos[a] = i;
+                    pos[b] = i - 1;
+                    improved = true;
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
 }
 
 /// Room between two neighbours in a band.
