@@ -1303,7 +1303,10 @@ fn render(wf: &Workflow, d: &Diagram) -> String {
         for (i, pair) in points.windows(2).enumerate() {
             let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
             if i % 2 == 0 {
-                let _ = write!(path, " L{x1:.1},{y1:.1}");
+                // A zero-length last segment would turn the arrowhead sideways.
+                if (y1 - y0).abs() >= 0.5 {
+                    let _ = write!(path, " L{x1:.1},{y1:.1}");
+                }
             } else {
                 let my = (y0 + y1) / 2.0;
                 let _ = write!(path, " C{x0:.1},{my:.1} {x1:.1},{my:.1} {x1:.1},{y1:.1}");
