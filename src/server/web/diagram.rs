@@ -1636,6 +1636,22 @@ mod tests {
                 "{name}: CSP forbids inline styles"
             );
             assert_eq!(out, svg(wf), "{name}: same workflow, same drawing");
+            // An arrowhead points along the last bit of its line: that bit must have a length.
+            for d in out.split(" d=\"M").skip(1) {
+                let d = &d[..d.find('"').unwrap()];
+                let numbers: Vec<f64> = d
+                    .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+                    .filter(|n| !n.is_empty())
+                    .map(|n| n.parse().unwrap())
+                    .collect();
+                let k = numbers.len();
+                if k >= 4 {
+                    assert!(
+                        (numbers[k - 2], numbers[k - 1]) != (numbers[k - 4], numbers[k - 3]),
+                        "{name}: path ends with a zero-length segment: {d}"
+                    );
+                }
+            }
 
             let d = build(wf).unwrap_or_else(|_| panic!("{name} is drawn"));
             let all = boxes(&d);
