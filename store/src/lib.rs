@@ -15,6 +15,7 @@ mod error;
 mod idempotency;
 pub mod notice_facts;
 pub mod outbox;
+pub mod pages;
 pub mod queries;
 pub mod registry;
 mod schedules;

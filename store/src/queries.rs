@@ -166,7 +166,7 @@ fn summary(m: &case::Model) -> CaseSummary {
     }
 }
 
-fn task_view(t: task::Model, today: NaiveDate) -> TaskView {
+pub(crate) fn task_view(t: task::Model, today: NaiveDate) -> TaskView {
     let overdue = t.status == task::Status::Open
         && t.due_date
             .as_deref()

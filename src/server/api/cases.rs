@@ -80,7 +80,7 @@ pub enum CaseStatus {
 }
 
 /// Reading a case needs a role of its workflow, or the operator or administrator role.
-pub(super) async fn readable(
+pub(crate) async fn readable(
     state: &AppState,
     who: &ActorInfo,
     row: &case::Model,

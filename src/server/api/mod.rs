@@ -3,7 +3,7 @@
 
 mod auth;
 mod body;
-mod cases;
+pub(crate) mod cases;
 pub mod codes;
 pub mod error;
 mod me;

@@ -1,0 +1,132 @@
+//! Reads the web pages need and the API does not: a page of an actor's open tasks with their
+//! case's key and workflow, the names of actors seen in a history, and a case's children.
+//! Each keeps the API's rules (the same task filter as [`Store::tasks_for_roles`]).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use engine::machine::civil::civil_date;
+use sea_orm::sea_query::{NullOrdering, Query};
+use sea_orm::{
+    ColumnTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::entities::{actor, case, task};
+use super::queries::{TaskView, task_view};
+use super::{Error, Store};
+
+/// Which open tasks a page of "Mes tâches" shows.
+#[derive(Debug, Default)]
+pub struct TaskFilter {
+    /// Only tasks of cases of this workflow.
+    pub workflow: Option<String>,
+    /// Only tasks due before this day (the overdue ones: today).
+    pub due_before: Option<NaiveDate>,
+    /// Only tasks due on or before this day.
+    pub due_by: Option<NaiveDate>,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// An open task with what a list shows of its case.
+#[derive(Debug)]
+pub struct TaskRow {
+    pub task: TaskView,
+    pub case_key: String,
+    pub workflow: String,
+}
+
+impl Store {
+    /// Open tasks for any of these roles (the rule of [`Store::tasks_for_roles`]), earliest
+    /// due first and undated last, one page of them, and how many match in all.
+    pub async fn task_page(
+        &self,
+        roles: &[String],
+        f: &TaskFilter,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<TaskRow>, u64), Error> {
+        let today = civil_date(now);
+        let mut q = task::Entity::find()
+            .filter(task::Column::Status.eq(task::Status::Open))
+            .filter(task::Column::Role.is_in(roles.iter().cloned()));
+        if let Some(w) = &f.workflow {
+            q = q.filter(
+                task::Column::CaseId.in_subquery(
+                    Query::select()
+                        .column(case::Column::Id)
+                        .from(case::Entity)
+                        .and_where(case::Column::WorkflowId.eq(w))
+                        .to_owned(),
+                ),
+            );
+        }
+        // Dates are stored as `YYYY-MM-DD`: text order is date order.
+        if let Some(d) = f.due_before {
+            q = q.filter(task::Column::DueDate.lt(d.to_string()));
+        }
+        if let Some(d) = f.due_by {
+            q = q.filter(task::Column::DueDate.lte(d.to_string()));
+        }
+        let total = q.clone().count(&self.db).await?;
+        let rows = q
+            .order_by_with_nulls(task::Column::DueDate, Order::Asc, NullOrdering::Last)
+            .order_by_asc(task::Column::Id)
+            .limit(f.limit.min(i64::MAX as u64))
+            .offset(f.offset.min(i64::MAX as u64))
+            .all(&self.db)
+            .await?;
+        let ids: Vec<String> = rows.iter().map(|t| t.case_id.clone()).collect();
+        let cases: HashMap<String, (String, String)> = case::Entity::find()
+            .filter(case::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, (c.business_key, c.workflow_id)))
+            .collect();
+        let page = rows
+            .into_iter()
+            .map(|t| {
+                let (case_key, workflow) = cases.get(&t.case_id).cloned().unwrap_or_default();
+                TaskRow {
+                    task: task_view(t, today),
+                    case_key,
+                    workflow,
+                }
+            })
+            .collect();
+        Ok((page, total))
+    }
+
+    /// The names of these actors (ids not found are absent).
+    pub async fn actor_names(&self, ids: &[String]) -> Result<HashMap<String, String>, Error> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(actor::Entity::find()
+            .filter(actor::Column::Id.is_in(ids.iter().cloned()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect())
+    }
+
+    /// The cases a case started, oldest first. `workflows` are the workflows it can start
+    /// (from its definition): only their cases are read.
+    pub async fn child_cases(
+        &self,
+        parent_id: &str,
+        workflows: &[String],
+    ) -> Result<Vec<case::Model>, Error> {
+        if workflows.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(case::Entity::find()
+            .filter(case::Column::WorkflowId.is_in(workflows.iter().cloned()))
+            .filter(case::Column::ParentId.eq(parent_id))
+            .order_by_asc(case::Column::CreatedAt)
+            .order_by_asc(case::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+}
