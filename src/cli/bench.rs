@@ -19,6 +19,9 @@ enum Suite {
     /// The durable server: SQLite, and PostgreSQL with `--postgres`.
     Server,
     Notices,
+    /// The French pages' times with `--cases` cases stored (SQLite, and PostgreSQL with
+    /// `--postgres`); not part of `all`, as filling the database takes minutes.
+    Pages,
 }
 
 #[derive(Args)]
@@ -45,6 +48,12 @@ pub struct BenchArgs {
     /// figure follow.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
     runs: u16,
+    /// Cases stored before the pages are timed (`pages`).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    cases: u32,
+    /// Timed requests per page (`pages`).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    requests: u32,
 }
 
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
@@ -67,18 +76,8 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         generated_validation();
     }
     if matches!(a.suite, Suite::All | Suite::Server) {
-        let mut targets = vec![super::bench_server::Target {
-            name: "sqlite",
-            admin_url: None,
-        }];
-        if let Some(url) = a.postgres {
-            targets.push(super::bench_server::Target {
-                name: "postgres",
-                admin_url: Some(url.trim_end_matches('/').to_owned()),
-            });
-        }
         super::bench_server::run(
-            &targets,
+            &server_targets(a.postgres.as_deref()),
             &a.workflows,
             budget,
             smtp.as_ref(),
@@ -88,7 +87,30 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     if matches!(a.suite, Suite::All | Suite::Notices) {
         notices(budget, smtp.as_ref())?;
     }
+    if a.suite == Suite::Pages {
+        super::bench_pages::run(
+            &server_targets(a.postgres.as_deref()),
+            &a.workflows,
+            a.cases as usize,
+            a.requests as usize,
+        )?;
+    }
     Ok(())
+}
+
+/// SQLite, and PostgreSQL when `--postgres` names a server.
+fn server_targets(postgres: Option<&str>) -> Vec<super::bench_server::Target> {
+    let mut targets = vec![super::bench_server::Target {
+        name: "sqlite",
+        admin_url: None,
+    }];
+    if let Some(url) = postgres {
+        targets.push(super::bench_server::Target {
+            name: "postgres",
+            admin_url: Some(url.trim_end_matches('/').to_owned()),
+        });
+    }
+    targets
 }
 
 /// `--smtp HOST:PORT`, refused unless the host is a loopback address: the bench floods it.
