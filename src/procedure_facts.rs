@@ -145,10 +145,7 @@ fn timer_row(
 /// A delay's length in French ("10 jours ouvrables"), or "prise d'effet de la lettre" for a
 /// delay that is only a letter's effect date.
 pub fn duration(d: &Delay) -> String {
-    match d.length() {
-        Some(l) => french::length(l),
-        None => "prise d'effet de la lettre".to_string(),
-    }
+    d.summary_fr()
 }
 
 fn origin(wf: &Workflow, d: &Delay) -> Origin {

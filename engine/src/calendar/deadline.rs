@@ -105,6 +105,50 @@ pub struct Deadline {
     /// registered letter's three days, then the length).
     pub holidays_skipped: Vec<NonWorkingDay>,
     pub moved: Option<Move>,
+    /// The end stays on its day even when it is not a working day: Art. 22 of the decree
+    /// governs the periods of its own title (Title III), not those of other titles or of the
+    /// conventions, unless their own text says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_moved: bool,
+    /// A date the text fixes by day and month ("pour le 1er avril"), in the year of `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<DayOfYear>,
+}
+
+/// A day and month fixed by a text, whatever the year ("le 1er juillet de chaque année").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DayOfYear {
+    pub month: u32,
+    pub day: u32,
+}
+
+impl DayOfYear {
+    /// `MM-DD`, e.g. `04-01`; 29 February is refused (it is not a date of every year).
+    pub fn parse(s: &str) -> Option<DayOfYear> {
+        let (m, d) = s.split_once('-')?;
+        if m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        let (month, day) = (m.parse().ok()?, d.parse().ok()?);
+        // 2023 is not a leap year: a day valid in it is valid in every year.
+        NaiveDate::from_ymd_opt(2023, month, day)?;
+        Some(DayOfYear { month, day })
+    }
+
+    /// This day in `year`.
+    pub fn in_year(self, year: i32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(year, self.month, self.day)
+    }
+}
+
+/// Whether Art. 22, 2° moves the end of a period that falls on a day off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EndRule {
+    /// Moved to the next working day (Art. 22, 2°): the periods of Title III of the decree.
+    #[default]
+    Art22,
+    /// Kept on its day: other titles and the conventions, unless their text says otherwise.
+    Kept,
 }
 
 impl Deadline {
@@ -129,6 +173,42 @@ impl Calendar {
         from: NaiveDate,
         means: Option<Means>,
         length: Option<Length>,
+    ) -> Result<Deadline, CalendarError> {
+        self.deadline_under(from, means, length, EndRule::Art22)
+    }
+
+    /// The date a text fixes by day and month, in the year of `from` (the act that opened the
+    /// procedure): never moved, since it is a date, not the end of a period. A case opened
+    /// after that day is late from the start.
+    pub fn fixed_date(&self, from: NaiveDate, day: DayOfYear) -> Result<Deadline, CalendarError> {
+        if !(FIRST_YEAR..=LAST_YEAR).contains(&from.year()) {
+            return Err(CalendarError::YearOutOfRange { date: from });
+        }
+        let due = day
+            .in_year(from.year())
+            .expect("DayOfYear::parse admits only days of every year");
+        Ok(Deadline {
+            due,
+            from,
+            notification: None,
+            length: None,
+            counted_from: from,
+            raw_end: due,
+            clamped_from_day: None,
+            holidays_skipped: Vec::new(),
+            moved: None,
+            not_moved: self.day_off(due).is_some(),
+            fixed: Some(day),
+        })
+    }
+
+    /// [`Calendar::deadline`], with the end moved to a working day or kept where it falls.
+    pub fn deadline_under(
+        &self,
+        from: NaiveDate,
+        means: Option<Means>,
+        length: Option<Length>,
+        rule: EndRule,
     ) -> Result<Deadline, CalendarError> {
         if !(FIRST_YEAR..=LAST_YEAR).contains(&from.year()) {
             return Err(CalendarError::YearOutOfRange { date: from });
@@ -200,6 +280,7 @@ impl Calendar {
         // Saturday takes effect that Saturday.
         let due = match length {
             None => raw_end,
+            Some(_) if rule == EndRule::Kept => raw_end,
             Some(_) => self
                 .next_working_day_from(raw_end)
                 .expect("inside the table: length bounded above"),
@@ -226,6 +307,8 @@ impl Calendar {
             clamped_from_day,
             holidays_skipped,
             moved,
+            not_moved: rule == EndRule::Kept && length.is_some() && self.day_off(raw_end).is_some(),
+            fixed: None,
         })
     }
 

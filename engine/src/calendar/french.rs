@@ -37,11 +37,16 @@ pub fn month(date: NaiveDate) -> &'static str {
 
 /// "lundi 5 janvier 2027" ("1er" for the first day of a month, as French usage wants).
 pub fn long_date(date: NaiveDate) -> String {
+    format!("{} {} {}", weekday(date), day_and_month(date), date.year())
+}
+
+/// "1er avril", "30 septembre".
+pub fn day_and_month(date: NaiveDate) -> String {
     let day = match date.day() {
         1 => "1er".to_string(),
         d => d.to_string(),
     };
-    format!("{} {} {} {}", weekday(date), day, month(date), date.year())
+    format!("{day} {}", month(date))
 }
 
 /// "10 jours ouvrables", "1 mois", "2 ans".
@@ -87,6 +92,21 @@ fn push_holidays_skipped(lines: &mut Vec<String>, d: &Deadline) {
 /// One line per step of the computation; see [`Deadline::explain_fr`].
 pub(super) fn explain(d: &Deadline) -> Vec<String> {
     let mut lines = Vec::new();
+    if d.fixed.is_some() {
+        lines.push(format!(
+            "Date fixée par le texte : le {} de l'année du dossier ouvert le {} ({}).",
+            day_and_month(d.due),
+            d.from,
+            long_date(d.from)
+        ));
+        lines.push(format!(
+            "Échéance : {} ({}), jusqu'à la fin de ce jour (heure de Bruxelles) ; une date fixée \
+             n'est pas reportée, même un samedi, un dimanche ou un jour férié.",
+            d.due,
+            long_date(d.due)
+        ));
+        return lines;
+    }
     match d.notification {
         Some(n) if n.means == Means::RegisteredLetter => {
             lines.push(format!(
@@ -141,6 +161,13 @@ pub(super) fn explain(d: &Deadline) -> Vec<String> {
     }
     if d.length.is_none() {
         push_holidays_skipped(&mut lines, d);
+    }
+    if d.not_moved {
+        lines.push(format!(
+            "Fin du délai un jour non ouvrable ({}), sans report : l'art. 22 du décret régit les \
+             délais de son titre III, pas celui-ci.",
+            long_date(d.raw_end)
+        ));
     }
     if let Some(m) = &d.moved {
         let (first, rest) = m

@@ -459,6 +459,51 @@ fn any_means() -> impl Strategy<Value = Option<Means>> {
     ]
 }
 
+#[test]
+fn a_fixed_date_is_that_day_of_the_year_of_the_act_and_never_moved() {
+    let cal = Calendar::fwb();
+    let april = DayOfYear::parse("04-01").unwrap();
+    // Art. 9/1 "pour le 1er avril": a case opened on 1 Feb 2027 is due Thu 1 Apr 2027.
+    let dl = cal.fixed_date(d("2027-02-01"), april).unwrap();
+    assert_eq!(dl.due, d("2027-04-01"));
+    assert!(!dl.not_moved);
+    // Opened late (5 April), it is late from the start: the same 1 April, not next year's.
+    assert_eq!(cal.fixed_date(d("2027-04-05"), april).unwrap().due, d("2027-04-01"));
+    // Art. 4 "pour le 1er juillet": 1 July 2029 is a Sunday, and stays the due date.
+    let july = DayOfYear::parse("07-01").unwrap();
+    let dl = cal.fixed_date(d("2029-03-01"), july).unwrap();
+    assert_eq!(dl.due, d("2029-07-01"));
+    assert!(dl.not_moved && dl.moved.is_none());
+    assert!(dl.explain_fr().iter().any(|l| l.contains("n'est pas reportée")), "{:?}", dl.explain_fr());
+    for bad in ["02-29", "2-01", "13-01", "04-31", "0401", "04-1", ""] {
+        assert_eq!(DayOfYear::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn a_period_outside_title_iii_ends_where_it_falls() {
+    let cal = Calendar::fwb();
+    let ten = Some(Length::new(10, Unit::CalendarDays));
+    // 15 Dec 2026 + 10 calendar days = Fri 25 Dec (Christmas).
+    let moved = cal.deadline(d("2026-12-15"), None, ten).unwrap();
+    assert_eq!(moved.due, d("2026-12-28"));
+    let kept = cal
+        .deadline_under(d("2026-12-15"), None, ten, EndRule::Kept)
+        .unwrap();
+    assert_eq!(kept.due, d("2026-12-25"));
+    assert!(kept.not_moved && kept.moved.is_none());
+    assert!(
+        kept.explain_fr().iter().any(|l| l.contains("sans report")),
+        "{:?}",
+        kept.explain_fr()
+    );
+    // On a working day the rule changes nothing and says nothing.
+    let plain = cal
+        .deadline_under(d("2026-12-01"), None, ten, EndRule::Kept)
+        .unwrap();
+    assert_eq!(plain, cal.deadline(d("2026-12-01"), None, ten).unwrap());
+}
+
 proptest! {
     #[test]
     fn due_date_is_a_working_day_after_the_act(

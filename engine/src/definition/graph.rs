@@ -5,7 +5,6 @@ use std::fmt::Write;
 
 use super::Pos;
 use super::model::{Condition, Delay, Test, Workflow};
-use crate::calendar::french;
 
 /// What moves a case from one state to another.
 #[derive(Clone, Debug)]
@@ -130,9 +129,11 @@ fn edge_label(via: &Via<'_>) -> String {
     match via {
         Via::Event(id) => (*id).to_string(),
         Via::Branch(id, i) => format!("{id} ({})", i + 1),
-        Via::Timer(id, delay) => match delay.and_then(|d| d.length()) {
-            Some(length) => format!("⏱ {}", french::length(length)),
-            None => format!("⏱ {id}"),
+        Via::Timer(id, delay) => match delay {
+            Some(d) if d.length().is_some() || d.date.is_some() => {
+                format!("⏱ {}", d.summary_fr())
+            }
+            _ => format!("⏱ {id}"),
         },
         Via::Child(outcome) => format!("↳ {outcome}"),
     }

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::located::Located;
-use crate::calendar::{Length, Means, Unit};
+use crate::calendar::{DayOfYear, Length, Means, Unit};
 
 /// A legal procedure, as a state machine.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -44,6 +44,13 @@ pub struct Workflow {
     /// Cron schedules that start cases (yearly campaigns), in Europe/Brussels time.
     #[serde(default)]
     pub schedules: Vec<Located<Schedule>>,
+    /// Whether Art. 22, 2° of the decree moves the end of this workflow's periods to the next
+    /// working day when it falls on a Saturday, a Sunday or a holiday. Default `true`: the
+    /// periods of Title III of the decree (Art. 21-142). Give `false` for a procedure of
+    /// another title or of the conventions, whose periods end where their text puts them; one
+    /// delay can still say otherwise with its own `art_22`.
+    #[serde(default)]
+    pub art_22: Option<bool>,
 }
 
 /// The type of a variable; event inputs are checked against it.
@@ -264,6 +271,16 @@ pub struct Delay {
     /// after dispatch) or `hand_delivered` (takes effect on receipt).
     #[serde(default)]
     pub letter: Option<Letter>,
+    /// A date the text fixes by day and month, `MM-DD` ("pour le 1er avril" → `04-01`), in
+    /// the year of `from` (default: the day the case entered the state or started). Given
+    /// alone, without a length or a letter. Never moved: it is a date, not the end of a period,
+    /// and a case opened after it is late from the start.
+    #[serde(default)]
+    pub date: Option<Located<String>>,
+    /// Whether Art. 22, 2° moves the end of this period to the next working day when it falls
+    /// on a Saturday, a Sunday or a holiday. Default: the workflow's `art_22`.
+    #[serde(default)]
+    pub art_22: Option<bool>,
 }
 
 impl Delay {
@@ -283,6 +300,19 @@ impl Delay {
     /// The single length of a valid delay.
     pub fn length(&self) -> Option<Length> {
         self.lengths().into_iter().next()
+    }
+
+    /// What the delay is, in French, for pages and documentation: "10 jours ouvrables", "le
+    /// 1er avril de l'année", or "prise d'effet de la lettre".
+    pub fn summary_fr(&self) -> String {
+        if let Some(day) = self.date.as_deref().and_then(|d| DayOfYear::parse(d)) {
+            let date = day.in_year(2023).expect("a day of every year");
+            return format!("le {} de l'année", crate::calendar::french::day_and_month(date));
+        }
+        match self.length() {
+            Some(l) => crate::calendar::french::length(l),
+            None => "prise d'effet de la lettre".to_string(),
+        }
     }
 
     pub fn means(&self) -> Option<Means> {

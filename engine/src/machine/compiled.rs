@@ -10,7 +10,9 @@ use indexmap::IndexMap;
 
 use super::schedule::ScheduleDef;
 use super::value::{self, Guard, Value};
-use crate::calendar::{Length, Means, Unit};
+use chrono::NaiveDate;
+
+use crate::calendar::{Calendar, CalendarError, DayOfYear, Deadline, EndRule, Length, Means, Unit};
 use crate::definition::{
     Condition, Delay, Literal, Located, Notice, Reminder, Schedule, StartCase, Task, Timer,
     VarType, Variable, Workflow,
@@ -52,6 +54,21 @@ pub struct DelayDef {
     pub from: Option<Arc<str>>,
     pub means: Option<Means>,
     pub length: Option<Length>,
+    /// A day and month fixed by the text, in the year of `from`.
+    pub fixed: Option<DayOfYear>,
+    /// Whether Art. 22 moves the end to a working day.
+    pub rule: EndRule,
+}
+
+impl DelayDef {
+    /// The deadline this delay sets when counted from `from`: the one way a declared delay
+    /// becomes a date.
+    pub fn count(&self, cal: &Calendar, from: NaiveDate) -> Result<Deadline, CalendarError> {
+        match self.fixed {
+            Some(day) => cal.fixed_date(from, day),
+            None => cal.deadline_under(from, self.means, self.length, self.rule),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -247,6 +264,8 @@ struct Compiler {
     timer_index: Names,
     task_index: Names,
     names: HashMap<String, Arc<str>, FastHash>,
+    /// The workflow's `art_22` (default true).
+    art_22: bool,
 }
 
 fn at<T>(what: &Located<T>) -> String {
@@ -256,6 +275,7 @@ fn at<T>(what: &Located<T>) -> String {
 impl Compiler {
     fn run(mut self, wf: Workflow) -> Result<Definition, String> {
         self.roles = wf.roles;
+        self.art_22 = wf.art_22.unwrap_or(true);
         if self.roles.is_empty() {
             return Err("the workflow declares no role".into());
         }
@@ -556,7 +576,18 @@ impl Compiler {
                 l.unit
             ));
         }
-        if length.is_none() && d.letter.is_none() {
+        let fixed = match &d.date {
+            Some(date) => {
+                if length.is_some() || d.letter.is_some() {
+                    return Err(format!("{}: a fixed date stands alone", at(date)));
+                }
+                Some(DayOfYear::parse(date).ok_or_else(|| {
+                    format!("{}: '{}' is not a day written MM-DD", at(date), **date)
+                })?)
+            }
+            None => None,
+        };
+        if length.is_none() && d.letter.is_none() && fixed.is_none() {
             return Err(format!("{}: a delay needs a length or a letter", at(d)));
         }
         let from = match &d.from {
@@ -572,6 +603,12 @@ impl Compiler {
             from,
             means: d.means(),
             length,
+            fixed,
+            rule: if d.art_22.unwrap_or(self.art_22) {
+                EndRule::Art22
+            } else {
+                EndRule::Kept
+            },
         })
     }
 

@@ -20,7 +20,7 @@ pub fn stuck_limit(def: &Definition, cal: &Calendar, case: &Case) -> Option<Dead
         None => case.entered_on,
         Some(var) => case.variables.get(var)?.as_date()?,
     };
-    cal.deadline(from, delay.means, delay.length).ok()
+    delay.count(cal, from).ok()
 }
 
 /// Whether the case is stuck at `now` (see [`stuck_limit`]).

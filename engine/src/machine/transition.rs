@@ -12,7 +12,7 @@ use super::compiled::{
 };
 use super::effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 use super::value::Variables;
-use crate::calendar::{Calendar, Deadline, Length, Means, Unit};
+use crate::calendar::{Calendar, DayOfYear, Deadline, EndRule, Length, Means, Unit};
 
 /// A reminder is sent at this hour (Brussels) on its date.
 const REMINDER_HOUR: u32 = 8;
@@ -49,7 +49,13 @@ pub struct Tx<'a> {
     counted: Vec<(CountArgs, Arc<Deadline>)>,
 }
 
-type CountArgs = (NaiveDate, Option<Means>, Option<Length>);
+type CountArgs = (
+    NaiveDate,
+    Option<Means>,
+    Option<Length>,
+    Option<DayOfYear>,
+    EndRule,
+);
 
 impl<'a> Tx<'a> {
     pub fn new(def: &'a Definition, cal: &'a Calendar, now: DateTime<Utc>, mut case: Case) -> Self {
@@ -116,15 +122,11 @@ impl<'a> Tx<'a> {
         default_from: NaiveDate,
     ) -> Result<Arc<Deadline>, String> {
         let from = self.start_date(delay, default_from)?;
-        let args = (from, delay.means, delay.length);
+        let args = (from, delay.means, delay.length, delay.fixed, delay.rule);
         if let Some((_, d)) = self.counted.iter().find(|(a, _)| *a == args) {
             return Ok(d.clone());
         }
-        let d = Arc::new(
-            self.cal
-                .deadline(from, delay.means, delay.length)
-                .map_err(|e| e.to_string())?,
-        );
+        let d = Arc::new(delay.count(self.cal, from).map_err(|e| e.to_string())?);
         self.counted.push((args, d.clone()));
         Ok(d)
     }
@@ -199,10 +201,15 @@ impl<'a> Tx<'a> {
         }
         let d = self
             .cal
-            .deadline(base, every.means, Some(Length::new(count, step.unit)))
+            .deadline_under(
+                base,
+                every.means,
+                Some(Length::new(count, step.unit)),
+                every.rule,
+            )
             .ok()?;
         if let Some(until) = &t.until {
-            let limit = self.cal.deadline(base, until.means, until.length).ok()?;
+            let limit = until.count(self.cal, base).ok()?;
             if d.raw_end > limit.due {
                 return None;
             }
@@ -220,10 +227,11 @@ impl<'a> Tx<'a> {
         let last = Length::max(step.unit).checked_div(step.count)?;
         let ahead = |n: u32| {
             self.cal
-                .deadline(
+                .deadline_under(
                     base,
                     every.means,
                     Some(Length::new(step.count * n, step.unit)),
+                    every.rule,
                 )
                 .is_ok_and(|d| d.expires_at() > self.now)
         };
@@ -540,6 +548,15 @@ impl<'a> Tx<'a> {
         });
     }
 
+    /// Whether Art. 22 moves the end of timer `ti`'s period (what its `after` declares).
+    fn end_rule(&self, ti: usize) -> EndRule {
+        self.def.timers[ti]
+            .after
+            .as_ref()
+            .map(|d| d.rule)
+            .unwrap_or_default()
+    }
+
     /// Resumes a suspended timer: its remaining budget counts again from today (Art. 22).
     pub fn resume(&mut self, ti: usize) {
         let Some(at) = self.live_timer(ti) else {
@@ -553,7 +570,8 @@ impl<'a> Tx<'a> {
         else {
             return;
         };
-        let mut due = match self.cal.deadline(self.today, None, remaining) {
+        let rule = self.end_rule(ti);
+        let mut due = match self.cal.deadline_under(self.today, None, remaining, rule) {
             Ok(d) => d,
             Err(e) => {
                 self.detail.push(Detail::Failed {
@@ -565,7 +583,7 @@ impl<'a> Tx<'a> {
             }
         };
         for ext in extensions {
-            if let Ok(d) = self.cal.deadline(due.raw_end, None, Some(ext)) {
+            if let Ok(d) = self.cal.deadline_under(due.raw_end, None, Some(ext), rule) {
                 due = d;
             }
         }
@@ -593,8 +611,9 @@ impl<'a> Tx<'a> {
             });
             return;
         }
+        let rule = self.end_rule(ti);
         let t = &self.case.timers[at];
-        let due = match self.cal.deadline(t.due.raw_end, None, Some(by)) {
+        let due = match self.cal.deadline_under(t.due.raw_end, None, Some(by), rule) {
             Ok(d) => d,
             Err(e) => {
                 self.detail.push(Detail::Failed {

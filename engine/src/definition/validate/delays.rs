@@ -1,7 +1,7 @@
 //! Delays, timers, reminders and tasks: the shape of every deadline.
 
 use super::{Checker, listed};
-use crate::calendar::{Length, Unit};
+use crate::calendar::{DayOfYear, Length, Unit};
 use crate::definition::Located;
 use crate::definition::model::{Delay, Reminder, State, Timer};
 
@@ -230,6 +230,32 @@ fn reminders(
 fn delay(c: &mut Checker<'_>, d: &Located<Delay>, usage: Use) {
     let lengths = d.lengths();
     let key = usage.key();
+    if let Some(date) = &d.date {
+        if usage != Use::Deadline {
+            c.error(
+                "fixed-date-misplaced",
+                date.pos,
+                format!("{key} gives a fixed `date`; only a deadline (`after`, `due`) can be one"),
+                "a fixed date is the day and month a text names (\"pour le 1er avril\"): use it in `after` or a task's `due`",
+            );
+        } else if DayOfYear::parse(date).is_none() {
+            c.error(
+                "fixed-date-invalid",
+                date.pos,
+                format!("`{}` is not a day of every year written `MM-DD`", date.value),
+                "write the month then the day, two digits each: `04-01` for the 1st of April (the 29th of February is not allowed)",
+            );
+        }
+        if !lengths.is_empty() || d.letter.is_some() {
+            c.error(
+                "fixed-date-with-length",
+                date.pos,
+                format!("{key} gives a fixed `date` and a length or a letter"),
+                "a fixed date stands alone; `from` only says which year",
+            );
+        }
+        return;
+    }
     match lengths.len() {
         0 if usage == Use::Deadline && d.letter.is_some() => {}
         0 => {
