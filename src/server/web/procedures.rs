@@ -736,6 +736,8 @@ fn check_view(viewer: &Viewer, source: &str, outcome: Option<Outcome>) -> Markup
         @if let Some(Outcome::Checked(found)) = &outcome {
             (results(found))
         }
+        // The newline after the opening tag is dropped by HTML parsers; without it, a text
+        // that starts with a blank line would lose it, and every line number with it.
         form method="post" action="/workflows/verifier" {
             (viewer.csrf_field())
             div.field {
@@ -747,10 +749,10 @@ fn check_view(viewer: &Viewer, source: &str, outcome: Option<Outcome>) -> Markup
                     p.error id="source-erreur" { "Collez le texte du fichier avant de le vérifier." }
                     textarea.yaml id="source" name="source" rows="24" spellcheck="false"
                         required aria-invalid="true"
-                        aria-describedby="source-aide source-erreur" { (source) }
+                        aria-describedby="source-aide source-erreur" { "\n" (source) }
                 } @else {
                     textarea.yaml id="source" name="source" rows="24" spellcheck="false"
-                        required aria-describedby="source-aide" { (source) }
+                        required aria-describedby="source-aide" { "\n" (source) }
                 }
             }
             button type="submit" { "Vérifier" }

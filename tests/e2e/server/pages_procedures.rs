@@ -330,8 +330,28 @@ async fn the_check_page_reports_line_and_column_and_deploys_nothing(backend: Bac
     assert!(body.contains(&esc("did you mean `clos`?")));
     assert!(body.contains("Ce fichier serait refusé : 5 erreurs, 0 avertissement"));
     // The text stays in the field.
-    assert!(body.contains(&format!("name=\"source\" rows=\"24\"")));
-    assert!(body.contains(&esc(BROKEN)), "the text is kept");
+    let field = body.find("name=\"source\"").expect("the field");
+    assert!(
+        body[field..].contains(&format!(">\n{}</textarea>", esc(BROKEN))),
+        "the text is kept"
+    );
+    // A browser sends a text area's lines ended by CRLF: the same places are found.
+    let crlf = admin
+        .post(
+            "/workflows/verifier",
+            &[("source", &BROKEN.replace('\n', "\r\n"))],
+            true,
+        )
+        .await;
+    assert_eq!(crlf.status, 200);
+    for at in ["20:15", "24:15", "29:19", "32:7", "32:16"] {
+        assert!(
+            crlf.body
+                .contains(&format!("<code class=\"position\">{at}</code>")),
+            "{at} in {}",
+            crlf.body
+        );
+    }
     assert_eq!(versions(&app).await, before, "nothing deployed");
 
     // A valid text: no problem, and still nothing deployed, even a new workflow.
