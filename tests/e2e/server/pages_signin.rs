@@ -13,7 +13,7 @@ use crate::on_both_backends;
 use jalon::server::notice_config::NoticeConfig;
 use notifiers::test_support::{leaves, parse_eml};
 
-const SENT: &str = "Si cette adresse est connue, un lien de connexion vient d&#x27;y être envoyé. \
+const SENT: &str = "Si cette adresse est connue, un lien de connexion vient d'y être envoyé. \
     Il est valable 15 minutes.";
 
 async fn with_actor(backend: Backend) -> (TestApp, String) {
@@ -102,7 +102,7 @@ async fn a_link_signs_in_once_and_only_on_post(backend: Backend) {
     // Second use: refused, in French, with a way to ask for a new link; no cookie.
     let (again, other) = app.follow_sign_in_link(&link).await;
     assert_eq!(again.status, 410, "{}", again.body);
-    assert!(again.body.contains("Ce lien n&#x27;est plus valable"), "{}", again.body);
+    assert!(again.body.contains("Ce lien n'est plus valable"), "{}", again.body);
     assert!(again.body.contains("href=\"/connexion\""), "{}", again.body);
     assert!(again.set_cookies.is_empty());
     assert!(!other.signed_in().await);
