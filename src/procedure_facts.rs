@@ -6,7 +6,6 @@
 
 use std::fmt::Write as _;
 
-use engine::calendar::french;
 use engine::definition::{Delay, Letter, Located, Timer, Workflow};
 
 /// One deadline of a workflow.
