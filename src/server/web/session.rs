@@ -339,7 +339,7 @@ mod tests {
         };
         let none = settings(None);
         let host = (header::HOST, "127.0.0.1:8080");
-        assert!(same_origin(&headers(&[host.clone()]), &none));
+        assert!(same_origin(&headers(std::slice::from_ref(&host)), &none));
         assert!(same_origin(
             &headers(&[host.clone(), (header::ORIGIN, "http://127.0.0.1:8080")]),
             &none

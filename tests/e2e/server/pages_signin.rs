@@ -73,7 +73,10 @@ async fn the_same_answer_for_any_address(backend: Backend) {
     // An empty address is refused beside its field, nothing queued.
     let (status, page) = web.post_form("/connexion", &[("email", " ")]).await;
     assert_eq!(status, 422);
-    assert!(page.contains("Indiquez votre adresse électronique."), "{page}");
+    assert!(
+        page.contains("Indiquez votre adresse électronique."),
+        "{page}"
+    );
     assert_eq!(sign_in_notices(&app).await.len(), 1);
 }
 
@@ -97,12 +100,19 @@ async fn a_link_signs_in_once_and_only_on_post(backend: Backend) {
     assert!(web.signed_in().await);
     assert!(!scanner.signed_in().await);
     // Signed in, the sign-in page sends on.
-    assert_eq!(web.get("/connexion?suite=/workflows").await, (303, "/workflows".into()));
+    assert_eq!(
+        web.get("/connexion?suite=/workflows").await,
+        (303, "/workflows".into())
+    );
 
     // Second use: refused, in French, with a way to ask for a new link; no cookie.
     let (again, other) = app.follow_sign_in_link(&link).await;
     assert_eq!(again.status, 410, "{}", again.body);
-    assert!(again.body.contains("Ce lien n'est plus valable"), "{}", again.body);
+    assert!(
+        again.body.contains("Ce lien n'est plus valable"),
+        "{}",
+        again.body
+    );
     assert!(again.body.contains("href=\"/connexion\""), "{}", again.body);
     assert!(again.set_cookies.is_empty());
     assert!(!other.signed_in().await);
@@ -124,7 +134,8 @@ async fn links_expire_after_fifteen_minutes(backend: Backend) {
     let (app, email) = with_actor(backend).await;
     let fresh = app.sign_in_link(&email, None).await;
     let stale = app.sign_in_link(&email, None).await;
-    app.clock.advance(Duration::minutes(14) + Duration::seconds(59));
+    app.clock
+        .advance(Duration::minutes(14) + Duration::seconds(59));
     let (reply, _) = app.follow_sign_in_link(&fresh).await;
     assert_eq!(reply.status, 303, "{}", reply.body);
     app.clock.advance(Duration::seconds(1));
@@ -252,7 +263,9 @@ async fn a_next_path_must_be_this_sites(backend: Backend) {
         (303, "/".to_owned())
     );
     assert_eq!(
-        signed.get("/connexion?suite=https%3A%2F%2Fevil.example%2F").await,
+        signed
+            .get("/connexion?suite=https%3A%2F%2Fevil.example%2F")
+            .await,
         (303, "/".to_owned())
     );
 
@@ -344,7 +357,11 @@ async fn forms_from_another_site_are_refused(backend: Backend) {
             .form(&[field])
     };
     let r = web
-        .send(post("/connexion", "https://evil.example", ("email", email.clone())))
+        .send(post(
+            "/connexion",
+            "https://evil.example",
+            ("email", email.clone()),
+        ))
         .await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("csrf_failed"), "{}", r.body);
@@ -359,7 +376,11 @@ async fn forms_from_another_site_are_refused(backend: Backend) {
     let link = app.sign_in_link(&email, None).await;
     let token = link.split("jeton=").nth(1).unwrap().to_owned();
     let r = web
-        .send(post("/connexion/lien", "https://evil.example", ("jeton", token)))
+        .send(post(
+            "/connexion/lien",
+            "https://evil.example",
+            ("jeton", token),
+        ))
         .await;
     assert_eq!(r.status, 403);
     assert!(r.set_cookies.is_empty());
@@ -396,11 +417,17 @@ async fn no_api_route_shows_a_sign_in_link(backend: Backend) {
     }
     // Its bytes are no case's notice, whoever asks.
     let r = app
-        .get(&app.admin, &format!("/api/v1/cases/{case}/notices/{id}/eml"))
+        .get(
+            &app.admin,
+            &format!("/api/v1/cases/{case}/notices/{id}/eml"),
+        )
         .await;
     r.assert_refused(404, "notice_not_sent");
     let r = app
-        .get(&secretaire, &format!("/api/v1/cases/{case}/notices/{id}/eml"))
+        .get(
+            &secretaire,
+            &format!("/api/v1/cases/{case}/notices/{id}/eml"),
+        )
         .await;
     r.assert_refused(404, "notice_not_sent");
     // The case's own notice links to its page on this server, absolutely.

@@ -195,7 +195,10 @@ pub fn sign_in_files(app: &TestApp) -> BTreeSet<PathBuf> {
 /// The text part of a message file and its `To`.
 pub fn text_and_to(file: &PathBuf) -> (String, String) {
     let parsed = parse_eml(&std::fs::read(file).unwrap());
-    let to = parsed["headers"]["To"].as_str().unwrap_or_default().to_owned();
+    let to = parsed["headers"]["To"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let text = leaves(&parsed["body"])
         .into_iter()
         .find(|p| p["content_type"] == "text/plain")
