@@ -2,7 +2,7 @@
 //! filters, history, an actor's tasks, and the stuck cases with the reason for each.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use engine::machine::{Case, TimerKind, TimerStatus, civil::civil_date};
+use engine::machine::{Case, TimerStatus, civil::civil_date};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::sea_query::Query;
@@ -21,7 +21,8 @@ pub struct DeadlineView {
     /// The timer (or, for a reminder, the timer or task it reminds of).
     pub timer: String,
     pub label: Option<String>,
-    /// `deadline`, `recurring` or `reminder`.
+    /// `deadline`, `recurring`, `reminder`, or `grace` (a period met by posting has ended and
+    /// letters posted in time are still awaited until `fire_at`).
     pub kind: String,
     /// `armed` or `suspended`.
     pub status: String,
@@ -196,12 +197,7 @@ fn deadlines(case: &Case, def: &engine::machine::Definition) -> Vec<DeadlineView
             DeadlineView {
                 timer: t.key.timer.to_string(),
                 label: d.and_then(|d| d.label.as_ref().map(|l| l.to_string())),
-                kind: match t.kind {
-                    TimerKind::Deadline => "deadline",
-                    TimerKind::Recurring { .. } => "recurring",
-                    TimerKind::Reminder { .. } => "reminder",
-                }
-                .into(),
+                kind: t.kind.name().into(),
                 status: match t.status {
                     TimerStatus::Armed => "armed",
                     TimerStatus::Suspended { .. } => "suspended",

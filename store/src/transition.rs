@@ -57,13 +57,6 @@ fn explanation(d: &Deadline) -> String {
     d.explain_fr().join("\n")
 }
 
-fn kind_name(k: &TimerKind) -> &'static str {
-    match k {
-        TimerKind::Deadline => "deadline",
-        TimerKind::Reminder { .. } => "reminder",
-        TimerKind::Recurring { .. } => "recurring",
-    }
-}
 
 fn vars_json(v: &Variables) -> serde_json::Value {
     serde_json::Value::Object(
@@ -241,7 +234,7 @@ impl<'a> Writer<'a> {
                     case_id: Set(row.id.clone()),
                     timer_key: Set(key.to_string()),
                     timer_id: Set(timer_id.to_string()),
-                    kind: Set(kind_name(&kind).to_owned()),
+                    kind: Set(TimerKind::name(&kind).to_owned()),
                     label: Set(label.map(|l| l.to_string())),
                     due_date: Set(deadline.due.to_string()),
                     fire_at: Set(millis(fire_at)),

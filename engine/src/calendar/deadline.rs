@@ -110,6 +110,10 @@ pub struct Deadline {
     /// conventions, unless their own text says so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_moved: bool,
+    /// Counted under a text other than Title III of the decree (`EndRule::Kept`): the
+    /// explanation cites no article of the decree.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outside_art_22: bool,
     /// A date the text fixes by day and month ("pour le 1er avril"), in the year of `from`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed: Option<DayOfYear>,
@@ -198,6 +202,7 @@ impl Calendar {
             holidays_skipped: Vec::new(),
             moved: None,
             not_moved: self.day_off(due).is_some(),
+            outside_art_22: true,
             fixed: Some(day),
         })
     }
@@ -308,6 +313,7 @@ impl Calendar {
             holidays_skipped,
             moved,
             not_moved: rule == EndRule::Kept && length.is_some() && self.day_off(raw_end).is_some(),
+            outside_art_22: rule == EndRule::Kept,
             fixed: None,
         })
     }

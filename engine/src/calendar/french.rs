@@ -127,9 +127,14 @@ pub(super) fn explain(d: &Deadline) -> Vec<String> {
         )),
         None => lines.push(format!("Acte du {} ({}).", d.from, long_date(d.from))),
     }
+    let (not_counted, counted) = if d.outside_art_22 {
+        ("", "")
+    } else {
+        (" (art. 22, 1°)", " (art. 22, 2°)")
+    };
     if let Some(l) = d.length {
         lines.push(format!(
-            "Délai de {} à partir du {} ; le jour de l'acte n'est pas compris (art. 22, 1°).",
+            "Délai de {} à partir du {} ; le jour de l'acte n'est pas compris{not_counted}.",
             length(l),
             d.counted_from
         ));
@@ -154,7 +159,7 @@ pub(super) fn explain(d: &Deadline) -> Vec<String> {
         }
         push_holidays_skipped(&mut lines, d);
         lines.push(format!(
-            "Fin du délai : {} ({}) ; le jour de l'échéance est compté (art. 22, 2°).",
+            "Fin du délai : {} ({}) ; le jour de l'échéance est compté{counted}.",
             d.raw_end,
             long_date(d.raw_end)
         ));

@@ -501,7 +501,11 @@ fn a_period_outside_title_iii_ends_where_it_falls() {
     let plain = cal
         .deadline_under(d("2026-12-01"), None, ten, EndRule::Kept)
         .unwrap();
-    assert_eq!(plain, cal.deadline(d("2026-12-01"), None, ten).unwrap());
+    let art22 = cal.deadline(d("2026-12-01"), None, ten).unwrap();
+    assert_eq!((plain.due, plain.not_moved), (art22.due, false));
+    // Its explanation cites no article of the decree for how days are counted.
+    assert!(plain.outside_art_22 && !art22.outside_art_22);
+    assert!(!plain.explain_fr().join(" ").contains("art. 22"), "{:?}", plain.explain_fr());
 }
 
 proptest! {

@@ -185,6 +185,25 @@ pub struct Event {
     /// Timers to extend.
     #[serde(default)]
     pub extend: Vec<Located<Extension>>,
+    /// The event records a letter sent by post (an appeal "introduit par envoi recommandé dans
+    /// les dix jours"): it is on time when posted by the last day of the period, though it
+    /// arrives later. The dispatch date is checked against the period's due date.
+    #[serde(default)]
+    pub posted: Option<Located<Posted>>,
+}
+
+/// The longest grace a period met by posting may give letters in the post, in working days.
+pub const MAX_GRACE: u32 = 30;
+
+/// How an event's letter is checked against the period it must be posted within.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Posted {
+    /// The date variable, among the event's required `inputs`, holding the dispatch date
+    /// (the post office's date on the registered letter).
+    pub date: Located<String>,
+    /// The timer of the period (with a `grace`): a letter posted after its due date is refused.
+    pub within: Located<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -365,6 +384,12 @@ pub struct Timer {
     /// Notices sent before the due date.
     #[serde(default)]
     pub reminders: Vec<Located<Reminder>>,
+    /// For a period met by posting a letter (see an event's `posted`): once the period has
+    /// ended, its consequence waits this many working days for letters posted in time and
+    /// still in the post; an event recorded meanwhile with a dispatch date within the period
+    /// is accepted. `{ working_days: 5 }`.
+    #[serde(default)]
+    pub grace: Option<Located<Delay>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -32,6 +32,21 @@ pub enum TimerKind {
     Reminder { index: u32 },
     /// Occurrence `n` (from 1) of an `every` timer counted from `base`.
     Recurring { n: u32, base: NaiveDate },
+    /// A period met by posting a letter has ended; its consequence waits until `fire_at`
+    /// for letters posted in time (the timer's `grace`). `due` stays the period's last day.
+    Grace,
+}
+
+impl TimerKind {
+    /// The stable name stored and shown by the API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TimerKind::Deadline => "deadline",
+            TimerKind::Reminder { .. } => "reminder",
+            TimerKind::Recurring { .. } => "recurring",
+            TimerKind::Grace => "grace",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 
 use crate::calendar::{Calendar, CalendarError, DayOfYear, Deadline, EndRule, Length, Means, Unit};
 use crate::definition::{
-    Condition, Delay, Literal, Located, Notice, Reminder, Schedule, StartCase, Task, Timer,
+    MAX_GRACE, Condition, Delay, Literal, Located, Notice, Posted, Reminder, Schedule, StartCase, Task, Timer,
     VarType, Variable, Workflow,
 };
 
@@ -99,6 +99,8 @@ pub struct TimerDef {
     pub set: Vec<(Arc<str>, Value)>,
     pub notify: Vec<NoticeDef>,
     pub reminders: Vec<ReminderDef>,
+    /// Working days the consequence waits after the due date for letters posted in time.
+    pub grace: Option<u32>,
     /// The state it belongs to; `None` for a workflow-level timer.
     pub state: Option<usize>,
 }
@@ -145,6 +147,9 @@ pub struct EventDef {
     pub suspend: Vec<usize>,
     pub resume: Vec<usize>,
     pub extend: Vec<(usize, Length)>,
+    /// The letter's dispatch date (a date variable among the inputs) and the timer of the
+    /// period it must be posted within.
+    pub posted: Option<(Arc<str>, usize)>,
 }
 
 #[derive(Debug)]
@@ -402,6 +407,11 @@ impl Compiler {
                         .map(|t| self.timer_ref(t))
                         .collect::<Result<_, _>>()?,
                     extend,
+                    posted: e
+                        .posted
+                        .as_ref()
+                        .map(|p| self.posted(p, &e.inputs))
+                        .transpose()?,
                 });
             }
             let mut on_child = Vec::new();
@@ -646,6 +656,20 @@ impl Compiler {
         if every.as_ref().is_some_and(|e| e.length.is_none()) {
             return Err(format!("{}: `every` needs a length", at(&t.id)));
         }
+        let grace = match &t.grace {
+            None => None,
+            Some(g) => match (g.lengths().as_slice(), &after) {
+                ([l], Some(_)) if l.unit == Unit::WorkingDays && (1..=MAX_GRACE).contains(&l.count) => {
+                    Some(l.count)
+                }
+                _ => {
+                    return Err(format!(
+                        "{}: a grace is 1 to {MAX_GRACE} working days, on a timer with `after`",
+                        at(g)
+                    ));
+                }
+            },
+        };
         Ok(TimerDef {
             id: Arc::from(t.id.as_str()),
             label: t.label.as_deref().map(Arc::from),
@@ -657,8 +681,33 @@ impl Compiler {
             set: self.sets(t.set)?,
             notify: self.notices(t.notify)?,
             reminders: self.reminders(t.reminders)?,
+            grace,
             state,
         })
+    }
+
+    /// An event's `posted`: a required date input and a timer with a grace.
+    fn posted(&self, p: &Located<Posted>, inputs: &[Located<String>]) -> Result<(Arc<str>, usize), String> {
+        if !inputs.iter().any(|i| i.as_str() == p.date.as_str()) {
+            return Err(format!(
+                "{}: '{}' must be a required input of the event",
+                at(&p.date),
+                *p.date
+            ));
+        }
+        if self.var(&p.date)?.ty != VarType::Date {
+            return Err(format!("{}: '{}' is not a date variable", at(&p.date), *p.date));
+        }
+        // Timers are compiled before events, so the grace can be checked here.
+        let ti = self.timer_ref(&p.within)?;
+        if self.timers.get(ti).is_some_and(|t| t.grace.is_none()) {
+            return Err(format!(
+                "{}: timer '{}' has no `grace`",
+                at(&p.within),
+                *p.within
+            ));
+        }
+        Ok((self.name(&p.date), ti))
     }
 
     fn task<E>(

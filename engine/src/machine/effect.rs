@@ -160,6 +160,13 @@ pub enum Detail {
         resume: bool,
         why: String,
     },
+    /// A period met by posting has ended on `due`; its consequence waits until the end of
+    /// `until` for letters posted in time.
+    Grace {
+        timer: Arc<str>,
+        due: NaiveDate,
+        until: NaiveDate,
+    },
 }
 
 impl Detail {
@@ -211,6 +218,12 @@ impl Detail {
             Detail::Failed { timer, resume, why } => format!(
                 "{} du délai « {timer} » impossible : {why}",
                 if *resume { "reprise" } else { "prolongation" }
+            ),
+            Detail::Grace { timer, due, until } => format!(
+                "délai « {timer} » écoulé le {} ; un courrier posté au plus tard ce jour-là est \
+                 encore attendu jusqu'au {} avant que l'échéance produise ses effets",
+                french::long_date(*due),
+                french::long_date(*until)
             ),
         }
     }

@@ -21,7 +21,7 @@ pub(crate) mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
@@ -238,6 +238,9 @@ fn event(
         });
     }
     let typed = typed_inputs(def, &ev.inputs, &ev.optional_inputs, inputs)?;
+    if let Some((var, ti)) = &ev.posted {
+        posted_in_time(def, case, &typed, var, *ti, civil::civil_date(now))?;
+    }
     // Conditions read the case as it was plus the event's inputs; `set` is applied once the
     // event is accepted. The map is copied only when the event changes it.
     let mut variables = case.variables.clone();
@@ -307,6 +310,54 @@ fn event(
     ))
 }
 
+/// A letter that had to be posted within the period of timer `ti`: its dispatch date is not
+/// in the future and, while the period (or its grace) is armed, not after the period's last
+/// day. A letter posted on the last day is on time, whenever it arrives.
+fn posted_in_time(
+    def: &Definition,
+    case: &Case,
+    typed: &Variables,
+    var: &Arc<str>,
+    ti: usize,
+    today: NaiveDate,
+) -> Result<(), Refusal> {
+    let Some(posted) = typed.get(var).and_then(|v| v.as_date()) else {
+        return Ok(());
+    };
+    if posted > today {
+        return Err(Refusal::InvalidInput {
+            input: var.to_string(),
+            why: format!("the dispatch date {posted} is after today ({today})"),
+        });
+    }
+    let t = &def.timers[ti];
+    let period = case.timers.iter().find(|a| {
+        a.key.timer == t.id && matches!(a.kind, TimerKind::Deadline | TimerKind::Grace)
+    });
+    match period {
+        Some(p) if posted > p.due.due => {
+            let what = t.label.as_deref().unwrap_or(&t.id);
+            let basis = t
+                .legal_basis
+                .as_deref()
+                .map(|b| format!(" ({b})"))
+                .unwrap_or_default();
+            Err(Refusal::PostedTooLate {
+                input: var.to_string(),
+                posted,
+                due: p.due.due,
+                message_fr: format!(
+                    "Le courrier a été posté le {}, après le dernier jour du délai « {what} », \
+                     le {}{basis} : il ne peut plus être enregistré.",
+                    crate::calendar::french::long_date(posted),
+                    crate::calendar::french::long_date(p.due.due)
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn timer(
     def: &Definition,
     cal: &Calendar,
@@ -349,11 +400,21 @@ fn timer(
                 }
             }
         }
-        TimerKind::Deadline | TimerKind::Recurring { .. } => {
+        TimerKind::Deadline | TimerKind::Recurring { .. } | TimerKind::Grace => {
             let Some(ti) = def.timers.iter().position(|t| t.id == owner) else {
                 return Err(unknown());
             };
             let t = &def.timers[ti];
+            if let (TimerKind::Deadline, Some(days)) = (fired.kind, t.grace) {
+                tx.start_grace(ti, &fired, days);
+                return Ok(tx.finish(
+                    None,
+                    Cause::Timer { key: key.clone() },
+                    Some(from),
+                    Variables::new(),
+                    None,
+                ));
+            }
             for (k, v) in &t.set {
                 Arc::make_mut(&mut tx.case.variables).insert(k.clone(), v.clone());
             }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use chrono::NaiveDate;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -38,6 +39,14 @@ pub enum Refusal {
     UnknownTimer {
         key: String,
     },
+    /// A letter that had to be posted within a period was posted after its last day.
+    PostedTooLate {
+        input: String,
+        posted: NaiveDate,
+        due: NaiveDate,
+        /// The reason in French, for the actor.
+        message_fr: String,
+    },
 }
 
 impl Refusal {
@@ -53,6 +62,7 @@ impl Refusal {
             Refusal::GuardFailed { .. } => "guard_failed",
             Refusal::NoBranch { .. } => "no_branch",
             Refusal::UnknownTimer { .. } => "unknown_timer",
+            Refusal::PostedTooLate { .. } => "posted_too_late",
         }
     }
 }
@@ -86,6 +96,12 @@ impl fmt::Display for Refusal {
                 )
             }
             Refusal::UnknownTimer { key } => write!(f, "timer {key} is not armed"),
+            Refusal::PostedTooLate {
+                input, posted, due, ..
+            } => write!(
+                f,
+                "input '{input}': the letter was posted on {posted}, after the last day of its period ({due})"
+            ),
         }
     }
 }

@@ -970,3 +970,112 @@ fn an_event_notice_may_announce_the_deadline_of_the_state_it_leaves() {
     );
     assert_eq!(before, d("2026-10-22"));
 }
+
+/// An appeal "introduit par envoi recommandé dans les dix jours" (Art. 66 § 3): on time when
+/// posted by the last day, whenever it arrives.
+const POSTED: &str = r#"
+id: recours-poste
+title: Recours posté
+legal_basis: "Décret du 13 septembre 2018, art. 66, § 3"
+roles: { membre: Membre, secretaire: Secrétaire }
+variables:
+  notifiee_le: { type: date }
+  expediee_le: { type: date }
+start: { by: [secretaire], inputs: [notifiee_le] }
+initial: delai
+states:
+  delai:
+    label: Délai de réclamation
+    timers:
+      - id: delai_reclamation
+        label: Délai de réclamation
+        legal_basis: "Art. 66, § 3"
+        after: { calendar_days: 10, from: notifiee_le }
+        grace: { working_days: 5 }
+        goto: definitive
+    on:
+      reclamer:
+        by: [membre]
+        inputs: [expediee_le]
+        posted: { date: expediee_le, within: delai_reclamation }
+        goto: recours
+  recours: { label: Recours, final: true }
+  definitive: { label: Mention définitive, final: true }
+"#;
+
+fn posted_case() -> (Definition, Case) {
+    let def =
+        Definition::compile(definition::parse(POSTED).expect("parses")).expect("compiles");
+    let (case, _) = start(
+        &def,
+        &Calendar::fwb(),
+        StartRequest {
+            by: actor("secretaire"),
+            inputs: inputs(json!({"notifiee_le": "2026-12-15"})),
+            now: noon("2026-12-15"),
+        },
+    )
+    .expect("starts");
+    (def, case)
+}
+
+#[test]
+fn a_letter_posted_on_the_last_day_is_recorded_during_the_grace() {
+    let (def, case) = posted_case();
+    // 15 Dec + 10 calendar days = Fri 25 Dec (Christmas) → Mon 28 Dec (Art. 22).
+    assert_eq!(due(&case, "delai_reclamation"), d("2026-12-28"));
+    // The period ends: the case waits, its consequence does not apply yet.
+    let (waiting, _) = fire(&def, &case, "delai_reclamation");
+    assert_eq!(&*waiting.state, "delai");
+    let grace = waiting.timer("delai_reclamation").expect("grace armed");
+    assert_eq!(grace.kind, TimerKind::Grace);
+    assert_eq!(grace.due.due, d("2026-12-28"), "the period's last day is kept");
+    // Five working days after Mon 28 Dec, skipping Fri 1 Jan: Tue 5 Jan 2027; the grace
+    // ends at midnight after it (CET).
+    assert_eq!(grace.fire_at.to_rfc3339(), "2027-01-05T23:00:00+00:00");
+    // Posted on Mon 28 Dec, arrived Mon 4 Jan: on time.
+    let (appealed, _) = run(
+        &def,
+        &waiting,
+        ev("reclamer", "membre", json!({"expediee_le": "2026-12-28"})),
+        "2027-01-04",
+    )
+    .expect("posted in time");
+    assert_eq!(&*appealed.state, "recours");
+    // Posted on Tue 29 Dec: one day late, refused with the reason in French.
+    let late = run(
+        &def,
+        &waiting,
+        ev("reclamer", "membre", json!({"expediee_le": "2026-12-29"})),
+        "2027-01-04",
+    )
+    .unwrap_err();
+    assert_eq!(late.code(), "posted_too_late");
+    let Refusal::PostedTooLate { message_fr, .. } = &late else {
+        unreachable!()
+    };
+    assert!(message_fr.contains("lundi 28 décembre 2026"), "{message_fr}");
+    // Nobody appealed: the consequence applies at the end of the grace.
+    let (final_, _) = fire(&def, &waiting, "delai_reclamation");
+    assert_eq!(&*final_.state, "definitive");
+}
+
+#[test]
+fn a_dispatch_date_in_the_future_or_late_is_refused_before_the_end_too() {
+    let (def, case) = posted_case();
+    let future = run(
+        &def,
+        &case,
+        ev("reclamer", "membre", json!({"expediee_le": "2026-12-20"})),
+        "2026-12-18",
+    )
+    .unwrap_err();
+    assert_eq!(future.code(), "invalid_input");
+    let ok = run(
+        &def,
+        &case,
+        ev("reclamer", "membre", json!({"expediee_le": "2026-12-18"})),
+        "2026-12-18",
+    );
+    assert_eq!(ok.map(|(c, _)| c.state.to_string()).unwrap(), "recours");
+}

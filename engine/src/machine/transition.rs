@@ -548,6 +548,29 @@ impl<'a> Tx<'a> {
         });
     }
 
+    /// The period of timer `ti` (just fired, as `fired`) has ended: its consequence waits
+    /// `days` working days for letters posted by its last day, under the same deadline.
+    pub fn start_grace(&mut self, ti: usize, fired: &ArmedTimer, days: u32) {
+        let t = &self.def.timers[ti];
+        let Some(until) = self.cal.add_working_days(fired.due.due, days) else {
+            return;
+        };
+        let key = self.next_key(t.id.clone());
+        let fire_at = crate::calendar::brussels::midnight(until + chrono::Days::new(1));
+        self.push_timer(
+            Meta::timer(t),
+            key,
+            TimerKind::Grace,
+            fired.due.clone(),
+            fire_at,
+        );
+        self.detail.push(Detail::Grace {
+            timer: self.timer_name(ti),
+            due: fired.due.due,
+            until,
+        });
+    }
+
     /// Whether Art. 22 moves the end of timer `ti`'s period (what its `after` declares).
     fn end_rule(&self, ti: usize) -> EndRule {
         self.def.timers[ti]

@@ -253,6 +253,12 @@ codes! {
         fr: "Les conditions de cette action ne sont pas remplies pour ce dossier.",
         doc: "A condition of the event on the case's variables does not hold (`details.variable`, `details.why`).",
     }
+    PostedTooLate {
+        code: "posted_too_late", status: UNPROCESSABLE_ENTITY,
+        en: "the letter was posted after the last day of its period",
+        fr: "Ce courrier a été posté après le dernier jour du délai : il ne peut plus être enregistré.",
+        doc: "The event's letter must be posted within a period (`posted` in the workflow) and its dispatch date is after the period's last day (`details.posted`, `details.due`, `details.message_fr`).",
+    }
     NoBranch {
         code: "no_branch", status: CONFLICT,
         en: "no branch of this event holds for the case's variables",

@@ -86,6 +86,7 @@ fn refusal_code(r: &Refusal) -> ErrorCode {
         Refusal::GuardFailed { .. } => ErrorCode::GuardFailed,
         Refusal::NoBranch { .. } => ErrorCode::NoBranch,
         Refusal::UnknownTimer { .. } => ErrorCode::UnknownTimer,
+        Refusal::PostedTooLate { .. } => ErrorCode::PostedTooLate,
     }
 }
 

@@ -305,6 +305,15 @@ pub fn refusal_fr(def: &Definition, r: &Refusal) -> (Option<FieldError>, String)
             None,
             "Ce délai n'est plus en cours ; rien n'a été modifié.".into(),
         ),
+        Refusal::PostedTooLate {
+            input, message_fr, ..
+        } => (
+            Some(FieldError {
+                input: input.clone(),
+                message: message_fr.clone(),
+            }),
+            message_fr.clone(),
+        ),
     }
 }
 

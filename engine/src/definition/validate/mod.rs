@@ -6,6 +6,7 @@ mod dataflow;
 mod delays;
 mod names;
 mod notices;
+mod posted;
 mod schedules;
 mod states;
 mod types;
@@ -67,6 +68,7 @@ fn run(
     states::check(&mut c);
     dataflow::check(&mut c);
     delays::check(&mut c);
+    posted::check(&mut c);
     notices::check(&mut c);
     children::check(&mut c);
     schedules::check(&mut c);

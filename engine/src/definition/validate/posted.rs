@@ -1,0 +1,82 @@
+//! Periods met by posting a letter: a timer's `grace` and an event's `posted`.
+
+use std::collections::BTreeSet;
+
+use super::Checker;
+use crate::calendar::Unit;
+use crate::definition::Located;
+use crate::definition::model::{MAX_GRACE, Timer, VarType};
+
+pub(super) fn check(c: &mut Checker<'_>) {
+    let wf = c.wf;
+    let timers: Vec<&Located<Timer>> = wf
+        .timers
+        .iter()
+        .chain(wf.states.values().flat_map(|s| s.timers.iter()))
+        .collect();
+    for t in &timers {
+        let Some(g) = &t.grace else { continue };
+        let lengths = g.lengths();
+        let ok = t.after.is_some()
+            && g.from.is_none()
+            && g.letter.is_none()
+            && g.date.is_none()
+            && matches!(lengths.as_slice(), [l] if l.unit == Unit::WorkingDays && (1..=MAX_GRACE).contains(&l.count));
+        if !ok {
+            c.error(
+                "grace-invalid",
+                g.pos,
+                format!("the grace of timer `{}` is not a number of working days on a deadline", t.id.value),
+                format!("write `grace: {{ working_days: 5 }}` (1 to {MAX_GRACE}) on a timer with `after`"),
+            );
+        }
+    }
+    let mut used = BTreeSet::new();
+    for state in wf.states.values() {
+        for (event_id, event) in &state.on {
+            let Some(p) = &event.posted else { continue };
+            let required = event.inputs.iter().any(|i| i.value == p.date.value);
+            let is_date = c.variable(&p.date).is_some_and(|v| v.ty == VarType::Date);
+            if !required || !is_date {
+                c.error(
+                    "posted-date-invalid",
+                    p.date.pos,
+                    format!(
+                        "event `{event_id}` is posted on `{}`, which is not one of its required date inputs",
+                        p.date.value
+                    ),
+                    "declare a `date` variable for the dispatch date and list it in the event's `inputs`",
+                );
+            }
+            match timers.iter().find(|t| t.id.value == p.within.value) {
+                Some(t) if t.grace.is_some() => {
+                    used.insert(t.id.value.as_str());
+                }
+                Some(_) => c.error(
+                    "posted-within-invalid",
+                    p.within.pos,
+                    format!("timer `{}` has no `grace`", p.within.value),
+                    "a letter in the post is waited for only if the period's timer says how long: add `grace: { working_days: 5 }`",
+                ),
+                None => c.error(
+                    "posted-within-invalid",
+                    p.within.pos,
+                    format!("event `{event_id}` is posted within `{}`, which is not a timer", p.within.value),
+                    "name the timer of the period the letter must be posted within",
+                ),
+            }
+        }
+    }
+    for t in timers {
+        if let Some(g) = &t.grace
+            && !used.contains(t.id.value.as_str())
+        {
+            c.warning(
+                "grace-unused",
+                g.pos,
+                format!("timer `{}` waits for letters in the post, but no event is `posted` within it", t.id.value),
+                "give the appeal's event `posted: { date: <dispatch date>, within: <this timer> }`, or remove the grace",
+            );
+        }
+    }
+}
