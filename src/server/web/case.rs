@@ -365,7 +365,7 @@ async fn render(
         Vec::new()
     };
     if let Some(t) = task_def {
-        actions.sort_by_key(|e| !t.closes_on.iter().any(|c| *c == e.name));
+        actions.sort_by_key(|e| !t.closes_on.contains(&e.name));
     }
 
     let title = match task_def {
@@ -627,7 +627,7 @@ async fn render(
                         tbody {
                             @for n in &notices {
                                 tr {
-                                    td data-label="Avis" { (form::readable(&n.template)) br; span.muted { (when(n.created_at)) } }
+                                    td data-label="Avis" { (n.template.replace(['-', '_'], " ")) br; span.muted { (when(n.created_at)) } }
                                     td data-label="Destinataire" {
                                         (n.recipient_name.as_deref().unwrap_or("—"))
                                         @if let Some(e) = &n.recipient_email { br; span.muted { (e) } }

@@ -205,7 +205,7 @@ async fn tasks(
                     tbody {
                         @for r in &rows {
                             @let due = r.task.due_date.as_deref().and_then(|d| d.parse::<NaiveDate>().ok());
-                            tr.late-row[r.task.overdue] {
+                            tr class=[r.task.overdue.then_some("late-row")] {
                                 td data-label="Tâche" {
                                     a href=(format!("/cases/{}/tasks/{}", query_escape(&r.task.case_id), query_escape(&r.task.task_id))) {
                                         (r.task.title)

@@ -10,6 +10,7 @@ mod metrics;
 mod notices;
 mod openapi;
 mod outage;
+mod pages_cases;
 mod pages_operator;
 mod pages_procedures;
 mod pages_signin;
