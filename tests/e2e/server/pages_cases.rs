@@ -453,6 +453,50 @@ async fn act_through_forms(backend: Backend) {
     assert_eq!(page.body, api_bytes);
     let (status, _) = c.stranger.get(&link).await;
     assert_eq!(status, 403);
+
+    // The member appeals: a "chambre-recours" case starts, linked both ways; its key is shown
+    // only to whoever may read it.
+    c.app
+        .actor("Secretariat Quatre", &["chambre_secretaire"])
+        .await;
+    let secretary = c.app.sign_in("secretariat.quatre@example.org").await;
+    let (_, html) = c.member.get(&format!("/cases/{id}")).await;
+    let version = hidden_field(&html, "expected_version").unwrap();
+    let (status, location) = c
+        .member
+        .post_form(
+            &format!("/cases/{id}/actions"),
+            &[
+                ("event", "introduire_reclamation"),
+                ("expected_version", &version),
+                ("v.reclamation_recue_le", "2027-01-04"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{location}");
+    let children = c
+        .app
+        .get(&c.app.admin, "/api/v1/cases?workflow=chambre-recours")
+        .await;
+    let child = children.body[0]["id"]
+        .as_str()
+        .expect("a child case")
+        .to_owned();
+    let child_key = children.body[0]["key"].as_str().unwrap().to_owned();
+    let (_, html) = secretary.get(&format!("/cases/{id}")).await;
+    assert!(html.contains("Dossiers ouverts par ce dossier"), "{html}");
+    assert!(html.contains(&format!("href=\"/cases/{child}\"")), "{html}");
+    let (_, html) = secretary.get(&format!("/cases/{child}")).await;
+    assert!(
+        html.contains(&format!("<a href=\"/cases/{id}\">DOSSIER-2</a>")),
+        "{html}"
+    );
+    let (_, html) = c.member.get(&format!("/cases/{id}")).await;
+    assert!(!html.contains(&child_key), "{html}");
+    assert!(
+        html.contains("procédure à laquelle vous ne participez pas"),
+        "{html}"
+    );
 }
 
 async fn markup_in_a_key_is_text(backend: Backend) {
