@@ -5,6 +5,7 @@
 //! case       { id, key, url }            url only with a base URL
 //! state      { id, label }
 //! vars       { <variable>: value }       dates as "mardi 5 janvier 2027"; unset: null
+//! labels     { <enum variable>: label }  the French label of its value; unset: null
 //! deadline   { date, long, legal_basis, explanation }   only when the notice has a deadline
 //! recipient  { name, email }
 //! task       { id, url }                 only for a notice about a task
@@ -33,6 +34,7 @@ pub struct NoticeContext {
     state_id: String,
     state_label: String,
     vars: Map<String, Value>,
+    labels: Map<String, Value>,
     deadline: Option<(Deadline, Option<String>)>,
     recipient: Option<(String, String)>,
     base_url: Option<String>,
@@ -120,8 +122,18 @@ impl NoticeContext {
                     .map(|(k, _)| k.as_str()),
             )
             .collect();
-        self.variables(&json, dates)
-            .declared(def.variables.keys().map(String::as_str))
+        let mut out = self
+            .variables(&json, dates)
+            .declared(def.variables.keys().map(String::as_str));
+        for (name, var) in def.variables.iter().filter(|(_, v)| v.ty == VarType::Enum) {
+            let label = values
+                .get(name.as_str())
+                .and_then(|v| v.as_text())
+                .map(|value| Value::String(var.label_of(value)))
+                .unwrap_or(Value::Null);
+            out.labels.insert(name.clone(), label);
+        }
+        out
     }
 
     /// The deadline the notice announces, with the article it comes from.
@@ -165,6 +177,7 @@ impl NoticeContext {
             "case": case,
             "state": { "id": self.state_id, "label": self.state_label },
             "vars": self.vars,
+            "labels": self.labels,
         });
         if let Some((deadline, legal_basis)) = &self.deadline {
             out["deadline"] = json!({
@@ -193,8 +206,9 @@ fn parse_iso(s: &str) -> Option<NaiveDate> {
 }
 
 /// Every key the context can have below each top-level key; `vars` is the workflow's own.
-pub const KNOWN_KEYS: [(&str, &[&str]); 7] = [
+pub const KNOWN_KEYS: [(&str, &[&str]); 8] = [
     ("workflow", &["id", "title", "legal_basis"]),
+    ("labels", &[]),
     ("case", &["id", "key", "url"]),
     ("state", &["id", "label"]),
     ("vars", &[]),

@@ -81,6 +81,20 @@ pub struct Variable {
     /// The allowed values of an `enum`.
     #[serde(default)]
     pub values: Vec<String>,
+    /// The French label of each value of an `enum`, as actors read it in pages and notices
+    /// (`{ avis_favorable: "Avis favorable" }`); every value needs one.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Variable {
+    /// The French label of an enum value; the value itself when it has none.
+    pub fn label_of(&self, value: &str) -> String {
+        self.labels
+            .get(value)
+            .cloned()
+            .unwrap_or_else(|| value.to_string())
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

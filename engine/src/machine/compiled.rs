@@ -302,6 +302,7 @@ impl Compiler {
                 ty: VarType::Date,
                 label: Some("Date de début".into()),
                 values: Vec::new(),
+                labels: Default::default(),
             },
         );
         for name in self.variables.keys() {

@@ -33,6 +33,13 @@ impl fmt::Display for Value {
 }
 
 impl Value {
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn as_date(&self) -> Option<NaiveDate> {
         match self {
             Value::Date(d) => Some(*d),

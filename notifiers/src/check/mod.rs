@@ -58,6 +58,12 @@ pub fn check_sources(
 ) -> Vec<(String, Diagnostic)> {
     let mut variables: Vec<&str> = wf.variables.keys().map(String::as_str).collect();
     variables.push(STARTED_ON);
+    let enums: Vec<&str> = wf
+        .variables
+        .iter()
+        .filter(|(_, v)| v.ty == engine::definition::VarType::Enum)
+        .map(|(k, _)| k.as_str())
+        .collect();
     let mut out = Vec::new();
     for (file, text) in sources {
         let mut found = Vec::new();
@@ -78,6 +84,7 @@ pub fn check_sources(
             Ok(template) => {
                 let mut walk = Walk {
                     variables: &variables,
+                    enums: &enums,
                     html: render::parse_file_name(file).is_some_and(|(_, p)| p == Part::Html),
                     out: &mut found,
                 };
@@ -126,6 +133,8 @@ fn pos(line: usize, column: usize) -> Pos {
 
 struct Walk<'a> {
     variables: &'a [&'a str],
+    /// The `enum` variables, whose French labels are under `labels`.
+    enums: &'a [&'a str],
     /// An `.html.hbs` file: every value must be escaped.
     html: bool,
     out: &'a mut Vec<Diagnostic>,
@@ -269,12 +278,21 @@ impl Walk<'_> {
         let Some(key) = segments.get(1) else {
             return;
         };
-        let known: &[&str] = if top == "vars" { self.variables } else { keys };
+        let known: &[&str] = match top {
+            "vars" => self.variables,
+            "labels" => self.enums,
+            _ => keys,
+        };
         if !known.contains(key) {
             let (message, fallback) = if top == "vars" {
                 (
                     format!("`{key}` is not a variable of the workflow"),
                     "declare it under `variables:` in workflow.yaml, or fix the name".to_string(),
+                )
+            } else if top == "labels" {
+                (
+                    format!("`{key}` is not an `enum` variable of the workflow"),
+                    "`labels` gives the French label of an enum variable's value; use `vars` for the others".to_string(),
                 )
             } else {
                 (

@@ -470,3 +470,48 @@ fn a_template_at_the_limit_renders_on_a_small_stack() {
         .unwrap();
     assert_eq!(rendered, Ok("x mercredi 6 janvier 2027".to_string()));
 }
+
+/// An enum's value reaches notices as its French label under `labels`, and the template
+/// check knows which variables have one.
+#[test]
+fn enum_values_read_as_their_french_labels() {
+    let text = r#"
+id: avis
+title: Avis
+legal_basis: "Art. 95"
+roles: { chambre: Chambre }
+variables:
+  avis: { type: enum, values: [favorable, defavorable], labels: { favorable: "Avis favorable", defavorable: "Avis défavorable" } }
+  note: { type: text }
+start: { by: [chambre], inputs: [avis] }
+initial: ouvert
+states:
+  ouvert: { label: Ouvert, final: true }
+"#;
+    let def = engine::machine::Definition::compile(engine::definition::parse(text).unwrap())
+        .unwrap();
+    let (key, _) = def.var("avis").unwrap();
+    let values: engine::machine::Variables =
+        [(key.clone(), engine::machine::Value::Text("defavorable".into()))]
+            .into_iter()
+            .collect();
+    let context = NoticeContext::new(&def.title, "1", "K-1", "Ouvert")
+        .case_variables(&def, &values)
+        .build();
+    assert_eq!(context["labels"]["avis"], "Avis défavorable");
+    assert_eq!(context["vars"]["avis"], "defavorable", "the value stays for comparisons");
+    let set = TemplateSet::from_sources(sources(&[
+        ("n.subject.hbs", "{{labels.avis}}"),
+        ("n.text.hbs", "{{#if (eq vars.avis \"defavorable\")}}{{labels.avis}}{{/if}}"),
+    ]))
+    .unwrap();
+    let r = set.render("n", &context).unwrap();
+    assert_eq!((r.subject.as_str(), r.text.trim()), ("Avis défavorable", "Avis défavorable"));
+    let wf = engine::definition::parse(text).unwrap();
+    let found = crate::check::check_sources(
+        &wf,
+        &sources(&[("n.subject.hbs", "{{labels.note}} {{labels.avis}}")]),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].1.message.contains("`note` is not an `enum` variable"), "{found:?}");
+}

@@ -69,6 +69,24 @@ fn declarations(c: &mut Checker<'_>) {
                 );
             }
             seen.push(v);
+            if is_enum && !var.labels.contains_key(v) {
+                c.warning(
+                    "enum-label-missing",
+                    var.pos,
+                    format!("value `{v}` of enum variable `{name}` has no French label"),
+                    format!("add it under `labels:`, e.g. `{v}: \"…\"`: actors read labels, not identifiers"),
+                );
+            }
+        }
+        for key in var.labels.keys() {
+            if !var.values.contains(key) {
+                c.error(
+                    "enum-label-unknown",
+                    var.pos,
+                    format!("enum variable `{name}` has a label for `{key}`, which is not one of its values"),
+                    "label only the values listed under `values:`",
+                );
+            }
         }
     }
 }
@@ -197,6 +215,7 @@ static STARTED_ON_VAR: Variable = Variable {
     ty: VarType::Date,
     label: None,
     values: Vec::new(),
+    labels: std::collections::BTreeMap::new(),
 };
 
 fn equality(
