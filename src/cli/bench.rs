@@ -51,9 +51,14 @@ pub struct BenchArgs {
     /// Cases stored before the pages are timed (`pages`).
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     cases: u32,
-    /// Timed requests per page (`pages`).
+    /// Timed requests per page (`pages`): this many, or fewer once `--seconds` have passed
+    /// (at least five).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     requests: u32,
+    /// Keep the SQLite data folder of `pages` at this path (it must not exist), to look at
+    /// its query plans afterwards.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
@@ -91,8 +96,12 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         super::bench_pages::run(
             &server_targets(a.postgres.as_deref()),
             &a.workflows,
-            a.cases as usize,
-            a.requests as usize,
+            &super::bench_pages::Options {
+                cases: a.cases as usize,
+                requests: a.requests as usize,
+                budget,
+                keep: a.keep,
+            },
         )?;
     }
     Ok(())

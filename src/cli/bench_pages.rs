@@ -49,18 +49,36 @@ fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(anyhow::anyhow!("{e}"))
 }
 
-pub fn run(
-    targets: &[Target],
-    workflows: &Path,
-    cases: usize,
-    requests: usize,
-) -> Result<(), Failure> {
+/// What `jalon bench pages` is asked for.
+pub struct Options {
+    /// Cases stored before the pages are timed.
+    pub cases: usize,
+    /// Timed requests per page at most...
+    pub requests: usize,
+    /// ...and once this long has passed, no more than [`MIN_REQUESTS`].
+    pub budget: Duration,
+    /// Where to keep the SQLite data folder.
+    pub keep: Option<std::path::PathBuf>,
+}
+
+/// Timed requests per page however slow it is.
+const MIN_REQUESTS: usize = 5;
+
+pub fn run(targets: &[Target], workflows: &Path, o: &Options) -> Result<(), Failure> {
+    if let Some(k) = &o.keep
+        && k.exists()
+    {
+        return Err(Failure::Usage(format!(
+            "--keep {}: the folder must not exist yet",
+            k.display()
+        )));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(run_err)?;
     for t in targets {
-        rt.block_on(one(t, workflows, cases, requests))?;
+        rt.block_on(one(t, workflows, o))?;
     }
     Ok(())
 }
@@ -150,7 +168,8 @@ async fn scratch(
     Ok((Some(format!("{admin}/{name}")), Some((db, name))))
 }
 
-async fn one(t: &Target, workflows: &Path, cases: usize, requests: usize) -> Result<(), Failure> {
+async fn one(t: &Target, workflows: &Path, o: &Options) -> Result<(), Failure> {
+    let (cases, requests) = (o.cases, o.requests);
     let dir = tempfile::tempdir().map_err(run_err)?;
     let (url, cleanup) = scratch(t).await?;
     let today = NaiveDate::from_ymd_opt(2027, 3, 1).expect("a date");
@@ -331,14 +350,21 @@ async fn one(t: &Target, workflows: &Path, cases: usize, requests: usize) -> Res
         vec![format!("/workflows/{POST_WORKFLOW}")],
     ));
     println!(
-        "pages/{}: {:<42} {:>7} {:>8} {:>8} {:>8} {:>9}",
-        t.name, "page", "status", "p50 ms", "p95 ms", "max ms", "bytes"
+        "pages/{}: {:<42} {:>7} {:>5} {:>8} {:>8} {:>8} {:>9}",
+        t.name, "page", "status", "n", "p50 ms", "p95 ms", "max ms", "bytes"
     );
     for (name, paths) in &pages {
-        let m = measure(&mut as_clerk, paths, requests, |_| None).await?;
+        let m = measure(&mut as_clerk, paths, requests, o.budget, |_| None).await?;
         print_row(t.name, name, &m);
     }
-    let m = measure(&mut as_operator, &["/operateur".into()], requests, |_| None).await?;
+    let m = measure(
+        &mut as_operator,
+        &["/operateur".into()],
+        requests,
+        o.budget,
+        |_| None,
+    )
+    .await?;
     print_row(
         t.name,
         &format!("GET /operateur ({} rows)", stuck.len()),
@@ -356,7 +382,10 @@ async fn one(t: &Target, workflows: &Path, cases: usize, requests: usize) -> Res
         let paths: Vec<String> = forms.iter().map(|(p, _)| p.clone()).collect();
         let bodies: Vec<String> = forms.into_iter().map(|(_, b)| b).collect();
         let n = paths.len().saturating_sub(WARM_UP).max(1);
-        let m = measure(&mut as_clerk, &paths, n, |i| Some(bodies[i].clone())).await?;
+        let m = measure(&mut as_clerk, &paths, n, o.budget, |i| {
+            Some(bodies[i].clone())
+        })
+        .await?;
         print_row(
             t.name,
             &format!("POST /cases/{{id}}/actions ({POST_EVENT})"),
@@ -366,6 +395,11 @@ async fn one(t: &Target, workflows: &Path, cases: usize, requests: usize) -> Res
 
     server.abort();
     store.close().await.map_err(run_err)?;
+    if let (Some(keep), None) = (&o.keep, &t.admin_url) {
+        std::fs::rename(dir.path(), keep)
+            .map_err(|e| run_err(format!("cannot keep the data in {}: {e}", keep.display())))?;
+        println!("pages/{}: data folder kept in {}", t.name, keep.display());
+    }
     if let Some((db, name)) = cleanup {
         db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
             .await
@@ -462,20 +496,25 @@ struct Measured {
     bytes: usize,
 }
 
-/// Asks for `paths` in turn (the first [`WARM_UP`] not counted) until `n` answers are timed;
-/// `body(i)` is the form posted with the i-th request, if any.
+/// Asks for `paths` in turn (the first [`WARM_UP`] not counted) until `n` answers are timed,
+/// or `budget` has passed and [`MIN_REQUESTS`] were; `body(i)` is the form posted with the i-th request, if any.
 async fn measure(
     client: &mut Client,
     paths: &[String],
     n: usize,
+    budget: Duration,
     body: impl Fn(usize) -> Option<String>,
 ) -> Result<Measured, Failure> {
+    let began = Instant::now();
     let mut m = Measured {
         times: Vec::with_capacity(n),
         statuses: BTreeMap::new(),
         bytes: 0,
     };
     for i in 0..WARM_UP + n {
+        if m.times.len() >= MIN_REQUESTS && began.elapsed() > budget {
+            break;
+        }
         let path = &paths[i % paths.len()];
         let form = body(i % paths.len());
         let asked = Instant::now();
@@ -510,7 +549,8 @@ fn print_row(target: &str, name: &str, m: &Measured) {
             .join(",")
     };
     println!(
-        "pages/{target}: {name:<42} {statuses:>7} {:>8.2} {:>8.2} {:>8.2} {:>9}",
+        "pages/{target}: {name:<42} {statuses:>7} {:>5} {:>8.2} {:>8.2} {:>8.2} {:>9}",
+        times.len(),
         at(0.50),
         at(0.95),
         at(1.0),
