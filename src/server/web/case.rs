@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,7 @@ use super::error::PageError;
 use super::form::{self, FieldError, Values};
 use super::layout::{Nav, page};
 use super::session::{CsrfForm, Viewer, query_escape};
-use super::tasks::days_left;
+use super::tasks::{days_left, query_value};
 use crate::server::AppState;
 use crate::server::api::cases::readable;
 use crate::server::api::codes::ErrorCode;
@@ -44,22 +44,13 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/notices/{file}", get(eml))
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
-    #[serde(default)]
-    fait: Option<String>,
-    /// Set after "Nouveau dossier" started this case.
-    #[serde(default)]
-    ouvert: Option<String>,
-}
-
-impl DoneQuery {
-    fn flash(self) -> Flash {
-        match (self.fait, self.ouvert) {
-            (Some(event), _) => Flash::Done(event),
-            (None, Some(_)) => Flash::Started,
-            (None, None) => Flash::None,
-        }
+/// What the page was sent back with: `fait=<event>` after an action, `ouvert=1` after
+/// "Nouveau dossier" started the case.
+fn done_flash(query: Option<&str>) -> Flash {
+    match (query_value(query, "fait"), query_value(query, "ouvert")) {
+        (Some(event), _) => Flash::Done(event),
+        (None, Some(_)) => Flash::Started,
+        (None, None) => Flash::None,
     }
 }
 
@@ -94,10 +85,10 @@ async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Query(q): Query<DoneQuery>,
+    RawQuery(q): RawQuery,
 ) -> Result<Markup, PageError> {
     let (row, deployed) = load(&state, &viewer, &id).await?;
-    let flash = q.flash();
+    let flash = done_flash(q.as_deref());
     render(&state, &viewer, &row, &deployed, None, flash).await
 }
 
@@ -105,13 +96,13 @@ async fn show_task(
     State(state): State<AppState>,
     viewer: Viewer,
     Path((id, task)): Path<(String, String)>,
-    Query(q): Query<DoneQuery>,
+    RawQuery(q): RawQuery,
 ) -> Result<Markup, PageError> {
     let (row, deployed) = load(&state, &viewer, &id).await?;
     if deployed.def.task(&task).is_none() {
         return Err(PageError::not_found());
     }
-    let flash = q.flash();
+    let flash = done_flash(q.as_deref());
     render(&state, &viewer, &row, &deployed, Some(&task), flash).await
 }
 
@@ -245,6 +236,7 @@ async fn eml(
     let row = state.store.case_row(&id).await?;
     readable(&state, &viewer.actor, &row).await?;
     let bytes = state.store.notice_eml(&id, notice).await?;
+    let sha = notifiers::message::sha256_hex(&bytes);
     Ok((
         [
             (header::CONTENT_TYPE, "message/rfc822".to_owned()),
@@ -252,6 +244,7 @@ async fn eml(
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"notice-{notice}.eml\""),
             ),
+            (header::HeaderName::from_static("x-content-sha256"), sha),
         ],
         bytes,
     )

@@ -5,11 +5,10 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use chrono::{Datelike, Days, NaiveDate};
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::error::PageError;
 use super::layout::{Nav, page};
@@ -26,14 +25,21 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The filters, as the GET form sends them; a value that cannot be read is ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct TasksQuery {
-    #[serde(default)]
     procedure: Option<String>,
-    #[serde(default)]
     periode: Option<String>,
-    #[serde(default)]
     page: Option<String>,
+}
+
+/// The value of `name` in a query string (the last one when repeated): a page reads its
+/// query leniently, an unknown or odd key is no reason to refuse it.
+pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .last()
+        .filter(|v| !v.is_empty())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -107,8 +113,13 @@ pub fn days_left(due: NaiveDate, today: NaiveDate) -> String {
 async fn tasks(
     State(state): State<AppState>,
     viewer: Viewer,
-    Query(q): Query<TasksQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Markup, PageError> {
+    let q = TasksQuery {
+        procedure: query_value(raw.as_deref(), "procedure"),
+        periode: query_value(raw.as_deref(), "periode"),
+        page: query_value(raw.as_deref(), "page"),
+    };
     let now = state.clock.now();
     let today = civil_date(now);
     // The workflows in which one of the viewer's roles appears: those their tasks can be in.
@@ -257,6 +268,15 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn queries_are_read_leniently() {
+        let q = Some("page=2&procedure=a%20b&page=3&x&procedure=");
+        assert_eq!(query_value(q, "page").as_deref(), Some("3"));
+        assert_eq!(query_value(q, "procedure"), None);
+        assert_eq!(query_value(q, "periode"), None);
+        assert_eq!(query_value(None, "page"), None);
     }
 
     #[test]
