@@ -122,18 +122,29 @@ impl NoticeContext {
                     .map(|(k, _)| k.as_str()),
             )
             .collect();
-        let mut out = self
-            .variables(&json, dates)
-            .declared(def.variables.keys().map(String::as_str));
+        self.workflow_variables(def, &json, dates)
+    }
+
+    /// The case's variables as JSON (as a queued notice stores them), `dates` naming the date
+    /// ones: every variable of the workflow declared, dates as long French dates, and under
+    /// `labels` the French label of each enum variable's value. The one way both the server
+    /// and the tests fill `vars` and `labels`.
+    pub fn workflow_variables<'a>(
+        mut self,
+        def: &Definition,
+        values: &Map<String, Value>,
+        dates: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         for (name, var) in def.variables.iter().filter(|(_, v)| v.ty == VarType::Enum) {
             let label = values
                 .get(name.as_str())
-                .and_then(|v| v.as_text())
+                .and_then(Value::as_str)
                 .map(|value| Value::String(var.label_of(value)))
                 .unwrap_or(Value::Null);
-            out.labels.insert(name.clone(), label);
+            self.labels.insert(name.clone(), label);
         }
-        out
+        self.variables(values, dates)
+            .declared(def.variables.keys().map(String::as_str))
     }
 
     /// The deadline the notice announces, with the article it comes from.

@@ -420,8 +420,7 @@ fn case_context(
     .workflow_id(def.id.to_string())
     .workflow_legal_basis(def.legal_basis.clone())
     .state_id(facts.state.id.clone())
-    .variables(&facts.vars, facts.date_vars.iter().map(String::as_str))
-    .declared(def.variables.keys().map(String::as_str))
+    .workflow_variables(def, &facts.vars, facts.date_vars.iter().map(String::as_str))
     .recipient(to_name, to_email);
     let mut due = None;
     if let Some(d) = &facts.deadline {
@@ -453,6 +452,45 @@ mod tests {
         assert_eq!(
             lease_for(StdDuration::from_secs(600)),
             Duration::seconds(1230)
+        );
+    }
+
+    /// A queued notice reads an enum's French label: the shipped CPEONS template that shows
+    /// the supervisory measure renders it from the facts the Writer stores.
+    #[test]
+    fn queued_facts_give_templates_the_labels_of_enum_values() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("workflows/convention-accompagnement-cpeons");
+        let text = std::fs::read_to_string(dir.join("workflow.yaml")).unwrap();
+        let def = engine::machine::Definition::compile(engine::definition::parse(&text).unwrap())
+            .unwrap();
+        let deployed = Deployed::new(
+            1,
+            "convention-accompagnement-cpeons".into(),
+            1,
+            String::new(),
+            def,
+            store::deploy::read_templates(&dir).unwrap(),
+        );
+        let templates = deployed.template_set().unwrap();
+        let def = &deployed.def;
+        let facts: NoticeFacts = serde_json::from_value(serde_json::json!({
+            "case": { "id": "c1", "key": "École 1" },
+            "date_vars": [],
+            "deadline": null,
+            "state": { "id": "resolue", "label": "Résolue" },
+            "vars": { "mesure_tutelle": "annulation" },
+            "workflow": { "id": "convention-accompagnement-cpeons", "title": "t", "version": 1 },
+        }))
+        .unwrap();
+        let (ctx, _) = case_context(def, &facts, "Marie", "m@example.be");
+        let r = templates
+            .render("convention-resolue", &ctx.build())
+            .unwrap();
+        assert!(
+            r.text.contains("Annulation de la délibération"),
+            "{}",
+            r.text
         );
     }
 }

@@ -468,13 +468,22 @@ fn a_fixed_date_is_that_day_of_the_year_of_the_act_and_never_moved() {
     assert_eq!(dl.due, d("2027-04-01"));
     assert!(!dl.not_moved);
     // Opened late (5 April), it is late from the start: the same 1 April, not next year's.
-    assert_eq!(cal.fixed_date(d("2027-04-05"), april).unwrap().due, d("2027-04-01"));
+    assert_eq!(
+        cal.fixed_date(d("2027-04-05"), april).unwrap().due,
+        d("2027-04-01")
+    );
     // Art. 4 "pour le 1er juillet": 1 July 2029 is a Sunday, and stays the due date.
     let july = DayOfYear::parse("07-01").unwrap();
     let dl = cal.fixed_date(d("2029-03-01"), july).unwrap();
     assert_eq!(dl.due, d("2029-07-01"));
     assert!(dl.not_moved && dl.moved.is_none());
-    assert!(dl.explain_fr().iter().any(|l| l.contains("n'est pas reportée")), "{:?}", dl.explain_fr());
+    assert!(
+        dl.explain_fr()
+            .iter()
+            .any(|l| l.contains("n'est pas reportée")),
+        "{:?}",
+        dl.explain_fr()
+    );
     for bad in ["02-29", "2-01", "13-01", "04-31", "0401", "04-1", ""] {
         assert_eq!(DayOfYear::parse(bad), None, "{bad}");
     }
@@ -505,7 +514,11 @@ fn a_period_outside_title_iii_ends_where_it_falls() {
     assert_eq!((plain.due, plain.not_moved), (art22.due, false));
     // Its explanation cites no article of the decree for how days are counted.
     assert!(plain.outside_art_22 && !art22.outside_art_22);
-    assert!(!plain.explain_fr().join(" ").contains("art. 22"), "{:?}", plain.explain_fr());
+    assert!(
+        !plain.explain_fr().join(" ").contains("art. 22"),
+        "{:?}",
+        plain.explain_fr()
+    );
 }
 
 proptest! {

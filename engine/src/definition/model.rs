@@ -204,6 +204,29 @@ pub struct Event {
     /// arrives later. The dispatch date is checked against the period's due date.
     #[serde(default)]
     pub posted: Option<Located<Posted>>,
+    /// Dates the event's inputs may not take, where an article sets a minimum or a maximum
+    /// (a hearing at least three working days after the convocation takes effect). Checked
+    /// with the inputs applied; an input not given is not checked.
+    #[serde(default)]
+    pub constraints: Vec<Located<Constraint>>,
+}
+
+/// A date input bounded by a deadline counted from another date of the case.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Constraint {
+    /// The date variable checked, an input of the event.
+    pub date: Located<String>,
+    /// The earliest day allowed: the due date of this delay (counted like a deadline; `from`
+    /// defaults to the day of the event).
+    #[serde(default)]
+    pub not_before: Option<Located<Delay>>,
+    /// The latest day allowed: the due date of this delay.
+    #[serde(default)]
+    pub not_after: Option<Located<Delay>>,
+    /// Why, in French, for the actor whose input is refused ("L'audition doit avoir lieu trois
+    /// jours ouvrables au moins après la prise d'effet de la convocation (art. 138, § 2).").
+    pub message: String,
 }
 
 /// The longest grace a period met by posting may give letters in the post, in working days.
@@ -340,7 +363,10 @@ impl Delay {
     pub fn summary_fr(&self) -> String {
         if let Some(day) = self.date.as_deref().and_then(|d| DayOfYear::parse(d)) {
             let date = day.in_year(2023).expect("a day of every year");
-            return format!("le {} de l'année", crate::calendar::french::day_and_month(date));
+            return format!(
+                "le {} de l'année",
+                crate::calendar::french::day_and_month(date)
+            );
         }
         match self.length() {
             Some(l) => crate::calendar::french::length(l),

@@ -14,8 +14,8 @@ use chrono::NaiveDate;
 
 use crate::calendar::{Calendar, CalendarError, DayOfYear, Deadline, EndRule, Length, Means, Unit};
 use crate::definition::{
-    MAX_GRACE, Condition, Delay, Literal, Located, Notice, Posted, Reminder, Schedule, StartCase, Task, Timer,
-    VarType, Variable, Workflow,
+    Condition, Constraint, Delay, Literal, Located, MAX_GRACE, Notice, Posted, Reminder, Schedule,
+    StartCase, Task, Timer, VarType, Variable, Workflow,
 };
 
 /// FNV-1a: the maps below are keyed by short names from a trusted definition, looked up on
@@ -150,6 +150,16 @@ pub struct EventDef {
     /// The letter's dispatch date (a date variable among the inputs) and the timer of the
     /// period it must be posted within.
     pub posted: Option<(Arc<str>, usize)>,
+    pub constraints: Vec<ConstraintDef>,
+}
+
+/// A date input bounded by deadlines (see `Constraint` in the language).
+#[derive(Debug)]
+pub struct ConstraintDef {
+    pub var: Arc<str>,
+    pub not_before: Option<DelayDef>,
+    pub not_after: Option<DelayDef>,
+    pub message: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -413,6 +423,11 @@ impl Compiler {
                         .as_ref()
                         .map(|p| self.posted(p, &e.inputs))
                         .transpose()?,
+                    constraints: e
+                        .constraints
+                        .iter()
+                        .map(|c| self.constraint(c))
+                        .collect::<Result<_, _>>()?,
                 });
             }
             let mut on_child = Vec::new();
@@ -660,7 +675,9 @@ impl Compiler {
         let grace = match &t.grace {
             None => None,
             Some(g) => match (g.lengths().as_slice(), &after) {
-                ([l], Some(_)) if l.unit == Unit::WorkingDays && (1..=MAX_GRACE).contains(&l.count) => {
+                ([l], Some(_))
+                    if l.unit == Unit::WorkingDays && (1..=MAX_GRACE).contains(&l.count) =>
+                {
                     Some(l.count)
                 }
                 _ => {
@@ -687,8 +704,34 @@ impl Compiler {
         })
     }
 
+    fn constraint(&self, c: &Located<Constraint>) -> Result<ConstraintDef, String> {
+        if self.var(&c.date)?.ty != VarType::Date {
+            return Err(format!(
+                "{}: '{}' is not a date variable",
+                at(&c.date),
+                *c.date
+            ));
+        }
+        if c.not_before.is_none() && c.not_after.is_none() {
+            return Err(format!(
+                "{}: a constraint needs `not_before` or `not_after`",
+                at(c)
+            ));
+        }
+        Ok(ConstraintDef {
+            var: self.name(&c.date),
+            not_before: c.not_before.as_ref().map(|d| self.delay(d)).transpose()?,
+            not_after: c.not_after.as_ref().map(|d| self.delay(d)).transpose()?,
+            message: Arc::from(c.message.as_str()),
+        })
+    }
+
     /// An event's `posted`: a required date input and a timer with a grace.
-    fn posted(&self, p: &Located<Posted>, inputs: &[Located<String>]) -> Result<(Arc<str>, usize), String> {
+    fn posted(
+        &self,
+        p: &Located<Posted>,
+        inputs: &[Located<String>],
+    ) -> Result<(Arc<str>, usize), String> {
         if !inputs.iter().any(|i| i.as_str() == p.date.as_str()) {
             return Err(format!(
                 "{}: '{}' must be a required input of the event",
@@ -697,7 +740,11 @@ impl Compiler {
             ));
         }
         if self.var(&p.date)?.ty != VarType::Date {
-            return Err(format!("{}: '{}' is not a date variable", at(&p.date), *p.date));
+            return Err(format!(
+                "{}: '{}' is not a date variable",
+                at(&p.date),
+                *p.date
+            ));
         }
         // Timers are compiled before events, so the grace can be checked here.
         let ti = self.timer_ref(&p.within)?;

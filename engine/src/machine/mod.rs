@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 pub use case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
 pub use compiled::{
-    Definition, DelayDef, EventDef, NoticeDef, STARTED_ON, StateDef, Target, TaskDef, TimerDef,
+    ConstraintDef, Definition, DelayDef, EventDef, NoticeDef, STARTED_ON, StateDef, Target,
+    TaskDef, TimerDef,
 };
 pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
@@ -250,6 +251,9 @@ fn event(
             vars.insert(k.clone(), v.clone());
         }
     }
+    for c in &ev.constraints {
+        within_bounds(cal, c, &variables, civil::civil_date(now))?;
+    }
     if let Some(cond) = &ev.when {
         guard(cond, &variables)?;
     }
@@ -310,6 +314,55 @@ fn event(
     ))
 }
 
+/// A date input inside the bounds its workflow sets, each counted like a deadline from its
+/// `from` date (the day of the event by default). An input not given, or a bound whose date is
+/// not known yet, is not checked.
+fn within_bounds(
+    cal: &Calendar,
+    c: &ConstraintDef,
+    variables: &Variables,
+    today: NaiveDate,
+) -> Result<(), Refusal> {
+    let Some(value) = variables.get(&c.var).and_then(|v| v.as_date()) else {
+        return Ok(());
+    };
+    let limit = |d: &DelayDef| -> Option<NaiveDate> {
+        let from = match &d.from {
+            None => today,
+            Some(var) => variables.get(var)?.as_date()?,
+        };
+        d.count(cal, from).ok().map(|dl| dl.due)
+    };
+    let refuse = |bound: &'static str, limit: NaiveDate| Refusal::DateOutOfRange {
+        input: c.var.to_string(),
+        value,
+        bound,
+        limit,
+        message_fr: format!(
+            "{} (date indiquée : {} ; {} : {}.)",
+            c.message,
+            crate::calendar::french::long_date(value),
+            if bound == "not_before" {
+                "au plus tôt le"
+            } else {
+                "au plus tard le"
+            },
+            crate::calendar::french::long_date(limit)
+        ),
+    };
+    if let Some(min) = c.not_before.as_ref().and_then(limit)
+        && value < min
+    {
+        return Err(refuse("not_before", min));
+    }
+    if let Some(max) = c.not_after.as_ref().and_then(limit)
+        && value > max
+    {
+        return Err(refuse("not_after", max));
+    }
+    Ok(())
+}
+
 /// A letter that had to be posted within the period of timer `ti`: its dispatch date is not
 /// in the future and, while the period (or its grace) is armed, not after the period's last
 /// day. A letter posted on the last day is on time, whenever it arrives.
@@ -331,9 +384,10 @@ fn posted_in_time(
         });
     }
     let t = &def.timers[ti];
-    let period = case.timers.iter().find(|a| {
-        a.key.timer == t.id && matches!(a.kind, TimerKind::Deadline | TimerKind::Grace)
-    });
+    let period = case
+        .timers
+        .iter()
+        .find(|a| a.key.timer == t.id && matches!(a.kind, TimerKind::Deadline | TimerKind::Grace));
     match period {
         Some(p) if posted > p.due.due => {
             let what = t.label.as_deref().unwrap_or(&t.id);

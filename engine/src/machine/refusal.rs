@@ -39,6 +39,16 @@ pub enum Refusal {
     UnknownTimer {
         key: String,
     },
+    /// A date input is before its earliest or after its latest allowed day.
+    DateOutOfRange {
+        input: String,
+        value: NaiveDate,
+        /// `not_before` or `not_after`.
+        bound: &'static str,
+        limit: NaiveDate,
+        /// The workflow's reason, in French, for the actor.
+        message_fr: String,
+    },
     /// A letter that had to be posted within a period was posted after its last day.
     PostedTooLate {
         input: String,
@@ -63,6 +73,7 @@ impl Refusal {
             Refusal::NoBranch { .. } => "no_branch",
             Refusal::UnknownTimer { .. } => "unknown_timer",
             Refusal::PostedTooLate { .. } => "posted_too_late",
+            Refusal::DateOutOfRange { .. } => "date_out_of_range",
         }
     }
 }
@@ -96,6 +107,20 @@ impl fmt::Display for Refusal {
                 )
             }
             Refusal::UnknownTimer { key } => write!(f, "timer {key} is not armed"),
+            Refusal::DateOutOfRange {
+                input,
+                value,
+                bound,
+                limit,
+                ..
+            } => {
+                let side = if *bound == "not_before" {
+                    "before"
+                } else {
+                    "after"
+                };
+                write!(f, "input '{input}': {value} is {side} the limit {limit}")
+            }
             Refusal::PostedTooLate {
                 input, posted, due, ..
             } => write!(

@@ -1004,8 +1004,7 @@ states:
 "#;
 
 fn posted_case() -> (Definition, Case) {
-    let def =
-        Definition::compile(definition::parse(POSTED).expect("parses")).expect("compiles");
+    let def = Definition::compile(definition::parse(POSTED).expect("parses")).expect("compiles");
     let (case, _) = start(
         &def,
         &Calendar::fwb(),
@@ -1029,7 +1028,11 @@ fn a_letter_posted_on_the_last_day_is_recorded_during_the_grace() {
     assert_eq!(&*waiting.state, "delai");
     let grace = waiting.timer("delai_reclamation").expect("grace armed");
     assert_eq!(grace.kind, TimerKind::Grace);
-    assert_eq!(grace.due.due, d("2026-12-28"), "the period's last day is kept");
+    assert_eq!(
+        grace.due.due,
+        d("2026-12-28"),
+        "the period's last day is kept"
+    );
     // Five working days after Mon 28 Dec, skipping Fri 1 Jan: Tue 5 Jan 2027; the grace
     // ends at midnight after it (CET).
     assert_eq!(grace.fire_at.to_rfc3339(), "2027-01-05T23:00:00+00:00");
@@ -1054,7 +1057,10 @@ fn a_letter_posted_on_the_last_day_is_recorded_during_the_grace() {
     let Refusal::PostedTooLate { message_fr, .. } = &late else {
         unreachable!()
     };
-    assert!(message_fr.contains("lundi 28 décembre 2026"), "{message_fr}");
+    assert!(
+        message_fr.contains("lundi 28 décembre 2026"),
+        "{message_fr}"
+    );
     // Nobody appealed: the consequence applies at the end of the grace.
     let (final_, _) = fire(&def, &waiting, "delai_reclamation");
     assert_eq!(&*final_.state, "definitive");
@@ -1078,4 +1084,78 @@ fn a_dispatch_date_in_the_future_or_late_is_refused_before_the_end_too() {
         "2026-12-18",
     );
     assert_eq!(ok.map(|(c, _)| c.state.to_string()).unwrap(), "recours");
+}
+
+/// Art. 138 § 2: the convocation is notified "trois jours ouvrables au moins avant
+/// l'audition", by registered letter taking effect three working days after dispatch.
+const BOUNDED: &str = r#"
+id: audition
+title: Audition
+legal_basis: "Décret du 13 septembre 2018, art. 138, § 2"
+roles: { gouvernement: Gouvernement }
+variables:
+  convocation_expediee_le: { type: date }
+  audition_le: { type: date }
+start: { by: [gouvernement] }
+initial: a_convoquer
+states:
+  a_convoquer:
+    label: À convoquer
+    on:
+      convoquer:
+        by: [gouvernement]
+        inputs: [convocation_expediee_le, audition_le]
+        constraints:
+          - date: audition_le
+            not_before: { working_days: 3, from: convocation_expediee_le, letter: registered }
+            message: "L'audition a lieu trois jours ouvrables au moins après la prise d'effet de la convocation (art. 138, § 2)."
+        goto: convoque
+  convoque: { label: Convoqué, final: true }
+"#;
+
+#[test]
+fn a_date_before_its_legal_minimum_is_refused_with_the_article() {
+    let def = Definition::compile(definition::parse(BOUNDED).expect("parses")).expect("compiles");
+    let (case, _) = start(
+        &def,
+        &Calendar::fwb(),
+        StartRequest {
+            by: actor("gouvernement"),
+            inputs: Inputs::new(),
+            now: noon("2026-12-18"),
+        },
+    )
+    .expect("starts");
+    // Posted Fri 18 Dec 2026: effect on the third working day, Wed 23 Dec; three working
+    // days more, Christmas skipped (Thu 24, Mon 28, Tue 29): Tue 29 Dec is the earliest hearing.
+    let convoke = |hearing: &str| {
+        run(
+            &def,
+            &case,
+            ev(
+                "convoquer",
+                "gouvernement",
+                json!({"convocation_expediee_le": "2026-12-18", "audition_le": hearing}),
+            ),
+            "2026-12-18",
+        )
+    };
+    let early = convoke("2026-12-28").unwrap_err();
+    assert_eq!(early.code(), "date_out_of_range");
+    let Refusal::DateOutOfRange {
+        limit, message_fr, ..
+    } = &early
+    else {
+        unreachable!()
+    };
+    assert_eq!(*limit, d("2026-12-29"));
+    assert!(message_fr.contains("art. 138, § 2"), "{message_fr}");
+    assert!(
+        message_fr.contains("mardi 29 décembre 2026"),
+        "{message_fr}"
+    );
+    assert_eq!(
+        &*convoke("2026-12-29").expect("on the limit").0.state,
+        "convoque"
+    );
 }

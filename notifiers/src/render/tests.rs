@@ -488,30 +488,47 @@ initial: ouvert
 states:
   ouvert: { label: Ouvert, final: true }
 "#;
-    let def = engine::machine::Definition::compile(engine::definition::parse(text).unwrap())
-        .unwrap();
+    let def =
+        engine::machine::Definition::compile(engine::definition::parse(text).unwrap()).unwrap();
     let (key, _) = def.var("avis").unwrap();
-    let values: engine::machine::Variables =
-        [(key.clone(), engine::machine::Value::Text("defavorable".into()))]
-            .into_iter()
-            .collect();
+    let values: engine::machine::Variables = [(
+        key.clone(),
+        engine::machine::Value::Text("defavorable".into()),
+    )]
+    .into_iter()
+    .collect();
     let context = NoticeContext::new(&def.title, "1", "K-1", "Ouvert")
         .case_variables(&def, &values)
         .build();
     assert_eq!(context["labels"]["avis"], "Avis défavorable");
-    assert_eq!(context["vars"]["avis"], "defavorable", "the value stays for comparisons");
+    assert_eq!(
+        context["vars"]["avis"], "defavorable",
+        "the value stays for comparisons"
+    );
     let set = TemplateSet::from_sources(sources(&[
         ("n.subject.hbs", "{{labels.avis}}"),
-        ("n.text.hbs", "{{#if (eq vars.avis \"defavorable\")}}{{labels.avis}}{{/if}}"),
+        (
+            "n.text.hbs",
+            "{{#if (eq vars.avis \"defavorable\")}}{{labels.avis}}{{/if}}",
+        ),
     ]))
     .unwrap();
     let r = set.render("n", &context).unwrap();
-    assert_eq!((r.subject.as_str(), r.text.trim()), ("Avis défavorable", "Avis défavorable"));
+    assert_eq!(
+        (r.subject.as_str(), r.text.trim()),
+        ("Avis défavorable", "Avis défavorable")
+    );
     let wf = engine::definition::parse(text).unwrap();
     let found = crate::check::check_sources(
         &wf,
         &sources(&[("n.subject.hbs", "{{labels.note}} {{labels.avis}}")]),
     );
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].1.message.contains("`note` is not an `enum` variable"), "{found:?}");
+    assert!(
+        found[0]
+            .1
+            .message
+            .contains("`note` is not an `enum` variable"),
+        "{found:?}"
+    );
 }

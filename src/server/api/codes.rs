@@ -253,6 +253,12 @@ codes! {
         fr: "Les conditions de cette action ne sont pas remplies pour ce dossier.",
         doc: "A condition of the event on the case's variables does not hold (`details.variable`, `details.why`).",
     }
+    DateOutOfRange {
+        code: "date_out_of_range", status: UNPROCESSABLE_ENTITY,
+        en: "a date input is outside the bounds its workflow sets",
+        fr: "Cette date n'est pas possible : la procédure fixe un délai minimal ou maximal par rapport à une autre date du dossier.",
+        doc: "A date input is before its earliest or after its latest allowed day, counted from another date of the case (`constraints` in the workflow; `details.bound`, `details.limit`, `details.message_fr`).",
+    }
     PostedTooLate {
         code: "posted_too_late", status: UNPROCESSABLE_ENTITY,
         en: "the letter was posted after the last day of its period",

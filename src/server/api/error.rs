@@ -87,6 +87,7 @@ fn refusal_code(r: &Refusal) -> ErrorCode {
         Refusal::NoBranch { .. } => ErrorCode::NoBranch,
         Refusal::UnknownTimer { .. } => ErrorCode::UnknownTimer,
         Refusal::PostedTooLate { .. } => ErrorCode::PostedTooLate,
+        Refusal::DateOutOfRange { .. } => ErrorCode::DateOutOfRange,
     }
 }
 

@@ -78,6 +78,11 @@ pub(super) fn check(c: &mut Checker<'_>) {
             for ext in &event.extend {
                 delay(c, &ext.by, Use::Extend);
             }
+            for k in &event.constraints {
+                for bound in k.not_before.iter().chain(&k.not_after) {
+                    delay(c, bound, Use::Deadline);
+                }
+            }
         }
     }
 }

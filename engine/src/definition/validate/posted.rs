@@ -1,4 +1,5 @@
-//! Periods met by posting a letter: a timer's `grace` and an event's `posted`.
+//! What an event's dates must respect: a letter posted within its period (a timer's `grace`
+//! and an event's `posted`) and the bounds of `constraints`.
 
 use std::collections::BTreeSet;
 
@@ -34,6 +35,38 @@ pub(super) fn check(c: &mut Checker<'_>) {
     let mut used = BTreeSet::new();
     for state in wf.states.values() {
         for (event_id, event) in &state.on {
+            for k in &event.constraints {
+                let given = event
+                    .inputs
+                    .iter()
+                    .chain(&event.optional_inputs)
+                    .any(|i| i.value == k.date.value);
+                let is_date = c.variable(&k.date).is_some_and(|v| v.ty == VarType::Date);
+                if !given || !is_date {
+                    c.error(
+                        "constraint-invalid",
+                        k.date.pos,
+                        format!("event `{event_id}` bounds `{}`, which is not one of its date inputs", k.date.value),
+                        "a constraint checks a date the event's actor gives: list it in `inputs` or `optional_inputs`",
+                    );
+                }
+                if k.not_before.is_none() && k.not_after.is_none() {
+                    c.error(
+                        "constraint-invalid",
+                        k.pos,
+                        format!("a constraint of event `{event_id}` gives neither `not_before` nor `not_after`"),
+                        "give the earliest (`not_before`) or latest (`not_after`) day as a delay",
+                    );
+                }
+                if k.message.trim().is_empty() {
+                    c.error(
+                        "constraint-invalid",
+                        k.pos,
+                        format!("a constraint of event `{event_id}` has no message"),
+                        "say in French why the date is refused, with the article",
+                    );
+                }
+            }
             let Some(p) = &event.posted else { continue };
             let required = event.inputs.iter().any(|i| i.value == p.date.value);
             let is_date = c.variable(&p.date).is_some_and(|v| v.ty == VarType::Date);

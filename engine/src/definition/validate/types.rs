@@ -185,6 +185,9 @@ pub(super) fn all_delays<'a>(c: &Checker<'a>) -> Vec<&'a Located<Delay>> {
         }
         for event in state.on.values() {
             out.extend(event.extend.iter().map(|e| &e.by));
+            for k in &event.constraints {
+                out.extend(k.not_before.iter().chain(&k.not_after));
+            }
         }
         out.extend(&state.stuck_after);
     }
