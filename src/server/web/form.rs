@@ -307,6 +307,9 @@ pub fn refusal_fr(def: &Definition, r: &Refusal) -> (Option<FieldError>, String)
         ),
         Refusal::PostedTooLate {
             input, message_fr, ..
+        }
+        | Refusal::DateOutOfRange {
+            input, message_fr, ..
         } => (
             Some(FieldError {
                 input: input.clone(),
