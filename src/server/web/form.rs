@@ -241,8 +241,12 @@ pub fn refusal_fr(def: &Definition, r: &Refusal) -> (Option<FieldError>, String)
                 general,
             )
         }
-        Refusal::InvalidInput { input, .. } => {
+        Refusal::InvalidInput { input, why } => {
             let message = match def.var_type(input) {
+                // The engine's reason for a dispatch date (`posted`) later than today.
+                Some(VarType::Date) if why.contains("after today") => {
+                    "Cette date est postérieure à aujourd'hui : un courrier ne peut pas avoir été posté dans le futur."
+                }
                 Some(VarType::Date) => "Indiquez une date valide (entre 1900 et 2299).",
                 Some(VarType::Integer) => "Indiquez un nombre entier.",
                 Some(VarType::Email) => {

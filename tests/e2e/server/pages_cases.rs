@@ -462,6 +462,32 @@ async fn act_through_forms(backend: Backend) {
     let secretary = c.app.sign_in("secretariat.quatre@example.org").await;
     let (_, html) = c.member.get(&format!("/cases/{id}")).await;
     let version = hidden_field(&html, "expected_version").unwrap();
+    // A dispatch date after today: refused beside its field.
+    let (status, html) = c
+        .member
+        .post_form(
+            &format!("/cases/{id}/actions"),
+            &[
+                ("event", "introduire_reclamation"),
+                ("expected_version", &version),
+                ("v.reclamation_expediee_le", "2026-12-28"),
+                ("v.reclamation_recue_le", "2026-12-30"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{html}");
+    assert_eq!(
+        element(
+            &html,
+            "e-introduire_reclamation-reclamation_expediee_le-erreur"
+        )
+        .as_deref(),
+        Some(
+            "Cette date est postérieure à aujourd'hui : un courrier ne peut pas avoir été posté dans le futur."
+        ),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="2026-12-30""#), "{html}");
     let (status, location) = c
         .member
         .post_form(
@@ -469,7 +495,10 @@ async fn act_through_forms(backend: Backend) {
             &[
                 ("event", "introduire_reclamation"),
                 ("expected_version", &version),
-                ("v.reclamation_recue_le", "2027-01-04"),
+                // The dispatch date may not be after the test clock (2 November 2026).
+                ("v.reclamation_expediee_le", "2026-11-02"),
+                ("v.reclamation_expediee_le", "2026-11-02"),
+                ("v.reclamation_recue_le", "2026-11-02"),
             ],
         )
         .await;
