@@ -13,8 +13,9 @@ use std::path::{Path as FilePath, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::Router;
+use axum::extract::Multipart;
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use engine::definition::graph::{Via, sources, transitions};
 use engine::definition::load::{Catalog, LoadError, WorkflowFile};
 use engine::definition::{Diagnostic, Severity, Workflow};
@@ -24,7 +25,7 @@ use serde::Deserialize;
 use super::diagram;
 use super::error::PageError;
 use super::layout::{Nav, page};
-use super::session::{CsrfForm, Viewer};
+use super::session::{CSRF_FIELD, CsrfForm, Viewer};
 use crate::procedure_facts::{self, DeadlineRow, Effect, Kind, STATE_ENTRY, Start};
 use crate::server::AppState;
 use crate::server::api::codes::ErrorCode;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/workflows", get(list))
         // A static segment wins over `{id}`: no workflow can be called `verifier` here.
         .route("/workflows/verifier", get(check_page).post(check))
+        .route("/workflows/verifier/fichier", post(check_file))
         .route("/workflows/{id}", get(details))
 }
 
@@ -646,7 +648,10 @@ async fn check_page(viewer: Viewer) -> Result<Markup, PageError> {
 
 /// What the check found, or why nothing was checked.
 enum Outcome {
+    /// The text area was posted empty.
     Empty,
+    /// The file form was posted without a file, or with an empty one.
+    NoFile,
     Checked(Vec<(PathBuf, Diagnostic)>),
 }
 
@@ -662,6 +667,15 @@ async fn check(
     if source.trim().is_empty() {
         return Ok(check_view(&viewer, &source, Some(Outcome::Empty)));
     }
+    let found = checked(&state, source.clone()).await?;
+    Ok(check_view(&viewer, &source, Some(Outcome::Checked(found))))
+}
+
+/// The diagnostics of `source`, checked with the deployed workflows as its siblings.
+async fn checked(
+    state: &AppState,
+    source: String,
+) -> Result<Vec<(PathBuf, Diagnostic)>, PageError> {
     // The latest text of every deployed workflow, as deployment reads them, so that
     // `start_case` and `on_child` are checked against what runs here.
     let mut siblings: Vec<(String, String, String)> = Vec::new();
@@ -673,11 +687,59 @@ async fn check(
             siblings.push((row.workflow_id, row.source, row.templates));
         }
     }
-    let text = source.clone();
-    let found = tokio::task::spawn_blocking(move || run_check(text, siblings))
-        .await
-        .map_err(|e| store::Error::Corrupt(format!("workflow check failed: {e}")))?;
-    Ok(check_view(&viewer, &source, Some(Outcome::Checked(found))))
+    Ok(
+        tokio::task::spawn_blocking(move || run_check(source, siblings))
+            .await
+            .map_err(|e| store::Error::Corrupt(format!("workflow check failed: {e}")))?,
+    )
+}
+
+/// `POST /workflows/verifier/fichier`: the same check of an uploaded file
+/// (`multipart/form-data`, fields `_csrf` and `fichier`). The session, then the CSRF token
+/// (as `CsrfForm` checks them), then the role are checked before the file is read as a
+/// workflow; a file that is not UTF-8 is a diagnostic, as `jalon validate` reports it.
+async fn check_file(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    mut form: Multipart,
+) -> Result<Markup, PageError> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        PageError::new(
+            ErrorCode::InvalidBody,
+            format!("Le formulaire envoyé est incomplet ou mal formé : {e}"),
+        )
+    };
+    let (mut token, mut file) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+        match field.name() {
+            Some(CSRF_FIELD) => token = Some(field.text().await.map_err(unreadable)?),
+            Some("fichier") => file = Some(field.bytes().await.map_err(unreadable)?),
+            _ => {}
+        }
+    }
+    if !token.is_some_and(|t| same_secret(t.as_bytes(), viewer.csrf_token.as_bytes())) {
+        return Err(PageError::of(ErrorCode::CsrfFailed));
+    }
+    admin_only(&viewer.actor)?;
+    let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+        return Ok(check_view(&viewer, "", Some(Outcome::NoFile)));
+    };
+    match engine::definition::decode(bytes.to_vec()) {
+        Ok(source) => {
+            let found = checked(&state, source.clone()).await?;
+            Ok(check_view(&viewer, &source, Some(Outcome::Checked(found))))
+        }
+        Err(d) => {
+            let found = vec![(PathBuf::from(PASTED), d)];
+            Ok(check_view(&viewer, "", Some(Outcome::Checked(found))))
+        }
+    }
+}
+
+/// Compares the posted token with the session's in a time that does not depend on where they
+/// differ (as `session::CsrfForm` does).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Parses and checks `source`. Its notice templates are those of the deployed version of the
@@ -725,10 +787,12 @@ fn run_check(
 
 fn check_view(viewer: &Viewer, source: &str, outcome: Option<Outcome>) -> Markup {
     let empty = matches!(outcome, Some(Outcome::Empty));
+    let no_file = matches!(outcome, Some(Outcome::NoFile));
     let main = html! {
         h1 { "Vérifier une procédure" }
         p {
-            "Collez le texte d'un fichier " code { "workflow.yaml" } " : jalon le vérifie comme "
+            "Collez le texte d'un fichier " code { "workflow.yaml" } " ou envoyez le fichier : "
+            "jalon le vérifie comme "
             code { "jalon validate" } " et comme un déploiement le ferait, et n'enregistre rien. "
             "Les modèles d'avis vérifiés sont ceux de la version déployée de la même procédure ; "
             "une procédure qui n'est pas encore déployée est vérifiée sans modèles."
@@ -738,6 +802,7 @@ fn check_view(viewer: &Viewer, source: &str, outcome: Option<Outcome>) -> Markup
         }
         // The newline after the opening tag is dropped by HTML parsers; without it, a text
         // that starts with a blank line would lose it, and every line number with it.
+        h2 { "Coller le texte" }
         form method="post" action="/workflows/verifier" {
             (viewer.csrf_field())
             div.field {
@@ -755,7 +820,28 @@ fn check_view(viewer: &Viewer, source: &str, outcome: Option<Outcome>) -> Markup
                         required aria-describedby="source-aide" { "\n" (source) }
                 }
             }
-            button type="submit" { "Vérifier" }
+            button type="submit" { "Vérifier le texte" }
+        }
+        h2 { "Envoyer un fichier" }
+        form method="post" action="/workflows/verifier/fichier" enctype="multipart/form-data" {
+            (viewer.csrf_field())
+            div.field {
+                label for="fichier" { "Fichier YAML" span.required { " (obligatoire)" } }
+                p.hint id="fichier-aide" {
+                    "Un fichier " code { "workflow.yaml" } " ; son texte s'affiche ensuite "
+                    "ci-dessus, pour le corriger et le vérifier à nouveau."
+                }
+                @if no_file {
+                    p.error id="fichier-erreur" { "Choisissez un fichier non vide." }
+                    input type="file" id="fichier" name="fichier" accept=".yaml,.yml"
+                        required aria-invalid="true"
+                        aria-describedby="fichier-aide fichier-erreur";
+                } @else {
+                    input type="file" id="fichier" name="fichier" accept=".yaml,.yml"
+                        required aria-describedby="fichier-aide";
+                }
+            }
+            button type="submit" { "Vérifier le fichier" }
         }
         p { a href="/workflows" { "Retour aux procédures" } }
     };
@@ -834,5 +920,141 @@ fn results(found: &[(PathBuf, Diagnostic)]) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WF: &str = r#"
+id: exemple
+title: Exemple
+legal_basis: Art. 1er
+roles: { agent: Agent traitant, chef: Chef }
+start: { by: [agent] }
+initial: ouvert
+timers:
+  - id: peremption
+    label: Péremption
+    after: { years: 1 }
+    goto: fin
+states:
+  ouvert:
+    label: Ouvert
+    legal_basis: Art. 2
+    on:
+      trier:
+        label: Trier la demande
+        by: [agent, chef]
+        legal_basis: Art. 3
+        choose:
+          - when: { x: 1 }
+            goto: attente
+          - goto: fin
+  attente:
+    label: En attente
+    timers:
+      - id: delai
+        after: { working_days: 10 }
+        goto: fin
+  fin:
+    label: Clôturé
+    final: true
+"#;
+
+    fn text(m: &Markup) -> String {
+        m.0.clone()
+    }
+
+    #[test]
+    fn moves_name_their_trigger_actors_and_article() {
+        let wf = engine::definition::parse(WF).unwrap();
+        let all = moves(&wf);
+        let rows: Vec<(String, String, String, String, Option<String>)> = all
+            .iter()
+            .map(|m| {
+                let t = text(&m.trigger);
+                (
+                    m.from.clone(),
+                    t,
+                    m.to.clone(),
+                    m.who.clone(),
+                    m.basis.clone(),
+                )
+            })
+            .collect();
+        let action = |n| format!("Action : Trier la demande (cas {n}) <code>trier</code>");
+        assert_eq!(
+            rows,
+            [
+                (
+                    "Ouvert".into(),
+                    action(1),
+                    "En attente".into(),
+                    "Agent traitant, Chef".into(),
+                    Some("Art. 3".into())
+                ),
+                (
+                    "Ouvert".into(),
+                    action(2),
+                    "Clôturé".into(),
+                    "Agent traitant, Chef".into(),
+                    Some("Art. 3".into())
+                ),
+                (
+                    "En attente".into(),
+                    "Délai : delai (10 jours ouvrables)".into(),
+                    "Clôturé".into(),
+                    "personne : à l'échéance".into(),
+                    None
+                ),
+                // A case timer leaves every state that is not final.
+                (
+                    "Ouvert".into(),
+                    "Délai : Péremption (1 an)".into(),
+                    "Clôturé".into(),
+                    "personne : à l'échéance".into(),
+                    None
+                ),
+                (
+                    "En attente".into(),
+                    "Délai : Péremption (1 an)".into(),
+                    "Clôturé".into(),
+                    "personne : à l'échéance".into(),
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn articles_are_listed_once_in_file_order() {
+        let wf = engine::definition::parse(WF).unwrap();
+        assert_eq!(
+            text(&articles(&wf)),
+            "<h2>Articles cités</h2><ul><li>Art. 1er</li><li>Art. 2</li><li>Art. 3</li></ul>"
+        );
+    }
+
+    #[test]
+    fn a_version_is_asked_by_number_only() {
+        assert_eq!(version_asked(None), Ok(None));
+        assert_eq!(version_asked(Some("version=3")), Ok(Some(3)));
+        assert_eq!(version_asked(Some("a=1&version=")), Ok(None));
+        assert_eq!(version_asked(Some("version=deux")), Err(()));
+    }
+
+    #[test]
+    fn ids_are_one_path_segment() {
+        assert_eq!(path_escape("chambre-recours"), "chambre-recours");
+        assert_eq!(path_escape("a/b c?"), "a%2Fb%20c%3F");
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"ab"));
     }
 }

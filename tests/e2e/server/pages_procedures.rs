@@ -109,6 +109,57 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Posts `multipart/form-data`, as a browser sends a form with a file: each part is a name,
+    /// a file name for a file, and bytes. `_csrf` is added first unless `csrf` is false.
+    async fn post_multipart(
+        &self,
+        path: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+        csrf: bool,
+    ) -> Page {
+        const BOUNDARY: &str = "----jalon-test-7d1f0c";
+        let mut body = Vec::new();
+        let token = self.csrf.clone();
+        let mut all: Vec<(&str, Option<&str>, &[u8])> = Vec::new();
+        if csrf {
+            all.push(("_csrf", None, token.as_bytes()));
+        }
+        all.extend_from_slice(parts);
+        for (name, file, bytes) in all {
+            body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+            match file {
+                Some(f) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                         Content-Type: application/yaml\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Self::page(r).await
+    }
+}
+
 /// Text as maud escapes it in the page.
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -451,7 +502,85 @@ async fn the_check_page_is_for_administrators_with_their_token(backend: Backend)
     );
 }
 
+async fn an_uploaded_file_is_checked_the_same_way(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.actor("Operatrice", &["operator"]).await;
+    let admin = browser(&app, "admin@example.org").await;
+    let form = admin.get("/workflows/verifier").await;
+    assert!(form.body.contains("enctype=\"multipart/form-data\""));
+    assert!(form.body.contains("<label for=\"fichier\">"));
+    let before = versions(&app).await;
+
+    let file = "/workflows/verifier/fichier";
+    let checked = admin
+        .post_multipart(
+            file,
+            &[("fichier", Some("workflow.yaml"), BROKEN.as_bytes())],
+            true,
+        )
+        .await;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    for at in ["20:15", "24:15", "29:19", "32:7", "32:16"] {
+        assert!(
+            checked
+                .body
+                .contains(&format!("<code class=\"position\">{at}</code>")),
+            "{at} in {}",
+            checked.body
+        );
+    }
+    assert!(
+        checked
+            .body
+            .contains(&format!(">\n{}</textarea>", esc(BROKEN))),
+        "the file's text is put in the text area"
+    );
+
+    // Not UTF-8: a diagnostic, as `jalon validate` reports such a file.
+    let latin1 = b"id: essai\ntitle: \xe9t\xe9\n";
+    let refused = admin
+        .post_multipart(file, &[("fichier", Some("workflow.yaml"), latin1)], true)
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("<td data-label=\"Gravité\">erreur</td>")
+    );
+    assert!(refused.body.contains("<code class=\"position\">2:"));
+    // No file chosen: asked again.
+    let none = admin
+        .post_multipart(file, &[("fichier", Some(""), b"")], true)
+        .await;
+    assert_eq!(none.status, 200);
+    assert!(none.body.contains("id=\"fichier-erreur\""));
+
+    // Without the token, or by someone else than an administrator: refused, nothing read.
+    let forged = admin
+        .post_multipart(
+            file,
+            &[("fichier", Some("workflow.yaml"), BROKEN.as_bytes())],
+            false,
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(code_of(&forged.body), "csrf_failed");
+    let operator = browser(&app, "operatrice@example.org").await;
+    let other = operator
+        .post_multipart(
+            file,
+            &[("fichier", Some("workflow.yaml"), BROKEN.as_bytes())],
+            true,
+        )
+        .await;
+    assert_eq!(other.status, 403, "{}", other.body);
+    assert_eq!(code_of(&other.body), "forbidden");
+    assert!(!other.body.contains("unknown-state"));
+    assert_eq!(versions(&app).await, before, "nothing deployed");
+}
+
 on_both_backends!(
+    an_uploaded_file_is_checked_the_same_way,
     a_role_actor_sees_only_their_workflows,
     a_workflow_page_shows_its_diagram_and_tables,
     the_check_page_reports_line_and_column_and_deploys_nothing,
