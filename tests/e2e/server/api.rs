@@ -473,7 +473,7 @@ async fn child_case_tasks_and_stuck(backend: Backend) {
             &membre,
             &id,
             "introduire_reclamation",
-            json!({"reclamation_recue_le": "2026-12-01"}),
+            json!({"reclamation_expediee_le": "2026-11-24", "reclamation_recue_le": "2026-12-01"}),
         )
         .await;
     assert_eq!(

@@ -497,7 +497,6 @@ async fn act_through_forms(backend: Backend) {
                 ("expected_version", &version),
                 // The dispatch date may not be after the test clock (2 November 2026).
                 ("v.reclamation_expediee_le", "2026-11-02"),
-                ("v.reclamation_expediee_le", "2026-11-02"),
                 ("v.reclamation_recue_le", "2026-11-02"),
             ],
         )
