@@ -9,7 +9,9 @@ use engine::machine::{
     self, Actor, Case, Effect, Inputs, Refusal, StartRequest, TimerKey, Trigger,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::conn::Conn;
 use super::entities::{case, timer};
@@ -365,6 +367,61 @@ async fn followup(store: &Store, w: &mut Writer<'_>, f: Followup) -> Result<(), 
                 }
                 Err(refusal) => {
                     tracing::info!(parent = %parent_id, %refusal, "child ended; parent not waiting")
+                }
+            }
+        }
+        Followup::Tell {
+            from_id,
+            from_key,
+            from_parent,
+            workflow,
+            event,
+            inputs,
+        } => {
+            let mut linked = Condition::any()
+                .add(case::Column::ParentId.eq(&from_id))
+                .add(case::Column::BusinessKey.eq(&from_key));
+            if let Some(parent) = &from_parent {
+                linked = linked.add(case::Column::Id.eq(parent));
+            }
+            let told: Vec<case::Model> = txn
+                .all(
+                    &case::Entity::find()
+                        .filter(case::Column::WorkflowId.eq(&*workflow))
+                        .filter(case::Column::Status.eq(case::Status::Open))
+                        .filter(case::Column::Id.ne(&from_id))
+                        .filter(linked)
+                        .order_by_asc(case::Column::Id),
+                )
+                .await?;
+            let inputs: engine::machine::Inputs = inputs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_json()))
+                .collect();
+            for row in told {
+                let deployed = store.registry.version(txn, row.version_id).await?;
+                let current = decode(&row)?;
+                // The linked case acts on the other case's behalf, whatever role its own
+                // event requires: the workflow that tells it is the authority.
+                let by = Actor {
+                    id: format!("case:{from_id}"),
+                    roles: deployed.def.roles.keys().cloned().collect(),
+                };
+                let trigger = Trigger::Event {
+                    name: event.to_string(),
+                    by,
+                    inputs: inputs.clone(),
+                    reason: Some(format!("transmis par le dossier lié {from_key}")),
+                };
+                match machine::step(&deployed.def, &store.calendar, &current, trigger, now) {
+                    Ok((case, effects)) => {
+                        w.write(&deployed, Row::Existing(&row), &case, effects, None)
+                            .await?;
+                    }
+                    Err(refusal) => tracing::info!(
+                        case = %row.id, from = %from_id, %event, %refusal,
+                        "linked case told; it does not take the event now"
+                    ),
                 }
             }
         }

@@ -43,6 +43,15 @@ pub(super) enum Followup {
         workflow: String,
         outcome: String,
     },
+    /// Send `event` to the open cases of `workflow` linked to the case that told them.
+    Tell {
+        from_id: String,
+        from_key: String,
+        from_parent: Option<String>,
+        workflow: Arc<str>,
+        event: Arc<str>,
+        inputs: Variables,
+    },
 }
 
 pub(super) struct Writer<'a> {
@@ -56,7 +65,6 @@ pub(super) struct Writer<'a> {
 fn explanation(d: &Deadline) -> String {
     d.explain_fr().join("\n")
 }
-
 
 fn vars_json(v: &Variables) -> serde_json::Value {
     serde_json::Value::Object(
@@ -361,6 +369,18 @@ impl<'a> Writer<'a> {
                 parent_key: row.business_key.clone(),
                 workflow,
                 variables,
+            }),
+            Effect::Tell {
+                workflow,
+                event,
+                inputs,
+            } => self.followups.push_back(Followup::Tell {
+                from_id: row.id.clone(),
+                from_key: row.business_key.clone(),
+                from_parent: row.parent_id.clone(),
+                workflow,
+                event,
+                inputs,
             }),
         }
         Ok(())

@@ -209,6 +209,25 @@ pub struct Event {
     /// with the inputs applied; an input not given is not checked.
     #[serde(default)]
     pub constraints: Vec<Located<Constraint>>,
+    /// Events sent, once this one is accepted, to the open linked cases of another workflow:
+    /// this case's parent, its children, and the cases with the same business key (a
+    /// disciplinary proposal reaching the preventive suspension of the same member). A linked
+    /// case that does not accept the event then is left as it is.
+    #[serde(default)]
+    pub tell: Vec<Located<Tell>>,
+}
+
+/// An event sent to the linked cases of a workflow, with values of this case.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tell {
+    /// The workflow of the cases told.
+    pub workflow: Located<String>,
+    /// The event they receive.
+    pub event: Located<String>,
+    /// Its inputs: variable of the told workflow → variable of this case.
+    #[serde(default, rename = "with")]
+    pub pass: IndexMap<String, Located<String>>,
 }
 
 /// A date input bounded by a deadline counted from another date of the case.

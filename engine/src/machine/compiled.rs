@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use crate::calendar::{Calendar, CalendarError, DayOfYear, Deadline, EndRule, Length, Means, Unit};
 use crate::definition::{
     Condition, Constraint, Delay, Literal, Located, MAX_GRACE, Notice, Posted, Reminder, Schedule,
-    StartCase, Task, Timer, VarType, Variable, Workflow,
+    StartCase, Task, Tell, Timer, VarType, Variable, Workflow,
 };
 
 /// FNV-1a: the maps below are keyed by short names from a trusted definition, looked up on
@@ -151,6 +151,16 @@ pub struct EventDef {
     /// period it must be posted within.
     pub posted: Option<(Arc<str>, usize)>,
     pub constraints: Vec<ConstraintDef>,
+    /// Events sent to linked cases (see `Tell` in the language).
+    pub tell: Vec<TellDef>,
+}
+
+#[derive(Debug)]
+pub struct TellDef {
+    pub workflow: Arc<str>,
+    pub event: Arc<str>,
+    /// (variable of the told case, variable of this case).
+    pub pass: Vec<(Arc<str>, Arc<str>)>,
 }
 
 /// A date input bounded by deadlines (see `Constraint` in the language).
@@ -427,6 +437,11 @@ impl Compiler {
                         .constraints
                         .iter()
                         .map(|c| self.constraint(c))
+                        .collect::<Result<_, _>>()?,
+                    tell: e
+                        .tell
+                        .into_iter()
+                        .map(|t| self.tell(t.value))
                         .collect::<Result<_, _>>()?,
                 });
             }
@@ -866,6 +881,19 @@ impl Compiler {
             expr: Arc::from(s.cron.as_str()),
             inputs,
             cron,
+        })
+    }
+
+    fn tell(&self, t: Tell) -> Result<TellDef, String> {
+        let mut pass = Vec::new();
+        for (theirs, ours) in t.pass {
+            self.var(&ours)?;
+            pass.push((Arc::from(theirs.as_str()), self.name(&ours)));
+        }
+        Ok(TellDef {
+            workflow: Arc::from(t.workflow.as_str()),
+            event: Arc::from(t.event.as_str()),
+            pass,
         })
     }
 

@@ -111,6 +111,13 @@ pub enum Effect {
         workflow: Arc<str>,
         variables: Variables,
     },
+    /// Send `event` with these inputs to the open linked cases of `workflow` (parent,
+    /// children, same business key).
+    Tell {
+        workflow: Arc<str>,
+        event: Arc<str>,
+        inputs: Variables,
+    },
     /// Boxed: the largest variant, one per transition, would otherwise size every effect.
     History(Box<History>),
 }

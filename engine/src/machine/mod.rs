@@ -300,6 +300,9 @@ fn event(
     if let Some(s) = &ev.start_case {
         tx.start_child(s);
     }
+    for t in &ev.tell {
+        tx.tell(t);
+    }
     if let Some(si) = target {
         tx.announce_state(si);
     }

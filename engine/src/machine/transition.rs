@@ -8,7 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use super::case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
 use super::civil::brussels_at;
 use super::compiled::{
-    Definition, DelayDef, NoticeDef, ReminderDef, StartCaseDef, StateDef, TimerDef,
+    Definition, DelayDef, NoticeDef, ReminderDef, StartCaseDef, StateDef, TellDef, TimerDef,
 };
 use super::effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 use super::value::Variables;
@@ -498,6 +498,25 @@ impl<'a> Tx<'a> {
         self.effects.push(Effect::StartChild {
             workflow: s.workflow.clone(),
             variables,
+        });
+    }
+
+    /// Tells the linked cases of another workflow, with this case's values as they are now.
+    pub fn tell(&mut self, t: &TellDef) {
+        let inputs = t
+            .pass
+            .iter()
+            .filter_map(|(theirs, ours)| {
+                self.case
+                    .variables
+                    .get(ours)
+                    .map(|v| (theirs.clone(), v.clone()))
+            })
+            .collect();
+        self.effects.push(Effect::Tell {
+            workflow: t.workflow.clone(),
+            event: t.event.clone(),
+            inputs,
         });
     }
 

@@ -110,6 +110,9 @@ fn moment(out: &mut String, m: &Moment) {
             Item::ChildStarted { workflow } => {
                 let _ = writeln!(out, "  dossier enfant ouvert : {workflow}");
             }
+            Item::Told { workflow, event } => {
+                let _ = writeln!(out, "  dossiers liés « {workflow} » informés : {event}");
+            }
             Item::Detail { text } => {
                 let _ = writeln!(out, "  {text}");
             }

@@ -69,6 +69,11 @@ pub enum Item {
     ChildStarted {
         workflow: String,
     },
+    /// Linked cases of `workflow` were told `event`.
+    Told {
+        workflow: String,
+        event: String,
+    },
     Detail {
         text: String,
     },
@@ -417,6 +422,12 @@ impl Runner<'_> {
                 }
                 Effect::StartChild { workflow, .. } => items.push(Item::ChildStarted {
                     workflow: workflow.to_string(),
+                }),
+                Effect::Tell {
+                    workflow, event, ..
+                } => items.push(Item::Told {
+                    workflow: workflow.to_string(),
+                    event: event.to_string(),
                 }),
                 Effect::History(h) => {
                     items.extend(h.detail.iter().map(|d| Item::Detail { text: d.fr() }));

@@ -1,11 +1,12 @@
-//! Child cases: `start_case` must name a loaded workflow and pass it known variables;
-//! `on_child` must wait for outcomes that the started workflows can end with.
+//! Linked cases: `start_case` must name a loaded workflow and pass it known variables;
+//! `on_child` must wait for outcomes that the started workflows can end with; `tell` must
+//! send an event the told workflow has, with inputs it takes.
 
 use std::collections::BTreeSet;
 
 use super::{Checker, listed};
 use crate::definition::Located;
-use crate::definition::model::{StartCase, Workflow};
+use crate::definition::model::{StartCase, Tell, Workflow};
 
 pub(super) fn check(c: &mut Checker<'_>) {
     let wf = c.wf;
@@ -20,6 +21,92 @@ pub(super) fn check(c: &mut Checker<'_>) {
         start_case(c, sc);
     }
     on_child(c, &started);
+    for state in wf.states.values() {
+        for (event_id, event) in &state.on {
+            for t in &event.tell {
+                tell(c, event_id, t);
+            }
+        }
+    }
+}
+
+fn tell(c: &mut Checker<'_>, event_id: &str, t: &Located<Tell>) {
+    let Some(told) = c.catalog.get(&t.workflow).map(|f| &f.workflow) else {
+        let known: Vec<&str> = c.catalog.ids().collect();
+        let hint = c.suggest(&t.workflow, &known).unwrap_or_else(|| {
+            "validate the told workflow together with this one (e.g. `jalon validate workflows/`)"
+                .to_string()
+        });
+        c.error(
+            "unknown-workflow",
+            t.workflow.pos,
+            format!(
+                "event `{event_id}` tells workflow `{}`, which is not loaded",
+                t.workflow.value
+            ),
+            hint,
+        );
+        return;
+    };
+    // The event, wherever the told workflow accepts it, and the inputs it takes there.
+    let takes: Vec<&str> = told
+        .states
+        .values()
+        .filter_map(|s| s.on.get(t.event.as_str()))
+        .flat_map(|e| e.inputs.iter().chain(&e.optional_inputs))
+        .map(|i| i.value.as_str())
+        .collect();
+    if !told
+        .states
+        .values()
+        .any(|s| s.on.contains_key(t.event.as_str()))
+    {
+        c.error(
+            "tell-unknown-event",
+            t.event.pos,
+            format!(
+                "workflow `{}` has no event `{}`",
+                told.id.value, t.event.value
+            ),
+            "name an event of one of its states",
+        );
+        return;
+    }
+    for (theirs, ours) in &t.pass {
+        let key_pos = c.key_pos(theirs, ours.pos);
+        if !takes.contains(&theirs.as_str()) {
+            c.error(
+                "tell-unknown-input",
+                key_pos,
+                format!(
+                    "event `{}` of workflow `{}` takes no input `{theirs}`",
+                    t.event.value, told.id.value
+                ),
+                format!("its inputs: {}", listed(takes.iter().copied())),
+            );
+            continue;
+        }
+        if !c.is_variable(ours) {
+            c.unknown_variable(ours, ours.pos, "`tell.with`");
+            continue;
+        }
+        if let (Some(target), Some(own)) = (told.variables.get(theirs), c.variable(ours))
+            && target.ty != own.ty
+        {
+            c.error(
+                "type-mismatch",
+                ours.pos,
+                format!(
+                    "`tell.with` passes `{}` ({}) to `{theirs}` ({}) of workflow `{}`",
+                    ours.value,
+                    super::types::type_name(own.ty),
+                    super::types::type_name(target.ty),
+                    told.id.value
+                ),
+                "pass a variable of the same type",
+            );
+        }
+    }
 }
 
 fn start_case(c: &mut Checker<'_>, sc: &Located<StartCase>) {
