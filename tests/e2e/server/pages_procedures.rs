@@ -2,114 +2,49 @@
 //! workflows the viewer takes part in (the API's rule for cases), a workflow's page shows its
 //! versions, its SVG diagram and the tables of `docs/procedures.md`, and the check page
 //! reports `jalon validate`'s diagnostics with line:column for administrators only, deploying
-//! nothing.
+//! nothing. Every browser signs in as a person does (`web_client`).
 
 use std::collections::BTreeSet;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde_json::Value;
-
 use super::harness::{Backend, TestApp, shipped, spawn_app};
+use super::web_client::{PageReply, WebClient};
 use crate::on_both_backends;
 
-/// A browser session of the actor with this address: a sign-in link requested and used
-/// through the store, as the sign-in page does (the link's token read from its queued mail).
-struct Browser {
-    cookie: String,
-    csrf: String,
-    http: reqwest::Client,
-    base: String,
-}
+/// A signed-in browser (`web_client`: the link read from the sign-in mail's `.eml`).
+struct Browser(WebClient);
 
 struct Page {
     status: u16,
     body: String,
 }
 
-async fn browser(app: &TestApp, email: &str) -> Browser {
-    use store::entities::outbox;
-    let store = &app.app.state.store;
-    let asked = store
-        .request_sign_in(email, None, app.clock_now())
-        .await
-        .unwrap();
-    assert!(
-        matches!(asked, store::sessions::LinkRequest::Queued { .. }),
-        "{asked:?}"
-    );
-    let mail = outbox::Entity::find()
-        .filter(outbox::Column::Template.eq(store::sessions::TEMPLATE))
-        .filter(outbox::Column::RecipientEmail.eq(email))
-        .order_by_desc(outbox::Column::Id)
-        .one(store.db())
-        .await
-        .unwrap()
-        .expect("the sign-in mail is queued");
-    let facts: Value = serde_json::from_str(&mail.context).unwrap();
-    let token = facts["path"]
-        .as_str()
-        .unwrap()
-        .split_once("jeton=")
-        .map(|(_, t)| t.split('&').next().unwrap().to_owned())
-        .unwrap();
-    let (secret, session, _) = store
-        .redeem_sign_in(&token, app.clock_now())
-        .await
-        .unwrap()
-        .expect("a fresh link opens a session");
-    Browser {
-        cookie: format!("jalon_session={secret}"),
-        csrf: session.csrf_token,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: app.base.clone(),
+impl From<PageReply> for Page {
+    fn from(r: PageReply) -> Page {
+        Page {
+            status: r.status,
+            body: r.body,
+        }
     }
 }
 
-impl Browser {
-    async fn page(r: reqwest::Response) -> Page {
-        Page {
-            status: r.status().as_u16(),
-            body: r.text().await.unwrap(),
-        }
-    }
+async fn browser(app: &TestApp, email: &str) -> Browser {
+    Browser(app.sign_in(email).await)
+}
 
+impl Browser {
     async fn get(&self, path: &str) -> Page {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        Self::page(r).await
+        self.0.get_page(path).await.into()
     }
 
     /// Posts a form; `_csrf` is added unless `csrf` is false.
     async fn post(&self, path: &str, fields: &[(&str, &str)], csrf: bool) -> Page {
-        let mut pairs: Vec<(&str, &str)> = fields.to_vec();
         if csrf {
-            pairs.push(("_csrf", &self.csrf));
+            self.0.post_page(path, fields).await.into()
+        } else {
+            self.0.post_page_exact(path, fields).await.into()
         }
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        Self::page(r).await
     }
-}
 
-impl Browser {
     /// Posts `multipart/form-data`, as a browser sends a form with a file: each part is a name,
     /// a file name for a file, and bytes. `_csrf` is added first unless `csrf` is false.
     async fn post_multipart(
@@ -120,7 +55,7 @@ impl Browser {
     ) -> Page {
         const BOUNDARY: &str = "----jalon-test-7d1f0c";
         let mut body = Vec::new();
-        let token = self.csrf.clone();
+        let token = self.0.csrf().to_owned();
         let mut all: Vec<(&str, Option<&str>, &[u8])> = Vec::new();
         if csrf {
             all.push(("_csrf", None, token.as_bytes()));
@@ -145,18 +80,14 @@ impl Browser {
         }
         body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
         let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
+            .0
+            .request(reqwest::Method::POST, path)
             .header(
                 "content-type",
                 format!("multipart/form-data; boundary={BOUNDARY}"),
             )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        Self::page(r).await
+            .body(body);
+        self.0.send(r).await.into()
     }
 }
 
@@ -487,18 +418,12 @@ async fn the_check_page_is_for_administrators_with_their_token(backend: Backend)
     assert_eq!(versions(&app).await, before, "nothing deployed");
 
     // Without a session, the page leads to sign-in and back.
-    let anonymous = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(format!("{}/workflows/verifier", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status().as_u16(), 303);
+    let anonymous = WebClient::anonymous(&app)
+        .get_page("/workflows/verifier")
+        .await;
     assert_eq!(
-        anonymous.headers()["location"],
-        "/connexion?suite=%2Fworkflows%2Fverifier"
+        (anonymous.status, anonymous.location.as_deref()),
+        (303, Some("/connexion?suite=%2Fworkflows%2Fverifier"))
     );
 }
 
