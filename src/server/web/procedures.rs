@@ -859,9 +859,10 @@ fn results(found: &[(PathBuf, Diagnostic)]) -> Markup {
         .filter(|(_, d)| d.severity == Severity::Error)
         .count();
     let warnings = found.len() - errors;
+    // French counts 0 and 1 in the singular.
     let count = |n: usize, one: &str, many: &str| {
-        if n == 1 {
-            format!("1 {one}")
+        if n <= 1 {
+            format!("{n} {one}")
         } else {
             format!("{n} {many}")
         }

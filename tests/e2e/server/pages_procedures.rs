@@ -310,7 +310,7 @@ async fn the_check_page_reports_line_and_column_and_deploys_nothing(backend: Bac
     assert!(body.contains("<code>unknown-state</code>"));
     assert!(body.contains("<td data-label=\"Gravité\">erreur</td>"));
     assert!(body.contains(&esc("did you mean `clos`?")));
-    assert!(body.contains("Ce fichier serait refusé : 5 erreurs, 0 avertissement"));
+    assert!(body.contains("Ce fichier serait refusé : 5 erreurs, 0 avertissement."));
     // The text stays in the field.
     let field = body.find("name=\"source\"").expect("the field");
     assert!(
