@@ -117,6 +117,9 @@ pub struct Deadline {
     /// A date the text fixes by day and month ("pour le 1er avril"), in the year of `from`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed: Option<DayOfYear>,
+    /// With `fixed`: the first such day after `from`, rather than the one of its year.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed_next: bool,
 }
 
 /// A day and month fixed by a text, whatever the year ("le 1er juillet de chaque année").
@@ -204,6 +207,32 @@ impl Calendar {
             not_moved: self.day_off(due).is_some(),
             outside_art_22: true,
             fixed: Some(day),
+            fixed_next: false,
+        })
+    }
+
+    /// The first day with this day and month strictly after `from` (a yearly step of a case
+    /// that runs for years: "chaque année, le 1er juin"). Never moved, like [`Calendar::fixed_date`].
+    pub fn next_date(&self, from: NaiveDate, day: DayOfYear) -> Result<Deadline, CalendarError> {
+        let this_year = self.fixed_date(from, day)?;
+        if this_year.due > from {
+            return Ok(Deadline {
+                fixed_next: true,
+                ..this_year
+            });
+        }
+        let next = day
+            .in_year(from.year() + 1)
+            .expect("DayOfYear::parse admits only days of every year");
+        if next.year() > LAST_YEAR {
+            return Err(CalendarError::YearOutOfRange { date: next });
+        }
+        Ok(Deadline {
+            due: next,
+            raw_end: next,
+            not_moved: self.day_off(next).is_some(),
+            fixed_next: true,
+            ..this_year
         })
     }
 
@@ -315,6 +344,7 @@ impl Calendar {
             not_moved: rule == EndRule::Kept && length.is_some() && self.day_off(raw_end).is_some(),
             outside_art_22: rule == EndRule::Kept,
             fixed: None,
+            fixed_next: false,
         })
     }
 

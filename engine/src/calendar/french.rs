@@ -93,12 +93,21 @@ fn push_holidays_skipped(lines: &mut Vec<String>, d: &Deadline) {
 pub(super) fn explain(d: &Deadline) -> Vec<String> {
     let mut lines = Vec::new();
     if d.fixed.is_some() {
-        lines.push(format!(
-            "Date fixée par le texte : le {} de l'année du dossier ouvert le {} ({}).",
-            day_and_month(d.due),
-            d.from,
-            long_date(d.from)
-        ));
+        lines.push(if d.fixed_next {
+            format!(
+                "Date fixée : le premier {} qui suit le {} ({}).",
+                day_and_month(d.due),
+                d.from,
+                long_date(d.from)
+            )
+        } else {
+            format!(
+                "Date fixée par le texte : le {} de l'année du dossier ouvert le {} ({}).",
+                day_and_month(d.due),
+                d.from,
+                long_date(d.from)
+            )
+        });
         lines.push(format!(
             "Échéance : {} ({}), jusqu'à la fin de ce jour (heure de Bruxelles) ; une date fixée \
              n'est pas reportée, même un samedi, un dimanche ou un jour férié.",

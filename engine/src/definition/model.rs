@@ -352,6 +352,11 @@ pub struct Delay {
     /// and a case opened after it is late from the start.
     #[serde(default)]
     pub date: Option<Located<String>>,
+    /// A day and month, `MM-DD`: the first such day strictly after `from` (a yearly step of
+    /// a case that runs for years, e.g. the yearly review of an integration opened on the
+    /// first 1st of June after it started). Given alone, never moved.
+    #[serde(default)]
+    pub next_date: Option<Located<String>>,
     /// Whether Art. 22, 2° moves the end of this period to the next working day when it falls
     /// on a Saturday, a Sunday or a holiday. Default: the workflow's `art_22`.
     #[serde(default)]
@@ -386,6 +391,10 @@ impl Delay {
                 "le {} de l'année",
                 crate::calendar::french::day_and_month(date)
             );
+        }
+        if let Some(day) = self.next_date.as_deref().and_then(|d| DayOfYear::parse(d)) {
+            let date = day.in_year(2023).expect("a day of every year");
+            return format!("le {} suivant", crate::calendar::french::day_and_month(date));
         }
         match self.length() {
             Some(l) => crate::calendar::french::length(l),

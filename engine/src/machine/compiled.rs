@@ -54,8 +54,9 @@ pub struct DelayDef {
     pub from: Option<Arc<str>>,
     pub means: Option<Means>,
     pub length: Option<Length>,
-    /// A day and month fixed by the text, in the year of `from`.
-    pub fixed: Option<DayOfYear>,
+    /// A day and month fixed by the text, in the year of `from` (`false`) or the first one
+    /// after `from` (`true`).
+    pub fixed: Option<(DayOfYear, bool)>,
     /// Whether Art. 22 moves the end to a working day.
     pub rule: EndRule,
 }
@@ -65,7 +66,8 @@ impl DelayDef {
     /// becomes a date.
     pub fn count(&self, cal: &Calendar, from: NaiveDate) -> Result<Deadline, CalendarError> {
         match self.fixed {
-            Some(day) => cal.fixed_date(from, day),
+            Some((day, false)) => cal.fixed_date(from, day),
+            Some((day, true)) => cal.next_date(from, day),
             None => cal.deadline_under(from, self.means, self.length, self.rule),
         }
     }
@@ -617,16 +619,20 @@ impl Compiler {
                 l.unit
             ));
         }
-        let fixed = match &d.date {
-            Some(date) => {
+        let fixed = match (&d.date, &d.next_date) {
+            (Some(date), None) | (None, Some(date)) => {
                 if length.is_some() || d.letter.is_some() {
                     return Err(format!("{}: a fixed date stands alone", at(date)));
                 }
-                Some(DayOfYear::parse(date).ok_or_else(|| {
+                let day = DayOfYear::parse(date).ok_or_else(|| {
                     format!("{}: '{}' is not a day written MM-DD", at(date), **date)
-                })?)
+                })?;
+                Some((day, d.next_date.is_some()))
             }
-            None => None,
+            (Some(date), Some(_)) => {
+                return Err(format!("{}: a fixed date stands alone", at(date)));
+            }
+            (None, None) => None,
         };
         if length.is_none() && d.letter.is_none() && fixed.is_none() {
             return Err(format!("{}: a delay needs a length or a letter", at(d)));

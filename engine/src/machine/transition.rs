@@ -53,7 +53,7 @@ type CountArgs = (
     NaiveDate,
     Option<Means>,
     Option<Length>,
-    Option<DayOfYear>,
+    Option<(DayOfYear, bool)>,
     EndRule,
 );
 
