@@ -102,6 +102,8 @@ impl std::fmt::Display for Violation {
 /// processes): they run in a process group of their own, killed by its id.
 pub struct Browser {
     pub client: Client,
+    /// Whether the pages' scripts run (`start`) or not (`start_without_javascript`).
+    pub javascript: bool,
     driver: Child,
     /// chromium's profile and chromedriver's log; removed after the processes are killed.
     dir: tempfile::TempDir,
@@ -211,6 +213,18 @@ impl Browser {
     /// Starts chromedriver and a headless chromium at desktop size (`DESKTOP`).
     /// `None` only when `JALON_SKIP_BROWSER=1`; missing tools fail the test.
     pub async fn start() -> Option<Browser> {
+        Self::launch(true).await
+    }
+
+    /// Like `start`, with JavaScript switched off in the pages (the pages must work without
+    /// it). The harness's synchronous scripts (sizes, screenshots) still run, but axe-core
+    /// cannot: it waits on timers, which do not fire there. Check accessibility in a `start`
+    /// browser (the pages have no script of their own, so they are the same there).
+    pub async fn start_without_javascript() -> Option<Browser> {
+        Self::launch(false).await
+    }
+
+    async fn launch(javascript: bool) -> Option<Browser> {
         if !tools_present() {
             return None;
         }
@@ -279,7 +293,13 @@ impl Browser {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({ "binary": chromium_path(), "args": args }),
+            json!({
+                "binary": chromium_path(),
+                "args": args,
+                // 1 allows, 2 blocks: the profile setting a person flips in the settings page.
+                "prefs": { "profile.managed_default_content_settings.javascript":
+                           if javascript { 1 } else { 2 } },
+            }),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = match tokio::time::timeout(
@@ -301,6 +321,7 @@ impl Browser {
         drop(guard);
         let browser = Browser {
             client,
+            javascript,
             driver,
             dir,
         };
@@ -597,6 +618,11 @@ impl Browser {
     /// Runs axe-core (WCAG 2.0/2.1 A and AA rules) on the current page and returns what it
     /// finds broken. Empty means axe found nothing; it does not prove the page accessible.
     pub async fn axe(&self) -> Vec<Violation> {
+        assert!(
+            self.javascript,
+            "axe-core needs timers, which do not run without JavaScript: check accessibility \
+             in a Browser::start() browser"
+        );
         axe(&self.client).await
     }
 

@@ -136,3 +136,27 @@ async fn the_sign_in_page_is_accessible_and_its_form_works_in_the_browser() {
     );
     b.assert_accessible("connexion-envoye").await;
 }
+
+/// A page whose script would rename it: with JavaScript on it does, with it off it does not;
+/// the harness's sizes and screenshots still work in the browser without JavaScript.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_without_javascript_runs_no_page_script_but_still_checks_the_page() {
+    const SCRIPTED: &str = "data:text/html;charset=utf-8,<!doctype html><html lang=fr><head>\
+        <title>Sans script</title></head><body><main><h1>Titre</h1>\
+        <script>document.title = 'Avec script'</script></main></body></html>";
+    let Some(on) = Browser::start().await else {
+        return;
+    };
+    on.goto(SCRIPTED).await;
+    assert_eq!(on.title().await, "Avec script");
+    drop(on);
+
+    let Some(off) = Browser::start_without_javascript().await else {
+        return;
+    };
+    off.goto(SCRIPTED).await;
+    assert_eq!(off.title().await, "Sans script");
+    assert_eq!(off.viewport().await, DESKTOP);
+    let shot = std::fs::read(off.screenshot("harness-sans-javascript").await).unwrap();
+    assert_eq!(png_size(&shot), DESKTOP);
+}
