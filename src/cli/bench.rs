@@ -55,8 +55,8 @@ pub struct BenchArgs {
     /// (at least five).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     requests: u32,
-    /// Keep the SQLite data folder of `pages` at this path (it must not exist), to look at
-    /// its query plans afterwards.
+    /// Keep the SQLite data folder of `pages` at this path (it must not exist), and its
+    /// PostgreSQL database, to look at query plans afterwards.
     #[arg(long, value_name = "DIR")]
     keep: Option<std::path::PathBuf>,
 }
@@ -331,10 +331,10 @@ title: Recours
 legal_basis: "Art. 40"
 roles: { secretariat: S, requerant: R, chambre: C }
 variables:
-  mention: { type: enum, values: [favorable, defavorable] }
+  mention: { type: enum, values: [favorable, defavorable], labels: { favorable: Favorable, defavorable: Défavorable } }
   notifiee_le: { type: date }
   motifs: { type: text }
-  avis: { type: enum, values: [confirme, reforme] }
+  avis: { type: enum, values: [confirme, reforme], labels: { confirme: Confirmée, reforme: Réformée } }
 start: { by: [secretariat], inputs: [mention, notifiee_le] }
 initial: notifiee
 timers: [{ id: vie, after: { years: 2 }, goto: classe }]
