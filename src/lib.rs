@@ -2,6 +2,7 @@
 //! the integration tests drive the server in-process with a manual clock.
 
 pub mod cli;
+pub mod coverage;
 pub mod procedure_facts;
 pub mod server;
 

@@ -9,6 +9,7 @@ use engine::definition::{Workflow, graph};
 
 use super::Failure;
 use super::workflows::load_all;
+use crate::coverage;
 use crate::procedure_facts::{Effect, Kind, Origin, STATE_ENTRY, Start, deadlines};
 
 #[derive(Args)]
@@ -16,12 +17,31 @@ pub struct DocsArgs {
     /// Folder of workflows.
     #[arg(default_value = "workflows")]
     path: PathBuf,
+    /// The coverage of the texts' deadline tables, checked against the workflows and appended
+    /// to the page.
+    #[arg(long, default_value = "docs/coverage.yaml")]
+    coverage: PathBuf,
 }
 
 pub fn run(a: DocsArgs) -> Result<(), Failure> {
     let files = load_all(&a.path)?;
     let workflows: Vec<&Workflow> = files.iter().map(|f| &f.workflow).collect();
-    print!("{}", render(&workflows));
+    // The coverage section is checked before anything is printed: a dangling reference fails
+    // the command instead of leaving a half page.
+    let cov = coverage::load(&a.coverage).map_err(|e| Failure::Run(anyhow::anyhow!(e)))?;
+    coverage::check(&cov, &workflows).map_err(|e| Failure::Run(anyhow::anyhow!(e)))?;
+    let scenarios: coverage::Scenarios = files
+        .iter()
+        .map(|f| {
+            let id = f.workflow.id.value.clone();
+            (id, coverage::read_scenarios(&f.path))
+        })
+        .collect();
+    print!(
+        "{}{}",
+        render(&workflows),
+        coverage::render(&cov, &scenarios)
+    );
     Ok(())
 }
 

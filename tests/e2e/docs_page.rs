@@ -98,3 +98,39 @@ fn the_map_check_reads_sections_and_skips_patterns() {
     assert!(!resolves(Some("src/"), "cli/nowhere.rs"));
     assert!(resolves(Some("src/"), "engine/src/calendar/"));
 }
+
+/// A coverage entry naming a timer the workflow does not have fails `jalon docs` (exit code 1),
+/// naming the row and the timer, and prints no page; the shipped coverage passes.
+#[test]
+fn docs_fail_on_a_coverage_entry_naming_a_missing_timer() {
+    let shipped = std::fs::read_to_string("docs/coverage.yaml").expect("docs/coverage.yaml");
+    assert!(shipped.contains("timer: \"delai_reclamation\""));
+    // The first reference of the incompatibility appeal, renamed to a timer that does not exist.
+    let broken = shipped.replacen(
+        "timer: \"delai_reclamation\"",
+        "timer: \"delai_reclamation_inexistant\"",
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coverage.yaml");
+    std::fs::write(&path, broken).unwrap();
+    let run = jalon(&["docs", "workflows", "--coverage", path.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "no half page: {}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("timer `delai_reclamation_inexistant` does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("« Effect of the incompatibility letter »"),
+        "{}",
+        run.stderr
+    );
+    let ok = jalon(&["docs", "workflows"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("## Couverture des délais des textes"));
+    assert!(ok.stdout.contains("**Total** : 88 lignes"));
+}
