@@ -70,7 +70,7 @@ fn declarations(c: &mut Checker<'_>) {
             }
             seen.push(v);
             if is_enum && !var.labels.contains_key(v) {
-                c.warning(
+                c.error(
                     "enum-label-missing",
                     var.pos,
                     format!("value `{v}` of enum variable `{name}` has no French label"),
