@@ -6,6 +6,7 @@ mod deploy_limits;
 mod fuzz_bodies;
 pub mod harness;
 mod hostile_notices;
+mod linked_cases;
 mod metrics;
 mod notices;
 mod openapi;
