@@ -8,6 +8,7 @@ mod cli_serve;
 mod cli_simulate;
 mod cli_validate;
 mod cli_verify;
+mod docs_language;
 mod docs_page;
 mod fault;
 mod server;
