@@ -18,30 +18,39 @@ pub struct DocsArgs {
     #[arg(default_value = "workflows")]
     path: PathBuf,
     /// The coverage of the texts' deadline tables, checked against the workflows and appended
-    /// to the page.
-    #[arg(long, default_value = "docs/coverage.yaml")]
-    coverage: PathBuf,
+    /// to the page. Default: `docs/coverage.yaml` when it exists (the repository's page); a
+    /// file given here must exist.
+    #[arg(long)]
+    coverage: Option<PathBuf>,
 }
+
+/// Where the repository keeps its coverage file.
+const COVERAGE: &str = "docs/coverage.yaml";
 
 pub fn run(a: DocsArgs) -> Result<(), Failure> {
     let files = load_all(&a.path)?;
     let workflows: Vec<&Workflow> = files.iter().map(|f| &f.workflow).collect();
     // The coverage section is checked before anything is printed: a dangling reference fails
     // the command instead of leaving a half page.
-    let cov = coverage::load(&a.coverage).map_err(|e| Failure::Run(anyhow::anyhow!(e)))?;
-    coverage::check(&cov, &workflows).map_err(|e| Failure::Run(anyhow::anyhow!(e)))?;
-    let scenarios: coverage::Scenarios = files
-        .iter()
-        .map(|f| {
-            let id = f.workflow.id.value.clone();
-            (id, coverage::read_scenarios(&f.path))
-        })
-        .collect();
-    print!(
-        "{}{}",
-        render(&workflows),
-        coverage::render(&cov, &scenarios)
-    );
+    let path = a
+        .coverage
+        .or_else(|| Some(PathBuf::from(COVERAGE)).filter(|p| p.is_file()));
+    let section = match path {
+        None => String::new(),
+        Some(path) => {
+            let cov = coverage::load(&path).map_err(|e| Failure::Run(anyhow::anyhow!(e)))?;
+            coverage::check(&cov, &workflows).map_err(|e| Failure::Run(anyhow::anyhow!(e)))?;
+            let scenarios: coverage::Scenarios = files
+                .iter()
+                .map(|f| {
+                    let id = f.workflow.id.value.clone();
+                    (id, coverage::read_scenarios(&f.path))
+                })
+                .collect();
+            coverage::render(&cov, &scenarios)
+        }
+    };
+    print!("{}{section}", render(&workflows));
     Ok(())
 }
 
