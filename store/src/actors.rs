@@ -31,6 +31,19 @@ impl ActorInfo {
         self.roles.iter().any(|r| r == role)
     }
 
+    /// Watches the whole server: the stuck list, every notice, every case (`operator` or
+    /// `admin`). The one rule the API and the pages apply.
+    pub fn oversees(&self) -> bool {
+        self.has(OPERATOR) || self.has(ADMIN)
+    }
+
+    /// May read the cases of a workflow with these roles: one of them, or overseeing. The one
+    /// rule the API and the pages apply; nobody sees a case of a workflow in which none of
+    /// their roles appears.
+    pub fn may_read<'r>(&self, mut workflow_roles: impl Iterator<Item = &'r String>) -> bool {
+        self.oversees() || workflow_roles.any(|r| self.has(r))
+    }
+
     pub fn engine(&self) -> engine::machine::Actor {
         engine::machine::Actor {
             id: self.id.clone(),

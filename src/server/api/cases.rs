@@ -12,7 +12,7 @@ use super::body::{Body, Params, Path, page, unique_inputs, whole_number};
 use super::error::{ApiError, ErrorBody};
 use super::views::{CaseSummary, CaseView, HistoryView};
 use crate::server::AppState;
-use store::actors::{ADMIN, ActorInfo, OPERATOR};
+use store::actors::ActorInfo;
 use store::drive::EventRequest;
 use store::entities::case;
 use store::queries::CaseFilter;
@@ -85,11 +85,11 @@ pub(crate) async fn readable(
     who: &ActorInfo,
     row: &case::Model,
 ) -> Result<(), ApiError> {
-    if who.has(ADMIN) || who.has(OPERATOR) {
+    if who.oversees() {
         return Ok(());
     }
     let d = state.store.version(row.version_id).await?;
-    if d.def.roles.keys().any(|r| who.has(r)) {
+    if who.may_read(d.def.roles.keys()) {
         Ok(())
     } else {
         Err(ApiError::forbidden(
@@ -187,12 +187,12 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Vec<CaseSummary>>, ApiError> {
     let (limit, offset) = page(q.limit, q.offset, 100)?;
-    let readable = (!(who.0.has(ADMIN) || who.0.has(OPERATOR))).then(|| {
+    let readable = (!who.0.oversees()).then(|| {
         state
             .store
             .latest_versions()
             .iter()
-            .filter(|d| d.def.roles.keys().any(|r| who.0.has(r)))
+            .filter(|d| who.0.may_read(d.def.roles.keys()))
             .map(|d| d.workflow_id.clone())
             .collect()
     });

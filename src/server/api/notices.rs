@@ -14,7 +14,6 @@ use super::cases::readable;
 use super::error::{ApiError, ErrorBody};
 use super::views::NoticeView;
 use crate::server::AppState;
-use store::actors::{ADMIN, OPERATOR};
 
 /// The notices of a case, oldest first: one per recipient, with its delivery record.
 #[utoipa::path(get, path = "/cases/{id}/notices", tag = "notices",
@@ -94,7 +93,7 @@ impl From<NoticeStatus> for store::entities::outbox::Status {
 }
 
 fn operator_only(who: &Authed) -> Result<(), ApiError> {
-    if who.0.has(OPERATOR) || who.0.has(ADMIN) {
+    if who.0.oversees() {
         Ok(())
     } else {
         Err(ApiError::forbidden(

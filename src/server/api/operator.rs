@@ -7,7 +7,6 @@ use super::auth::Authed;
 use super::error::{ApiError, ErrorBody};
 use super::views::StuckCase;
 use crate::server::AppState;
-use store::actors::{ADMIN, OPERATOR};
 
 /// A timer this late after its due instant counts as not fired.
 pub(crate) const TIMER_GRACE_MINUTES: i64 = 5;
@@ -20,7 +19,7 @@ pub async fn stuck(
     State(state): State<AppState>,
     who: Authed,
 ) -> Result<Json<Vec<StuckCase>>, ApiError> {
-    if !(who.0.has(OPERATOR) || who.0.has(ADMIN)) {
+    if !who.0.oversees() {
         return Err(ApiError::forbidden(
             "this list needs the role 'operator' or 'admin'",
         ));

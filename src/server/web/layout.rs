@@ -4,7 +4,6 @@
 use maud::{DOCTYPE, Markup, html};
 
 use super::session::Viewer;
-use store::actors::{ADMIN, OPERATOR};
 
 /// The menu entry of the current page (marked `aria-current`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -47,7 +46,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, current: Nav, main: Markup) ->
                             ul {
                                 (item(Nav::Tasks, "/", "Mes tâches"))
                                 (item(Nav::Start, "/nouveau", "Nouveau dossier"))
-                                @if v.actor.has(OPERATOR) || v.actor.has(ADMIN) {
+                                @if v.actor.oversees() {
                                     (item(Nav::Operator, "/operateur", "Opérateurs"))
                                 }
                                 (item(Nav::Procedures, "/workflows", "Procédures"))

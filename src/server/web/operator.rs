@@ -18,7 +18,7 @@ use super::session::{CsrfForm, Viewer, query_escape};
 use crate::server::AppState;
 use crate::server::api::codes::ErrorCode;
 use crate::server::api::operator::TIMER_GRACE_MINUTES;
-use store::actors::{ADMIN, ActorInfo, OPERATOR};
+use store::actors::ActorInfo;
 use store::queries::StuckCase;
 
 /// Rows per page of the list.
@@ -53,7 +53,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The same rule as the API's operator routes (`api::operator`, `api::notices`).
 fn operator_only(actor: &ActorInfo) -> Result<(), PageError> {
-    if actor.has(OPERATOR) || actor.has(ADMIN) {
+    if actor.oversees() {
         Ok(())
     } else {
         Err(PageError::forbidden())

@@ -30,7 +30,7 @@ use crate::procedure_facts::{self, DeadlineRow, Effect, Kind, STATE_ENTRY, Start
 use crate::server::AppState;
 use crate::server::api::codes::ErrorCode;
 use crate::validation::{self, Templates};
-use store::actors::{ADMIN, ActorInfo, OPERATOR};
+use store::actors::{ADMIN, ActorInfo};
 use store::entities::workflow_version;
 
 pub fn routes() -> Router<AppState> {
@@ -44,9 +44,6 @@ pub fn routes() -> Router<AppState> {
 
 /// The API's rule (`api::cases::readable`): operators and administrators see every workflow,
 /// anyone else the workflows in which one of their roles appears.
-fn may_see<'r>(actor: &ActorInfo, mut roles: impl Iterator<Item = &'r String>) -> bool {
-    actor.has(ADMIN) || actor.has(OPERATOR) || roles.any(|r| actor.has(r))
-}
 
 /// A stored version, parsed, with its diagram drawn.
 struct Parsed {
@@ -98,7 +95,7 @@ async fn list(State(state): State<AppState>, viewer: Viewer) -> Markup {
         .store
         .latest_versions()
         .into_iter()
-        .filter(|d| may_see(&viewer.actor, d.def.roles.keys()))
+        .filter(|d| viewer.actor.may_read(d.def.roles.keys()))
         .collect();
     shown.sort_by(|a, b| {
         (a.def.title.to_lowercase(), &a.workflow_id)
@@ -110,7 +107,7 @@ async fn list(State(state): State<AppState>, viewer: Viewer) -> Markup {
             p { "Aucune procédure déployée ne fait intervenir l'un de vos rôles." }
         } @else {
             p {
-                "Les procédures déployées " (if viewer.actor.has(ADMIN) || viewer.actor.has(OPERATOR) {
+                "Les procédures déployées " (if viewer.actor.oversees() {
                     ""
                 } else {
                     "auxquelles l'un de vos rôles prend part "
@@ -183,7 +180,7 @@ async fn details(
     };
     // Who takes part is read from the latest version, as the list does.
     let newest = parsed(latest).await?;
-    if !may_see(&viewer.actor, newest.wf.roles.keys()) {
+    if !viewer.actor.may_read(newest.wf.roles.keys()) {
         return Err(PageError::forbidden());
     }
     let asked = version_asked(query.as_deref())
@@ -717,7 +714,7 @@ async fn check_file(
             _ => {}
         }
     }
-    if !token.is_some_and(|t| same_secret(t.as_bytes(), viewer.csrf_token.as_bytes())) {
+    if !token.is_some_and(|t| super::session::same_secret(&t, &viewer.csrf_token)) {
         return Err(PageError::of(ErrorCode::CsrfFailed));
     }
     admin_only(&viewer.actor)?;
@@ -738,9 +735,6 @@ async fn check_file(
 
 /// Compares the posted token with the session's in a time that does not depend on where they
 /// differ (as `session::CsrfForm` does).
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// Parses and checks `source`. Its notice templates are those of the deployed version of the
 /// same workflow, when there is one (a new workflow has none here: each notice then reports
@@ -1052,10 +1046,4 @@ states:
         assert_eq!(path_escape("a/b c?"), "a%2Fb%20c%3F");
     }
 
-    #[test]
-    fn secrets_compare_equal_only_when_equal() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abc", b"abd"));
-        assert!(!same_secret(b"abc", b"ab"));
-    }
 }

@@ -265,7 +265,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
             .iter()
             .find(|(k, _)| k == CSRF_FIELD)
             .map(|(_, v)| v.as_str());
-        if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), viewer.csrf_token.as_bytes())) {
+        if !token.is_some_and(|t| same_secret(t, &viewer.csrf_token)) {
             return Err(PageError::of(ErrorCode::CsrfFailed).into_response());
         }
         let form: T = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
@@ -284,7 +284,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
 }
 
 /// Compares two secrets in a time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -384,9 +385,9 @@ mod tests {
 
     #[test]
     fn secrets_compare_equal_only_when_equal() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert!(!constant_time_eq(b"", b"a"));
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+        assert!(!same_secret("", "a"));
     }
 }
