@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -29,7 +29,8 @@ use store::sessions::{LINK_VALIDITY, LinkRequest, safe_next_path};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/connexion", get(form).post(request))
-        .route("/connexion/lien", get(link_page).post(redeem))
+        .route("/connexion/lien", post(redeem))
+        .route("/connexion/lien/{jeton}", get(link_page))
         .route("/deconnexion", post(sign_out))
 }
 
@@ -189,9 +190,8 @@ fn too_many() -> Response {
 
 /// The page a link opens: one button, whose POST signs in. The token never leaves this site
 /// (`Referrer-Policy: no-referrer`).
-async fn link_page(RawQuery(query): RawQuery) -> Response {
-    let token = param(query.unwrap_or_default().as_bytes(), "jeton");
-    let Some(token) = token.filter(|t| is_token(t)) else {
+async fn link_page(Path(token): Path<String>) -> Response {
+    let Some(token) = Some(token).filter(|t| is_token(t)) else {
         return no_longer_valid(StatusCode::BAD_REQUEST);
     };
     let body = html! {
@@ -212,9 +212,9 @@ async fn link_page(RawQuery(query): RawQuery) -> Response {
         .into_response()
 }
 
-/// A link's secret: 64 hex digits (anything else cannot be one; not looked up).
+/// A link's secret: 32 hex digits (anything else cannot be one; not looked up).
 fn is_token(t: &str) -> bool {
-    t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
+    t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn no_longer_valid(status: StatusCode) -> Response {
@@ -298,9 +298,10 @@ mod tests {
 
     #[test]
     fn only_link_secrets_are_tokens() {
-        assert!(is_token(&"ab".repeat(32)));
-        assert!(!is_token(&"ab".repeat(31)));
-        assert!(!is_token(&"zz".repeat(32)));
+        assert!(is_token(&"ab".repeat(16)));
+        assert!(!is_token(&"ab".repeat(15)));
+        assert!(!is_token(&"ab".repeat(32)));
+        assert!(!is_token(&"zz".repeat(16)));
         assert!(!is_token(""));
     }
 }

@@ -8,7 +8,7 @@ use chrono::Duration;
 use serde_json::Value;
 
 use super::harness::{Backend, TestApp, spawn_app, spawn_app_with};
-use super::web_client::{WebClient, cookie_value, sign_in_files, text_and_to};
+use super::web_client::{WebClient, cookie_value, link_in, sign_in_files, text_and_to};
 use crate::on_both_backends;
 use jalon::server::notice_config::NoticeConfig;
 use notifiers::test_support::{leaves, parse_eml};
@@ -63,8 +63,13 @@ async fn the_same_answer_for_any_address(backend: Backend) {
     assert_eq!(files.len(), 1, "{files:?}");
     let (text, to) = text_and_to(files.iter().next().unwrap());
     assert_eq!(to, "Anne Greffe <anne.greffe@example.org>");
+    // The link can be copied from the raw `.eml` file as it is (one short line, nothing
+    // quoted-printable would break or escape).
+    let link = link_in(&text).expect("a link");
+    let raw = std::fs::read_to_string(files.iter().next().unwrap()).unwrap();
+    assert!(raw.contains(&link), "{link} not verbatim in:\n{raw}");
     assert!(
-        text.contains(&format!("{}/connexion/lien?jeton=", app.base)),
+        text.contains(&format!("{}/connexion/lien/", app.base)),
         "{text}"
     );
     assert!(text.contains("valable 15 minutes"), "{text}");
@@ -118,7 +123,7 @@ async fn a_link_signs_in_once_and_only_on_post(backend: Backend) {
     assert!(!other.signed_in().await);
 
     // A made-up token is refused the same way; a malformed one, as a bad request.
-    let fake = "0".repeat(64);
+    let fake = "0".repeat(32);
     let r = scanner
         .post_page_exact("/connexion/lien", &[("jeton", &fake)])
         .await;
@@ -127,7 +132,7 @@ async fn a_link_signs_in_once_and_only_on_post(backend: Backend) {
         .post_page_exact("/connexion/lien", &[("jeton", "abc")])
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(scanner.get_page("/connexion/lien").await.status, 400);
+    assert_eq!(scanner.get_page("/connexion/lien/abc").await.status, 400);
 }
 
 async fn links_expire_after_fifteen_minutes(backend: Backend) {
@@ -335,7 +340,7 @@ async fn the_cookie_is_http_only_lax_and_secure_behind_https(backend: Backend) {
     app.actor("Anne Greffe", &["chambre_secretaire"]).await;
     let link = app.sign_in_link(&email, None).await;
     assert!(
-        link.starts_with("https://jalon.example.be/connexion/lien?jeton="),
+        link.starts_with("https://jalon.example.be/connexion/lien/"),
         "{link}"
     );
     let (reply, web) = app.follow_sign_in_link(&link).await;
@@ -374,7 +379,7 @@ async fn forms_from_another_site_are_refused(backend: Backend) {
 
     // Another site cannot sign a visitor in with a link of its own.
     let link = app.sign_in_link(&email, None).await;
-    let token = link.split("jeton=").nth(1).unwrap().to_owned();
+    let token = link.split("/connexion/lien/").nth(1).unwrap().to_owned();
     let r = web
         .send(post(
             "/connexion/lien",
@@ -399,7 +404,7 @@ async fn no_api_route_shows_a_sign_in_link(backend: Backend) {
     super::api::list_received(&app, &secretaire, &case, "2026-12-18").await;
 
     let link = app.sign_in_link(&email, None).await;
-    let token = link.split("jeton=").nth(1).unwrap().to_owned();
+    let token = link.split("/connexion/lien/").nth(1).unwrap().to_owned();
 
     // The operator sees that a sign-in mail went, to whom, not what it said.
     let listed = sign_in_notices(&app).await;

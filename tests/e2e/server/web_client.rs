@@ -212,7 +212,7 @@ pub fn text_and_to(file: &PathBuf) -> (String, String) {
 pub fn link_in(text: &str) -> Option<String> {
     text.lines()
         .map(str::trim)
-        .find(|l| l.starts_with("http") && l.contains("/connexion/lien?jeton="))
+        .find(|l| l.starts_with("http") && l.contains("/connexion/lien/"))
         .map(str::to_owned)
 }
 
