@@ -67,10 +67,7 @@ async fn browser(app: &TestApp, email: &str) -> Browser {
         .expect("the sign-in mail is queued");
     let facts: Value = serde_json::from_str(&mail.context).unwrap();
     let path = facts["path"].as_str().unwrap();
-    let token = path
-        .split_once("jeton=")
-        .map(|(_, t)| t.split('&').next().unwrap())
-        .unwrap();
+    let token = path.strip_prefix("/connexion/lien/").unwrap();
     let (secret, session, _) = store
         .redeem_sign_in(token, app.clock_now())
         .await
