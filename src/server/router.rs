@@ -104,7 +104,10 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_path_answers_a_french_page_to_a_browser_and_json_elsewhere() {
         let mut browser = axum::http::HeaderMap::new();
-        browser.insert(header::ACCEPT, "text/html,application/xhtml+xml".parse().unwrap());
+        browser.insert(
+            header::ACCEPT,
+            "text/html,application/xhtml+xml".parse().unwrap(),
+        );
         let page = not_found("/nulle-part".parse().unwrap(), browser.clone()).await;
         assert_eq!(page.status(), StatusCode::NOT_FOUND);
         let body = to_bytes(page.into_body(), 1 << 16).await.unwrap();

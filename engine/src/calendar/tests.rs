@@ -494,11 +494,23 @@ fn a_next_date_is_the_first_such_day_after_the_act() {
     let cal = Calendar::fwb();
     let june = DayOfYear::parse("06-01").unwrap();
     // An integration that started on 5 Oct 2026 is reviewed from 1 June 2027…
-    assert_eq!(cal.next_date(d("2026-10-05"), june).unwrap().due, d("2027-06-01"));
+    assert_eq!(
+        cal.next_date(d("2026-10-05"), june).unwrap().due,
+        d("2027-06-01")
+    );
     // …one prolonged on 20 June 2027 from 1 June 2028, one entered on 1 June itself a year on.
-    assert_eq!(cal.next_date(d("2027-06-20"), june).unwrap().due, d("2028-06-01"));
-    assert_eq!(cal.next_date(d("2027-06-01"), june).unwrap().due, d("2028-06-01"));
-    assert_eq!(cal.next_date(d("2027-05-31"), june).unwrap().due, d("2027-06-01"));
+    assert_eq!(
+        cal.next_date(d("2027-06-20"), june).unwrap().due,
+        d("2028-06-01")
+    );
+    assert_eq!(
+        cal.next_date(d("2027-06-01"), june).unwrap().due,
+        d("2028-06-01")
+    );
+    assert_eq!(
+        cal.next_date(d("2027-05-31"), june).unwrap().due,
+        d("2027-06-01")
+    );
     let dl = cal.next_date(d("2029-02-01"), june).unwrap();
     assert!(dl.fixed_next && dl.explain_fr()[0].contains("premier 1er juin qui suit"));
 }

@@ -394,7 +394,10 @@ impl Delay {
         }
         if let Some(day) = self.next_date.as_deref().and_then(|d| DayOfYear::parse(d)) {
             let date = day.in_year(2023).expect("a day of every year");
-            return format!("le {} suivant", crate::calendar::french::day_and_month(date));
+            return format!(
+                "le {} suivant",
+                crate::calendar::french::day_and_month(date)
+            );
         }
         match self.length() {
             Some(l) => crate::calendar::french::length(l),

@@ -42,9 +42,6 @@ pub fn routes() -> Router<AppState> {
         .route("/workflows/{id}", get(details))
 }
 
-/// The API's rule (`api::cases::readable`): operators and administrators see every workflow,
-/// anyone else the workflows in which one of their roles appears.
-
 /// A stored version, parsed, with its diagram drawn.
 struct Parsed {
     wf: Workflow,
@@ -733,9 +730,6 @@ async fn check_file(
     }
 }
 
-/// Compares the posted token with the session's in a time that does not depend on where they
-/// differ (as `session::CsrfForm` does).
-
 /// Parses and checks `source`. Its notice templates are those of the deployed version of the
 /// same workflow, when there is one (a new workflow has none here: each notice then reports
 /// its missing template, as a deployment without templates would).
@@ -1045,5 +1039,4 @@ states:
         assert_eq!(path_escape("chambre-recours"), "chambre-recours");
         assert_eq!(path_escape("a/b c?"), "a%2Fb%20c%3F");
     }
-
 }

@@ -251,7 +251,8 @@ fn delay(c: &mut Checker<'_>, d: &Located<Delay>, usage: Use) {
                 "write the month then the day, two digits each: `04-01` for the 1st of April (the 29th of February is not allowed)",
             );
         }
-        if !lengths.is_empty() || d.letter.is_some() || (d.date.is_some() && d.next_date.is_some()) {
+        if !lengths.is_empty() || d.letter.is_some() || (d.date.is_some() && d.next_date.is_some())
+        {
             c.error(
                 "fixed-date-with-length",
                 date.pos,
