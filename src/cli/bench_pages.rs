@@ -448,10 +448,10 @@ async fn session(
         .map_err(run_err)?
         .ok_or_else(|| run_err(format!("no sign-in mail queued for {email}")))?;
     let facts: serde_json::Value = serde_json::from_str(&mail.context).map_err(run_err)?;
+    // The link is `/connexion/lien/<token>`.
     let token = facts["path"]
         .as_str()
-        .and_then(|p| p.split_once("jeton="))
-        .and_then(|(_, t)| t.split('&').next())
+        .and_then(|p| p.strip_prefix("/connexion/lien/"))
         .ok_or_else(|| run_err("no token in the sign-in mail"))?;
     let (secret, session, _) = store
         .redeem_sign_in(token, now)

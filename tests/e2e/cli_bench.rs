@@ -66,3 +66,42 @@ fn bench_runs_are_bounded() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--runs"), "{}", run.stderr);
 }
+
+/// `jalon bench pages` on a small database: every page is asked for and answered (the form
+/// post with its redirect), and the table says so. The times are not looked at.
+#[test]
+fn bench_pages_times_every_page() {
+    let run = jalon(&["bench", "pages", "--cases", "200", "--requests", "3"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("pages/sqlite: 200 cases of "),
+        "{}",
+        run.stdout
+    );
+    for (page, status) in [
+        ("GET / (Mes tâches", "200"),
+        ("GET /cases/{id} ", "200"),
+        ("GET /cases/{id}/tasks/{task}", "200"),
+        ("GET /nouveau", "200"),
+        ("GET /workflows ", "200"),
+        ("GET /operateur (", "200"),
+        ("POST /cases/{id}/actions", "303"),
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("pages/sqlite: {page}")))
+            .unwrap_or_else(|| panic!("no line for {page} in:\n{}", run.stdout));
+        // The last six cells: status, requests, p50, p95, max, bytes.
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        let tail = &cells[cells.len() - 6..];
+        assert_eq!(tail[0], status, "{line}");
+        assert!(
+            tail[1].parse::<u32>().is_ok_and(|n| (1..=3).contains(&n)),
+            "{line}"
+        );
+        for ms in &tail[2..5] {
+            assert!(ms.parse::<f64>().is_ok_and(|t| t > 0.0), "{line}");
+        }
+    }
+}
