@@ -196,7 +196,10 @@ fn deadlines(case: &Case, def: &engine::machine::Definition) -> Vec<DeadlineView
             let d = def.timer(&t.key.timer);
             DeadlineView {
                 timer: t.key.timer.to_string(),
-                label: d.and_then(|d| d.label.as_ref().map(|l| l.to_string())),
+                // A reminder of a task is named by the task's title.
+                label: d
+                    .and_then(|d| d.label.as_ref().map(|l| l.to_string()))
+                    .or_else(|| def.task(&t.key.timer).map(|t| t.title.to_string())),
                 kind: t.kind.name().into(),
                 status: match t.status {
                     TimerStatus::Armed => "armed",

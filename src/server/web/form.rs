@@ -45,6 +45,14 @@ pub fn label(def: &Definition, name: &str) -> String {
         .unwrap_or_else(|| readable(name))
 }
 
+/// The French label the workflow gives an enum value (every value has one once validated).
+pub fn enum_label(def: &Definition, name: &str, value: &str) -> String {
+    def.variables
+        .get(name)
+        .map(|v| v.label_of(value))
+        .unwrap_or_else(|| readable(value))
+}
+
 /// A stored value as an actor reads it: dates in long French, enum values readable, booleans
 /// as oui / non.
 pub fn display(def: &Definition, name: &str, value: &serde_json::Value) -> String {
@@ -54,7 +62,7 @@ pub fn display(def: &Definition, name: &str, value: &serde_json::Value) -> Strin
             .parse::<chrono::NaiveDate>()
             .map(engine::calendar::french::long_date)
             .unwrap_or_else(|_| s.clone()),
-        (Some(VarType::Enum), J::String(s)) => readable(s),
+        (Some(VarType::Enum), J::String(s)) => enum_label(def, name, s),
         (_, J::Bool(true)) => "oui".into(),
         (_, J::Bool(false)) => "non".into(),
         (_, J::String(s)) => s.clone(),
@@ -133,7 +141,7 @@ fn field(
                         aria-describedby=[described] aria-invalid=[invalid] {
                         option value="" { "— Choisir —" }
                         @for v in def.variables.get(name).map(|v| v.values.as_slice()).unwrap_or(&[]) {
-                            option value=(v) selected[v == value] { (readable(v)) }
+                            option value=(v) selected[v == value] { (enum_label(def, name, v)) }
                         }
                     }
                 }
@@ -408,7 +416,7 @@ mod tests {
         assert!(html.contains(r#"<p class="error" id="f-date_seance-erreur">Cette information est obligatoire.</p>"#), "{html}");
         assert!(
             html.contains(
-                r#"<option value="favorable_au_requerant">favorable au requerant</option>"#
+                r#"<option value="favorable_au_requerant">Avis favorable au requérant</option>"#
             ),
             "{html}"
         );

@@ -112,7 +112,9 @@ async fn start_list_and_read(backend: Backend) {
         "{html}"
     );
     assert!(
-        html.contains(r#"<option value="occupation_art38">occupation art38</option>"#),
+        html.contains(
+            r#"<option value="occupation_art38">Occupation incompatible (art. 38)</option>"#
+        ),
         "{html}"
     );
     assert!(html.contains(r#"<textarea id="n-description""#), "{html}");
@@ -154,7 +156,7 @@ async fn start_list_and_read(backend: Backend) {
         "{html}"
     );
     assert!(html.contains("Art. 39"), "{html}");
-    assert!(html.contains("occupation art38"), "{html}");
+    assert!(html.contains("Occupation incompatible (art. 38)"), "{html}");
     assert!(html.contains("lundi 2 novembre 2026"), "{html}");
     // The history names who started it.
     assert!(html.contains("Dossier ouvert"), "{html}");
