@@ -17,8 +17,11 @@ pub use super::codes::ErrorCode;
 pub struct ErrorBody {
     /// Stable, machine-readable (`event_not_allowed`, `role_not_allowed`, `stale_version`…).
     pub code: String,
-    /// A sentence for a person.
+    /// A sentence for the developer or the operator, in English.
     pub message: String,
+    /// The same refusal in French, for the actor who made the request (the precise reason
+    /// when the refusal has one: a letter posted too late, a date out of its legal range).
+    pub message_fr: String,
     /// What the code refers to (a refusal's fields, a request id), or `null`.
     #[schema(value_type = Option<Object>)]
     pub details: serde_json::Value,
@@ -54,13 +57,21 @@ impl ApiError {
             body: ErrorBody {
                 code: code.to_owned(),
                 message,
+                message_fr: ErrorCode::parse(code)
+                    .map(|c| c.message_fr())
+                    .unwrap_or("La demande n'a pas pu aboutir ; rien n'a été modifié.")
+                    .to_owned(),
                 details: serde_json::Value::Null,
             },
             retry_after: None,
         }
     }
 
+    /// Adds what the code refers to; a `message_fr` among them is the French sentence.
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        if let Some(fr) = details.get("message_fr").and_then(|m| m.as_str()) {
+            self.body.message_fr = fr.to_owned();
+        }
         self.body.details = details;
         self
     }
@@ -205,6 +216,25 @@ mod tests {
             ),
             (Refusal::NoBranch { event: s() }, 409),
             (Refusal::UnknownTimer { key: s() }, 409),
+            (
+                Refusal::PostedTooLate {
+                    input: s(),
+                    posted: chrono::NaiveDate::MIN,
+                    due: chrono::NaiveDate::MIN,
+                    message_fr: "Posté trop tard.".into(),
+                },
+                422,
+            ),
+            (
+                Refusal::DateOutOfRange {
+                    input: s(),
+                    value: chrono::NaiveDate::MIN,
+                    bound: "not_before",
+                    limit: chrono::NaiveDate::MIN,
+                    message_fr: "Trop tôt.".into(),
+                },
+                422,
+            ),
         ];
         for (r, status) in refusals {
             let code = r.code();
@@ -212,6 +242,30 @@ mod tests {
             assert_eq!((e.body.code.as_str(), e.status.as_u16()), (code, status));
             assert_eq!(e.body.details["code"], code);
         }
+    }
+
+    /// The actor reads the refusal in French: the precise reason when the refusal gives one,
+    /// the code's sentence otherwise.
+    #[test]
+    fn every_refusal_carries_its_french_sentence() {
+        let e = ApiError::from(Error::Refused(Refusal::PostedTooLate {
+            input: "expediee_le".into(),
+            posted: chrono::NaiveDate::MIN,
+            due: chrono::NaiveDate::MIN,
+            message_fr: "Le courrier a été posté le mardi 29 décembre 2026, trop tard.".into(),
+        }));
+        assert_eq!(
+            e.body.message_fr,
+            "Le courrier a été posté le mardi 29 décembre 2026, trop tard."
+        );
+        let e = ApiError::from(Error::Refused(Refusal::CaseClosed {
+            outcome: "clos".into(),
+        }));
+        assert_eq!(e.body.message_fr, ErrorCode::CaseClosed.message_fr());
+        assert_eq!(
+            ApiError::of(ErrorCode::Forbidden).body.message_fr,
+            ErrorCode::Forbidden.message_fr()
+        );
     }
 
     #[test]

@@ -41,13 +41,10 @@ impl PageError {
 
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
-        let message = ErrorCode::parse(&e.body.code)
-            .map(|c| c.message_fr().to_owned())
-            .unwrap_or_else(|| "La demande n'a pas pu aboutir ; rien n'a été modifié.".into());
         PageError {
             status: e.status,
             code: e.body.code,
-            message,
+            message: e.body.message_fr,
         }
     }
 }
