@@ -189,7 +189,8 @@ fn too_many() -> Response {
 }
 
 /// The page a link opens: one button, whose POST signs in. The token never leaves this site
-/// (`Referrer-Policy: no-referrer`).
+/// (`Referrer-Policy: same-origin`: not `no-referrer`, under which browsers send the button's
+/// POST with `Origin: null`, which the same-origin check must refuse).
 async fn link_page(Path(token): Path<String>) -> Response {
     let Some(token) = Some(token).filter(|t| is_token(t)) else {
         return no_longer_valid(StatusCode::BAD_REQUEST);
@@ -205,7 +206,7 @@ async fn link_page(Path(token): Path<String>) -> Response {
     (
         [(
             HeaderName::from_static("referrer-policy"),
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         )],
         page("Connexion à jalon", None, Nav::None, body),
     )

@@ -3,6 +3,7 @@
 //! with axe-core. Tools: `scripts/setup-browser`.
 
 pub mod harness;
+mod scenarios;
 
 use crate::server::harness::{Backend, spawn_app};
 use harness::{Browser, DESKTOP, PHONE};
