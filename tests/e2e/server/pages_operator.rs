@@ -396,7 +396,75 @@ async fn operator_retries_a_dead_notice_with_a_reason(backend: Backend) {
     assert_eq!(p.status, 404, "{}", p.body);
 }
 
+/// A case that waits for an event and for nothing else: listed as `nothing_pending` at once.
+const WAITING: &str = r#"
+id: attente-operateur
+title: Dossier en attente (exemple)
+legal_basis: "Décret du 13 septembre 2018, art. 22"
+roles:
+  gestionnaire: Gestionnaire
+start:
+  by: [gestionnaire]
+initial: en_attente
+states:
+  en_attente:
+    label: En attente
+    on:
+      clore:
+        by: [gestionnaire]
+        goto: clos
+  clos:
+    label: Clos
+    final: true
+"#;
+
+async fn the_list_comes_a_page_at_a_time(backend: Backend) {
+    let app = super::harness::spawn_app(backend).await;
+    let r = app.deploy(WAITING, serde_json::json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gestion = app.actor("Gestion", &["gestionnaire"]).await;
+    for i in 1..=55 {
+        // One minute apart: the list is oldest first.
+        app.clock
+            .set(brussels(2026, 11, 2, 8) + chrono::Duration::minutes(i));
+        let r = app
+            .start(
+                &gestion,
+                "attente-operateur",
+                &format!("P-{i:03}"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let admin = browser(&app, "admin@example.org").await;
+    let first = admin.get("/operateur?motif=nothing_pending").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(rows(&first.body), 50);
+    assert!(first.body.contains("Page 1 sur 2"), "{}", first.body);
+    assert!(first.body.contains(">P-001<") && first.body.contains(">P-050<"));
+    assert!(!first.body.contains(">P-051<"));
+    assert!(
+        first
+            .body
+            .contains(r#"href="/operateur?motif=nothing_pending&amp;page=2" rel="next""#),
+        "{}",
+        first.body
+    );
+    let second = admin.get("/operateur?motif=nothing_pending&page=2").await;
+    assert_eq!(rows(&second.body), 5, "{}", second.body);
+    assert!(second.body.contains(">P-055<") && !second.body.contains(">P-050<"));
+    assert!(second.body.contains(r#"rel="prev""#));
+    // The key search narrows the list and the counts alike.
+    let found = admin.get("/operateur?cle=p-05").await;
+    assert_eq!(rows(&found.body), 6, "{}", found.body);
+    assert_eq!(count_of(&found.body, "Rien n'est attendu"), 6);
+    assert_eq!(count_of(&found.body, "Tous les motifs"), 6);
+    assert!(!found.body.contains("Page 1 sur"));
+}
+
 on_both_backends!(
+    the_list_comes_a_page_at_a_time,
     operator_sees_stuck_cases_in_french,
     only_operators_see_and_retry,
     operator_retries_a_dead_notice_with_a_reason,
