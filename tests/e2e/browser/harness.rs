@@ -477,8 +477,10 @@ impl Browser {
         let Some(el) = found.into_iter().next() else {
             panic!("no button {button:?} on {}", self.current_url().await);
         };
+        let page = self.find("html").await;
         bounded(&format!("click {button:?}"), el.click()).await;
-        self.wait_loaded().await;
+        self.wait_replaced(&page, &format!("button {button:?}"))
+            .await;
     }
 
     /// Clicks the link whose text is `text` and waits for the page.
@@ -490,7 +492,29 @@ impl Browser {
                 .find(Locator::XPath(&format!("//a[normalize-space(.)={lit}]"))),
         )
         .await;
+        let page = self.find("html").await;
         bounded(&format!("click link {text:?}"), el.click()).await;
+        self.wait_replaced(&page, &format!("link {text:?}")).await;
+    }
+
+    /// Waits (bounded) until the document `page` (its `html` element, taken before a click) is
+    /// gone and the next one has loaded. A click returns before the navigation it starts: the
+    /// old document is still there, "complete", for a moment.
+    async fn wait_replaced(&self, page: &Element, what: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match page.tag_name().await {
+                Err(e) if e.is_stale_element_reference() => break,
+                Err(e) => panic!("browser: after {what}: {e:?}"),
+                Ok(_) => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} led to no new page within {WAIT:?} ({})",
+                self.current_url().await
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         self.wait_loaded().await;
     }
 

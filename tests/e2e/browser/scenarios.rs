@@ -402,7 +402,7 @@ async fn a_stale_form_is_refused_in_french_and_changes_nothing(backend: Backend)
     let now = case_json(&app, &id).await;
     assert_eq!(now["row_version"], changed["row_version"], "{now}");
     assert_eq!(
-        now["vars"]["notification_expediee_le"], "2026-12-22",
+        now["variables"]["notification_expediee_le"], "2026-12-22",
         "{now}"
     );
     assert_eq!(now["deadlines"], changed["deadlines"], "{now}");
