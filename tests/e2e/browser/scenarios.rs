@@ -763,6 +763,7 @@ async fn every_page_passes_axe_and_fits_a_phone(backend: Backend) {
     sweep.check("introuvable-404").await;
 
     // Signing out, a used link, then the administrator's pages.
+    b.goto(&go("/")).await;
     b.submit("Se déconnecter").await;
     assert!(b.current_url().await.ends_with("/connexion?fin=1"));
     sweep.check("connexion-fin").await;
