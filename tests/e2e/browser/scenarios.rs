@@ -662,9 +662,11 @@ impl Sweep<'_> {
     async fn check(&mut self, page: &str) {
         let name = shot(self.backend, page);
         let axe = self.b.check_accessible(&name).await;
+        let mut scrollers = self.unreachable_scrollers().await;
         self.b.screenshot(&name).await;
         self.b.phone().await;
         let (inner, scroll) = self.b.layout_widths().await;
+        scrollers.extend(self.unreachable_scrollers().await);
         let phone_axe = self.b.check_accessible(&format!("{name}-telephone")).await;
         self.b.screenshot(&format!("{name}-telephone")).await;
         self.b.desktop().await;
@@ -688,12 +690,46 @@ impl Sweep<'_> {
         if let Err(report) = phone_axe {
             self.problems.push(report);
         }
+        if !scrollers.is_empty() {
+            self.problems.push(format!(
+                "{name} ({}): boxes scroll sideways without tabindex=\"0\", a role and a name: {scrollers:#?}",
+                self.b.current_url().await
+            ));
+        }
         if scroll > inner {
             self.problems.push(format!(
                 "{name} ({}): {scroll}px wide in a {inner}px phone viewport; screenshot {name}-telephone.png",
                 self.b.current_url().await
             ));
         }
+    }
+
+    /// The boxes that scroll sideways on the page as shown now (a table or a diagram wider
+    /// than its container) and do not let a keyboard user reach and name them: each needs
+    /// `tabindex="0"`, a role and an accessible name (`role="region"` with `aria-label`, or a
+    /// `figure` named by its `figcaption`).
+    async fn unreachable_scrollers(&self) -> Vec<String> {
+        let found = self
+            .b
+            .client
+            .execute(
+                "return [...document.querySelectorAll('body *')].filter(e => {\
+                   const o = getComputedStyle(e).overflowX;\
+                   return (o === 'auto' || o === 'scroll') && e.scrollWidth > e.clientWidth;\
+                 }).filter(e => !(e.tabIndex >= 0 && (\
+                   (e.getAttribute('role') && (e.getAttribute('aria-label') || e.getAttribute('aria-labelledby')))\
+                   || (e.tagName === 'FIGURE' && e.querySelector(':scope > figcaption')))))\
+                   .map(e => e.outerHTML.slice(0, 120))",
+                vec![],
+            )
+            .await
+            .expect("list the scrolling boxes");
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     fn finish(self) {
