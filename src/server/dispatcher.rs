@@ -58,8 +58,9 @@ pub struct Dispatcher {
     /// ends right after the transport accepted the message, recording nothing.
     crash_after_delivery: Arc<AtomicBool>,
     /// The server's own address once it listens, for links when no public URL is configured
-    /// (filled after the port is bound, which may be port 0).
-    listen_url: Arc<OnceLock<String>>,
+    /// (filled after the port is bound, which may be port 0), and whether it stays the same
+    /// across restarts (a port chosen in the configuration, not by the system).
+    listen_url: Arc<OnceLock<(String, bool)>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +108,9 @@ impl Dispatcher {
 
     /// The server listens on `addr`: links in notices lead there unless a public URL is
     /// configured (an address of every interface becomes `localhost`). The first call wins.
-    pub fn listening_on(&self, addr: SocketAddr) {
+    /// The address the server listens on; `stable` when its port was configured (not 0), so
+    /// that links built from it are the same after a restart.
+    pub fn listening_on(&self, addr: SocketAddr, stable: bool) {
         let host = match addr.ip() {
             ip if ip.is_unspecified() => "localhost".to_owned(),
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
@@ -115,17 +118,27 @@ impl Dispatcher {
         };
         let _ = self
             .listen_url
-            .set(format!("http://{host}:{}", addr.port()));
+            .set((format!("http://{host}:{}", addr.port()), stable));
     }
 
-    /// Where links in notices lead: the public URL, else the listening address, without a
-    /// trailing slash.
+    /// Where links lead: the public URL, else the listening address, without a trailing
+    /// slash. For sign-in mails, which are not evidence and must always carry a link.
     pub fn base_url(&self) -> Option<String> {
         self.delivery
             .base_url
             .as_deref()
-            .or(self.listen_url.get().map(String::as_str))
+            .or(self.listen_url.get().map(|(u, _)| u.as_str()))
             .map(|u| u.trim_end_matches('/').to_owned())
+    }
+
+    /// Where links in a case's notices lead: an address that is the same every time the
+    /// notice is built (the public URL, or a configured listening port), since a notice
+    /// delivered again must be the same bytes; none when the port was chosen by the system.
+    fn case_base_url(&self) -> Option<String> {
+        match (&self.delivery.base_url, self.listen_url.get()) {
+            (Some(_), _) | (None, Some((_, true))) => self.base_url(),
+            _ => None,
+        }
     }
 
     #[doc(hidden)]
@@ -256,14 +269,14 @@ impl Dispatcher {
         let unreadable =
             |e: serde_json::Error| Unbuildable(format!("unreadable notice context: {e}"));
         let to_name = n.recipient_name.as_deref().unwrap_or("");
-        let base_url = self.base_url();
-        let (rendered, due) = match deployed {
+        let (rendered, due, base_url) = match deployed {
             Some(deployed) => {
                 let facts = NoticeFacts::from_text(&n.context).map_err(unreadable)?;
                 let templates = deployed
                     .template_set()
                     .map_err(|e| Unbuildable(format!("templates: {e}")))?;
                 let (context, due) = case_context(&deployed.def, &facts, to_name, to_email);
+                let base_url = self.case_base_url();
                 let context = match &base_url {
                     Some(url) => context.base_url(url.clone()),
                     None => context,
@@ -271,10 +284,11 @@ impl Dispatcher {
                 let rendered = templates
                     .render(&n.template, &context.build())
                     .map_err(|e| Unbuildable(e.to_string()))?;
-                (rendered, due)
+                (rendered, due, base_url)
             }
             None => {
                 let facts: Value = serde_json::from_str(&n.context).map_err(unreadable)?;
+                let base_url = self.base_url();
                 let rendered = if n.template == store::sessions::TEMPLATE {
                     let Some(base) = &base_url else {
                         return Err(Unbuildable(
@@ -285,7 +299,7 @@ impl Dispatcher {
                 } else {
                     super::digest_mail::render(&facts, to_name, to_email)
                 };
-                (rendered.map_err(Unbuildable)?, None)
+                (rendered.map_err(Unbuildable)?, None, base_url)
             }
         };
         let notice_id = notice_id(n);

@@ -19,7 +19,7 @@ pub async fn serve(cfg: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&cfg.database_url()), "jalon listening");
     println!("jalon listening on http://{addr}");
-    app.dispatcher.listening_on(addr);
+    app.dispatcher.listening_on(addr, cfg.listen.port() != 0);
     if cfg.notices.public_url.is_none() {
         tracing::warn!(
             links = %app.dispatcher.base_url().unwrap_or_default(),

@@ -296,11 +296,12 @@ async fn send_all<S: Strategy<Value = Value>>(
             .unwrap_or_else(|_| panic!("{path}: {status} is not JSON ({text}) for {}", shown()));
         if status >= 400 {
             let shape = reply.as_object().is_some_and(|o| {
-                o.len() == 3
+                o.len() == 4
                     && o.get("code")
                         .and_then(Value::as_str)
                         .is_some_and(|c| !c.is_empty())
                     && o.get("message").is_some_and(Value::is_string)
+                    && o.get("message_fr").is_some_and(Value::is_string)
                     && o.contains_key("details")
             });
             assert!(

@@ -112,7 +112,8 @@ pub async fn spawn_with(cfg: Config, data: Arc<tempfile::TempDir>, clock: Manual
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     // As `jalon serve`: links in notices lead here, handlers see the peer's address.
-    app.dispatcher.listening_on(addr);
+    // Each test server is its own public address for its whole life.
+    app.dispatcher.listening_on(addr, true);
     let router = app
         .router()
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
