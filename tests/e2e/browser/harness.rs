@@ -503,14 +503,16 @@ impl Browser {
     async fn wait_replaced(&self, page: &Element, what: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
-            match page.tag_name().await {
+            // While the navigation runs, chromedriver may answer other errors for a moment:
+            // only "stale" says the old document is gone; the rest are tried again.
+            let last = match page.tag_name().await {
                 Err(e) if e.is_stale_element_reference() => break,
-                Err(e) => panic!("browser: after {what}: {e:?}"),
-                Ok(_) => {}
-            }
+                Err(e) => format!("{e:?}"),
+                Ok(_) => "the old page is still shown".to_owned(),
+            };
             assert!(
                 Instant::now() < deadline,
-                "{what} led to no new page within {WAIT:?} ({})",
+                "{what} led to no new page within {WAIT:?} ({}): {last}",
                 self.current_url().await
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
