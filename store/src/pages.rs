@@ -6,10 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use engine::machine::civil::civil_date;
-use sea_orm::sea_query::{NullOrdering, Query};
-use sea_orm::{
-    ColumnTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::{actor, case, task};
 use super::queries::{TaskView, task_view};
@@ -38,7 +36,12 @@ pub struct TaskRow {
 
 impl Store {
     /// Open tasks for any of these roles (the rule of [`Store::tasks_for_roles`]), earliest
-    /// due first and undated last, one page of them, and how many match in all.
+    /// due first and undated last (ties by id), one page of them, and how many match in all.
+    ///
+    /// The order is read as two ordered ranges of the `tasks_open_by_due` index instead of one
+    /// `ORDER BY due_date NULLS LAST`, which no index serves and which sorted every open task
+    /// to show a page: first the dated tasks by `(due_date, id)`, then, once a page reaches
+    /// past them, the undated ones by `id`.
     pub async fn task_page(
         &self,
         roles: &[String],
@@ -68,13 +71,41 @@ impl Store {
             q = q.filter(task::Column::DueDate.lte(d.to_string()));
         }
         let total = q.clone().count(&self.db).await?;
-        let rows = q
-            .order_by_with_nulls(task::Column::DueDate, Order::Asc, NullOrdering::Last)
-            .order_by_asc(task::Column::Id)
-            .limit(f.limit.min(i64::MAX as u64))
-            .offset(f.offset.min(i64::MAX as u64))
-            .all(&self.db)
-            .await?;
+        let limit = f.limit.min(i64::MAX as u64);
+        let offset = f.offset.min(i64::MAX as u64);
+        let dated = q.clone().filter(task::Column::DueDate.is_not_null());
+        let mut rows = if offset < total {
+            dated
+                .clone()
+                .order_by_asc(task::Column::DueDate)
+                .order_by_asc(task::Column::Id)
+                .limit(limit)
+                .offset(offset)
+                .all(&self.db)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let short = limit - rows.len() as u64;
+        // A date filter leaves no undated task; otherwise the page goes on with them.
+        let undated_possible = f.due_before.is_none() && f.due_by.is_none();
+        if short > 0 && undated_possible && offset < total {
+            // Rows found mean the page starts among the dated tasks, so their count is known;
+            // a page past all of them counts them (over the index, no sort).
+            let dated_count = if rows.is_empty() {
+                dated.count(&self.db).await?
+            } else {
+                offset + rows.len() as u64
+            };
+            rows.extend(
+                q.filter(task::Column::DueDate.is_null())
+                    .order_by_asc(task::Column::Id)
+                    .limit(short)
+                    .offset(offset.saturating_sub(dated_count))
+                    .all(&self.db)
+                    .await?,
+            );
+        }
         let ids: Vec<String> = rows.iter().map(|t| t.case_id.clone()).collect();
         let cases: HashMap<String, (String, String)> = case::Entity::find()
             .filter(case::Column::Id.is_in(ids))

@@ -6,6 +6,7 @@
 //! missing input are refused in French and change nothing, a form without its CSRF token is
 //! refused, and a key with markup is shown as text.
 
+use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::harness::{Backend, TestApp, spawn_app};
@@ -564,8 +565,208 @@ async fn markup_in_a_key_is_text(backend: Backend) {
     assert!(!html.contains(key), "{html}");
 }
 
+/// "Mes tâches" reads its order as dated tasks by `(due_date, id)` then undated ones by `id`
+/// (two index ranges): every page, at every offset, with each filter, is the slice of the one
+/// order "earliest due first, undated last, ties by id" computed here, with the same total.
+async fn task_pages_keep_one_order(backend: Backend) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+    use store::entities::{case, task};
+    use store::pages::TaskFilter;
+
+    let app = spawn_app(backend).await;
+    let gov = app.actor("Gouv Ordre", &["gouvernement"]).await;
+    let r = app
+        .start(
+            &gov,
+            WF,
+            "ORDRE-1",
+            serde_json::json!({
+                "constatee_le": "2026-11-02",
+                "fondement": "occupation_art38",
+                "description": "Gérance",
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id_a = r.body["id"].as_str().unwrap().to_owned();
+    let db = app.app.state.store.db();
+    // A second case under another workflow id, for the workflow filter.
+    let mut other = case::Entity::find_by_id(id_a.clone())
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    other.id = format!("{id_a}-autre");
+    other.workflow_id = "autre-procedure".into();
+    other.business_key = "ORDRE-2".into();
+    let id_b = other.id.clone();
+    other
+        .into_active_model()
+        .reset_all()
+        .insert(db)
+        .await
+        .unwrap();
+
+    // Dates repeat (ties by id), undated tasks are inserted between dated ones, some tasks
+    // are closed or of a role the reader lacks: none of that may change the order.
+    let dates = [
+        Some("2026-12-20"),
+        None,
+        Some("2026-11-30"),
+        Some("2027-01-05"),
+        None,
+        Some("2026-11-30"),
+        Some("2026-12-01"),
+        None,
+        Some("2026-10-15"),
+        Some("2026-12-20"),
+        Some("2026-11-01"),
+    ];
+    let mut made = Vec::new();
+    for i in 0..60usize {
+        let due = dates[(i * 7) % dates.len()].map(str::to_owned);
+        let role = ["ordre-un", "ordre-deux", "ordre-absent"][i % 3].to_owned();
+        let status = if i % 11 == 4 {
+            task::Status::Closed
+        } else {
+            task::Status::Open
+        };
+        let case_id = if i % 4 == 1 { &id_b } else { &id_a }.clone();
+        let row = task::ActiveModel {
+            case_id: Set(case_id),
+            task_id: Set(format!("ordre-{i:02}")),
+            role: Set(role),
+            title: Set(format!("Tâche {i}")),
+            instructions: Set(None),
+            due_date: Set(due),
+            explanation: Set(None),
+            legal_basis: Set(None),
+            status: Set(status),
+            opened_at: Set(0),
+            closed_at: Set(None),
+            close_reason: Set(None),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        made.push(row);
+    }
+    let roles = vec!["ordre-un".to_owned(), "ordre-deux".to_owned()];
+    let now = app.clock_now();
+    let today = engine::machine::civil::civil_date(now);
+    let today_s = today.to_string();
+    // Some dated tasks are overdue, some are not.
+    assert!(("2026-10-16".."2027-01-05").contains(&today_s.as_str()));
+
+    /// A filter of the page, and the same rule written here.
+    struct Scenario {
+        name: &'static str,
+        workflow: Option<String>,
+        due_before: Option<NaiveDate>,
+        due_by: Option<NaiveDate>,
+        keep: fn(&task::Model, &str, &str) -> bool,
+    }
+    let scenarios = [
+        Scenario {
+            name: "all",
+            workflow: None,
+            due_before: None,
+            due_by: None,
+            keep: |_, _, _| true,
+        },
+        Scenario {
+            name: "workflow",
+            workflow: Some("autre-procedure".into()),
+            due_before: None,
+            due_by: None,
+            keep: |t, b, _| t.case_id == b,
+        },
+        Scenario {
+            name: "workflow of A",
+            workflow: Some(WF.into()),
+            due_before: None,
+            due_by: None,
+            keep: |t, b, _| t.case_id != b,
+        },
+        Scenario {
+            name: "late",
+            workflow: None,
+            due_before: Some(today),
+            due_by: None,
+            keep: |t, _, today| t.due_date.as_deref().is_some_and(|d| d < today),
+        },
+        Scenario {
+            name: "by 2026-12-20",
+            workflow: None,
+            due_before: None,
+            due_by: NaiveDate::from_ymd_opt(2026, 12, 20),
+            keep: |t, _, _| t.due_date.as_deref().is_some_and(|d| d <= "2026-12-20"),
+        },
+    ];
+    for Scenario {
+        name,
+        workflow,
+        due_before,
+        due_by,
+        keep,
+    } in scenarios
+    {
+        let mut expected: Vec<&task::Model> = made
+            .iter()
+            .filter(|t| t.status == task::Status::Open && roles.contains(&t.role))
+            .filter(|t| keep(t, &id_b, &today_s))
+            .collect();
+        expected.sort_by(|x, y| {
+            (x.due_date.is_none(), &x.due_date, x.id).cmp(&(
+                y.due_date.is_none(),
+                &y.due_date,
+                y.id,
+            ))
+        });
+        let expected: Vec<&str> = expected.iter().map(|t| t.task_id.as_str()).collect();
+        assert!(expected.len() > 3, "{name}: {expected:?}");
+        for limit in [1u64, 7, 25] {
+            for offset in 0..expected.len() as u64 + 3 {
+                let f = TaskFilter {
+                    workflow: workflow.clone(),
+                    due_before,
+                    due_by,
+                    limit,
+                    offset,
+                };
+                let (page, total) = app
+                    .app
+                    .state
+                    .store
+                    .task_page(&roles, &f, now)
+                    .await
+                    .unwrap();
+                let got: Vec<&str> = page.iter().map(|r| r.task.task_id.as_str()).collect();
+                let from = (offset as usize).min(expected.len());
+                let to = (from + limit as usize).min(expected.len());
+                assert_eq!(
+                    got,
+                    expected[from..to],
+                    "{name}, limit {limit}, offset {offset}"
+                );
+                assert_eq!(total, expected.len() as u64, "{name}");
+                for r in &page {
+                    let key = if r.task.case_id == id_b {
+                        "ORDRE-2"
+                    } else {
+                        "ORDRE-1"
+                    };
+                    assert_eq!(r.case_key, key, "{name}");
+                }
+            }
+        }
+    }
+}
+
 on_both_backends!(
     start_list_and_read,
     act_through_forms,
-    markup_in_a_key_is_text
+    markup_in_a_key_is_text,
+    task_pages_keep_one_order
 );
