@@ -117,6 +117,27 @@ pub struct Rendered {
     pub html: Option<String>,
 }
 
+impl Rendered {
+    /// The notice ends with the link to its page (`what` says which, in French): every notice
+    /// of a case leads to it, whatever its template says, so that the actor can act on it.
+    pub fn with_link(mut self, what: &str, url: &str) -> Rendered {
+        if !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self.text.push_str(&format!("\n{what} : {url}\n"));
+        if let Some(html) = &mut self.html {
+            let url = handlebars::html_escape(url);
+            let what = handlebars::html_escape(what);
+            let link = format!("<p><a href=\"{url}\">{what}</a></p>");
+            match html.rfind("</body>") {
+                Some(at) => html.insert_str(at, &link),
+                None => html.push_str(&link),
+            }
+        }
+        self
+    }
+}
+
 /// The templates of one workflow, compiled once and rendered many times.
 pub struct TemplateSet {
     /// Subject and text: nothing is escaped.

@@ -284,6 +284,24 @@ impl Dispatcher {
                 let rendered = templates
                     .render(&n.template, &context.build())
                     .map_err(|e| Unbuildable(e.to_string()))?;
+                // The page to act on: the task's when the notice is about one, else the case's.
+                let rendered = match (&base_url, &n.case_id) {
+                    (Some(base), Some(case)) => match facts
+                        .deadline
+                        .as_ref()
+                        .filter(|d| deployed.def.task(&d.of).is_some())
+                    {
+                        Some(d) => rendered.with_link(
+                            "Faire la tâche dans jalon",
+                            &format!("{base}/cases/{case}/tasks/{}", d.of),
+                        ),
+                        None => rendered.with_link(
+                            "Voir le dossier dans jalon",
+                            &format!("{base}/cases/{case}"),
+                        ),
+                    },
+                    _ => rendered,
+                };
                 (rendered, due, base_url)
             }
             None => {

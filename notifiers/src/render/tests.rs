@@ -532,3 +532,26 @@ states:
         "{found:?}"
     );
 }
+
+#[test]
+fn a_notice_ends_with_the_link_to_act_on_it() {
+    let r = Rendered {
+        subject: "Objet".into(),
+        text: "Bonjour".into(),
+        html: Some("<html><body><p>Bonjour</p></body></html>".into()),
+    }
+    .with_link(
+        "Faire la tâche dans jalon",
+        "https://j.example.be/cases/c1/tasks/t&1",
+    );
+    assert_eq!(
+        r.text,
+        "Bonjour\n\nFaire la tâche dans jalon : https://j.example.be/cases/c1/tasks/t&1\n"
+    );
+    assert_eq!(
+        r.html.as_deref(),
+        Some(
+            "<html><body><p>Bonjour</p><p><a href=\"https://j.example.be/cases/c1/tasks/t&amp;1\">Faire la tâche dans jalon</a></p></body></html>"
+        )
+    );
+}

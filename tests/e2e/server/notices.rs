@@ -635,6 +635,21 @@ async fn reminder_before_the_due_date(backend: Backend) {
         .unwrap()
         .to_owned();
     assert!(ics.contains("DTSTART;VALUE=DATE:20261230"), "{ics}");
+    // The reminder of a task leads to the task's page, where the actor acts on it.
+    let text = leaves(&parsed["body"])
+        .into_iter()
+        .find(|p| p["content_type"] == "text/plain")
+        .expect("a text part")["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains(&format!(
+            "Faire la tâche dans jalon : {}/cases/{id}/tasks/informer_membre",
+            app.base
+        )),
+        "{text}"
+    );
 }
 
 /// A notice that cannot be rendered when it is sent (here: its stored template altered after
