@@ -196,6 +196,11 @@ pub struct Event {
     /// Suspended timers to resume with their remaining time.
     #[serde(default)]
     pub resume: Vec<Located<String>>,
+    /// The date input on which `suspend` and `resume` take effect, when it is not the day the
+    /// event is recorded (an absence entered afterwards, from its first day): the period
+    /// stops, or counts again, from that date.
+    #[serde(default)]
+    pub effective: Option<Located<String>>,
     /// Timers to extend.
     #[serde(default)]
     pub extend: Vec<Located<Extension>>,

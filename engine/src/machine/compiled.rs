@@ -148,6 +148,8 @@ pub struct EventDef {
     pub start_case: Option<StartCaseDef>,
     pub suspend: Vec<usize>,
     pub resume: Vec<usize>,
+    /// The date variable on which suspend/resume take effect (default: the event's day).
+    pub effective: Option<Arc<str>>,
     pub extend: Vec<(usize, Length)>,
     /// The letter's dispatch date (a date variable among the inputs) and the timer of the
     /// period it must be posted within.
@@ -429,6 +431,15 @@ impl Compiler {
                         .iter()
                         .map(|t| self.timer_ref(t))
                         .collect::<Result<_, _>>()?,
+                    effective: match &e.effective {
+                        Some(v) => {
+                            if self.var(v)?.ty != VarType::Date {
+                                return Err(format!("{}: '{}' is not a date variable", at(v), **v));
+                            }
+                            Some(self.name(v))
+                        }
+                        None => None,
+                    },
                     extend,
                     posted: e
                         .posted

@@ -280,11 +280,17 @@ fn event(
     let mut next = case.clone();
     next.variables = variables;
     let mut tx = Tx::new(def, cal, now, next);
+    let effective = ev
+        .effective
+        .as_ref()
+        .and_then(|v| tx.case.variables.get(v))
+        .and_then(|v| v.as_date())
+        .unwrap_or(tx.today);
     for &ti in &ev.suspend {
-        tx.suspend(ti);
+        tx.suspend(ti, effective);
     }
     for &ti in &ev.resume {
-        tx.resume(ti);
+        tx.resume(ti, effective);
     }
     for &(ti, by) in &ev.extend {
         tx.extend(ti, by);

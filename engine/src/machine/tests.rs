@@ -1159,3 +1159,79 @@ fn a_date_before_its_legal_minimum_is_refused_with_the_article() {
         "convoque"
     );
 }
+
+/// Art. 65 § 3: only services actually rendered count. An absence entered afterwards, from
+/// its first day to the return, pushes the end of the stage back by exactly its length.
+const STAGE: &str = r#"
+id: stage-absences
+title: Stage
+legal_basis: "Décret du 13 septembre 2018, art. 65, § 3"
+roles: { gouvernement: Gouvernement }
+variables:
+  absence_debut_le: { type: date }
+  absence_fin_le: { type: date }
+start: { by: [gouvernement] }
+initial: stage
+states:
+  stage:
+    label: Stage
+    timers:
+      - id: fin_stage
+        after: { years: 2 }
+        goto: fin
+    on:
+      debut_absence:
+        by: [gouvernement]
+        inputs: [absence_debut_le]
+        effective: absence_debut_le
+        suspend: [fin_stage]
+      fin_absence:
+        by: [gouvernement]
+        inputs: [absence_fin_le]
+        effective: absence_fin_le
+        resume: [fin_stage]
+  fin: { label: Fin, final: true }
+"#;
+
+#[test]
+fn an_absence_entered_afterwards_pushes_the_end_back_by_its_length() {
+    let def = Definition::compile(definition::parse(STAGE).expect("parses")).expect("compiles");
+    let (case, _) = start(
+        &def,
+        &Calendar::fwb(),
+        StartRequest {
+            by: actor("gouvernement"),
+            inputs: Inputs::new(),
+            now: noon("2026-09-01"),
+        },
+    )
+    .expect("starts");
+    // Two years from Tue 1 Sep 2026: Fri 1 Sep 2028.
+    assert_eq!(due(&case, "fin_stage"), d("2028-09-01"));
+    // Absent from Mon 1 Mar 2027, entered on the 10th; back on Thu 1 Apr 2027, entered on
+    // the 6th: 31 days not served.
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "debut_absence",
+            "gouvernement",
+            json!({"absence_debut_le": "2027-03-01"}),
+        ),
+        "2027-03-10",
+    )
+    .expect("suspended");
+    let (case, _) = run(
+        &def,
+        &case,
+        ev(
+            "fin_absence",
+            "gouvernement",
+            json!({"absence_fin_le": "2027-04-01"}),
+        ),
+        "2027-04-06",
+    )
+    .expect("resumed");
+    // 1 Sep 2028 + 31 days = Mon 2 Oct 2028.
+    assert_eq!(due(&case, "fin_stage"), d("2028-10-02"));
+}

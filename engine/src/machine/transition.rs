@@ -533,8 +533,9 @@ impl<'a> Tx<'a> {
             .position(|t| t.key.timer == *id && !matches!(t.kind, TimerKind::Reminder { .. }))
     }
 
-    /// Suspends a timer: it stops counting and keeps its remaining budget.
-    pub fn suspend(&mut self, ti: usize) {
+    /// Suspends a timer as of `on` (the day of the event, or the date an input gives): it
+    /// stops counting and keeps the budget it had left that day.
+    pub fn suspend(&mut self, ti: usize, on: NaiveDate) {
         let Some(at) = self.live_timer(ti) else {
             return;
         };
@@ -544,11 +545,11 @@ impl<'a> Tx<'a> {
         }
         let remaining = match t.due.length.map(|l| l.unit) {
             Some(Unit::WorkingDays) => Length::new(
-                self.cal.working_days_between(self.today, t.due.due),
+                self.cal.working_days_between(on, t.due.due),
                 Unit::WorkingDays,
             ),
             _ => Length::new(
-                (t.due.raw_end - self.today).num_days().max(0) as u32,
+                (t.due.raw_end - on).num_days().max(0) as u32,
                 Unit::CalendarDays,
             ),
         };
@@ -556,7 +557,7 @@ impl<'a> Tx<'a> {
         let owner = key.timer.clone();
         self.effects.push(Effect::CancelTimer { key });
         self.case.timers[at].status = TimerStatus::Suspended {
-            since: self.today,
+            since: on,
             remaining: (remaining.count > 0).then_some(remaining),
             extensions: Vec::new(),
         };
@@ -599,8 +600,9 @@ impl<'a> Tx<'a> {
             .unwrap_or_default()
     }
 
-    /// Resumes a suspended timer: its remaining budget counts again from today (Art. 22).
-    pub fn resume(&mut self, ti: usize) {
+    /// Resumes a suspended timer: its remaining budget counts again from `on` (the day of the
+    /// event, or the date an input gives), Art. 22 applied.
+    pub fn resume(&mut self, ti: usize, on: NaiveDate) {
         let Some(at) = self.live_timer(ti) else {
             return;
         };
@@ -613,7 +615,7 @@ impl<'a> Tx<'a> {
             return;
         };
         let rule = self.end_rule(ti);
-        let mut due = match self.cal.deadline_under(self.today, None, remaining, rule) {
+        let mut due = match self.cal.deadline_under(on, None, remaining, rule) {
             Ok(d) => d,
             Err(e) => {
                 self.detail.push(Detail::Failed {

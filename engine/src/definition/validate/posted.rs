@@ -67,6 +67,26 @@ pub(super) fn check(c: &mut Checker<'_>) {
                     );
                 }
             }
+            if let Some(on) = &event.effective {
+                let given = event
+                    .inputs
+                    .iter()
+                    .chain(&event.optional_inputs)
+                    .any(|i| i.value == on.value);
+                let is_date = c.variable(on).is_some_and(|v| v.ty == VarType::Date);
+                let moves = !event.suspend.is_empty() || !event.resume.is_empty();
+                if !given || !is_date || !moves {
+                    c.error(
+                        "effective-invalid",
+                        on.pos,
+                        format!(
+                            "event `{event_id}` takes effect on `{}`, which is not one of its date inputs, or it suspends and resumes nothing",
+                            on.value
+                        ),
+                        "`effective` names a date the actor gives (listed in `inputs`), for an event with `suspend` or `resume`",
+                    );
+                }
+            }
             let Some(p) = &event.posted else { continue };
             let required = event.inputs.iter().any(|i| i.value == p.date.value);
             let is_date = c.variable(&p.date).is_some_and(|v| v.ty == VarType::Date);
