@@ -69,3 +69,25 @@ pub fn page(title: &str, viewer: Option<&Viewer>, current: Nav, main: Markup) ->
         }
     }
 }
+
+/// A table that stacks on a phone: a header per column, each cell labelled with its column's
+/// header (`data-label`, shown by the stylesheet when the table stacks), inside a box that
+/// scrolls rather than widen the page. The one way pages write such a table.
+pub fn responsive_table(headers: &[&str], rows: impl IntoIterator<Item = Vec<Markup>>) -> Markup {
+    html! {
+        div.table-wrap {
+            table.responsive {
+                thead { tr { @for h in headers { th scope="col" { (h) } } } }
+                tbody {
+                    @for row in rows {
+                        tr {
+                            @for (h, cell) in headers.iter().zip(row) {
+                                td data-label=(h) { (cell) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

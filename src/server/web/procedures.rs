@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use super::diagram;
 use super::error::PageError;
-use super::layout::{Nav, page};
+use super::layout::{Nav, page, responsive_table};
 use super::session::{CSRF_FIELD, CsrfForm, Viewer};
 use crate::procedure_facts::{self, DeadlineRow, Effect, Kind, STATE_ENTRY, Start};
 use crate::server::AppState;
@@ -316,59 +316,36 @@ fn french_instant(millis: i64) -> String {
 }
 
 fn roles_table(wf: &Workflow) -> Markup {
+    let rows = wf
+        .roles
+        .iter()
+        .map(|(id, label)| vec![html! { (label) }, html! { code { (id) } }]);
     html! {
         h2 { "Rôles" }
-        div.table-wrap {
-            table.responsive {
-                thead { tr { th scope="col" { "Rôle" } th scope="col" { "Identifiant" } } }
-                tbody {
-                    @for (id, label) in &wf.roles {
-                        tr {
-                            td data-label="Rôle" { (label) }
-                            td data-label="Identifiant" { code { (id) } }
-                        }
-                    }
-                }
-            }
-        }
+        (responsive_table(&["Rôle", "Identifiant"], rows))
     }
 }
 
 fn states_table(wf: &Workflow) -> Markup {
+    let rows = wf.states.iter().map(|(id, st)| {
+        vec![
+            html! { (st.label) @if *id == wf.initial.value { " (état initial)" } },
+            html! { code { (id) } },
+            html! { (st.legal_basis.as_deref().map_or("—".into(), one_line)) },
+            html! {
+                @if st.is_final {
+                    "Oui"
+                    @if let Some(o) = &st.outcome { " — issue : " code { (o) } }
+                } @else { "Non" }
+            },
+        ]
+    });
     html! {
         h2 { "États" }
-        div.table-wrap {
-            table.responsive {
-                thead {
-                    tr {
-                        th scope="col" { "État" }
-                        th scope="col" { "Identifiant" }
-                        th scope="col" { "Fondement légal" }
-                        th scope="col" { "Fin de la procédure" }
-                    }
-                }
-                tbody {
-                    @for (id, s) in &wf.states {
-                        tr {
-                            td data-label="État" {
-                                (s.label)
-                                @if *id == wf.initial.value { " (état initial)" }
-                            }
-                            td data-label="Identifiant" { code { (id) } }
-                            td data-label="Fondement légal" {
-                                (s.legal_basis.as_deref().map_or("—".into(), one_line))
-                            }
-                            td data-label="Fin de la procédure" {
-                                @if s.is_final {
-                                    "Oui"
-                                    @if let Some(o) = &s.outcome { " — issue : " code { (o) } }
-                                } @else { "Non" }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (responsive_table(
+            &["État", "Identifiant", "Fondement légal", "Fin de la procédure"],
+            rows,
+        ))
     }
 }
 
@@ -459,37 +436,24 @@ fn moves(wf: &Workflow) -> Vec<Move> {
 
 fn moves_table(wf: &Workflow) -> Markup {
     let all = moves(wf);
+    let rows = all.iter().map(|m| {
+        vec![
+            html! { (m.from) },
+            html! { (m.trigger) },
+            html! { (m.to) },
+            html! { (m.who) },
+            html! { (m.basis.as_deref().map_or("—".into(), one_line)) },
+        ]
+    });
     html! {
         h2 { "Transitions" }
         @if all.is_empty() {
             p { "Aucune transition." }
         } @else {
-            div.table-wrap {
-                table.responsive {
-                    thead {
-                        tr {
-                            th scope="col" { "Depuis" }
-                            th scope="col" { "Déclencheur" }
-                            th scope="col" { "Vers" }
-                            th scope="col" { "Qui peut agir" }
-                            th scope="col" { "Fondement légal" }
-                        }
-                    }
-                    tbody {
-                        @for m in &all {
-                            tr {
-                                td data-label="Depuis" { (m.from) }
-                                td data-label="Déclencheur" { (m.trigger) }
-                                td data-label="Vers" { (m.to) }
-                                td data-label="Qui peut agir" { (m.who) }
-                                td data-label="Fondement légal" {
-                                    (m.basis.as_deref().map_or("—".into(), one_line))
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            (responsive_table(
+                &["Depuis", "Déclencheur", "Vers", "Qui peut agir", "Fondement légal"],
+                rows,
+            ))
         }
     }
 }
