@@ -13,6 +13,7 @@ use sea_orm::{
     ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::changes::Change;
 use super::conn::Conn;
 use super::entities::{case, timer};
 use super::registry::Deployed;
@@ -97,8 +98,9 @@ impl Store {
                 })
             })
             .await?;
+        self.committed(written.changed);
         metrics::counter!("jalon_transitions_total", "trigger" => "start").increment(1);
-        Ok(written)
+        Ok(written.row)
     }
 
     pub async fn send_event(
@@ -160,8 +162,9 @@ impl Store {
                 })
             })
             .await?;
+        self.committed(written.changed);
         metrics::counter!("jalon_transitions_total", "trigger" => "event").increment(1);
-        Ok(written)
+        Ok(written.row)
     }
 
     /// Fires a timer this process claimed: marks it fired and applies the transition in one
@@ -192,7 +195,7 @@ impl Store {
                         )
                         .await?;
                     if marked != 1 {
-                        return Ok(Fired::Skipped);
+                        return Ok((Fired::Skipped, Vec::new()));
                     }
                     let row = read_case(txn, &claimed.case_id).await?;
                     let deployed = store.registry.version(txn, row.version_id).await?;
@@ -203,8 +206,10 @@ impl Store {
                         Ok((case, effects)) => {
                             let row = Row::Existing(&row);
                             let late = Some(late_ms);
-                            apply(&store, txn, now, &deployed, row, &case, effects, late).await?;
-                            Ok(Fired::Fired { late_ms })
+                            let applied =
+                                apply(&store, txn, now, &deployed, row, &case, effects, late)
+                                    .await?;
+                            Ok((Fired::Fired { late_ms }, applied.changed))
                         }
                         Err(refusal) => {
                             txn.exec(
@@ -220,12 +225,14 @@ impl Store {
                                     .filter(timer::Column::Id.eq(claimed.id)),
                             )
                             .await?;
-                            Ok(Fired::Stale)
+                            Ok((Fired::Stale, Vec::new()))
                         }
                     }
                 })
             })
             .await?;
+        let (fired, changed) = fired;
+        self.committed(changed);
         if let Fired::Fired { late_ms } = fired {
             metrics::counter!("jalon_transitions_total", "trigger" => "timer").increment(1);
             metrics::histogram!("jalon_timer_lateness_seconds").record(late_ms as f64 / 1000.0);
@@ -276,8 +283,7 @@ fn parse_key(s: &str) -> Result<TimerKey, Error> {
 }
 
 /// Writes one engine outcome, then starts the children and tells the parents it set off
-/// (and what those set off in turn), all through the caller's transaction. Returns the row of
-/// the case the trigger was for.
+/// (and what those set off in turn), all through the caller's transaction.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn apply(
     store: &Store,
@@ -288,13 +294,23 @@ pub(super) async fn apply(
     case: &Case,
     effects: Vec<Effect>,
     late_ms: Option<i64>,
-) -> Result<case::Model, Error> {
+) -> Result<Applied, Error> {
     let mut w = Writer::new(txn, now);
-    let written = w.write(deployed, row, case, effects, late_ms).await?;
+    let row = w.write(deployed, row, case, effects, late_ms).await?;
     while let Some(f) = w.next_followup() {
         followup(store, &mut w, f).await?;
     }
-    Ok(written)
+    Ok(Applied {
+        row,
+        changed: w.changed,
+    })
+}
+
+/// A trigger's outcome as written: the row of its case, and every case row it wrote (its
+/// own, children, parents, linked cases), to tell once the transaction committed.
+pub(super) struct Applied {
+    pub row: case::Model,
+    pub changed: Vec<Change>,
 }
 
 async fn followup(store: &Store, w: &mut Writer<'_>, f: Followup) -> Result<(), Error> {

@@ -4,6 +4,7 @@
 
 pub mod actors;
 mod batch;
+pub mod changes;
 mod claim;
 pub mod clock;
 pub(crate) mod conn;
@@ -54,6 +55,8 @@ pub struct Store {
     jobs: Option<tokio::sync::mpsc::Sender<batch::Job>>,
     /// What the last write told about the storage (see [`Store::ready`]).
     health: Arc<Health>,
+    /// Case rows this process committed (`changes.rs`).
+    changes: tokio::sync::broadcast::Sender<changes::Change>,
 }
 
 /// The pool waits this long for a connection before the request fails (503
@@ -169,6 +172,7 @@ impl Store {
                 full: AtomicBool::new(false),
                 folder: folder.map(Path::to_owned),
             }),
+            changes: changes::channel(),
         })
     }
 

@@ -366,18 +366,23 @@ impl Store {
                     }
                 };
                 if claimed != 1 {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let row = Row::New {
                     id,
                     key,
                     parent_id: None,
                 };
-                drive::apply(&store, txn, now, d, row, &case, effects, None).await?;
-                Ok(true)
+                let applied = drive::apply(&store, txn, now, d, row, &case, effects, None).await?;
+                Ok(Some(applied.changed))
             })
         })
         .await
+        .map(|changed| {
+            let started = changed.is_some();
+            self.committed(changed.unwrap_or_default());
+            started
+        })
     }
 
     /// Records a failed attempt on the occurrence's row (inserted with no case on the first

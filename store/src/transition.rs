@@ -12,6 +12,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 
 use super::Error;
+use super::changes::Change;
 use super::conn::Conn;
 use super::entities::{case, history, outbox, task, timer};
 use super::notice_facts::{CaseFacts, DeadlineFacts, NoticeFacts, StateFacts, WorkflowFacts};
@@ -60,6 +61,8 @@ pub(super) struct Writer<'a> {
     followups: VecDeque<Followup>,
     /// The history row of the transition being written: its notices' `history_id`.
     history_id: Option<i64>,
+    /// Every case row written, to tell once the transaction commits (`changes.rs`).
+    pub changed: Vec<Change>,
 }
 
 fn explanation(d: &Deadline) -> String {
@@ -81,6 +84,7 @@ impl<'a> Writer<'a> {
             now,
             followups: VecDeque::new(),
             history_id: None,
+            changed: Vec::new(),
         }
     }
 
@@ -216,6 +220,10 @@ impl<'a> Writer<'a> {
                 outcome: outcome.to_string(),
             });
         }
+        self.changed.push(Change {
+            case_id: written.id.as_str().into(),
+            row_version: written.row_version,
+        });
         Ok(written)
     }
 
