@@ -47,6 +47,8 @@ pub enum Cause {
     Event { name: Arc<str> },
     Timer { key: TimerKey },
     ChildEnded { workflow: String, outcome: String },
+    /// A document was attached to the case (the store records it; the machine never runs).
+    Document { id: Arc<str> },
 }
 
 impl fmt::Display for Cause {
@@ -58,6 +60,7 @@ impl fmt::Display for Cause {
             Cause::ChildEnded { workflow, outcome } => {
                 write!(f, "child {workflow} ended: {outcome}")
             }
+            Cause::Document { id } => write!(f, "document {id}"),
         }
     }
 }
