@@ -47,6 +47,8 @@ pub enum Cause {
     Event { name: Arc<str> },
     Timer { key: TimerKey },
     ChildEnded { workflow: String, outcome: String },
+    /// The case moved to a newer version of its workflow (`jalon cases migrate`).
+    Migration { from_version: u32, to_version: u32 },
     /// A document was attached to the case (the store records it; the machine never runs).
     Document { id: Arc<str> },
 }
@@ -60,6 +62,10 @@ impl fmt::Display for Cause {
             Cause::ChildEnded { workflow, outcome } => {
                 write!(f, "child {workflow} ended: {outcome}")
             }
+            Cause::Migration {
+                from_version,
+                to_version,
+            } => write!(f, "migration v{from_version} -> v{to_version}"),
             Cause::Document { id } => write!(f, "document {id}"),
         }
     }
@@ -74,6 +80,9 @@ pub enum CloseReason {
     StateLeft,
     /// The case reached a final state.
     CaseClosed,
+    /// The case moved to a version of its workflow whose state has no such task, or a
+    /// different due date for it (then opened again).
+    Migrated,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -177,6 +186,8 @@ pub enum Detail {
         due: NaiveDate,
         until: NaiveDate,
     },
+    /// One change of a migration to a newer version of the workflow.
+    Migrated { change: super::migrate::Change },
 }
 
 impl Detail {
@@ -235,6 +246,7 @@ impl Detail {
                 french::long_date(*due),
                 french::long_date(*until)
             ),
+            Detail::Migrated { change } => change.fr(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod case;
 pub mod civil;
 mod compiled;
 mod effect;
+pub mod migrate;
 mod refusal;
 mod schedule;
 mod stuck;

@@ -304,7 +304,7 @@ impl<'a> Tx<'a> {
         }
     }
 
-    fn open_task(&mut self, ki: usize, default_from: NaiveDate) {
+    pub fn open_task(&mut self, ki: usize, default_from: NaiveDate) {
         let def = self.def;
         let task = &def.tasks[ki];
         let due = match &task.due {

@@ -91,6 +91,7 @@ fn moment(out: &mut String, m: &Moment) {
                     CloseReason::Completed => "accomplie",
                     CloseReason::StateLeft => "l'état a changé",
                     CloseReason::CaseClosed => "dossier clos",
+                    CloseReason::Migrated => "nouvelle version de la procédure",
                 };
                 let _ = writeln!(out, "  tâche fermée : {id} ({why})");
             }
