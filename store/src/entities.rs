@@ -400,3 +400,23 @@ pub mod web_session {
     }
     no_relations!();
 }
+
+pub mod document {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "documents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub case_id: String,
+        pub file_name: String,
+        pub content_type: String,
+        pub size: i64,
+        pub sha256: String,
+        pub uploaded_by: String,
+        pub uploaded_at: i64,
+        pub bytes: Vec<u8>,
+    }
+    no_relations!();
+}

@@ -10,6 +10,7 @@ pub mod clock;
 pub(crate) mod conn;
 pub mod deploy;
 mod digest_queue;
+pub mod documents;
 pub mod drive;
 pub mod entities;
 mod error;
