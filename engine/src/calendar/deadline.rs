@@ -120,6 +120,47 @@ pub struct Deadline {
     /// With `fixed`: the first such day after `from`, rather than the one of its year.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fixed_next: bool,
+    /// The decisions that moved this deadline after it was first counted (an extension, a
+    /// suspension and its resumption, a correction of the date it counts from), oldest first:
+    /// the explanation says who moved it, when and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<Decision>,
+}
+
+/// A decision that moved a deadline: what it did, the day it was taken, by whom and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub change: Change,
+    /// The civil day the decision was recorded.
+    pub on: NaiveDate,
+    /// The actor's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The workflow's event that carried it, when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The due date before the decision (none while the deadline was suspended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_due: Option<NaiveDate>,
+}
+
+/// How a decision moved a deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// Extended by `by`, counted from the end of the period in its own unit.
+    Extension { by: Length },
+    /// Stopped as of `from`, with `remaining` left to run (`None`: nothing left).
+    Suspension {
+        from: NaiveDate,
+        remaining: Option<Length>,
+    },
+    /// The remaining length runs again from `on`.
+    Resumption { on: NaiveDate },
+    /// Counted again because the date it counts from (`variable`) was corrected.
+    Correction { variable: String },
 }
 
 /// A day and month fixed by a text, whatever the year ("le 1er juillet de chaque année").
@@ -208,6 +249,7 @@ impl Calendar {
             outside_art_22: true,
             fixed: Some(day),
             fixed_next: false,
+            decisions: Vec::new(),
         })
     }
 
@@ -345,6 +387,7 @@ impl Calendar {
             outside_art_22: rule == EndRule::Kept,
             fixed: None,
             fixed_next: false,
+            decisions: Vec::new(),
         })
     }
 

@@ -2,7 +2,7 @@
 
 use chrono::{Datelike, NaiveDate, Weekday};
 
-use super::{DayOff, Deadline, Length, Means, NonWorkingDay, Unit};
+use super::{Change, DayOff, Deadline, Decision, Length, Means, NonWorkingDay, Unit};
 
 const MONTHS: [&str; 12] = [
     "janvier",
@@ -89,8 +89,53 @@ fn push_holidays_skipped(lines: &mut Vec<String>, d: &Deadline) {
     }
 }
 
-/// One line per step of the computation; see [`Deadline::explain_fr`].
+/// One line per step of the computation, then one per decision that moved the deadline; see
+/// [`Deadline::explain_fr`].
 pub(super) fn explain(d: &Deadline) -> Vec<String> {
+    let mut lines = counting(d);
+    lines.extend(d.decisions.iter().map(decision));
+    lines
+}
+
+/// "Délai prolongé de 10 jours ouvrables par décision du lundi 6 avril 2026 (admin-1 : motif)
+/// ; échéance précédente : …".
+pub fn decision(x: &Decision) -> String {
+    let what = match &x.change {
+        Change::Extension { by } => format!("Délai prolongé de {}", length(*by)),
+        Change::Suspension { from, remaining } => format!(
+            "Délai suspendu à partir du {} ({})",
+            long_date(*from),
+            match remaining {
+                Some(l) => format!("{} restants", length(*l)),
+                None => "aucun jour restant".to_string(),
+            }
+        ),
+        Change::Resumption { on } => format!(
+            "Délai repris le {} pour le temps qui restait à courir",
+            long_date(*on)
+        ),
+        Change::Correction { variable } => {
+            format!("Délai recompté après correction de « {variable} »")
+        }
+    };
+    let mut line = format!("{what}, décision du {}", long_date(x.on));
+    match (&x.by, &x.event) {
+        (Some(by), Some(event)) => line.push_str(&format!(" (« {event} », par {by})")),
+        (Some(by), None) => line.push_str(&format!(" (par {by})")),
+        (None, Some(event)) => line.push_str(&format!(" (« {event} »)")),
+        (None, None) => {}
+    }
+    if let Some(reason) = x.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+        line.push_str(&format!(" : {}", reason.trim()));
+    }
+    if let Some(prev) = x.previous_due {
+        line.push_str(&format!(" ; échéance précédente : {}", long_date(prev)));
+    }
+    line.push('.');
+    line
+}
+
+fn counting(d: &Deadline) -> Vec<String> {
     let mut lines = Vec::new();
     if d.fixed.is_some() {
         lines.push(if d.fixed_next {

@@ -17,7 +17,9 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
 pub use closures::{Closure, ClosureError, load_closures, parse_closures};
-pub use deadline::{DayOfYear, Deadline, EndRule, Length, Means, Move, Notification, Unit};
+pub use deadline::{
+    Change, DayOfYear, Deadline, Decision, EndRule, Length, Means, Move, Notification, Unit,
+};
 pub use holidays::{Holiday, HolidayKind};
 
 /// Years a deadline may start in. Results may run past the last year (see [`Length::max`]).

@@ -51,6 +51,47 @@ pub struct Workflow {
     /// delay can still say otherwise with its own `art_22`.
     #[serde(default)]
     pub art_22: Option<bool>,
+    /// Who may change a running case outside its events: correct a recorded value, extend,
+    /// suspend or resume a deadline, close the case. Each change needs a reason and is kept
+    /// in the case's history. Without this block, corrections and deadlines are for the
+    /// server's `admin` role, closing for `operator` or `admin`.
+    #[serde(default)]
+    pub administration: Option<Located<Administration>>,
+}
+
+/// The changes of a running case outside its events, and who may make them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Administration {
+    /// Correcting recorded values of the case's variables; the deadlines counted from a
+    /// corrected date are counted again.
+    #[serde(default)]
+    pub corrections: Option<Located<Corrections>>,
+    /// Extending, suspending and resuming the case's deadlines.
+    #[serde(default)]
+    pub deadlines: Option<Located<AdminRoles>>,
+    /// Closing the case with an outcome before a final state.
+    #[serde(default)]
+    pub closing: Option<Located<AdminRoles>>,
+}
+
+/// Who may correct a case's recorded values, and who is told.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Corrections {
+    /// Roles allowed: the workflow's roles, or the server's `admin` and `operator`.
+    pub by: Vec<Located<String>>,
+    /// Notices sent after each correction.
+    #[serde(default)]
+    pub notify: Vec<Located<Notice>>,
+}
+
+/// The roles allowed to make one kind of change.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminRoles {
+    /// Roles allowed: the workflow's roles, or the server's `admin` and `operator`.
+    pub by: Vec<Located<String>>,
 }
 
 /// The type of a variable; event inputs are checked against it.
@@ -66,7 +107,9 @@ pub enum VarType {
     Enum,
     /// An email address (a person without an account, e.g. a member of staff or parents).
     Email,
-    /// A reference to a document held elsewhere (file name, register number).
+    /// A document attached to the case: an event's input gives its id, and names a document
+    /// of the case or is refused. At the start, before the case has documents, a reference to
+    /// a document held elsewhere (file name, register number).
     Document,
 }
 
@@ -196,9 +239,10 @@ pub struct Event {
     /// Suspended timers to resume with their remaining time.
     #[serde(default)]
     pub resume: Vec<Located<String>>,
-    /// The date input on which `suspend` and `resume` take effect, when it is not the day the
-    /// event is recorded (an absence entered afterwards, from its first day): the period
-    /// stops, or counts again, from that date.
+    /// The date on which `suspend` and `resume` take effect, when it is not the day the event
+    /// is recorded (an absence entered afterwards, from its first day): the period stops, or
+    /// counts again, from that date. A date input of the event, or a date the case already
+    /// holds that `when` requires (`{ set: true }`).
     #[serde(default)]
     pub effective: Option<Located<String>>,
     /// Timers to extend.
@@ -466,6 +510,14 @@ pub struct Timer {
     /// is accepted. `{ working_days: 5 }`.
     #[serde(default)]
     pub grace: Option<Located<Delay>>,
+    /// On a state's timer: `true` keeps it when the case leaves the state. It runs on across
+    /// the following states until it fires (its `goto` then applies from wherever the case
+    /// is), an event suspends it, or the case ends; events of those states can suspend and
+    /// resume it. For one period that an appeal interrupts without restarting it (the two
+    /// years of a stage, counted in services effectively performed: Art. 65, § 3). Its state
+    /// can be entered only once.
+    #[serde(default)]
+    pub persist: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -14,8 +14,8 @@ use chrono::NaiveDate;
 
 use crate::calendar::{Calendar, CalendarError, DayOfYear, Deadline, EndRule, Length, Means, Unit};
 use crate::definition::{
-    Condition, Constraint, Delay, Literal, Located, MAX_GRACE, Notice, Posted, Reminder, Schedule,
-    StartCase, Task, Tell, Timer, VarType, Variable, Workflow,
+    Administration, Condition, Constraint, Delay, Literal, Located, MAX_GRACE, Notice, Posted,
+    Reminder, Schedule, StartCase, Task, Tell, Timer, VarType, Variable, Workflow,
 };
 
 /// FNV-1a: the maps below are keyed by short names from a trusted definition, looked up on
@@ -103,7 +103,9 @@ pub struct TimerDef {
     pub reminders: Vec<ReminderDef>,
     /// Working days the consequence waits after the due date for letters posted in time.
     pub grace: Option<u32>,
-    /// The state it belongs to; `None` for a workflow-level timer.
+    /// The state it belongs to, whose leaving cancels it; `None` for a workflow-level timer
+    /// and for a state's timer with `persist` (armed on entering its state, kept until it
+    /// fires or the case ends).
     pub state: Option<usize>,
 }
 
@@ -210,6 +212,19 @@ pub struct StartDef {
     pub notify: Vec<NoticeDef>,
 }
 
+/// Who may change a running case outside its events (`administration`), and the notices of a
+/// correction.
+#[derive(Debug)]
+pub struct AdminDef {
+    pub corrections_by: Vec<Arc<str>>,
+    pub corrections_notify: Vec<NoticeDef>,
+    pub deadlines_by: Vec<Arc<str>>,
+    pub closing_by: Vec<Arc<str>>,
+}
+
+/// The server's own roles, which an `administration` block may name besides the workflow's.
+pub const SERVER_ROLES: [&str; 2] = ["admin", "operator"];
+
 /// A compiled workflow.
 #[derive(Debug)]
 pub struct Definition {
@@ -232,6 +247,7 @@ pub struct Definition {
     pub case_timers: Vec<usize>,
     /// Cron schedules that start cases; see [`super::next_runs`].
     pub schedules: Vec<ScheduleDef>,
+    pub admin: AdminDef,
     state_index: Names,
     timer_index: Names,
     task_index: Names,
@@ -482,6 +498,7 @@ impl Compiler {
             .into_iter()
             .map(|s| self.schedule(s.value))
             .collect::<Result<_, _>>()?;
+        let admin = self.admin(wf.administration.map(|a| a.value).unwrap_or_default())?;
         Ok(Definition {
             id: Arc::from(wf.id.as_str()),
             title: wf.title,
@@ -513,9 +530,40 @@ impl Compiler {
             tasks: self.tasks,
             case_timers,
             schedules,
+            admin,
             state_index: self.state_index,
             timer_index: self.timer_index,
             task_index: self.task_index,
+        })
+    }
+
+    fn admin(&self, a: Administration) -> Result<AdminDef, String> {
+        let roles = |given: Option<&[Located<String>]>, default: &[&str]| match given {
+            None => Ok(default.iter().map(|r| Arc::from(*r)).collect()),
+            Some([]) => Err("an `administration` entry lists no role in `by`".to_string()),
+            Some(rs) => rs
+                .iter()
+                .map(|r| {
+                    if self.roles.contains_key(r.as_str()) || SERVER_ROLES.contains(&r.as_str()) {
+                        Ok(Arc::from(r.as_str()))
+                    } else {
+                        Err(format!("{}: unknown role '{}'", at(r), **r))
+                    }
+                })
+                .collect(),
+        };
+        let (corrections_by, corrections_notify) = match a.corrections {
+            Some(c) => {
+                let c = c.value;
+                (roles(Some(&c.by), &[])?, self.notices(c.notify)?)
+            }
+            None => (roles(None, &["admin"])?, Vec::new()),
+        };
+        Ok(AdminDef {
+            corrections_by,
+            corrections_notify,
+            deadlines_by: roles(a.deadlines.as_ref().map(|d| &d.by[..]), &["admin"])?,
+            closing_by: roles(a.closing.as_ref().map(|d| &d.by[..]), &SERVER_ROLES)?,
         })
     }
 
@@ -732,7 +780,8 @@ impl Compiler {
             notify: self.notices(t.notify)?,
             reminders: self.reminders(t.reminders)?,
             grace,
-            state,
+            // A persistent timer outlives its state: at run time it is kept like a case timer.
+            state: if t.persist { None } else { state },
         })
     }
 

@@ -44,13 +44,37 @@ impl Serialize for DedupeKey {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Cause {
     Start,
-    Event { name: Arc<str> },
-    Timer { key: TimerKey },
-    ChildEnded { workflow: String, outcome: String },
+    Event {
+        name: Arc<str>,
+    },
+    Timer {
+        key: TimerKey,
+    },
+    ChildEnded {
+        workflow: String,
+        outcome: String,
+    },
     /// The case moved to a newer version of its workflow (`jalon cases migrate`).
-    Migration { from_version: u32, to_version: u32 },
+    Migration {
+        from_version: u32,
+        to_version: u32,
+    },
     /// A document was attached to the case (the store records it; the machine never runs).
-    Document { id: Arc<str> },
+    Document {
+        id: Arc<str>,
+    },
+    /// Recorded values of the case corrected (`administration.corrections`).
+    Correction,
+    /// A deadline extended, suspended or resumed by decision (`administration.deadlines`);
+    /// `change` is `extension`, `suspension` or `resumption`.
+    Deadline {
+        timer: Arc<str>,
+        change: &'static str,
+    },
+    /// The case closed by decision before a final state (`administration.closing`).
+    Closing {
+        outcome: Arc<str>,
+    },
 }
 
 impl fmt::Display for Cause {
@@ -66,6 +90,9 @@ impl fmt::Display for Cause {
                 from_version,
                 to_version,
             } => write!(f, "migration v{from_version} -> v{to_version}"),
+            Cause::Correction => f.write_str("correction"),
+            Cause::Deadline { timer, change } => write!(f, "deadline {timer} {change}"),
+            Cause::Closing { outcome } => write!(f, "closing: {outcome}"),
             Cause::Document { id } => write!(f, "document {id}"),
         }
     }
@@ -111,6 +138,12 @@ pub enum Effect {
     CloseTask {
         task_id: Arc<str>,
         reason: CloseReason,
+    },
+    /// An open task's due date moved with the deadline it shares, or was counted again
+    /// after a correction; `None` while that deadline is suspended.
+    MoveTask {
+        task_id: Arc<str>,
+        due: Option<Arc<Deadline>>,
     },
     SendNotice {
         template: Arc<str>,
@@ -179,6 +212,24 @@ pub enum Detail {
         resume: bool,
         why: String,
     },
+    /// A recorded value replaced by a correction (`old` is `None` when it had none).
+    Corrected {
+        variable: Arc<str>,
+        old: Option<serde_json::Value>,
+        new: serde_json::Value,
+    },
+    /// A deadline (of a timer, or of a task when `task`) counted again after a correction.
+    Recounted {
+        name: Arc<str>,
+        task: bool,
+        from: Option<NaiveDate>,
+        to: NaiveDate,
+    },
+    /// The case closed by decision on `on`, with `outcome`.
+    Closed {
+        outcome: Arc<str>,
+        on: NaiveDate,
+    },
     /// A period met by posting has ended on `due`; its consequence waits until the end of
     /// `until` for letters posted in time.
     Grace {
@@ -187,7 +238,9 @@ pub enum Detail {
         until: NaiveDate,
     },
     /// One change of a migration to a newer version of the workflow.
-    Migrated { change: super::migrate::Change },
+    Migrated {
+        change: super::migrate::Change,
+    },
 }
 
 impl Detail {
@@ -240,6 +293,28 @@ impl Detail {
                 "{} du délai « {timer} » impossible : {why}",
                 if *resume { "reprise" } else { "prolongation" }
             ),
+            Detail::Corrected { variable, old, new } => format!(
+                "« {variable} » corrigé : {} → {}",
+                old.as_ref().map_or("(vide)".to_string(), shown),
+                shown(new)
+            ),
+            Detail::Recounted {
+                name,
+                task,
+                from,
+                to,
+            } => format!(
+                "{} « {name} » recompté : échéance le {}{}",
+                if *task {
+                    "échéance de la tâche"
+                } else {
+                    "délai"
+                },
+                french::long_date(*to),
+                from.map(|f| format!(" (au lieu du {})", french::long_date(f)))
+                    .unwrap_or_default()
+            ),
+            Detail::Closed { outcome, on } => super::admin::closed_fr(outcome, *on),
             Detail::Grace { timer, due, until } => format!(
                 "délai « {timer} » écoulé le {} ; un courrier posté au plus tard ce jour-là est \
                  encore attendu jusqu'au {} avant que l'échéance produise ses effets",
@@ -248,6 +323,14 @@ impl Detail {
             ),
             Detail::Migrated { change } => change.fr(),
         }
+    }
+}
+
+/// A value as history shows it: text without its quotes.
+fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

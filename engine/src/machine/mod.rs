@@ -3,6 +3,7 @@
 //! No I/O and no clock: the caller passes `now` and the calendar. A refusal changes nothing
 //! (the case is taken by reference; a new one is returned only on success).
 
+mod admin;
 mod case;
 pub mod civil;
 mod compiled;
@@ -15,6 +16,8 @@ mod transition;
 pub mod value;
 
 #[cfg(test)]
+mod admin_tests;
+#[cfg(test)]
 mod props;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -25,10 +28,11 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use admin::DeadlineChange;
 pub use case::{ArmedTimer, Case, OpenTask, Status, TimerKey, TimerKind, TimerStatus};
 pub use compiled::{
-    ConstraintDef, Definition, DelayDef, EventDef, NoticeDef, STARTED_ON, StateDef, Target,
-    TaskDef, TimerDef,
+    AdminDef, ConstraintDef, Definition, DelayDef, EventDef, NoticeDef, SERVER_ROLES, STARTED_ON,
+    StateDef, Target, TaskDef, TimerDef,
 };
 pub use effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 pub use refusal::Refusal;
@@ -75,6 +79,28 @@ pub enum Trigger {
     Timer { key: TimerKey },
     /// A case started by this one ended.
     ChildEnded { workflow: String, outcome: String },
+    /// Replace recorded values of the case's variables (`administration.corrections`).
+    /// `fired` lists the timers of the case that already fired (the store knows them): a
+    /// correction may not move one of them back into the future.
+    Correction {
+        by: Actor,
+        inputs: Inputs,
+        reason: Option<String>,
+        fired: Vec<String>,
+    },
+    /// Extend, suspend or resume deadline `timer` (`administration.deadlines`).
+    Deadline {
+        timer: String,
+        change: DeadlineChange,
+        by: Actor,
+        reason: Option<String>,
+    },
+    /// Close the case with `outcome` before a final state (`administration.closing`).
+    Close {
+        by: Actor,
+        reason: Option<String>,
+        outcome: String,
+    },
 }
 
 /// Checks and types the inputs of an action.
@@ -199,10 +225,30 @@ pub fn step(
         Trigger::ChildEnded { workflow, outcome } => {
             child_ended(def, cal, case, &workflow, &outcome, now)
         }
+        Trigger::Correction {
+            by,
+            inputs,
+            reason,
+            fired,
+        } => admin::correction(def, cal, case, by, &inputs, reason, &fired, now),
+        Trigger::Deadline {
+            timer,
+            change,
+            by,
+            reason,
+        } => admin::deadline(def, cal, case, &timer, change, by, reason, now),
+        Trigger::Close {
+            by,
+            reason,
+            outcome,
+        } => admin::close(def, cal, case, by, reason, &outcome, now),
     }
 }
 
-fn open_state<'d>(def: &'d Definition, case: &Case) -> Result<(usize, &'d StateDef), Refusal> {
+pub(crate) fn open_state<'d>(
+    def: &'d Definition,
+    case: &Case,
+) -> Result<(usize, &'d StateDef), Refusal> {
     if let Status::Closed { outcome } = &case.status {
         return Err(Refusal::CaseClosed {
             outcome: outcome.to_string(),
@@ -287,14 +333,21 @@ fn event(
         .and_then(|v| tx.case.variables.get(v))
         .and_then(|v| v.as_date())
         .unwrap_or(tx.today);
+    // The workflow's own suspensions and extensions go through the same moves as an
+    // actor's decision (`admin.rs`); the event is the decision.
+    let who = transition::Decider {
+        by: Some(by.id.clone()),
+        event: Some(ev.label.as_deref().unwrap_or(&ev.name).to_string()),
+        reason: reason.clone(),
+    };
     for &ti in &ev.suspend {
-        tx.suspend(ti, effective);
+        tx.suspend(ti, effective, &who);
     }
     for &ti in &ev.resume {
-        tx.resume(ti, effective);
+        tx.resume(ti, effective, &who);
     }
     for &(ti, by) in &ev.extend {
-        tx.extend(ti, by);
+        tx.extend(ti, by, &who);
     }
     tx.complete_tasks(name);
     if let Some(si) = target {

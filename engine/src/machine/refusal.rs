@@ -49,6 +49,26 @@ pub enum Refusal {
         /// The workflow's reason, in French, for the actor.
         message_fr: String,
     },
+    /// A change of a running case (correction, deadline, closing) given with no reason.
+    MissingReason {
+        action: String,
+    },
+    /// The deadline is not running: it is not armed in the case, or it is suspended.
+    TimerNotArmed {
+        timer: String,
+    },
+    /// A resumption for a deadline that is not suspended.
+    TimerNotSuspended {
+        timer: String,
+    },
+    /// A correction would move the end of a deadline that already expired (and had its
+    /// effect) to a day still to come: the way out is a migration or a closing.
+    TimerAlreadyFired {
+        timer: String,
+        variable: String,
+        /// The due date the corrected value gives.
+        corrected_due: NaiveDate,
+    },
     /// A letter that had to be posted within a period was posted after its last day.
     PostedTooLate {
         input: String,
@@ -73,6 +93,10 @@ impl Refusal {
             Refusal::NoBranch { .. } => "no_branch",
             Refusal::UnknownTimer { .. } => "unknown_timer",
             Refusal::PostedTooLate { .. } => "posted_too_late",
+            Refusal::MissingReason { .. } => "missing_reason",
+            Refusal::TimerNotArmed { .. } => "timer_not_armed",
+            Refusal::TimerNotSuspended { .. } => "timer_not_suspended",
+            Refusal::TimerAlreadyFired { .. } => "timer_already_fired",
             Refusal::DateOutOfRange { .. } => "date_out_of_range",
         }
     }
@@ -107,6 +131,25 @@ impl fmt::Display for Refusal {
                 )
             }
             Refusal::UnknownTimer { key } => write!(f, "timer {key} is not armed"),
+            Refusal::MissingReason { action } => {
+                write!(f, "a reason is required to {action}")
+            }
+            Refusal::TimerNotArmed { timer } => {
+                write!(f, "the deadline '{timer}' is not running in this case")
+            }
+            Refusal::TimerNotSuspended { timer } => {
+                write!(f, "the deadline '{timer}' is not suspended")
+            }
+            Refusal::TimerAlreadyFired {
+                timer,
+                variable,
+                corrected_due,
+            } => write!(
+                f,
+                "the deadline '{timer}' already expired and had its effect; with the corrected \
+                 '{variable}' it would end on {corrected_due}, still to come: migrate or close \
+                 the case instead"
+            ),
             Refusal::DateOutOfRange {
                 input,
                 value,

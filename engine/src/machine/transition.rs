@@ -12,7 +12,9 @@ use super::compiled::{
 };
 use super::effect::{Cause, CloseReason, DedupeKey, Detail, Effect, History, NoticeDeadline};
 use super::value::Variables;
-use crate::calendar::{Calendar, DayOfYear, Deadline, EndRule, Length, Means, Unit};
+use crate::calendar::{
+    Calendar, Change, DayOfYear, Deadline, Decision, EndRule, Length, Means, Unit,
+};
 
 /// A reminder is sent at this hour (Brussels) on its date.
 const REMINDER_HOUR: u32 = 8;
@@ -35,6 +37,25 @@ impl<'d> Meta<'d> {
             of_state: t.state.is_some(),
         }
     }
+}
+
+/// Who moved a deadline, and why: the event of the workflow that did it, or the actor's
+/// decision (`administration`). Recorded in the deadline's explanation.
+#[derive(Clone, Debug, Default)]
+pub struct Decider {
+    pub by: Option<String>,
+    pub event: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Whether two declared delays count the same period: a task due and the timer that enforces
+/// it, which then move together.
+fn same_delay(a: &DelayDef, b: &DelayDef) -> bool {
+    a.from == b.from
+        && a.means == b.means
+        && a.length == b.length
+        && a.fixed == b.fixed
+        && a.rule == b.rule
 }
 
 pub struct Tx<'a> {
@@ -426,14 +447,17 @@ impl<'a> Tx<'a> {
             self.start_child(s);
         }
         if state.is_final {
-            self.cancel_timers(|_| true);
-            while !self.case.tasks.is_empty() {
-                self.close_task(0, CloseReason::CaseClosed);
-            }
-            self.case.status = Status::Closed {
-                outcome: state.outcome.clone(),
-            };
+            self.close_case(state.outcome.clone());
         }
+    }
+
+    /// The case ends with `outcome`: its timers are cancelled and its tasks closed.
+    pub fn close_case(&mut self, outcome: Arc<str>) {
+        self.cancel_timers(|_| true);
+        while !self.case.tasks.is_empty() {
+            self.close_task(0, CloseReason::CaseClosed);
+        }
+        self.case.status = Status::Closed { outcome };
     }
 
     /// The deadline announced by default for a notice of timer or task `of`.
@@ -535,7 +559,7 @@ impl<'a> Tx<'a> {
 
     /// Suspends a timer as of `on` (the day of the event, or the date an input gives): it
     /// stops counting and keeps the budget it had left that day.
-    pub fn suspend(&mut self, ti: usize, on: NaiveDate) {
+    pub fn suspend(&mut self, ti: usize, on: NaiveDate, who: &Decider) {
         let Some(at) = self.live_timer(ti) else {
             return;
         };
@@ -555,16 +579,28 @@ impl<'a> Tx<'a> {
         };
         let key = t.key.clone();
         let owner = key.timer.clone();
+        let remaining = (remaining.count > 0).then_some(remaining);
+        let mut due = (*t.due).clone();
+        due.decisions.push(self.decision(
+            Change::Suspension {
+                from: on,
+                remaining,
+            },
+            who,
+            Some(t.due.due),
+        ));
         self.effects.push(Effect::CancelTimer { key });
         self.case.timers[at].status = TimerStatus::Suspended {
             since: on,
-            remaining: (remaining.count > 0).then_some(remaining),
+            remaining,
             extensions: Vec::new(),
         };
+        self.case.timers[at].due = Arc::new(due);
         self.cancel_reminders_of(&owner);
+        self.move_linked_tasks(ti, None);
         self.detail.push(Detail::Suspended {
             timer: self.timer_name(ti),
-            remaining: (remaining.count > 0).then_some(remaining),
+            remaining,
         });
     }
 
@@ -602,7 +638,7 @@ impl<'a> Tx<'a> {
 
     /// Resumes a suspended timer: its remaining budget counts again from `on` (the day of the
     /// event, or the date an input gives), Art. 22 applied.
-    pub fn resume(&mut self, ti: usize, on: NaiveDate) {
+    pub fn resume(&mut self, ti: usize, on: NaiveDate, who: &Decider) {
         let Some(at) = self.live_timer(ti) else {
             return;
         };
@@ -631,6 +667,9 @@ impl<'a> Tx<'a> {
                 due = d;
             }
         }
+        due.decisions = self.case.timers[at].due.decisions.clone();
+        due.decisions
+            .push(self.decision(Change::Resumption { on }, who, None));
         self.rearm(ti, at, due);
         let due = self.case.timers.last().map(|t| t.due.due);
         if let Some(due) = due {
@@ -642,12 +681,15 @@ impl<'a> Tx<'a> {
     }
 
     /// Extends a timer's deadline by `by` counted from its raw end (Art. 22 applies again).
-    pub fn extend(&mut self, ti: usize, by: Length) {
+    pub fn extend(&mut self, ti: usize, by: Length, who: &Decider) {
         let Some(at) = self.live_timer(ti) else {
             return;
         };
-        if let TimerStatus::Suspended { extensions, .. } = &mut self.case.timers[at].status {
+        let decision = self.decision(Change::Extension { by }, who, None);
+        let timer = &mut self.case.timers[at];
+        if let TimerStatus::Suspended { extensions, .. } = &mut timer.status {
             extensions.push(by);
+            Arc::make_mut(&mut timer.due).decisions.push(decision);
             self.detail.push(Detail::Extended {
                 timer: self.timer_name(ti),
                 by,
@@ -668,6 +710,12 @@ impl<'a> Tx<'a> {
                 return;
             }
         };
+        let mut due = due;
+        due.decisions = t.due.decisions.clone();
+        due.decisions.push(Decision {
+            previous_due: Some(t.due.due),
+            ..decision
+        });
         let old = t.key.clone();
         self.effects.push(Effect::CancelTimer { key: old.clone() });
         self.cancel_reminders_of(&old.timer);
@@ -693,6 +741,170 @@ impl<'a> Tx<'a> {
         self.push_timer(Meta::timer(t), key, old.kind, due.clone(), due.expires_at());
         if old.kind == TimerKind::Deadline {
             self.arm_reminders(&t.reminders, &due, Meta::timer(t));
+            self.move_linked_tasks(ti, Some(due));
+        }
+    }
+
+    fn decision(&self, change: Change, who: &Decider, previous_due: Option<NaiveDate>) -> Decision {
+        Decision {
+            change,
+            on: self.today,
+            by: who.by.clone(),
+            event: who.event.clone(),
+            reason: who.reason.clone(),
+            previous_due,
+        }
+    }
+
+    /// The open tasks due when timer `ti` expires (their `due` counts the timer's `after`):
+    /// they move with it, and lose their due date while it is suspended.
+    fn move_linked_tasks(&mut self, ti: usize, due: Option<Arc<Deadline>>) {
+        let def = self.def;
+        let t = &def.timers[ti];
+        let Some(after) = &t.after else {
+            return;
+        };
+        let linked: Vec<Arc<str>> = self
+            .case
+            .tasks
+            .iter()
+            .filter(|open| {
+                def.task(&open.id).is_some_and(|k| {
+                    k.due.as_ref().is_some_and(|d| same_delay(d, after))
+                        && (after.from.is_some() || t.state == Some(k.state))
+                })
+            })
+            .map(|open| open.id.clone())
+            .collect();
+        for id in linked {
+            self.set_task_due(&id, due.clone());
+        }
+    }
+
+    /// Gives open task `id` a new due date: its reminders are counted again from it.
+    fn set_task_due(&mut self, id: &Arc<str>, due: Option<Arc<Deadline>>) {
+        let def = self.def;
+        let Some(open) = self.case.tasks.iter_mut().find(|t| t.id == *id) else {
+            return;
+        };
+        open.due = due.clone();
+        self.cancel_reminders_of(id);
+        self.effects.push(Effect::MoveTask {
+            task_id: id.clone(),
+            due: due.clone(),
+        });
+        if let (Some(due), Some(task)) = (due, def.task(id)) {
+            let meta = Meta {
+                id: &task.id,
+                label: Some(&task.title),
+                legal_basis: task.legal_basis.as_ref(),
+                of_state: true,
+            };
+            self.arm_reminders(&task.reminders, &due, meta);
+        }
+    }
+
+    /// After a correction of `vars`: every armed deadline counted from one of them is counted
+    /// again through the calendar, with its task and reminders; so is every open task due
+    /// from one of them.
+    pub fn recount(&mut self, vars: &[Arc<str>], who: &Decider) {
+        let def = self.def;
+        let depends = |d: &DelayDef| d.from.as_ref().filter(|f| vars.contains(f)).cloned();
+        let armed: Vec<TimerKey> = self
+            .case
+            .timers
+            .iter()
+            .filter(|t| t.kind == TimerKind::Deadline && t.is_armed())
+            .map(|t| t.key.clone())
+            .collect();
+        for key in armed {
+            let Some(ti) = def.timers.iter().position(|t| t.id == key.timer) else {
+                continue;
+            };
+            let Some(after) = &def.timers[ti].after else {
+                continue;
+            };
+            let Some(variable) = depends(after) else {
+                continue;
+            };
+            let Some(old) = self.case.timers.iter().find(|t| t.key == key) else {
+                continue;
+            };
+            let old = old.due.clone();
+            match self.count(after, self.today) {
+                Ok(d) if d.due == old.due && d.raw_end == old.raw_end => {}
+                Ok(d) => {
+                    let mut d = (*d).clone();
+                    d.decisions = old.decisions.clone();
+                    d.decisions.push(self.decision(
+                        Change::Correction {
+                            variable: variable.to_string(),
+                        },
+                        who,
+                        Some(old.due),
+                    ));
+                    let to = d.due;
+                    self.effects.push(Effect::CancelTimer { key: key.clone() });
+                    self.cancel_reminders_of(&key.timer);
+                    if let Some(at) = self.case.timers.iter().position(|t| t.key == key) {
+                        self.rearm(ti, at, d);
+                    }
+                    self.detail.push(Detail::Recounted {
+                        name: self.timer_name(ti),
+                        task: false,
+                        from: Some(old.due),
+                        to,
+                    });
+                }
+                Err(why) => self.detail.push(Detail::NotCounted {
+                    name: self.timer_name(ti),
+                    task: false,
+                    why,
+                }),
+            }
+        }
+        let open: Vec<Arc<str>> = self.case.tasks.iter().map(|t| t.id.clone()).collect();
+        for id in open {
+            let Some(task) = def.task(&id) else {
+                continue;
+            };
+            let Some(delay) = &task.due else {
+                continue;
+            };
+            let Some(variable) = depends(delay) else {
+                continue;
+            };
+            let old = self.case.task(&id).and_then(|t| t.due.clone());
+            match self.count(delay, self.today) {
+                // Unchanged, or already moved with the timer it shares.
+                Ok(d) if old.as_ref().is_some_and(|o| o.due == d.due) => {}
+                Ok(d) => {
+                    let mut d = (*d).clone();
+                    if let Some(o) = &old {
+                        d.decisions = o.decisions.clone();
+                    }
+                    d.decisions.push(self.decision(
+                        Change::Correction {
+                            variable: variable.to_string(),
+                        },
+                        who,
+                        old.as_ref().map(|o| o.due),
+                    ));
+                    let to = d.due;
+                    self.set_task_due(&id, Some(Arc::new(d)));
+                    self.detail.push(Detail::Recounted {
+                        name: task.title.clone(),
+                        task: true,
+                        from: old.map(|o| o.due),
+                        to,
+                    });
+                }
+                Err(why) => self.detail.push(Detail::NotCounted {
+                    name: task.title.clone(),
+                    task: true,
+                    why,
+                }),
+            }
         }
     }
 

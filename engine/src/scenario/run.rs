@@ -432,7 +432,7 @@ impl Runner<'_> {
                 Effect::History(h) => {
                     items.extend(h.detail.iter().map(|d| Item::Detail { text: d.fr() }));
                 }
-                Effect::CancelTimer { .. } => {}
+                Effect::CancelTimer { .. } | Effect::MoveTask { .. } => {}
             }
         }
         if let Some(outcome) = self.case.outcome() {

@@ -1,11 +1,13 @@
 //! The checker that catches administrators' mistakes before anything runs. Each submodule
 //! checks one family of mistakes; codes are stable and listed in `docs/diagnostics.md`.
 
+mod administration;
 mod children;
 mod dataflow;
 mod delays;
 mod names;
 mod notices;
+mod persist;
 mod posted;
 mod schedules;
 mod states;
@@ -69,9 +71,11 @@ fn run(
     dataflow::check(&mut c);
     delays::check(&mut c);
     posted::check(&mut c);
+    persist::check(&mut c);
     notices::check(&mut c);
     children::check(&mut c);
     schedules::check(&mut c);
+    administration::check(&mut c);
     let mut out = c.out;
     out.sort_by(|a, b| {
         (a.pos, a.severity, a.code, &a.message).cmp(&(b.pos, b.severity, b.code, &b.message))

@@ -25,6 +25,13 @@ pub(super) fn check(c: &mut Checker<'_>) {
         place: "the case".to_string(),
     };
     all.extend(wf.start.notify.iter().map(|n| (n, &start_site)));
+    // A correction's notice is sent from wherever the case stands: only case timers are sure.
+    let corrections = wf
+        .administration
+        .iter()
+        .filter_map(|a| a.corrections.as_ref())
+        .flat_map(|c| &c.notify);
+    all.extend(corrections.map(|n| (n, &start_site)));
     for t in &wf.timers {
         all.extend(t.notify.iter().map(|n| (n, &start_site)));
         all.extend(
