@@ -4,6 +4,7 @@
 
 pub mod actors;
 mod batch;
+pub mod case_changes;
 pub mod changes;
 mod claim;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod drive;
 pub mod entities;
 mod error;
 mod idempotency;
+pub mod migrate_cases;
 pub mod notice_facts;
 pub mod outbox;
 pub mod pages;

@@ -313,6 +313,25 @@ impl<'a> Writer<'a> {
                     )
                     .await?;
             }
+            Effect::MoveTask { task_id, due } => {
+                // The task keeps its row: only its due date and explanation follow the deadline.
+                self.txn
+                    .exec(
+                        &task::Entity::update_many()
+                            .col_expr(
+                                task::Column::DueDate,
+                                Expr::value(due.as_ref().map(|d| d.due.to_string())),
+                            )
+                            .col_expr(
+                                task::Column::Explanation,
+                                Expr::value(due.as_deref().map(explanation)),
+                            )
+                            .filter(task::Column::CaseId.eq(&row.id))
+                            .filter(task::Column::TaskId.eq(task_id.to_string()))
+                            .filter(task::Column::Status.eq(task::Status::Open)),
+                    )
+                    .await?;
+            }
             Effect::SendNotice {
                 template,
                 to_roles,

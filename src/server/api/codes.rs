@@ -167,9 +167,9 @@ codes! {
     }
     MissingReason {
         code: "missing_reason", status: UNPROCESSABLE_ENTITY,
-        en: "a retry needs a reason (it is recorded on the notice)",
-        fr: "Veuillez indiquer la raison de ce nouvel envoi.",
-        doc: "A notice retry was asked with a blank `reason`.",
+        en: "this action needs a reason (it is recorded)",
+        fr: "Veuillez indiquer la raison de cette décision : elle est conservée dans l'historique.",
+        doc: "A notice retry, a correction, a deadline's extension or suspension, or a closing was asked with no or a blank `reason`.",
     }
 
     // What the request names.
@@ -275,7 +275,25 @@ codes! {
         code: "unknown_timer", status: CONFLICT,
         en: "this timer is not armed",
         fr: "Ce délai n'est plus en cours pour ce dossier.",
-        doc: "The timer to fire is not armed on the case (already fired or cancelled).",
+        doc: "The timer to fire is not armed on the case (already fired or cancelled), or the workflow has no timer with the id a deadline change names.",
+    }
+    TimerNotArmed {
+        code: "timer_not_armed", status: CONFLICT,
+        en: "this deadline is not running in this case",
+        fr: "Ce délai ne court pas pour ce dossier (il n'est pas ouvert, ou il est suspendu).",
+        doc: "An extension or suspension names a deadline of the workflow that is not armed in the case now (not in its state, already expired, or suspended; `details.timer`).",
+    }
+    TimerNotSuspended {
+        code: "timer_not_suspended", status: CONFLICT,
+        en: "this deadline is not suspended",
+        fr: "Ce délai n'est pas suspendu : il n'y a rien à reprendre.",
+        doc: "A resumption names a deadline that is not suspended in the case (`details.timer`).",
+    }
+    TimerAlreadyFired {
+        code: "timer_already_fired", status: CONFLICT,
+        en: "the correction would move a deadline that already expired back into the future",
+        fr: "Cette correction reporterait un délai déjà expiré, dont l'échéance a produit ses effets : le dossier doit être migré ou clôturé plutôt que corrigé.",
+        doc: "A correction changes the date a deadline counts from, and that deadline already expired and fired; with the corrected date it would end on a day still to come (`details.timer`, `details.variable`, `details.corrected_due`). Migrate or close the case instead.",
     }
     MissingInput {
         code: "missing_input", status: UNPROCESSABLE_ENTITY,
@@ -326,6 +344,18 @@ codes! {
         en: "a workflow folder cannot be read",
         fr: "Les procédures n'ont pas pu être lues.",
         doc: "A workflow folder or template file cannot be read (deployment of a folder).",
+    }
+    InvalidMapping {
+        code: "invalid_mapping", status: UNPROCESSABLE_ENTITY,
+        en: "the migration's mapping has errors",
+        fr: "Le fichier de correspondance de la migration contient des erreurs ; aucun dossier n'a été modifié.",
+        doc: "A migration's mapping does not parse or does not fit the two versions (every diagnostic with file, line, column, code and hint in `details.diagnostics`; codes in `docs/diagnostics.md`).",
+    }
+    InvalidMigration {
+        code: "invalid_migration", status: UNPROCESSABLE_ENTITY,
+        en: "the migration cannot be made",
+        fr: "Cette migration n'est pas possible ; aucun dossier n'a été modifié.",
+        doc: "A migration's `from_version` is not an older version of the workflow, or a case it names is not an open case of an older version.",
     }
 
     // The server.

@@ -99,6 +99,10 @@ fn refusal_code(r: &Refusal) -> ErrorCode {
         Refusal::UnknownTimer { .. } => ErrorCode::UnknownTimer,
         Refusal::PostedTooLate { .. } => ErrorCode::PostedTooLate,
         Refusal::DateOutOfRange { .. } => ErrorCode::DateOutOfRange,
+        Refusal::MissingReason { .. } => ErrorCode::MissingReason,
+        Refusal::TimerNotArmed { .. } => ErrorCode::TimerNotArmed,
+        Refusal::TimerNotSuspended { .. } => ErrorCode::TimerNotSuspended,
+        Refusal::TimerAlreadyFired { .. } => ErrorCode::TimerAlreadyFired,
     }
 }
 
@@ -234,6 +238,17 @@ mod tests {
                     message_fr: "Trop tôt.".into(),
                 },
                 422,
+            ),
+            (Refusal::MissingReason { action: s() }, 422),
+            (Refusal::TimerNotArmed { timer: s() }, 409),
+            (Refusal::TimerNotSuspended { timer: s() }, 409),
+            (
+                Refusal::TimerAlreadyFired {
+                    timer: s(),
+                    variable: s(),
+                    corrected_due: chrono::NaiveDate::MIN,
+                },
+                409,
             ),
         ];
         for (r, status) in refusals {

@@ -3,10 +3,13 @@
 
 mod auth;
 mod body;
+mod case_changes;
 pub(crate) mod cases;
 pub mod codes;
+pub(crate) mod documents;
 pub mod error;
 mod me;
+mod migrations;
 mod notices;
 pub(crate) mod operator;
 mod tasks;
@@ -50,12 +53,20 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::get))
         .routes(routes!(cases::event))
         .routes(routes!(cases::history))
+        .routes(routes!(case_changes::correct))
+        .routes(routes!(case_changes::extend))
+        .routes(routes!(case_changes::suspend))
+        .routes(routes!(case_changes::resume))
+        .routes(routes!(case_changes::close))
+        .routes(routes!(cases::changes))
         .routes(routes!(verify::case))
+        .merge(documents::routes())
         .routes(routes!(tasks::mine))
         .routes(routes!(me::get))
         .routes(routes!(me::digest))
         .routes(routes!(workflows::list, workflows::deploy))
         .routes(routes!(workflows::versions))
+        .routes(routes!(migrations::migrate))
         .routes(routes!(operator::stuck))
         .routes(routes!(notices::of_case))
         .routes(routes!(notices::eml))

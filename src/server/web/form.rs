@@ -317,6 +317,40 @@ pub fn refusal_fr(def: &Definition, r: &Refusal) -> (Option<FieldError>, String)
             None,
             "Ce délai n'est plus en cours ; rien n'a été modifié.".into(),
         ),
+        Refusal::MissingReason { .. } => (
+            Some(FieldError {
+                input: "reason".into(),
+                message: "Indiquez la raison de cette décision.".into(),
+            }),
+            "Veuillez indiquer la raison de cette décision : elle est conservée dans l'historique."
+                .into(),
+        ),
+        Refusal::TimerNotArmed { .. } => (
+            None,
+            "Ce délai ne court pas pour ce dossier (il n'est pas ouvert, ou il est suspendu) ; \
+             rien n'a été modifié."
+                .into(),
+        ),
+        Refusal::TimerNotSuspended { .. } => (
+            None,
+            "Ce délai n'est pas suspendu : il n'y a rien à reprendre.".into(),
+        ),
+        Refusal::TimerAlreadyFired {
+            timer,
+            corrected_due,
+            ..
+        } => (
+            None,
+            format!(
+                "Cette correction reporterait au {} le délai « {} », déjà expiré et dont \
+                 l'échéance a produit ses effets : le dossier doit être migré ou clôturé plutôt \
+                 que corrigé.",
+                engine::calendar::french::long_date(*corrected_due),
+                def.timer(timer)
+                    .and_then(|t| t.label.as_ref().map(|l| l.to_string()))
+                    .unwrap_or_else(|| readable(timer))
+            ),
+        ),
         Refusal::PostedTooLate {
             input, message_fr, ..
         }
