@@ -297,7 +297,7 @@ pub(super) async fn apply(
     effects: Vec<Effect>,
     late_ms: Option<i64>,
 ) -> Result<Applied, Error> {
-    let mut w = Writer::new(txn, now);
+    let mut w = Writer::new(txn, now).with_calendar(&store.calendar);
     let row = w.write(deployed, row, case, effects, late_ms).await?;
     while let Some(f) = w.next_followup() {
         followup(store, &mut w, f).await?;

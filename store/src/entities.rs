@@ -50,6 +50,12 @@ pub mod case {
         pub updated_at: i64,
         pub entered_at: i64,
         pub last_hash: String,
+        /// Since when (epoch ms) the open case has had no armed timer and no open task; NULL
+        /// otherwise (`store::watch`, the stuck list's `nothing_pending`).
+        pub idle_since: Option<i64>,
+        /// When (epoch ms) its state's `stuck_after` limit passes; NULL when none applies or
+        /// the case is closed (`store::watch`, the stuck list's `idle_too_long`).
+        pub stuck_at: Option<i64>,
     }
     no_relations!();
 

@@ -24,9 +24,11 @@ pub mod queries;
 pub mod registry;
 mod schedules;
 pub mod sessions;
+pub mod stuck;
 mod transition;
 pub mod validation;
 pub mod verify;
+mod watch;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -165,7 +167,7 @@ impl Store {
             (Some(turn), Some(path)) => Some(batch::spawn(path, turn.clone())?),
             _ => None,
         };
-        Ok(Store {
+        let store = Store {
             db,
             registry: Registry::default(),
             calendar,
@@ -176,7 +178,13 @@ impl Store {
                 folder: folder.map(Path::to_owned),
             }),
             changes: changes::channel(),
-        })
+        };
+        // Rows written before `cases.stuck_at` existed (see `watch.rs`).
+        store.backfill_stuck_at().await.map_err(|e| match e {
+            Error::Db(e) => e,
+            e => DbErr::Custom(e.to_string()),
+        })?;
+        Ok(store)
     }
 
     /// A workflow version by id, compiled on first use (a case always runs its own version).

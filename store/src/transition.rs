@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use engine::calendar::Deadline;
+use engine::calendar::{Calendar, Deadline};
 use engine::machine::{Case, Effect, History, NoticeDeadline, Status, TimerKind, Variables};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
@@ -18,6 +18,7 @@ use super::entities::{case, history, outbox, task, timer};
 use super::notice_facts::{CaseFacts, DeadlineFacts, NoticeFacts, StateFacts, WorkflowFacts};
 use super::registry::Deployed;
 use super::verify::{Hashed, row_hash};
+use super::watch::{Watch, watch};
 use crate::clock::millis;
 
 /// Where a case row comes from: a new case, or the row as read (for its version check).
@@ -58,6 +59,9 @@ pub(super) enum Followup {
 pub(super) struct Writer<'a> {
     pub txn: Conn<'a>,
     pub now: DateTime<Utc>,
+    /// The calendar that counts `stuck_after` limits (`watch.rs`); a Writer made without it
+    /// (a write that moves no state, e.g. a document's history row) keeps `stuck_at`.
+    calendar: Option<&'a Calendar>,
     followups: VecDeque<Followup>,
     /// The history row of the transition being written: its notices' `history_id`.
     history_id: Option<i64>,
@@ -82,10 +86,17 @@ impl<'a> Writer<'a> {
         Writer {
             txn,
             now,
+            calendar: None,
             followups: VecDeque::new(),
             history_id: None,
             changed: Vec::new(),
         }
+    }
+
+    /// Counts the stuck limits of what it writes over `calendar` (the store's).
+    pub fn with_calendar(mut self, calendar: &'a Calendar) -> Self {
+        self.calendar = Some(calendar);
+        self
     }
 
     /// The next child to start or parent to tell, set off by what was written.
@@ -120,6 +131,14 @@ impl<'a> Writer<'a> {
                 history_row = Some(m);
             }
         }
+        let before = match &row {
+            Row::New { .. } => Watch::default(),
+            Row::Existing(b) => Watch {
+                idle_since: b.idle_since,
+                stuck_at: b.stuck_at,
+            },
+        };
+        let w = watch(&deployed.def, self.calendar, case, before, self.now);
         let written = match row {
             Row::New { id, key, parent_id } => {
                 let written = case::Model {
@@ -137,6 +156,8 @@ impl<'a> Writer<'a> {
                     updated_at: now,
                     entered_at: millis(case.entered_at),
                     last_hash: last_hash.clone(),
+                    idle_since: w.idle_since,
+                    stuck_at: w.stuck_at,
                 };
                 self.txn
                     .insert_unique(
@@ -173,6 +194,12 @@ impl<'a> Writer<'a> {
                 if status != before.status {
                     update = update.col_expr(case::Column::Status, Expr::value(status));
                 }
+                if w.idle_since != before.idle_since {
+                    update = update.col_expr(case::Column::IdleSince, Expr::value(w.idle_since));
+                }
+                if w.stuck_at != before.stuck_at {
+                    update = update.col_expr(case::Column::StuckAt, Expr::value(w.stuck_at));
+                }
                 let changed = self
                     .txn
                     .exec(
@@ -199,6 +226,8 @@ impl<'a> Writer<'a> {
                     updated_at: now,
                     entered_at: millis(case.entered_at),
                     last_hash,
+                    idle_since: w.idle_since,
+                    stuck_at: w.stuck_at,
                     ..before.clone()
                 }
             }
