@@ -68,6 +68,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflows::versions))
         .routes(routes!(migrations::migrate))
         .routes(routes!(operator::stuck))
+        .routes(routes!(operator::stuck_summary))
         .routes(routes!(notices::of_case))
         .routes(routes!(notices::eml))
         .routes(routes!(notices::list))

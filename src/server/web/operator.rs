@@ -1,7 +1,8 @@
 //! `/operateur`: the operators' page. The stuck cases of `GET /api/v1/operator/stuck`, each
 //! reason in French, counted per reason, filtered by reason, procedure and case key, a page at
-//! a time; a failing notice can be sent again with a reason, as `POST
-//! /api/v1/operator/notices/{id}/retry` does. Same roles, same store functions as the API.
+//! a time (the store reads one page and counts in SQL: `store::stuck`); a failing notice can
+//! be sent again with a reason, as `POST /api/v1/operator/notices/{id}/retry` does. Same roles,
+//! same store functions as the API.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -20,9 +21,10 @@ use crate::server::api::codes::ErrorCode;
 use crate::server::api::operator::TIMER_GRACE_MINUTES;
 use store::actors::ActorInfo;
 use store::queries::StuckCase;
+use store::stuck::{Reason, StuckCounts, StuckFilter};
 
 /// Rows per page of the list.
-const PER_PAGE: usize = 50;
+const PER_PAGE: u64 = 50;
 
 /// Longest key search kept (a longer one cannot match a stored key anyway).
 const MAX_SEARCH: usize = 200;
@@ -67,7 +69,7 @@ struct Filters {
     reason: Option<String>,
     workflow: Option<String>,
     key: Option<String>,
-    page: usize,
+    page: u64,
     retried: Option<i64>,
 }
 
@@ -94,17 +96,26 @@ impl Filters {
         f
     }
 
-    /// Whether a row passes the procedure and key filters (the summary counts these rows).
-    fn scope(&self, s: &StuckCase) -> bool {
-        self.workflow.as_ref().is_none_or(|w| &s.workflow == w)
-            && self
-                .key
-                .as_ref()
-                .is_none_or(|k| s.key.to_lowercase().contains(&k.to_lowercase()))
+    /// The store's filter for page `page` (from 1).
+    fn store_filter(&self, page: u64) -> StuckFilter {
+        StuckFilter {
+            reason: self.reason.as_deref().and_then(Reason::from_code),
+            workflow: self.workflow.clone(),
+            key: self.key.clone(),
+            limit: PER_PAGE,
+            offset: (page - 1) * PER_PAGE,
+        }
+    }
+
+    /// A reason code the store does not know (an old or mistyped link): it lists nothing.
+    fn unknown_reason(&self) -> bool {
+        self.reason
+            .as_deref()
+            .is_some_and(|r| Reason::from_code(r).is_none())
     }
 
     /// This list's address with the reason and page replaced.
-    fn href(&self, reason: Option<&str>, page: usize) -> String {
+    fn href(&self, reason: Option<&str>, page: u64) -> String {
         let mut pairs = Vec::new();
         if let Some(r) = reason {
             pairs.push(("motif", r));
@@ -138,22 +149,55 @@ async fn list(
 ) -> Result<Markup, PageError> {
     operator_only(&viewer.actor)?;
     let filters = Filters::parse(query.as_deref());
-    let mut stuck = state
+    let (now, grace) = (
+        state.clock.now(),
+        chrono::Duration::minutes(TIMER_GRACE_MINUTES),
+    );
+    let counts = state
         .store
-        .stuck(
-            state.clock.now(),
-            chrono::Duration::minutes(TIMER_GRACE_MINUTES),
-        )
+        .stuck_counts(&filters.store_filter(1), now, grace)
         .await?;
-    // Longest stuck first; the key breaks ties so that pages do not shuffle between visits.
-    stuck.sort_by(|a, b| a.since.cmp(&b.since).then_with(|| a.key.cmp(&b.key)));
+    let total = if filters.unknown_reason() {
+        0
+    } else {
+        counts.total
+    };
+    // A page past the end shows the last.
+    let pages = total.div_ceil(PER_PAGE).max(1);
+    let current = filters.page.min(pages);
+    let rows = if total == 0 {
+        Vec::new()
+    } else {
+        // Longest stuck first, the key breaking ties (see `store::stuck`).
+        state
+            .store
+            .stuck_rows(&filters.store_filter(current), now, grace)
+            .await?
+    };
     let titles = workflow_titles(&state).await?;
+    let list = List {
+        counts: &counts,
+        total,
+        current,
+        pages,
+        rows: &rows,
+    };
     Ok(page(
         "Opérateurs",
         Some(&viewer),
         Nav::Operator,
-        list_body(&viewer, &stuck, &filters, &titles),
+        list_body(&viewer, &list, &filters, &titles),
     ))
+}
+
+/// One page of the list as the store gave it.
+struct List<'a> {
+    counts: &'a StuckCounts,
+    /// Rows of the filter (its reason's count, or every count).
+    total: u64,
+    current: u64,
+    pages: u64,
+    rows: &'a [StuckCase],
 }
 
 /// Each deployed workflow's id and the title of its latest version, by id.
@@ -168,34 +212,21 @@ async fn workflow_titles(state: &AppState) -> Result<Vec<(String, String)>, Page
     Ok(titles)
 }
 
-fn list_body(
-    viewer: &Viewer,
-    stuck: &[StuckCase],
-    f: &Filters,
-    titles: &[(String, String)],
-) -> Markup {
-    let in_scope: Vec<&StuckCase> = stuck.iter().filter(|s| f.scope(s)).collect();
-    let shown: Vec<&StuckCase> = in_scope
-        .iter()
-        .copied()
-        .filter(|s| f.reason.as_ref().is_none_or(|r| &s.reason == r))
-        .collect();
-    let pages = shown.len().div_ceil(PER_PAGE).max(1);
-    let current = f.page.min(pages);
-    let rows = shown.iter().skip((current - 1) * PER_PAGE).take(PER_PAGE);
-    let count = |code: &str| in_scope.iter().filter(|s| s.reason == code).count();
+fn list_body(viewer: &Viewer, list: &List<'_>, f: &Filters, titles: &[(String, String)]) -> Markup {
+    let (current, pages, rows) = (list.current, list.pages, list.rows);
+    let count = |code: &str| Reason::from_code(code).map_or(0, |r| list.counts.of(r));
     let title_of = |id: &str| {
         titles
             .iter()
             .find(|(w, _)| w == id)
             .map_or(id.to_owned(), |(_, t)| t.clone())
     };
-    // Workflows to filter on: every deployed one, and any the list names that is not (a
-    // schedule of a removed workflow).
+    // Workflows to filter on: every deployed one, and any the page names or the filter keeps
+    // that is not (a schedule of a removed workflow).
     let mut workflows: Vec<String> = titles.iter().map(|(id, _)| id.clone()).collect();
-    for s in stuck {
-        if !workflows.contains(&s.workflow) {
-            workflows.push(s.workflow.clone());
+    for w in rows.iter().map(|s| &s.workflow).chain(f.workflow.as_ref()) {
+        if !workflows.contains(w) {
+            workflows.push(w.clone());
         }
     }
     html! {
@@ -216,7 +247,7 @@ fn list_body(
                 } @else {
                     a href=(f.href(None, 1)) { "Tous les motifs" }
                 }
-                " : " (in_scope.len())
+                " : " (list.counts.in_scope())
             }
             @for (code, label) in REASONS {
                 li {
@@ -257,11 +288,11 @@ fn list_body(
             button type="submit" { "Filtrer" }
         }
         h2 id="liste" { "Liste" }
-        @if shown.is_empty() {
+        @if rows.is_empty() {
             p { "Aucun dossier bloqué ne correspond à ces critères." }
         } @else {
             p.muted {
-                (shown.len()) " dossier(s) ou avis ; page " (current) " sur " (pages) "."
+                (list.total) " dossier(s) ou avis ; page " (current) " sur " (pages) "."
             }
             div.table-wrap {
                 table.responsive aria-labelledby="liste" {
