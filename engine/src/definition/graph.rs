@@ -35,7 +35,7 @@ pub struct Transition<'a> {
 
 /// Variables a condition can only pass when they are set: tested for a value, a range, or
 /// `set: true`. (`not:` and `set: false` hold on an unset variable.)
-fn asserted_set(when: Option<&Condition>) -> impl Iterator<Item = &str> {
+pub(crate) fn asserted_set(when: Option<&Condition>) -> impl Iterator<Item = &str> {
     when.into_iter().flat_map(|c| {
         c.iter().filter_map(|(var, test)| {
             let implies_set = match &test.value {

@@ -95,10 +95,18 @@ fn timer_ref(
     verb: &str,
     timer: &Located<String>,
 ) {
+    // A persistent timer of another state may still run here (a period the case carries
+    // across the states of an appeal); suspending or resuming one not running does nothing.
+    let persistent =
+        c.wf.states
+            .values()
+            .flat_map(|s| s.timers.iter())
+            .filter(|t| t.persist);
     let candidates: Vec<&str> = state
         .timers
         .iter()
         .chain(&c.wf.timers)
+        .chain(persistent)
         .map(|t| t.id.as_str())
         .collect();
     if candidates.contains(&timer.as_str()) {

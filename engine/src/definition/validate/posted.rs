@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::Checker;
 use crate::calendar::Unit;
 use crate::definition::Located;
+use crate::definition::graph::asserted_set;
 use crate::definition::model::{MAX_GRACE, Timer, VarType};
 
 pub(super) fn check(c: &mut Checker<'_>) {
@@ -68,11 +69,15 @@ pub(super) fn check(c: &mut Checker<'_>) {
                 }
             }
             if let Some(on) = &event.effective {
+                // A date the actor gives, or one the case holds already and the event's `when`
+                // requires (`{ set: true }`): the event is refused before it could fall back
+                // to the day it is recorded.
                 let given = event
                     .inputs
                     .iter()
                     .chain(&event.optional_inputs)
-                    .any(|i| i.value == on.value);
+                    .any(|i| i.value == on.value)
+                    || asserted_set(event.when.as_deref()).any(|v| v == on.value);
                 let is_date = c.variable(on).is_some_and(|v| v.ty == VarType::Date);
                 let moves = !event.suspend.is_empty() || !event.resume.is_empty();
                 if !given || !is_date || !moves {
@@ -80,10 +85,10 @@ pub(super) fn check(c: &mut Checker<'_>) {
                         "effective-invalid",
                         on.pos,
                         format!(
-                            "event `{event_id}` takes effect on `{}`, which is not one of its date inputs, or it suspends and resumes nothing",
+                            "event `{event_id}` takes effect on `{}`, which is neither one of its date inputs nor a date its `when` requires, or it suspends and resumes nothing",
                             on.value
                         ),
-                        "`effective` names a date the actor gives (listed in `inputs`), for an event with `suspend` or `resume`",
+                        "`effective` names a date the actor gives (listed in `inputs`), or one already recorded that `when` requires (`{ set: true }`), for an event with `suspend` or `resume`",
                     );
                 }
             }

@@ -368,3 +368,100 @@ variables:
         ]
     );
 }
+
+/// A period that outlives its state (`persist`): events of later states may suspend and resume
+/// it, a date the `when` requires may date a resumption; a case timer may not persist, and a
+/// state entered twice may not hold one.
+mod persist {
+    use super::super::validate;
+    use crate::definition::load::{Catalog, WorkflowFile};
+
+    const STAGE: &str = r#"
+id: stage
+title: Stage
+legal_basis: Art. 65
+roles: { agent: Agent }
+variables:
+  entree_le: { type: date }
+  mention_le: { type: date }
+  reprise_le: { type: date }
+start: { by: [agent] }
+initial: invite
+TIMERS
+states:
+  invite:
+    label: Invité
+    on:
+      accepter: { by: [agent], inputs: [entree_le], goto: stage }
+  stage:
+    label: Stage
+    legal_basis: Art. 65
+    timers:
+      - id: fin_stage
+        after: { years: 2, from: entree_le }
+        persist: true
+        goto: fini
+    on:
+      defavorable: { by: [agent], inputs: [mention_le], effective: mention_le, suspend: [fin_stage], goto: recours }
+  recours:
+    label: Recours
+    on:
+      accueilli: { by: [agent], inputs: [reprise_le], effective: reprise_le, resume: [fin_stage], goto: repris }
+      ACCUEILLI_SANS_DATE
+  repris:
+    label: Stage repris
+    on:
+      BACK
+      mettre_fin: { by: [agent], goto: fini }
+  fini: { label: Fini, final: true }
+"#;
+
+    fn codes(timers: &str, accueilli: &str, back: &str) -> Vec<String> {
+        let text = STAGE
+            .replace("TIMERS", timers)
+            .replace("ACCUEILLI_SANS_DATE", accueilli)
+            .replace("BACK", back);
+        let file = WorkflowFile::from_text("stage.yaml", text).unwrap();
+        validate(&file, &Catalog::default())
+            .into_iter()
+            .map(|d| format!("{}:{} {}", d.pos.line, d.code, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_later_state_suspends_and_resumes_a_persistent_timer() {
+        assert_eq!(codes("", "", ""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn effective_may_name_a_date_the_when_requires() {
+        let by_when = "accueilli_bis: { by: [agent], when: { mention_le: { set: true } }, effective: mention_le, resume: [fin_stage], goto: repris }";
+        assert_eq!(codes("", by_when, ""), Vec::<String>::new());
+        let unchecked = "accueilli_bis: { by: [agent], effective: mention_le, resume: [fin_stage], goto: repris }";
+        let out = codes("", unchecked, "");
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].starts_with("32:effective-invalid "), "{out:?}");
+    }
+
+    #[test]
+    fn a_case_timer_cannot_persist() {
+        let timers = "timers:\n  - { id: global, after: { years: 5 }, persist: true, goto: fini }";
+        let out = codes(timers, "", "");
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].starts_with("13:persist-invalid "), "{out:?}");
+    }
+
+    #[test]
+    fn a_state_entered_again_cannot_hold_a_persistent_timer() {
+        let out = codes("", "", "recommencer: { by: [agent], goto: stage }");
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].starts_with("22:persist-reentered "), "{out:?}");
+        // Through a case timer that can fire anywhere, back to the state before it.
+        let timers = "timers:\n  - { id: global, after: { years: 5 }, goto: invite }";
+        let out = codes(timers, "", "");
+        assert!(
+            out.iter().any(|d| d.starts_with("23:persist-reentered ")),
+            "{out:?}"
+        );
+    }
+}
