@@ -179,6 +179,7 @@ async fn one(t: &Target, workflows: &Path, o: &Options) -> Result<(), Failure> {
         data_dir: dir.path().to_path_buf(),
         workflows: workflows.to_path_buf(),
         database_url: url,
+        max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
         calendar: engine::calendar::Calendar::fwb(),
         notices: Default::default(),
     };

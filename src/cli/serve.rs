@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Extra closure days (see config/calendar.yaml).
     #[arg(long, env = "JALON_CALENDAR")]
     calendar: Option<PathBuf>,
+    /// The largest document a case accepts, in bytes; a larger one is refused (413
+    /// `document_too_large`).
+    #[arg(long, env = "JALON_MAX_DOCUMENT_BYTES", default_value_t = Config::DEFAULT_MAX_DOCUMENT_BYTES)]
+    max_document_bytes: usize,
     /// Notice sender and SMTP relay (see config/jalon.example.yaml); default:
     /// config/jalon.yaml if it exists. Without SMTP, notices are .eml files under DATA/outbox.
     #[arg(long, env = "JALON_CONFIG")]
@@ -46,6 +50,7 @@ pub fn serve(a: ServeArgs) -> Result<(), Failure> {
         data_dir: a.data.data_dir,
         workflows: a.workflows,
         database_url: a.data.database_url,
+        max_document_bytes: a.max_document_bytes,
         calendar: args::calendar(a.calendar.as_ref())?,
         notices: server::notice_config::NoticeConfig::load(a.config.as_deref(), |k| {
             std::env::var(k).ok()

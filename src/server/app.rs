@@ -18,6 +18,8 @@ use store::{self, Store};
 pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// The largest document a case accepts, in bytes (`Config::max_document_bytes`).
+    pub max_document_bytes: usize,
     pub scheduler_wake: Arc<Notify>,
     /// Pokes the outbox dispatcher: a transition queued notices.
     pub notices_wake: Arc<Notify>,
@@ -68,6 +70,7 @@ impl App {
         let state = AppState {
             store,
             clock,
+            max_document_bytes: cfg.max_document_bytes,
             scheduler_wake: scheduler.wake.clone(),
             notices_wake: dispatcher.wake.clone(),
             metrics: super::metrics::handle(),

@@ -15,12 +15,17 @@ pub struct Config {
     pub workflows: PathBuf,
     /// `None`: SQLite under `data_dir`.
     pub database_url: Option<String>,
+    /// The largest document a case accepts (`POST /cases/{id}/documents`), in bytes.
+    pub max_document_bytes: usize,
     pub calendar: Arc<Calendar>,
     /// Sender and transport of notices; by default `.eml` files under `<data_dir>/outbox`.
     pub notices: NoticeConfig,
 }
 
 impl Config {
+    /// 20 MB: a scanned decision or report of a few dozen pages.
+    pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()

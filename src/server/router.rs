@@ -16,6 +16,9 @@ use super::{AppState, api, metrics, probes, web};
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    let limits = Limits {
+        documents: state.max_document_bytes,
+    };
     let (api, openapi) = api::routes();
     let openapi = Arc::new(openapi);
     let routes = Router::new()
@@ -34,7 +37,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::of(ErrorCode::MethodNotAllowed) })
         .with_state(state);
-    guarded(routes)
+    guarded(routes, limits)
 }
 
 /// An unknown path: a French page for a browser outside the API, else the API's JSON error.
@@ -50,20 +53,44 @@ async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Resp
     }
 }
 
+/// Room for a document upload's form around the document: part headers, boundaries and the
+/// pages' CSRF field.
+pub const UPLOAD_FORM_OVERHEAD: usize = 64 * 1024;
+
+/// The body limits that depend on the configuration.
+#[derive(Clone, Copy)]
+struct Limits {
+    /// The largest document a case accepts (`api/documents.rs` counts its bytes exactly).
+    documents: usize,
+}
+
+/// A document upload, by the API or a page: its body may be as large as a document and its
+/// form; every other body [`BODY_LIMIT`].
+fn is_upload(request: &axum::extract::Request) -> bool {
+    request.method() == axum::http::Method::POST && request.uri().path().ends_with("/documents")
+}
+
 /// What every request passes through, whatever its route: the body limit (413, in the API's
 /// error shape) and the panic guard (a JSON 500 with a request id instead of a dropped
-/// connection).
-fn guarded(routes: Router) -> Router {
+/// connection). The limit layer cuts any body past the largest limit; the extractors of
+/// other routes read at most [`BODY_LIMIT`] (axum's default limit, `CsrfForm`).
+fn guarded(routes: Router, limits: Limits) -> Router {
     routes
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(refuse_announced_too_large))
+        .layer(RequestBodyLimitLayer::new(
+            BODY_LIMIT.max(limits.documents.saturating_add(UPLOAD_FORM_OVERHEAD)),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            refuse_announced_too_large,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
-/// A body whose `Content-Length` is over the limit is refused before it is read. The limit
-/// layer would do it too, in plain text; a body without a length is cut by that layer as it
-/// is read, and the JSON extractors answer it in the error shape (`api/body.rs`).
+/// A body whose `Content-Length` is over its route's limit is refused before it is read. The
+/// limit layer would do it too, in plain text; a body without a length is cut by that layer
+/// as it is read, and the JSON extractors answer it in the error shape (`api/body.rs`).
 async fn refuse_announced_too_large(
+    axum::extract::State(limits): axum::extract::State<Limits>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -72,7 +99,12 @@ async fn refuse_announced_too_large(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
+    if is_upload(&request) {
+        let limit = limits.documents.saturating_add(UPLOAD_FORM_OVERHEAD);
+        if announced.is_some_and(|n| n > limit as u64) {
+            return api::documents::too_large(limits.documents).into_response();
+        }
+    } else if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
         return ApiError::new(
             ErrorCode::BodyTooLarge,
             format!("the request body is larger than the server accepts ({BODY_LIMIT} bytes)"),
@@ -138,7 +170,7 @@ mod tests {
                 "unreachable"
             }),
         );
-        let response = guarded(routes)
+        let response = guarded(routes, Limits { documents: 0 })
             .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
             .await
             .unwrap();

@@ -209,6 +209,12 @@ codes! {
         fr: "Cette personne est introuvable.",
         doc: "No actor has this id.",
     }
+    DocumentNotFound {
+        code: "document_not_found", status: NOT_FOUND,
+        en: "document not found",
+        fr: "Ce document est introuvable dans ce dossier.",
+        doc: "The case has no document with this id (none, or one of another case).",
+    }
 
     // The state of the case, or of what the request would change.
     StaleVersion {
@@ -324,6 +330,38 @@ codes! {
         en: "the actor is not valid",
         fr: "Les informations de cette personne ne sont pas valables.",
         doc: "An actor's id, name, e-mail address or roles are not valid.",
+    }
+
+    // Documents of a case.
+    UnknownDocument {
+        code: "unknown_document", status: UNPROCESSABLE_ENTITY,
+        en: "a document input names no document of this case",
+        fr: "Le document indiqué n'est pas joint à ce dossier. Joignez-le d'abord, puis choisissez-le.",
+        doc: "An input of type `document` is not the id of a document attached to the case (attach it first with `POST /cases/{id}/documents`).",
+    }
+    InvalidUpload {
+        code: "invalid_upload", status: UNPROCESSABLE_ENTITY,
+        en: "the upload is not a multipart form with one file",
+        fr: "Aucun fichier n'a été reçu, ou son nom n'est pas valable. Choisissez un fichier et recommencez.",
+        doc: "The body is not `multipart/form-data` with a non-empty `file` field, or the file name is empty, longer than 255 characters or holds a control character.",
+    }
+    UnsupportedDocumentType {
+        code: "unsupported_document_type", status: UNPROCESSABLE_ENTITY,
+        en: "the file is not a PDF, ODT, DOCX, PNG or JPEG document",
+        fr: "Ce type de fichier n'est pas accepté : joignez un document PDF, ODT ou DOCX, ou une image PNG ou JPEG.",
+        doc: "The file's content (its first bytes, not its name) is none of PDF, ODT, DOCX, PNG, JPEG.",
+    }
+    DocumentTypeMismatch {
+        code: "document_type_mismatch", status: UNPROCESSABLE_ENTITY,
+        en: "the file's declared type is not what its content is",
+        fr: "Le contenu de ce fichier ne correspond pas à son type annoncé.",
+        doc: "The part's `Content-Type` names another type than the file's content (`application/octet-stream` is accepted as no claim).",
+    }
+    DocumentTooLarge {
+        code: "document_too_large", status: PAYLOAD_TOO_LARGE,
+        en: "the document is larger than the server accepts",
+        fr: "Ce fichier est trop volumineux pour être joint au dossier.",
+        doc: "The file is over the server's document limit (`--max-document-bytes`, default 20 MB; `details.limit_bytes`); refused as soon as its length or its bytes pass it.",
     }
 
     // Deployments.

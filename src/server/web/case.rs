@@ -252,7 +252,7 @@ async fn eml(
 }
 
 /// "le lundi 2 novembre 2026 à 12 h 05", in Brussels.
-fn when(at: DateTime<Utc>) -> String {
+pub(super) fn when(at: DateTime<Utc>) -> String {
     let local = at.with_timezone(&Brussels);
     format!(
         "le {} à {}",
@@ -305,6 +305,7 @@ async fn render(
     let view = state.store.case_view(row, now).await?;
     let history = state.store.history(&row.id).await?;
     let notices = state.store.case_notices(&row.id).await?;
+    let documents = super::documents::section(state, viewer, row).await?;
     // Linked cases: shown with their key only to a viewer who may read them.
     let parent = match &row.parent_id {
         Some(p) => match state.store.case_row(p).await {
@@ -561,6 +562,8 @@ async fn render(
             }
         }
 
+        (documents)
+
         @if !children.is_empty() {
             section aria-labelledby="lies" {
                 h2 id="lies" { "Dossiers ouverts par ce dossier" }
@@ -590,7 +593,9 @@ async fn render(
                         @if h.from_state.as_deref() != Some(h.to_state.as_str()) {
                             p { "État : " (state_label(def, &h.to_state)) }
                         }
-                        @if let Some(obj) = h.inputs.as_object().filter(|o| !o.is_empty()) {
+                        @if h.trigger.starts_with("document ") {
+                            (super::documents::history_entry(h))
+                        } @else if let Some(obj) = h.inputs.as_object().filter(|o| !o.is_empty()) {
                             dl.facts {
                                 @for (k, v) in obj { dt { (form::label(def, k)) } dd { (form::display(def, k, v)) } }
                             }
@@ -669,6 +674,9 @@ fn history_what(def: &Definition, trigger: &str, from: Option<&str>) -> String {
     }
     if let Some(rest) = trigger.strip_prefix("child ") {
         return format!("Dossier lié terminé ({})", form::readable(rest));
+    }
+    if trigger.starts_with("document ") {
+        return "Document joint".into();
     }
     form::readable(trigger)
 }

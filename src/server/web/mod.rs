@@ -7,6 +7,7 @@
 mod assets;
 mod case;
 pub mod diagram;
+mod documents;
 mod error;
 mod form;
 mod layout;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(signin::routes())
         .merge(tasks::routes())
         .merge(case::routes())
+        .merge(documents::routes())
         .merge(start::routes())
         .merge(operator::routes())
         .merge(procedures::routes())

@@ -93,6 +93,7 @@ pub async fn spawn_app_with(backend: Backend, notices: NoticeConfig) -> TestApp 
         data_dir: data.path().to_path_buf(),
         workflows: workflows_dir(),
         database_url: url,
+        max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
         calendar: engine::calendar::Calendar::fwb(),
         notices,
     };

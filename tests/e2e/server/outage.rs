@@ -103,6 +103,7 @@ async fn postgres_away_then_back() {
         data_dir: data.path().to_path_buf(),
         workflows: workflows_dir(),
         database_url: Some(format!("{scheme_user}@127.0.0.1:{}/{name}", proxy.port)),
+        max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
         calendar: engine::calendar::Calendar::fwb(),
         notices: Default::default(),
     };
