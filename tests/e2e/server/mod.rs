@@ -7,6 +7,7 @@ mod fuzz_bodies;
 pub mod harness;
 mod hostile_notices;
 mod linked_cases;
+mod living_cases;
 mod metrics;
 mod notices;
 mod openapi;
