@@ -22,6 +22,10 @@ enum Suite {
     /// The French pages' times with `--cases` cases stored (SQLite, and PostgreSQL with
     /// `--postgres`); not part of `all`, as filling the database takes minutes.
     Pages,
+    /// Whole cases through the HTTP API of a real `jalon serve` process (SQLite, and
+    /// PostgreSQL with `--postgres`): `--cases` cases, `--in-flight` at once; not part of
+    /// `all`.
+    E2e,
 }
 
 #[derive(Args)]
@@ -48,9 +52,13 @@ pub struct BenchArgs {
     /// figure follow.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
     runs: u16,
-    /// Cases stored before the pages are timed (`pages`).
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
-    cases: u32,
+    /// Cases stored before the pages are timed (`pages`, default 100000); cases run through
+    /// the server (`e2e`, default 2000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    cases: Option<u32>,
+    /// Cases in flight at once, each on its own connection (`e2e`).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    in_flight: u32,
     /// Timed requests per page (`pages`): this many, or fewer once `--seconds` have passed
     /// (at least five).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -97,10 +105,19 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             &server_targets(a.postgres.as_deref()),
             &a.workflows,
             &super::bench_pages::Options {
-                cases: a.cases as usize,
+                cases: a.cases.unwrap_or(100_000) as usize,
                 requests: a.requests as usize,
                 budget,
                 keep: a.keep,
+            },
+        )?;
+    }
+    if a.suite == Suite::E2e {
+        super::bench_e2e::run(
+            &server_targets(a.postgres.as_deref()),
+            &super::bench_e2e::Options {
+                cases: a.cases.unwrap_or(2_000) as usize,
+                in_flight: a.in_flight as usize,
             },
         )?;
     }

@@ -182,6 +182,7 @@ async fn one(t: &Target, workflows: &Path, o: &Options) -> Result<(), Failure> {
         max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
         calendar: engine::calendar::Calendar::fwb(),
         notices: Default::default(),
+        waits: Default::default(),
     };
     let app = App::build(&cfg, Arc::new(clock.clone()))
         .await

@@ -4,6 +4,7 @@
 mod actors;
 mod args;
 mod bench;
+mod bench_e2e;
 mod bench_pages;
 mod bench_server;
 mod data;

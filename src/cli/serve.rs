@@ -9,6 +9,7 @@ use clap::Args;
 use super::data::{DataArgs, runtime};
 use super::{Failure, args};
 use crate::clock::{Clock, SystemClock};
+use crate::server::changes::WaitLimits;
 use crate::server::{self, Config};
 
 #[derive(Args)]
@@ -30,6 +31,13 @@ pub struct ServeArgs {
     /// config/jalon.yaml if it exists. Without SMTP, notices are .eml files under DATA/outbox.
     #[arg(long, env = "JALON_CONFIG")]
     config: Option<PathBuf>,
+    /// Requests waiting for a case to change (`?after_version=&wait=`, `/changes`) open at
+    /// once, in all; more are refused (429 `too_many_waits`).
+    #[arg(long, env = "JALON_MAX_WAITS", default_value_t = WaitLimits::default().total)]
+    max_waits: usize,
+    /// The same bound per actor.
+    #[arg(long, env = "JALON_MAX_WAITS_PER_ACTOR", default_value_t = WaitLimits::default().per_actor)]
+    max_waits_per_actor: usize,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -56,6 +64,11 @@ pub fn serve(a: ServeArgs) -> Result<(), Failure> {
             std::env::var(k).ok()
         })
         .map_err(Failure::Usage)?,
+        waits: WaitLimits {
+            total: a.max_waits,
+            per_actor: a.max_waits_per_actor,
+            ..WaitLimits::default()
+        },
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     runtime()?.block_on(server::serve(cfg, clock))?;

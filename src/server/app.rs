@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What the pages need beyond the store: session lifetime, cookie flags.
     pub web: Arc<super::web::session::WebSettings>,
+    /// Requests waiting for a case to change.
+    pub changes: super::changes::Hub,
 }
 
 impl AppState {
@@ -68,13 +70,14 @@ impl App {
         let mut scheduler = Scheduler::new(store.clone(), clock.clone());
         scheduler.notices_wake = dispatcher.wake.clone();
         let state = AppState {
-            store,
+            store: store.clone(),
             clock,
             max_document_bytes: cfg.max_document_bytes,
             scheduler_wake: scheduler.wake.clone(),
             notices_wake: dispatcher.wake.clone(),
             metrics: super::metrics::handle(),
             web: Arc::new(super::web::session::WebSettings::from_config(cfg)),
+            changes: super::changes::Hub::start(store.clone(), cfg.waits),
         };
         Ok(App {
             state,

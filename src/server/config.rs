@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use engine::calendar::Calendar;
 
+use super::changes::WaitLimits;
 use super::notice_config::NoticeConfig;
 
 #[derive(Clone, Debug)]
@@ -20,6 +21,8 @@ pub struct Config {
     pub calendar: Arc<Calendar>,
     /// Sender and transport of notices; by default `.eml` files under `<data_dir>/outbox`.
     pub notices: NoticeConfig,
+    /// Bounds of the requests that wait for a case to change (`changes.rs`).
+    pub waits: WaitLimits,
 }
 
 impl Config {

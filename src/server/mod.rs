@@ -2,6 +2,7 @@
 
 pub mod api;
 mod app;
+pub mod changes;
 mod config;
 pub mod digest_mail;
 pub mod dispatcher;

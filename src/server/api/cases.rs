@@ -1,17 +1,24 @@
-//! Cases: start, read, list, send an event, history.
+//! Cases: start, read (at once, or once it changed), list, send an event, history, the stream
+//! of its changes.
+
+use std::convert::Infallible;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Authed;
 use super::body::{Body, Params, Path, page, unique_inputs, whole_number};
+use super::codes::ErrorCode;
 use super::error::{ApiError, ErrorBody};
 use super::views::{CaseSummary, CaseView, HistoryView};
 use crate::server::AppState;
+use crate::server::changes::Full;
 use store::actors::ActorInfo;
 use store::drive::EventRequest;
 use store::entities::case;
@@ -161,21 +168,204 @@ pub async fn start(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct GetQuery {
+    /// Answer once the case's `row_version` is past this one (at once if it already is).
+    #[param(minimum = 0, maximum = 9_000_000_000_000_000_i64)]
+    pub after_version: Option<u64>,
+    /// With `after_version`: how long to wait for the case to pass it, in seconds (`30s`,
+    /// `30`) or milliseconds (`500ms`), at most 60 s (the server's bound). When the wait ends
+    /// first, the answer is 200 with the case as it is (its `row_version` tells the client).
+    /// Open waits are bounded per actor and in total (429 `too_many_waits`).
+    #[param(pattern = "^[0-9]{1,9}(s|ms)?$")]
+    pub wait: Option<String>,
+}
+
 /// Read a case: state, variables, deadlines (with their explanation and article), open tasks,
 /// the events it accepts.
+///
+/// With `after_version` and `wait`, the answer waits until the case passes that version (a
+/// transition of this server answers at once after its commit; one made by another process
+/// sharing the database within about a second), or until the wait ends.
 #[utoipa::path(get, path = "/cases/{id}",
-    params(("id" = String, Path, description = "the case")), tag = "cases",
-    responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "the case"), GetQuery), tag = "cases",
+    responses((status = 200, body = CaseView), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     who: Authed,
     Path(id): Path<String>,
+    Params(q): Params<GetQuery>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let row = state.store.case_row(&id).await?;
+    let after = q.after_version.map(version);
+    let wait = wait_for(&state, after, q.wait.as_deref())?;
+    let mut row = state.store.case_row(&id).await?;
     readable(&state, &who.0, &row).await?;
+    if let (Some(after), Some(wait)) = (after, wait)
+        && row.row_version <= after
+    {
+        let mut slot = state.changes.open(&id, &who.0.id).map_err(too_many_waits)?;
+        // Read again with the slot open: a commit since the first read is not missed.
+        row = state.store.case_row(&id).await?;
+        slot.seen(row.row_version);
+        if row.row_version <= after && tokio::time::timeout(wait, slot.past(after)).await.is_ok() {
+            row = state.store.case_row(&id).await?;
+        }
+    }
     Ok(Json(
         state.store.case_view(&row, state.clock.now()).await?.into(),
     ))
+}
+
+/// A version from a query (any larger than a stored version can be is as good as the largest).
+fn version(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The wait a read asks for: `None` to answer at once.
+fn wait_for(
+    state: &AppState,
+    after: Option<i64>,
+    wait: Option<&str>,
+) -> Result<Option<std::time::Duration>, ApiError> {
+    let Some(text) = wait else { return Ok(None) };
+    let invalid =
+        |why: &str| ApiError::new(ErrorCode::InvalidWait, format!("wait={text:?}: {why}"));
+    let longest = state.changes.limits().longest;
+    let wait = parse_wait(text).ok_or_else(|| invalid("not `30s`, `30` or `500ms`"))?;
+    if wait > longest {
+        return Err(invalid(&format!("longer than {} s", longest.as_secs())));
+    }
+    if after.is_none() {
+        return Err(invalid("a wait needs `after_version`"));
+    }
+    Ok(Some(wait))
+}
+
+/// `30s` or `30`: seconds; `500ms`: milliseconds.
+fn parse_wait(text: &str) -> Option<std::time::Duration> {
+    let (digits, millis) = match text.strip_suffix("ms") {
+        Some(d) => (d, true),
+        None => (text.strip_suffix('s').unwrap_or(text), false),
+    };
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(if millis {
+        std::time::Duration::from_millis(n)
+    } else {
+        std::time::Duration::from_secs(n)
+    })
+}
+
+fn too_many_waits(full: Full) -> ApiError {
+    let (bound, message) = match full {
+        Full::Actor => (
+            "actor",
+            "you have too many requests waiting for a change already",
+        ),
+        Full::Total => (
+            "server",
+            "the server has too many requests waiting for a change",
+        ),
+    };
+    let mut e = ApiError::new(ErrorCode::TooManyWaits, message)
+        .with_details(serde_json::json!({ "bound": bound }));
+    e.retry_after = Some(1);
+    e
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    /// The first change sent is the first version past this one (default: the case as it is
+    /// now). A reconnecting client's `Last-Event-ID` header counts as this.
+    #[param(minimum = 0, maximum = 9_000_000_000_000_000_i64)]
+    pub after_version: Option<u64>,
+}
+
+/// One event of a change stream (`data`, JSON; the event's `id` is `row_version`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeView {
+    pub row_version: i64,
+    pub state: String,
+    #[schema(inline)]
+    pub status: CaseStatusView,
+    pub outcome: Option<String>,
+}
+
+/// Whether a case still runs (as sent).
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatusView {
+    Open,
+    Closed,
+}
+
+/// The changes of a case as server-sent events (`text/event-stream`), oldest first: one
+/// `change` event per version read (`id`: its `row_version`; `data`: a `ChangeView`), the
+/// stream ending after the case closes. Versions that follow each other closely may come as
+/// their last one only (the history has each). A comment is sent every 15 s while nothing
+/// changes. The stream holds one of the actor's bounded waits (429 `too_many_waits`).
+#[utoipa::path(get, path = "/cases/{id}/changes",
+    params(("id" = String, Path, description = "the case"), ChangesQuery), tag = "cases",
+    responses((status = 200, content_type = "text/event-stream", body = ChangeView),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn changes(
+    State(state): State<AppState>,
+    who: Authed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Params(q): Params<ChangesQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let last_event = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let after = q.after_version.map(version).or(last_event).unwrap_or(0);
+    let row = state.store.case_row(&id).await?;
+    readable(&state, &who.0, &row).await?;
+    let slot = state.changes.open(&id, &who.0.id).map_err(too_many_waits)?;
+    slot.seen(row.row_version);
+    let ended = row.status == case::Status::Closed && row.row_version <= after;
+    let stream = futures_util::stream::unfold(
+        (state, slot, id, after, ended),
+        |(state, mut slot, id, after, ended)| async move {
+            if ended {
+                return None;
+            }
+            slot.past(after).await;
+            let row = match state.store.case_row(&id).await {
+                Ok(row) => row,
+                Err(e) => {
+                    tracing::warn!(case = %id, error = %e, "change stream ends: the case cannot be read");
+                    return None;
+                }
+            };
+            let closed = row.status == case::Status::Closed;
+            let view = ChangeView {
+                row_version: row.row_version,
+                state: row.state,
+                status: if closed {
+                    CaseStatusView::Closed
+                } else {
+                    CaseStatusView::Open
+                },
+                outcome: row.outcome,
+            };
+            let event = Event::default()
+                .event("change")
+                .id(view.row_version.to_string())
+                .json_data(&view)
+                .unwrap_or_else(|_| Event::default().comment("unencodable change"));
+            Some((Ok(event), (state, slot, id, view.row_version, closed)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }
 
 /// List cases.

@@ -396,6 +396,20 @@ codes! {
         doc: "A migration's `from_version` is not an older version of the workflow, or a case it names is not an open case of an older version.",
     }
 
+    // Waiting for a case to change.
+    InvalidWait {
+        code: "invalid_wait", status: UNPROCESSABLE_ENTITY,
+        en: "`wait` is a whole number of seconds (`30s`, `30`) or milliseconds (`500ms`) up to the server's longest wait, and needs `after_version`",
+        fr: "La durée d'attente demandée n'est pas valable.",
+        doc: "`wait` unreadable, longer than the server allows (60 s by default), or given without `after_version`.",
+    }
+    TooManyWaits {
+        code: "too_many_waits", status: TOO_MANY_REQUESTS,
+        en: "too many requests are waiting for a change already; retry later",
+        fr: "Trop de demandes attendent déjà une modification. Veuillez réessayer dans quelques instants.",
+        doc: "The bound of open waits (`?wait=`, `/changes` streams) of this actor (`details.bound: \"actor\"`) or of the server (`\"server\"`) is reached; nothing waits; `Retry-After: 1`.",
+    }
+
     // The server.
     DatabaseUnavailable {
         code: "database_unavailable", status: SERVICE_UNAVAILABLE,

@@ -96,6 +96,7 @@ pub async fn spawn_app_with(backend: Backend, notices: NoticeConfig) -> TestApp 
         max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
         calendar: engine::calendar::Calendar::fwb(),
         notices,
+        waits: Default::default(),
     };
     spawn_with(cfg, data, ManualClock::new(brussels(2026, 11, 2, 12))).await
 }

@@ -20,4 +20,5 @@ mod schedules;
 mod sqlite_writer;
 mod stuck;
 mod timers;
+mod waiting;
 pub mod web_client;

@@ -106,6 +106,7 @@ async fn postgres_away_then_back() {
         max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
         calendar: engine::calendar::Calendar::fwb(),
         notices: Default::default(),
+        waits: Default::default(),
     };
     let app = spawn_with(cfg, data, ManualClock::new(brussels(2026, 11, 2, 12))).await;
     let (http, base, token) = (&app.http, &app.base, Some(app.admin.as_str()));

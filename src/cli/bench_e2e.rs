@@ -1,0 +1,498 @@
+//! `jalon bench e2e`: the whole of a small legal case through the public API of a real
+//! `jalon serve` process on loopback, as a client meets it. Per case: start it (its deadline
+//! is already due, so the server's scheduler fires it at once), wait for its task without
+//! polling (`GET /cases/{id}?after_version=&wait=`), complete the task, then wait until the
+//! notice that the completion sends is delivered (the case's notices, read until one is
+//! `sent`: a delivery does not change the case's version, so there is nothing to wait on).
+//!
+//! The client runs on one thread with one kept-alive connection per case in flight and a
+//! minimal HTTP/1.1 exchange, so that its share of the two cores stays small; both processes'
+//! CPU seconds are printed apart, which says which one was the limit.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, Database};
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::TcpStream;
+
+use super::Failure;
+use super::bench_server::Target;
+
+pub struct Options {
+    pub cases: usize,
+    /// Cases in flight at once (one connection each).
+    pub in_flight: usize,
+}
+
+fn run_err(e: impl std::fmt::Display) -> Failure {
+    Failure::Run(anyhow::anyhow!("{e}"))
+}
+
+/// The workflow the bench deploys: its deadline counts from a date long past, so the timer is
+/// due when the case starts; the task of the next state is completed by `traiter`, which closes
+/// the case with a notice.
+const WORKFLOW: &str = r#"id: banc-e2e
+title: Banc d'essai de bout en bout
+legal_basis: Aucune (banc d'essai)
+roles:
+  agent: Agent
+variables:
+  recu_le:
+    type: date
+    label: Reçu le
+  courriel:
+    type: email
+start:
+  by: [agent]
+  inputs: [recu_le, courriel]
+initial: attente
+states:
+  attente:
+    label: En attente
+    legal_basis: Aucune (banc d'essai)
+    timers:
+      - id: echeance
+        label: Échéance
+        after: { working_days: 1, from: recu_le }
+        goto: a_traiter
+  a_traiter:
+    label: À traiter
+    tasks:
+      - id: traiter
+        role: agent
+        title: Traiter le dossier
+    on:
+      traiter:
+        by: [agent]
+        goto: clos
+        notify:
+          - to: [courriel]
+            template: clos
+  clos:
+    label: Clos
+    final: true
+"#;
+
+const TEMPLATES: [(&str, &str); 2] = [
+    ("clos.subject.hbs", "{{workflow.title}} — {{case.key}}\n"),
+    (
+        "clos.text.hbs",
+        "Bonjour,\n\nLe dossier {{case.key}} est dans l’état « {{state.label}} ».\n",
+    ),
+];
+
+/// Writes the bench's workflow folder under `dir`; returns the folder of workflows.
+fn write_workflow(dir: &Path) -> std::io::Result<std::path::PathBuf> {
+    let workflows = dir.join("workflows");
+    let folder = workflows.join("banc-e2e");
+    std::fs::create_dir_all(folder.join("templates"))?;
+    std::fs::write(folder.join("workflow.yaml"), WORKFLOW)?;
+    for (name, text) in TEMPLATES {
+        std::fs::write(folder.join("templates").join(name), text)?;
+    }
+    Ok(workflows)
+}
+
+/// Runs the bench on each target.
+pub fn run(targets: &[Target], o: &Options) -> Result<(), Failure> {
+    for t in targets {
+        one(t, o)?;
+    }
+    Ok(())
+}
+
+fn one(t: &Target, o: &Options) -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(run_err)?;
+    let workflows = write_workflow(dir.path()).map_err(run_err)?;
+    let data = dir.path().join("data");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(run_err)?;
+    let scratch = rt.block_on(scratch(t))?;
+    let url = scratch
+        .as_ref()
+        .map(|(url, _)| url.clone())
+        .unwrap_or_else(|| store::sqlite_url(&data));
+    let token = rt.block_on(agent_token(&url, &data))?;
+    let mut server = Server::spawn(&workflows, &data, scratch.as_ref().map(|s| s.0.as_str()))?;
+    let measured = rt.block_on(load(server.addr, token, o));
+    let server_cpu = cpu_seconds(server.child.id());
+    server.stop();
+    if let Some((_, name)) = &scratch {
+        rt.block_on(drop_database(t, name))?;
+    }
+    let m = measured?;
+    let client_cpu = m.client_cpu;
+    let secs = m.elapsed.as_secs_f64();
+    println!(
+        "e2e/{}: {} cases, {} in flight: {:.0} complete cases/s ({:.2} s); start to notice \
+         delivered {}; CPU: server {:.2} s, client {:.2} s; {:.1} requests a case",
+        t.name,
+        m.latencies.len(),
+        o.in_flight,
+        m.latencies.len() as f64 / secs,
+        secs,
+        percentiles(m.latencies),
+        server_cpu.map_or(f64::NAN, |end| end - server.cpu_at_start),
+        client_cpu,
+        m.requests as f64 / o.cases.max(1) as f64,
+    );
+    Ok(())
+}
+
+/// A scratch PostgreSQL database (its URL and name) when the target is PostgreSQL.
+async fn scratch(t: &Target) -> Result<Option<(String, String)>, Failure> {
+    let Some(admin) = &t.admin_url else {
+        return Ok(None);
+    };
+    let name = format!("jalon_bench_{}", uuid::Uuid::new_v4().simple());
+    let db = Database::connect(format!("{admin}/postgres"))
+        .await
+        .map_err(run_err)?;
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .map_err(run_err)?;
+    db.close().await.ok();
+    Ok(Some((format!("{admin}/{name}"), name)))
+}
+
+async fn drop_database(t: &Target, name: &str) -> Result<(), Failure> {
+    let Some(admin) = &t.admin_url else {
+        return Ok(());
+    };
+    let db = Database::connect(format!("{admin}/postgres"))
+        .await
+        .map_err(run_err)?;
+    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .map_err(run_err)?;
+    db.close().await.ok();
+    Ok(())
+}
+
+/// The bearer token of an agent, added before the server starts (the database is migrated
+/// here, as `jalon actors add` would).
+async fn agent_token(url: &str, data: &Path) -> Result<String, Failure> {
+    if url.starts_with("sqlite:") {
+        store::ensure_dir(data).map_err(run_err)?;
+    }
+    let store = store::Store::open(url, engine::calendar::Calendar::fwb())
+        .await
+        .map_err(run_err)?;
+    let (_, token) = store
+        .add_actor(
+            "Agent du banc",
+            "agent@ecoles.example.be",
+            &["agent".to_owned()],
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(run_err)?;
+    store.close().await.map_err(run_err)?;
+    Ok(token)
+}
+
+/// The `jalon serve` child.
+struct Server {
+    child: Child,
+    addr: std::net::SocketAddr,
+    /// Its CPU seconds once listening (start-up and deployment are not the load's).
+    cpu_at_start: f64,
+}
+
+impl Server {
+    fn spawn(workflows: &Path, data: &Path, database_url: Option<&str>) -> Result<Server, Failure> {
+        let exe = std::env::current_exe().map_err(run_err)?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .arg("--workflows")
+            .arg(workflows)
+            .env("JALON_LOG", "error")
+            .env_remove("JALON_DATABASE_URL")
+            .env_remove("JALON_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().map_err(run_err)?;
+        let stdout = child.stdout.take().ok_or_else(|| run_err("no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(run_err)?;
+        let addr = line
+            .trim()
+            .strip_prefix("jalon listening on http://")
+            .and_then(|a| a.parse().ok());
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(run_err(format!("`jalon serve` did not start: {line:?}")));
+        };
+        let cpu_at_start = cpu_seconds(child.id()).unwrap_or(0.0);
+        Ok(Server {
+            child,
+            addr,
+            cpu_at_start,
+        })
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// User and system CPU seconds of a process, all its threads (Linux `/proc/<pid>/stat`, in
+/// the kernel's 100 Hz ticks).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: the fields start after its closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+struct Measured {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    requests: usize,
+    client_cpu: f64,
+}
+
+async fn load(addr: std::net::SocketAddr, token: String, o: &Options) -> Result<Measured, Failure> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let token = Arc::new(token);
+    let cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..o.in_flight.min(o.cases) {
+        let (next, requests, token, cases) =
+            (next.clone(), requests.clone(), token.clone(), o.cases);
+        workers.spawn(async move {
+            let mut client = Client::connect(addr, &token).await?;
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= cases {
+                    break;
+                }
+                let t0 = Instant::now();
+                one_case(&mut client, i).await?;
+                latencies.push(t0.elapsed());
+            }
+            requests.fetch_add(client.requests, Ordering::Relaxed);
+            Ok::<_, Failure>(latencies)
+        });
+    }
+    let mut latencies = Vec::with_capacity(o.cases);
+    while let Some(done) = workers.join_next().await {
+        latencies.extend(done.map_err(run_err)??);
+    }
+    let elapsed = started.elapsed();
+    Ok(Measured {
+        latencies,
+        elapsed,
+        requests: requests.load(Ordering::Relaxed),
+        client_cpu: cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - cpu_before,
+    })
+}
+
+#[derive(Deserialize)]
+struct CaseReply {
+    id: String,
+    state: String,
+    row_version: i64,
+}
+
+#[derive(Deserialize)]
+struct NoticeReply {
+    status: String,
+}
+
+/// One case from its start to its notice delivered.
+async fn one_case(c: &mut Client, i: usize) -> Result<(), Failure> {
+    let body = format!(
+        r#"{{"workflow":"banc-e2e","key":"banc-{i}","inputs":{{"recu_le":"2026-01-05","courriel":"agent+{i}@ecoles.example.be"}}}}"#
+    );
+    let mut case: CaseReply = c.call("POST", "/api/v1/cases", Some(&body), 201).await?;
+    let id = case.id.clone();
+    while case.state != "a_traiter" {
+        let path = format!(
+            "/api/v1/cases/{id}?after_version={}&wait=30s",
+            case.row_version
+        );
+        case = c.call("GET", &path, None, 200).await?;
+    }
+    let path = format!("/api/v1/cases/{id}/events");
+    let _: CaseReply = c
+        .call("POST", &path, Some(r#"{"event":"traiter"}"#), 200)
+        .await?;
+    let path = format!("/api/v1/cases/{id}/notices");
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let notices: Vec<NoticeReply> = c.call("GET", &path, None, 200).await?;
+        if notices.iter().any(|n| n.status == "sent") {
+            return Ok(());
+        }
+        if notices.iter().any(|n| n.status == "dead") {
+            return Err(run_err(format!("the notice of case {id} is dead")));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// "p50 12.3 ms, p99 45.6 ms".
+fn percentiles(mut times: Vec<Duration>) -> String {
+    if times.is_empty() {
+        return "(no case)".into();
+    }
+    times.sort();
+    let at = |q: f64| {
+        let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
+        times[i].as_secs_f64() * 1e3
+    };
+    format!("p50 {:.1} ms, p99 {:.1} ms", at(0.50), at(0.99))
+}
+
+/// A minimal HTTP/1.1 client on one kept-alive loopback connection, JSON in and out.
+struct Client {
+    conn: AsyncBufReader<TcpStream>,
+    head: String,
+    requests: usize,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    async fn connect(addr: std::net::SocketAddr, token: &str) -> Result<Client, Failure> {
+        let stream = TcpStream::connect(addr).await.map_err(run_err)?;
+        stream.set_nodelay(true).map_err(run_err)?;
+        Ok(Client {
+            conn: AsyncBufReader::new(stream),
+            head: format!("Host: {addr}\r\nAuthorization: Bearer {token}\r\n"),
+            requests: 0,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends a request and reads its JSON answer, which must have status `expect`.
+    async fn call<T: for<'de> Deserialize<'de>>(
+        &mut self,
+        method: &str,
+        path: &str,
+        json: Option<&str>,
+        expect: u16,
+    ) -> Result<T, Failure> {
+        self.requests += 1;
+        let status = self
+            .exchange(method, path, json)
+            .await
+            .map_err(|e| run_err(format!("{method} {path}: {e}")))?;
+        if status != expect {
+            return Err(run_err(format!(
+                "{method} {path}: {status} {}",
+                String::from_utf8_lossy(&self.buf)
+            )));
+        }
+        serde_json::from_slice(&self.buf).map_err(|e| run_err(format!("{method} {path}: {e}")))
+    }
+
+    /// Writes the request, reads the answer's body into `buf`; returns its status.
+    async fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        json: Option<&str>,
+    ) -> std::io::Result<u16> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\n{}", self.head);
+        match json {
+            Some(body) => req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )),
+            None => req.push_str("\r\n"),
+        }
+        self.conn.get_mut().write_all(req.as_bytes()).await?;
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        let mut line = String::new();
+        self.conn.read_line(&mut line).await?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("no status line"))?;
+        let mut length = None;
+        loop {
+            line.clear();
+            if self.conn.read_line(&mut line).await? == 0 {
+                return Err(bad("connection closed in the headers"));
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.trim().eq_ignore_ascii_case("content-length")
+            {
+                length = Some(v.trim().parse().map_err(|_| bad("content-length"))?);
+            }
+        }
+        let length = length.ok_or_else(|| bad("an answer without Content-Length"))?;
+        self.buf.resize(length, 0);
+        self.conn.read_exact(&mut self.buf).await?;
+        Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server would refuse to deploy it, and the bench would measure refusals.
+    #[test]
+    fn the_bench_workflow_and_its_templates_validate_with_no_diagnostic() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = store::validation::load_folder(&write_workflow(dir.path()).unwrap()).unwrap();
+        assert!(folder.unloadable.is_empty(), "{:?}", folder.unloadable);
+        assert_eq!(folder.checked.len(), 1);
+        for (_, report) in &folder.checked {
+            let all: Vec<_> = report.files.iter().flat_map(|(_, ds)| ds).collect();
+            assert!(all.is_empty(), "{all:?}");
+        }
+    }
+
+    #[test]
+    fn cpu_seconds_are_read_for_this_process() {
+        let mut x = 0u64;
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(cpu_seconds(std::process::id()).is_some_and(|s| s > 0.0));
+    }
+}

@@ -1,0 +1,438 @@
+//! Waiting for a case to change without polling: `GET /cases/{id}?after_version=N&wait=…`
+//! and the `/cases/{id}/changes` event stream, answered by this server's commits (a request,
+//! a timer firing), by another process's commits on the same database (read again each
+//! second), or by the end of the wait; bounded per actor and in total.
+
+use std::time::{Duration, Instant};
+
+use jalon::server::changes::WaitLimits;
+use serde_json::{Value, json};
+
+use super::harness::{Backend, Reply, TestApp, brussels, reply, spawn_app, spawn_with};
+use crate::on_both_backends;
+
+/// A case whose deadline falls due on 4 November 2026 (the harness's clock says 2 November),
+/// with an event that keeps it where it is, and one that closes it once the deadline passed.
+const WORKFLOW: &str = r#"id: attente-test
+title: Dossier d'attente (test)
+legal_basis: Aucune (test)
+roles:
+  agent: Agent
+variables:
+  recu_le:
+    type: date
+    label: Reçu le
+  note:
+    type: text
+start:
+  by: [agent]
+  inputs: [recu_le]
+initial: attente
+states:
+  attente:
+    label: En attente
+    timers:
+      - id: echeance
+        label: Échéance
+        after: { working_days: 1, from: recu_le }
+        goto: a_traiter
+    on:
+      noter:
+        by: [agent]
+        inputs: [note]
+  a_traiter:
+    label: À traiter
+    on:
+      traiter:
+        by: [agent]
+        goto: clos
+  clos:
+    label: Clos
+    final: true
+"#;
+
+/// Far beyond any wait these tests expect to end by itself: a hang fails, nothing is timed.
+const GENEROUS: Duration = Duration::from_secs(30);
+
+async fn deployed(app: &TestApp) -> String {
+    let r = app.deploy(WORKFLOW, json!({})).await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.body);
+    app.actor("Agent", &["agent"]).await
+}
+
+/// Starts a case at version 1 in `attente`; returns its id.
+async fn started(app: &TestApp, agent: &str, key: &str) -> String {
+    let r = app
+        .start(agent, "attente-test", key, json!({"recu_le": "2026-11-02"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["row_version"], 1, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+/// A GET sent in the background (the test acts while it waits).
+fn get_later(app: &TestApp, token: &str, path: String) -> tokio::task::JoinHandle<Reply> {
+    let (http, url, token) = (
+        app.http.clone(),
+        format!("{}{path}", app.base),
+        token.to_owned(),
+    );
+    tokio::spawn(async move { reply(http.get(url).bearer_auth(token).send().await.unwrap()).await })
+}
+
+/// Returns once the server holds `n` open waits.
+async fn until_waits(app: &TestApp, n: usize) {
+    let hub = &app.app.state.changes;
+    let t = Instant::now();
+    while hub.open_waits() != n {
+        assert!(
+            t.elapsed() < GENEROUS,
+            "{} waits open, not {n}",
+            hub.open_waits()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn answered(wait: tokio::task::JoinHandle<Reply>) -> Reply {
+    tokio::time::timeout(GENEROUS, wait)
+        .await
+        .expect("the wait was answered")
+        .unwrap()
+}
+
+async fn a_wait_is_answered_by_another_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = deployed(&app).await;
+    let id = started(&app, &agent, "a").await;
+    let wait = get_later(
+        &app,
+        &agent,
+        format!("/api/v1/cases/{id}?after_version=1&wait=60s"),
+    );
+    until_waits(&app, 1).await;
+    assert!(!wait.is_finished(), "answered before the case changed");
+    let r = app.event(&agent, &id, "noter", json!({"note": "vu"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = answered(wait).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["row_version"], 2, "{}", r.body);
+    assert_eq!(r.body["variables"]["note"], "vu", "{}", r.body);
+    until_waits(&app, 0).await;
+}
+
+async fn a_wait_is_answered_by_a_timer_firing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = deployed(&app).await;
+    let id = started(&app, &agent, "a").await;
+    let wait = get_later(
+        &app,
+        &agent,
+        format!("/api/v1/cases/{id}?after_version=1&wait=60s"),
+    );
+    until_waits(&app, 1).await;
+    assert_eq!(app.advance_to(brussels(2026, 11, 4, 12)).await, 1);
+    let r = answered(wait).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["row_version"], &r.body["state"]),
+        (&json!(2), &json!("a_traiter")),
+        "{}",
+        r.body
+    );
+}
+
+/// A commit by another process on the same database tells this server nothing: the versions
+/// of the cases waited on are read again each second.
+async fn a_wait_is_answered_by_another_process(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = deployed(&app).await;
+    let id = started(&app, &agent, "a").await;
+    let wait = get_later(
+        &app,
+        &agent,
+        format!("/api/v1/cases/{id}?after_version=1&wait=60s"),
+    );
+    until_waits(&app, 1).await;
+    let other = store::Store::open(&app.cfg.database_url(), engine::calendar::Calendar::fwb())
+        .await
+        .unwrap();
+    let by = engine::machine::Actor {
+        id: "autre-processus".into(),
+        roles: vec!["agent".into()],
+    };
+    let mut inputs = engine::machine::Inputs::new();
+    inputs.insert("note".into(), json!("ailleurs"));
+    other
+        .send_event(
+            store::drive::EventRequest {
+                case_id: &id,
+                event: "noter",
+                by: &by,
+                inputs,
+                reason: None,
+                expected_version: None,
+            },
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
+    let r = answered(wait).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["row_version"], 2, "{}", r.body);
+    assert_eq!(r.body["variables"]["note"], "ailleurs", "{}", r.body);
+    other.close().await.unwrap();
+}
+
+async fn a_case_already_past_answers_at_once_and_a_wait_ends_cleanly(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = deployed(&app).await;
+    let id = started(&app, &agent, "a").await;
+    // Past already: answered without waiting a minute.
+    let t = Instant::now();
+    let r = app
+        .get(
+            &agent,
+            &format!("/api/v1/cases/{id}?after_version=0&wait=60s"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["row_version"]),
+        (200, &json!(1)),
+        "{}",
+        r.body
+    );
+    assert!(t.elapsed() < GENEROUS);
+    // Not past: the wait ends, the case as it is, and the slot is given back.
+    let t = Instant::now();
+    let r = app
+        .get(
+            &agent,
+            &format!("/api/v1/cases/{id}?after_version=1&wait=1500ms"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["row_version"]),
+        (200, &json!(1)),
+        "{}",
+        r.body
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(app.app.state.changes.open_waits(), 0);
+    // Without `wait`, `after_version` answers at once.
+    let r = app
+        .get(&agent, &format!("/api/v1/cases/{id}?after_version=5"))
+        .await;
+    assert_eq!(
+        (r.status, &r.body["row_version"]),
+        (200, &json!(1)),
+        "{}",
+        r.body
+    );
+}
+
+async fn a_wait_must_be_readable_and_bounded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = deployed(&app).await;
+    let id = started(&app, &agent, "a").await;
+    for query in [
+        "after_version=1&wait=61s",
+        "after_version=1&wait=abc",
+        "wait=5s",
+        "after_version=1&wait=-1",
+        "after_version=1&wait=1m",
+    ] {
+        app.get(&agent, &format!("/api/v1/cases/{id}?{query}"))
+            .await
+            .assert_refused(422, "invalid_wait");
+    }
+    for query in ["after_version=-1&wait=5s", "after_version=x", "waiting=5s"] {
+        app.get(&agent, &format!("/api/v1/cases/{id}?{query}"))
+            .await
+            .assert_refused(422, "invalid_query");
+    }
+    assert_eq!(app.app.state.changes.open_waits(), 0);
+}
+
+/// A server with small bounds (one wait per actor, two in all): a server of the harness
+/// started again on its data with them.
+async fn spawn_bounded(backend: Backend) -> TestApp {
+    let first = spawn_app(backend).await;
+    let (mut cfg, clock, data) = (first.cfg.clone(), first.clock.clone(), first.data());
+    drop(first);
+    cfg.waits = WaitLimits {
+        total: 2,
+        per_actor: 1,
+        ..WaitLimits::default()
+    };
+    spawn_with(cfg, data, clock).await
+}
+
+async fn waits_over_the_bounds_are_refused(backend: Backend) {
+    let app = spawn_bounded(backend).await;
+    let (a, b, c) = (
+        deployed(&app).await,
+        app.actor("Bea", &["agent"]).await,
+        app.actor("Cyril", &["agent"]).await,
+    );
+    let id = started(&app, &a, "a").await;
+    let path = format!("/api/v1/cases/{id}?after_version=1&wait=60s");
+    let first = get_later(&app, &a, path.clone());
+    until_waits(&app, 1).await;
+    let refused = app.get(&a, &path).await;
+    refused.assert_refused(429, "too_many_waits");
+    assert_eq!(
+        refused.body["details"]["bound"], "actor",
+        "{}",
+        refused.body
+    );
+    // The stream is a wait like any other.
+    let r = app.get(&a, &format!("/api/v1/cases/{id}/changes")).await;
+    r.assert_refused(429, "too_many_waits");
+    let second = get_later(&app, &b, path.clone());
+    until_waits(&app, 2).await;
+    let r = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(&c)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["retry-after"], "1");
+    let refused = reply(r).await;
+    refused.assert_refused(429, "too_many_waits");
+    assert_eq!(
+        refused.body["details"]["bound"], "server",
+        "{}",
+        refused.body
+    );
+    // A case already past needs no slot, even at the bound.
+    let r = app
+        .get(&c, &format!("/api/v1/cases/{id}?after_version=0&wait=60s"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = app.event(&c, &id, "noter", json!({"note": "vu"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for wait in [first, second] {
+        assert_eq!(answered(wait).await.body["row_version"], 2);
+    }
+    until_waits(&app, 0).await;
+}
+
+/// Reads server-sent events until the stream ends: each event's `id` and JSON `data`.
+async fn events(mut r: reqwest::Response) -> Vec<(i64, Value)> {
+    let mut text = String::new();
+    while let Some(chunk) = tokio::time::timeout(GENEROUS, r.chunk())
+        .await
+        .expect("the stream went on or ended")
+        .unwrap()
+    {
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    text.split("\n\n")
+        .filter(|block| block.lines().any(|l| l.starts_with("event: change")))
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} in {block:?}"))
+                    .trim()
+                    .to_owned()
+            };
+            let data: Value = serde_json::from_str(&field("data:")).unwrap();
+            (field("id:").parse().unwrap(), data)
+        })
+        .collect()
+}
+
+async fn the_change_stream_sends_versions_in_order_and_ends_on_closing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = deployed(&app).await;
+    let id = started(&app, &agent, "a").await;
+    let r = app
+        .http
+        .get(format!("{}/api/v1/cases/{id}/changes", app.base))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let stream = tokio::spawn(events(r));
+    until_waits(&app, 1).await;
+    let r = app.event(&agent, &id, "noter", json!({"note": "vu"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(app.advance_to(brussels(2026, 11, 4, 12)).await, 1);
+    let r = app.event(&agent, &id, "traiter", json!({})).await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (200, &json!("closed")),
+        "{}",
+        r.body
+    );
+    let got = tokio::time::timeout(GENEROUS, stream)
+        .await
+        .unwrap()
+        .unwrap();
+    let versions: Vec<i64> = got.iter().map(|(v, _)| *v).collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    assert_eq!(versions.first(), Some(&1), "{got:?}");
+    let (last, data) = got.last().unwrap();
+    assert_eq!(*last, 4, "{got:?}");
+    assert_eq!(
+        (&data["row_version"], &data["status"], &data["state"]),
+        (&json!(4), &json!("closed"), &json!("clos")),
+        "{data}"
+    );
+    until_waits(&app, 0).await;
+    // A closed case's stream after its last version ends at once, empty.
+    let r = app
+        .http
+        .get(format!("{}/api/v1/cases/{id}/changes", app.base))
+        .bearer_auth(&agent)
+        .header("Last-Event-ID", "4")
+        .send()
+        .await
+        .unwrap();
+    assert!(events(r).await.is_empty());
+}
+
+async fn waiting_is_authorized_as_reading(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = deployed(&app).await;
+    let outsider = app.actor("Autre", &["directeur"]).await;
+    let id = started(&app, &agent, "a").await;
+    for path in [
+        format!("/api/v1/cases/{id}?after_version=1&wait=5s"),
+        format!("/api/v1/cases/{id}/changes"),
+    ] {
+        app.get(&outsider, &path)
+            .await
+            .assert_refused(403, "forbidden");
+    }
+    for path in [
+        "/api/v1/cases/nope?after_version=1&wait=5s",
+        "/api/v1/cases/nope/changes",
+    ] {
+        app.get(&agent, path)
+            .await
+            .assert_refused(404, "case_not_found");
+    }
+    assert_eq!(app.app.state.changes.open_waits(), 0);
+}
+
+on_both_backends!(
+    a_wait_is_answered_by_another_request,
+    a_wait_is_answered_by_a_timer_firing,
+    a_wait_is_answered_by_another_process,
+    a_case_already_past_answers_at_once_and_a_wait_ends_cleanly,
+    a_wait_must_be_readable_and_bounded,
+    waits_over_the_bounds_are_refused,
+    the_change_stream_sends_versions_in_order_and_ends_on_closing,
+    waiting_is_authorized_as_reading,
+);
