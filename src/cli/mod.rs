@@ -7,6 +7,7 @@ mod bench;
 mod bench_e2e;
 mod bench_pages;
 mod bench_server;
+mod cases;
 mod data;
 mod deadline;
 mod docs;
@@ -64,6 +65,8 @@ enum Command {
     Actors(actors::ActorsArgs),
     /// Recompute every case's history hash chain; exit 1 if one is broken.
     Verify(verify::VerifyArgs),
+    /// Act on running cases: move them to a newer version of their workflow.
+    Cases(cases::CasesArgs),
 }
 
 /// Why a command did not succeed.
@@ -104,6 +107,7 @@ pub fn run() -> ExitCode {
         Command::Migrate(a) => migrate::run(a),
         Command::Actors(a) => actors::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Cases(a) => cases::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ mod browser;
 mod cli_bench;
 mod cli_deadline;
 mod cli_graph;
+mod cli_migrate;
 mod cli_serve;
 mod cli_simulate;
 mod cli_validate;

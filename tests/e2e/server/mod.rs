@@ -9,6 +9,7 @@ mod hostile_notices;
 mod linked_cases;
 mod living_cases;
 mod metrics;
+pub mod migrations;
 mod notices;
 mod openapi;
 mod outage;
