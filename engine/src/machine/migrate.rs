@@ -263,15 +263,15 @@ pub fn migrate(
             .iter()
             .any(|t| t.key.timer == *id && !is_reminder(t));
         if !held && !declared_before(id, of_state) && !arm.iter().any(|&(a, _)| a == ti) {
-            arm.push((ti, of_state));
+            let from = if of_state {
+                case.entered_on
+            } else {
+                case.started_on
+            };
+            arm.push((ti, from));
         }
     }
-    for (ti, of_state) in arm {
-        let from = if of_state {
-            case.entered_on
-        } else {
-            case.started_on
-        };
+    for (ti, from) in arm {
         tx.arm_timer(ti, from);
     }
     move_tasks(old, new, old_si, new_si, case, &mut tx, &mut changes);
@@ -332,7 +332,9 @@ fn variables(
 }
 
 /// The timers the case holds, as the mapping says: kept, cancelled, or cancelled to be armed
-/// again (pushed on `arm`, with whether it belongs to the state). A suspended timer, or one
+/// again (pushed on `arm` with the date it counts from: the case's start for a case timer, the
+/// state's entry for a timer of the state, and for a persistent timer of an earlier state the
+/// date its arming counted from). A suspended timer, or one
 /// waiting for letters in the post (grace), is never counted again from the start of its
 /// period: it is kept when the new version has it where the case will be, else cancelled.
 fn move_timers(
@@ -341,7 +343,7 @@ fn move_timers(
     mapping: &Mapping,
     new_si: usize,
     tx: &mut Tx<'_>,
-    arm: &mut Vec<(usize, bool)>,
+    arm: &mut Vec<(usize, NaiveDate)>,
     changes: &mut Vec<Change>,
 ) {
     let held: Vec<ArmedTimer> = tx.case.timers.clone();
@@ -382,8 +384,18 @@ fn move_timers(
                 });
                 kept.push(t);
             }
-            (TimerPolicy::Rearm, Some(at)) => {
-                arm.push(at);
+            (TimerPolicy::Rearm, Some((ti, _))) => {
+                let from = if new.case_timers.contains(&ti) {
+                    tx.case.started_on
+                } else if new.states[new_si].timers.contains(&ti) {
+                    tx.case.entered_on
+                } else {
+                    match t.kind {
+                        TimerKind::Recurring { base, .. } => base,
+                        _ => t.due.from,
+                    }
+                };
+                arm.push((ti, from));
             }
             _ => {}
         }

@@ -418,3 +418,79 @@ fn every_mapping_code_is_documented() {
         .collect();
     assert_eq!(emitted, documented);
 }
+
+const PERSISTENT: &str = r#"
+id: persist-test
+title: Stage
+legal_basis: "Art. 1"
+roles: { secretaire: Secrétaire }
+start: { by: [secretaire] }
+initial: attente
+states:
+  attente:
+    label: Attente
+    on:
+      admettre: { by: [secretaire], goto: admis }
+  admis:
+    label: Admis
+    timers:
+      - id: stage
+        persist: true
+        after: { working_days: 10 }
+        goto: fin
+    on:
+      continuer: { by: [secretaire], goto: suite }
+  suite:
+    label: Suite
+    on:
+      finir: { by: [secretaire], goto: fin }
+  fin: { label: Fin, final: true }
+"#;
+
+/// A persistent timer armed in an earlier state is counted again from the date its arming
+/// counted from (the admission on 14 December), not from the case's start (1 December) nor
+/// from the entry into the current state (15 December).
+#[test]
+fn a_persistent_timer_is_counted_again_from_its_own_start() {
+    let old = def(PERSISTENT);
+    let new = def(&PERSISTENT.replace("working_days: 10", "working_days: 15"));
+    let by = Actor {
+        id: "s".into(),
+        roles: vec!["secretaire".into()],
+    };
+    let event = |name: &str| Trigger::Event {
+        name: name.into(),
+        by: by.clone(),
+        inputs: Default::default(),
+        reason: None,
+    };
+    let cal = Calendar::fwb();
+    let req = StartRequest {
+        by: by.clone(),
+        inputs: Default::default(),
+        now: noon("2026-12-01"),
+    };
+    let (case, _) = start(&old, &cal, req).unwrap();
+    let (case, _) = step(&old, &cal, &case, event("admettre"), noon("2026-12-14")).unwrap();
+    let (case, _) = step(&old, &cal, &case, event("continuer"), noon("2026-12-15")).unwrap();
+    assert_eq!(
+        (&*case.state, due(&case, "stage")),
+        ("suite", d("2026-12-29"))
+    );
+    let mapping = parse("").unwrap();
+    assert_eq!(check(&mapping, &old, &new), vec![]);
+    let m = migrate(
+        &old,
+        &new,
+        &mapping,
+        VERSIONS,
+        &cal,
+        &case,
+        noon("2026-12-16"),
+        Decision::default(),
+    )
+    .unwrap();
+    // 15 working days from 14 December, Christmas and New Year's Day skipped.
+    assert_eq!(due(&m.case, "stage"), d("2027-01-06"));
+    assert!(!m.case.timer("stage").unwrap().of_state);
+}
