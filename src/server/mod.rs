@@ -18,5 +18,5 @@ mod worker;
 
 pub use app::{App, AppState};
 pub use config::Config;
-pub use router::{BODY_LIMIT, router};
+pub use router::{BODY_LIMIT, UPLOAD_FORM_OVERHEAD, router};
 pub use serve::serve;

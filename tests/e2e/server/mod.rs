@@ -3,6 +3,7 @@
 
 mod api;
 mod deploy_limits;
+mod documents;
 mod fuzz_bodies;
 pub mod harness;
 mod hostile_notices;
