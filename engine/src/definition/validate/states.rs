@@ -146,8 +146,9 @@ fn dead_ends(c: &mut Checker<'_>) {
     let all = transitions(c.wf);
     let case_timer_moves = all.iter().any(|t| t.from.is_none());
     let leave: HashSet<&str> = all.iter().filter_map(|t| t.from).collect();
+    let carried = carried_out(c.wf, &all);
     for (id, state) in &c.wf.states {
-        if state.is_final || case_timer_moves {
+        if state.is_final || case_timer_moves || carried.contains(id.as_str()) {
             continue;
         }
         if !leave.contains(id.as_str()) {
@@ -160,6 +161,34 @@ fn dead_ends(c: &mut Checker<'_>) {
             );
         }
     }
+}
+
+/// The states a persistent timer with a `goto` may still be running in: every state reachable
+/// from a state holding one (one walk from all of them at once). Its firing is their way out.
+fn carried_out<'a>(wf: &'a Workflow, all: &[Transition<'a>]) -> HashSet<&'a str> {
+    let mut todo: Vec<&str> = wf
+        .states
+        .iter()
+        .filter(|(_, s)| s.timers.iter().any(|t| t.persist && t.goto.is_some()))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let mut seen = HashSet::new();
+    if todo.is_empty() {
+        return seen;
+    }
+    let moves = Moves::new(all);
+    while let Some(state) = todo.pop() {
+        if !seen.insert(state) {
+            continue;
+        }
+        let is_final = wf.states.get(state).is_some_and(|s| s.is_final);
+        for t in moves.leaving(state, is_final) {
+            if wf.states.contains_key(t.to) && !seen.contains(t.to) {
+                todo.push(t.to);
+            }
+        }
+    }
+    seen
 }
 
 fn finals(c: &mut Checker<'_>) {

@@ -444,6 +444,27 @@ states:
     }
 
     #[test]
+    fn a_state_left_only_by_a_running_persistent_timer_is_no_dead_end() {
+        let text = STAGE
+            .replace("TIMERS", "")
+            .replace("ACCUEILLI_SANS_DATE", "")
+            .replace(
+                "    on:\n      BACK\n      mettre_fin: { by: [agent], goto: fini }\n",
+                "",
+            );
+        let file = WorkflowFile::from_text("stage.yaml", text.clone()).unwrap();
+        assert_eq!(validate(&file, &Catalog::default()), vec![]);
+        // Without `persist` the timer dies with its state: `repris` is a dead end.
+        let file =
+            WorkflowFile::from_text("stage.yaml", text.replace("persist: true", "")).unwrap();
+        let codes: Vec<&str> = validate(&file, &Catalog::default())
+            .iter()
+            .map(|d| d.code)
+            .collect();
+        assert!(codes.contains(&"dead-end-state"), "{codes:?}");
+    }
+
+    #[test]
     fn a_case_timer_cannot_persist() {
         let timers = "timers:\n  - { id: global, after: { years: 5 }, persist: true, goto: fini }";
         let out = codes(timers, "", "");
