@@ -105,3 +105,40 @@ fn bench_pages_times_every_page() {
         }
     }
 }
+
+/// `jalon bench e2e` drives whole cases through a real `jalon serve` on SQLite and on a
+/// scratch PostgreSQL database: every case reaches its delivered notice, and the line gives
+/// the rate, the percentiles and both processes' CPU. The figures are not looked at.
+#[test]
+fn bench_e2e_runs_whole_cases_through_a_real_server() {
+    let pg = std::env::var("JALON_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let run = jalon(&[
+        "bench",
+        "e2e",
+        "--cases",
+        "30",
+        "--in-flight",
+        "7",
+        "--postgres",
+        &pg,
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for target in ["sqlite", "postgres"] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("e2e/{target}: 30 cases, 7 in flight: ")))
+            .unwrap_or_else(|| panic!("no {target} line in:\n{}", run.stdout));
+        for part in [
+            " complete cases/s (",
+            "; start to notice delivered p50 ",
+            " ms, p99 ",
+            "; CPU: server ",
+            " s, client ",
+            " requests a case",
+        ] {
+            assert!(line.contains(part), "{part:?} missing from {line}");
+        }
+    }
+}
