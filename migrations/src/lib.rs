@@ -16,7 +16,7 @@ mod m20261208_000001_web_sessions;
 mod m20261209_000001_cases_by_parent;
 mod m20261210_000001_open_tasks_by_due;
 mod m20261211_000001_case_watch;
-pub use m20261211_000001_case_watch::backfill_idle_since;
+pub use m20261211_000001_case_watch::{NOTICE_FAILING, backfill_idle_since};
 mod m20261212_000001_documents;
 
 /// An index on `columns` of `table`, in that order (the one way every migration declares one;

@@ -12,6 +12,11 @@
 //! column changes (a case becoming idle or busy, entering or leaving a limited state), not on
 //! every transition.
 //!
+//! `outbox_failing` `(created_at) WHERE` failing (dead, or pending after a failed attempt): the
+//! list's `notice_failing`, without walking every pending notice (a backlog, or a dispatcher
+//! that is not running). Partial, so a notice is in it only while failing: queuing one writes
+//! no entry.
+//!
 //! `idle_since` is backfilled here in SQL (open cases with no armed timer and no open task:
 //! the instant they entered their state, the best the rows tell). `stuck_at` needs the engine
 //! (the state's limit counted over the calendar): `Store::open` fills it for open cases whose
@@ -26,6 +31,10 @@ const BACKFILL_IDLE_SINCE: &str = "UPDATE cases SET idle_since = entered_at \
      WHERE status = 'open' AND idle_since IS NULL \
      AND id NOT IN (SELECT case_id FROM timers WHERE status = 'armed') \
      AND id NOT IN (SELECT case_id FROM tasks WHERE status = 'open')";
+
+/// The partial index's predicate; a query must say the same, literally (not with bound
+/// values), for SQLite and PostgreSQL to know the index holds every row it wants.
+pub const NOTICE_FAILING: &str = "(\"outbox\".\"status\" = 'dead' OR (\"outbox\".\"status\" = 'pending' AND \"outbox\".\"attempts\" > 0))";
 
 /// Sets `idle_since` of the open cases with no armed timer and no open task whose column is
 /// NULL (what this migration does once; public so that a test can run it on rows it emptied).
@@ -61,11 +70,18 @@ impl MigrationTrait for Migration {
             &["stuck_at", "business_key", "workflow_id"],
         ))
         .await?;
+        m.get_connection()
+            .execute_unprepared(&format!(
+                "CREATE INDEX outbox_failing ON outbox (created_at) WHERE {NOTICE_FAILING}"
+            ))
+            .await?;
         backfill_idle_since(m.get_connection()).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(crate::drop_index("outbox_failing", "outbox"))
+            .await?;
         m.drop_index(crate::drop_index("cases_stuck_at", "cases"))
             .await?;
         m.drop_index(crate::drop_index("cases_idle_since", "cases"))

@@ -24,7 +24,7 @@
 use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 use engine::machine::civil::civil_date;
 use sea_orm::sea_query::{Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement};
-use sea_orm::{DbBackend, FromQueryResult};
+use sea_orm::{DbBackend, FromQueryResult, Statement};
 use serde::Serialize;
 
 use super::entities::{case, outbox, task, timer};
@@ -297,22 +297,14 @@ fn source(reason: Reason, at: &At, f: &StuckFilter) -> SelectStatement {
         }
         Reason::NoticeFailing => {
             // A notice of a closed case counts too: the final decision may be the one that
-            // did not leave. Digests (no case) are listed by `GET /operator/notices`.
-            let status = || Expr::col((outbox::Entity, outbox::Column::Status));
+            // did not leave. Digests (no case) are listed by `GET /operator/notices`. The
+            // condition is the partial index `outbox_failing`'s, literally (see `statement`).
             q.from(outbox::Entity)
                 .inner_join(
                     case::Entity,
                     case_col(case::Column::Id).equals((outbox::Entity, outbox::Column::CaseId)),
                 )
-                .cond_where(
-                    Cond::any()
-                        .add(status().eq(outbox::Status::Dead.as_str()))
-                        .add(
-                            Cond::all()
-                                .add(status().eq(outbox::Status::Pending.as_str()))
-                                .add(Expr::col((outbox::Entity, outbox::Column::Attempts)).gt(0)),
-                        ),
-                );
+                .and_where(Expr::cust(migrations::NOTICE_FAILING));
         }
         Reason::NothingPending => {
             q.from(case::Entity)
@@ -401,6 +393,21 @@ fn rows_of(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement 
     q
 }
 
+/// The SQL of a reason's query. SQLite is told to read failing notices through
+/// `outbox_failing`: without statistics (`ANALYZE`) its planner prefers walking every pending
+/// notice through `outbox_due`; PostgreSQL chooses the partial index itself.
+fn statement(reason: Reason, at: &At, q: &SelectStatement) -> Statement {
+    let mut stmt = at.backend.build(q);
+    if reason == Reason::NoticeFailing && at.backend == DbBackend::Sqlite {
+        stmt.sql = stmt.sql.replacen(
+            r#"FROM "outbox""#,
+            r#"FROM "outbox" INDEXED BY "outbox_failing""#,
+            1,
+        );
+    }
+    stmt
+}
+
 fn stuck_case(c: CaseCols, reason: Reason, detail: String, since: DateTime<Utc>) -> StuckCase {
     StuckCase {
         case_id: Some(c.case_id),
@@ -480,7 +487,7 @@ impl Store {
             } else {
                 let mut q = source(reason, &at, f);
                 q.expr_as(Expr::cust("COUNT(*)"), "n");
-                let stmt = at.backend.build(&q);
+                let stmt = statement(reason, &at, &q);
                 N::find_by_statement(stmt)
                     .one(&self.db)
                     .await?
@@ -538,7 +545,7 @@ impl Store {
             out.extend(runs.map(|r| sorted(stuck_run(r), reason, 0)));
             return Ok(());
         }
-        let stmt = at.backend.build(&rows_of(reason, at, f, n));
+        let stmt = statement(reason, at, &rows_of(reason, at, f, n));
         match reason {
             Reason::TaskOverdue => {
                 for t in TaskRow::find_by_statement(stmt).all(&self.db).await? {
