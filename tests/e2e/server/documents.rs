@@ -16,6 +16,10 @@ const BOUNDARY: &str = "----jalon-documents-5b2e";
 
 /// One part of a form: field name, file name (a file part), declared type, bytes.
 type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+/// The same, owned (a page test builds its forms).
+type OwnedPart = (String, Option<String>, Option<String>, Vec<u8>);
+/// An upload and what it must give: token, file name, declared type, bytes, type found.
+type Sent<'a> = (&'a str, &'a str, Option<&'a str>, &'a [u8], &'a str);
 
 fn multipart(parts: &[Part<'_>]) -> Vec<u8> {
     let mut body = Vec::new();
@@ -215,7 +219,7 @@ async fn attach_list_download_and_verify(backend: Backend) {
 
     let pdf = small_pdf("Modele de rapport 2026");
     let (odt, docx) = (office("odt"), office("docx"));
-    let files: [(&str, &str, Option<&str>, &[u8], &str); 4] = [
+    let files: [Sent<'_>; 4] = [
         (
             &dc,
             "modèle 2026.pdf",
@@ -528,7 +532,7 @@ async fn page_lists_and_uploads(backend: Backend) {
     assert!(html.contains("enctype=\"multipart/form-data\""), "{html}");
 
     let pdf = small_pdf("Rapport de la zone");
-    let post = |parts: Vec<(String, Option<String>, Option<String>, Vec<u8>)>| {
+    let post = |parts: Vec<OwnedPart>| {
         let body = multipart(
             &parts
                 .iter()
