@@ -409,21 +409,30 @@ fn move_timers(
             if of_task || kept.iter().any(|k| k.key.timer == t.key.timer) {
                 timers.push(t);
             } else {
-                cancel(tx, &t);
+                cancel(tx, &t, changes);
             }
         } else if let Some(k) = kept.iter().find(|k| k.key == t.key) {
             timers.push(k.clone());
         } else {
-            cancel(tx, &t);
+            cancel(tx, &t, changes);
         }
     }
     tx.case.timers = timers;
 }
 
-fn cancel(tx: &mut Tx<'_>, t: &ArmedTimer) {
-    // A suspended timer's row was cancelled when it was suspended.
+/// Drops a timer of the case. An armed one is cancelled by an effect (its change is read from
+/// the effects); a suspended one has no armed row left (it was cancelled when suspended), so
+/// only the plan says it is gone.
+fn cancel(tx: &mut Tx<'_>, t: &ArmedTimer, changes: &mut Vec<Change>) {
     if t.is_armed() {
         tx.effects.push(Effect::CancelTimer { key: t.key.clone() });
+    } else {
+        changes.push(Change::TimerCancelled {
+            key: t.key.to_string(),
+            timer: t.key.timer.clone(),
+            kind: t.kind.name(),
+            due: t.due.due,
+        });
     }
 }
 

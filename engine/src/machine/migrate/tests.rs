@@ -494,3 +494,52 @@ fn a_persistent_timer_is_counted_again_from_its_own_start() {
     assert_eq!(due(&m.case, "stage"), d("2027-01-06"));
     assert!(!m.case.timer("stage").unwrap().of_state);
 }
+
+#[test]
+fn a_suspended_timer_the_new_version_lacks_is_listed_as_cancelled() {
+    let old = def(V1);
+    let before = started(&old);
+    let by = Actor {
+        id: "s".into(),
+        roles: vec!["secretaire".into()],
+    };
+    let suspend = Trigger::Event {
+        name: "suspendre".into(),
+        by,
+        inputs: Default::default(),
+        reason: None,
+    };
+    let (before, _) =
+        step(&old, &Calendar::fwb(), &before, suspend, noon("2026-12-15")).expect("suspends");
+    let key = before
+        .timers
+        .iter()
+        .find(|t| &*t.key.timer == "delai")
+        .unwrap()
+        .key
+        .to_string();
+    let new = def(&V2
+        .replace(
+            "      - id: delai\n        after: { working_days: 15 }\n        goto: clos\n",
+            "",
+        )
+        .replace("suspend: [delai]", "suspend: []"));
+    let mapping = parse(MAPPING).unwrap();
+    let m = migrate(
+        &old,
+        &new,
+        &mapping,
+        VERSIONS,
+        &Calendar::fwb(),
+        &before,
+        noon("2026-12-16"),
+        Decision::default(),
+    )
+    .unwrap();
+    assert!(m.case.timers.iter().all(|t| &*t.key.timer != "delai"));
+    assert!(m.plan.iter().any(|p| matches!(p,
+        Detail::Migrated { change: Change::TimerCancelled { key: k, .. } } if *k == key)));
+    // Its row was cancelled when it was suspended: no second cancellation.
+    assert!(!m.effects.iter().any(|e| matches!(e,
+        Effect::CancelTimer { key: k } if k.to_string() == key)));
+}
