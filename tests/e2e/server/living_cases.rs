@@ -241,6 +241,20 @@ async fn correction_moves_a_deadline_over_christmas(backend: Backend) {
         detail.contains(r#""old":"2026-12-14""#) && detail.contains(r#""new":"2026-12-17""#),
         "{detail}"
     );
+    // The workflow's correction notice went to the secretary.
+    let n = l
+        .app
+        .get(&l.app.admin, &format!("/api/v1/cases/{id}/notices"))
+        .await;
+    let corrections: Vec<&Value> = n
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["template"] == "correction")
+        .collect();
+    assert_eq!(corrections.len(), 1, "{}", n.body);
+    assert_eq!(corrections[0]["recipient_email"], "secrétaire@example.org");
     l.assert_intact(&id).await;
     // The old arming and its reminder never fire; the new ones do, on their days.
     assert_eq!(l.fire_until(&id, brussels(2027, 1, 5, 1)).await, 0);
