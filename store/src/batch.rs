@@ -17,8 +17,9 @@
 //! transition's statements in place: sqlx would hand every statement to a worker thread and
 //! back, a hop that costs more than SQLite's own work on a transition.
 //!
-//! On PostgreSQL (and on a SQLite database that is not a file), [`Store::write`] is a plain
-//! transaction: concurrent writers commit in parallel there.
+//! On PostgreSQL the same jobs share transactions too, in lanes that run side by side
+//! (`pg_batch.rs`); on a SQLite database that is not a file, [`Store::write`] is a plain
+//! transaction.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -56,14 +57,18 @@ const CONVERGED_FRAMES: u64 = 1024;
 const WRITER_THREAD: &str = "jalon-sqlite-writer";
 
 /// Hands a job's result over once the batch's COMMIT succeeded or failed.
-type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+pub(super) type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// What a job did: whether its writes are kept, and how to answer its caller.
 pub(super) struct Done {
-    keep: bool,
-    deliver: Deliver,
+    pub(super) keep: bool,
+    /// It failed on a deadlock, a serialization failure or a case changed since it read it,
+    /// which running it again may not meet (PostgreSQL; `pg_batch.rs`).
+    pub(super) transient: bool,
+    pub(super) deliver: Deliver,
 }
 /// One transition, run by the writer inside the batch transaction: once, or again if the
-/// batch has to start over (see the module).
+/// batch has to start over (see the module). The same jobs run in PostgreSQL's batches
+/// (`pg_batch.rs`).
 pub(super) type Job = Box<dyn for<'t> Fn(Conn<'t>) -> BoxFuture<'t, Done> + Send>;
 
 /// Starts the writer thread of a SQLite file; it ends when every sender is dropped.
@@ -265,7 +270,7 @@ fn run(db: &Direct, job: &Job, careful: bool) -> Ran {
         return Ran::Lost("SQLite rolled the transaction back".into());
     }
     let (keep, deliver) = match done {
-        Ok(Done { keep, deliver }) => (keep, deliver),
+        Ok(Done { keep, deliver, .. }) => (keep, deliver),
         Err(_) => {
             tracing::error!("a transition panicked; it was rolled back");
             // Its caller hears from the dropped reply channel once the batch ends.
@@ -290,6 +295,49 @@ fn run(db: &Direct, job: &Job, careful: bool) -> Ran {
     }
 }
 
+/// `f` as a job, and where its one answer arrives.
+pub(super) fn job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, Error>>)
+where
+    T: Send + 'static,
+    F: for<'t> Fn(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel::<Result<T, Error>>();
+    // Shared by every run of the job; the run whose answer is delivered takes it.
+    let reply = Arc::new(std::sync::Mutex::new(Some(tx)));
+    let job: Job = Box::new(move |conn| {
+        let (run, reply) = (f(conn), reply.clone());
+        Box::pin(async move {
+            let result = run.await;
+            let keep = result.is_ok();
+            let transient = match &result {
+                Err(Error::Db(e)) => super::pg_batch::is_transient(e),
+                // A batch holds the rows it wrote until its COMMIT: a transition of another
+                // batch that read the case before then finds it moved on once it gets the
+                // row. Run again, it reads the case as it now is (a refusal of a version the
+                // caller gave comes out the same).
+                Err(e) => e.is_stale(),
+                Ok(_) => false,
+            };
+            let deliver: Deliver = Box::new(move |committed| {
+                let tx = reply.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(tx) = tx {
+                    let _ = tx.send(match (committed, result) {
+                        (_, Err(e)) => Err(e),
+                        (Ok(()), Ok(v)) => Ok(v),
+                        (Err(e), Ok(_)) => Err(commit_error(e)),
+                    });
+                }
+            });
+            Done {
+                keep,
+                transient,
+                deliver,
+            }
+        })
+    });
+    (job, rx)
+}
+
 fn commit_error(e: String) -> Error {
     Error::Db(DbErr::Custom(format!(
         "the transaction was not committed: {e}"
@@ -306,9 +354,9 @@ impl Store {
         T: Send + 'static,
         F: for<'t> Fn(Conn<'t>) -> BoxFuture<'t, Result<T, Error>> + Send + 'static,
     {
-        match &self.jobs {
-            Some(_) => self.write(f).await,
-            None => f(Conn::Pool(&self.db)).await,
+        match (&self.jobs, &self.writer) {
+            (Some(_), Some(_)) => self.write(f).await,
+            _ => f(Conn::Pool(&self.db)).await,
         }
     }
 
@@ -325,10 +373,10 @@ impl Store {
         .await
     }
 
-    /// Runs `f` in a write transaction and commits it: on SQLite batched with the transitions
-    /// queued at the same time (see the module), on PostgreSQL alone. `f`'s writes are kept
-    /// only if it returns `Ok`. On SQLite `f` may run more than once (see the module): only
-    /// the result of its last run is kept and returned.
+    /// Runs `f` in a write transaction and commits it, batched with the transitions queued
+    /// at the same time (see the module; on PostgreSQL `pg_batch.rs`). `f`'s writes are kept
+    /// only if it returns `Ok`. `f` may run more than once (a SQLite batch that starts over, a
+    /// PostgreSQL deadlock): only the result of its last run is kept and returned.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
@@ -354,27 +402,7 @@ impl Store {
                 }
             };
         };
-        let (tx, rx) = oneshot::channel::<Result<T, Error>>();
-        // Shared by every run of the job; the run whose answer is delivered takes it.
-        let reply = Arc::new(std::sync::Mutex::new(Some(tx)));
-        let job: Job = Box::new(move |conn| {
-            let (run, reply) = (f(conn), reply.clone());
-            Box::pin(async move {
-                let result = run.await;
-                let keep = result.is_ok();
-                let deliver: Deliver = Box::new(move |committed| {
-                    let tx = reply.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    if let Some(tx) = tx {
-                        let _ = tx.send(match (committed, result) {
-                            (_, Err(e)) => Err(e),
-                            (Ok(()), Ok(v)) => Ok(v),
-                            (Err(e), Ok(_)) => Err(commit_error(e)),
-                        });
-                    }
-                });
-                Done { keep, deliver }
-            })
-        });
+        let (job, rx) = job(f);
         jobs.send(job)
             .await
             .map_err(|_| commit_error("the writer has stopped".into()))?;

@@ -79,7 +79,7 @@ fn sqlx_error(e: &DbErr) -> Option<&sea_orm::sqlx::Error> {
 }
 
 /// The database's own error code (SQLSTATE on PostgreSQL, the result code on SQLite).
-fn db_code(e: &DbErr) -> Option<String> {
+pub(crate) fn db_code(e: &DbErr) -> Option<String> {
     sqlx_error(e)?
         .as_database_error()?
         .code()

@@ -20,6 +20,7 @@ pub mod migrate_cases;
 pub mod notice_facts;
 pub mod outbox;
 pub mod pages;
+mod pg_batch;
 pub mod queries;
 pub mod registry;
 mod schedules;
@@ -56,7 +57,8 @@ pub struct Store {
     /// SQLite has one writer: writers of this process queue here rather than in SQLite's busy
     /// handler, which sleeps and retries. `None` on PostgreSQL (row locks do the work).
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// SQLite: the queue of the writer task that batches transitions (`batch.rs`).
+    /// The queue of the tasks that batch transitions: the writer thread of a SQLite file
+    /// (`batch.rs`), PostgreSQL's lanes (`pg_batch.rs`).
     jobs: Option<tokio::sync::mpsc::Sender<batch::Job>>,
     /// What the last write told about the storage (see [`Store::ready`]).
     health: Arc<Health>,
@@ -165,7 +167,8 @@ impl Store {
         });
         let jobs = match (&writer, &file) {
             (Some(turn), Some(path)) => Some(batch::spawn(path, turn.clone())?),
-            _ => None,
+            (Some(_), None) => None,
+            (None, _) => Some(pg_batch::spawn(db.clone())),
         };
         let store = Store {
             db,

@@ -1,0 +1,578 @@
+//! Group commit on PostgreSQL. One transaction per transition costs a WAL flush each, and
+//! the machine's flush rate bounds the transitions per second; transitions that arrive
+//! together therefore share one transaction, as on SQLite (`batch.rs`, whose jobs and answers
+//! this reuses).
+//!
+//! A few lanes (tasks) take the queued jobs; each lane runs its batch on one pooled
+//! connection, one job after another, each job in a savepoint of its own: a job that fails
+//! rolls back to its savepoint alone and the others commit. Nobody is answered before the
+//! batch's COMMIT returned; a failed COMMIT fails every job of the batch. A job later in a
+//! batch sees what the earlier ones wrote (one transaction), so two events for one case apply
+//! in turn, and an event sent with a version the batch already moved past is refused as stale.
+//!
+//! Batches of different lanes or processes can wait on each other's row locks and, when they
+//! wait in a circle, PostgreSQL cancels one statement (deadlock, `40P01`); a serialization
+//! failure or a lock timeout is as transient, and so is a case found changed since the job
+//! read it (another batch committed it meanwhile: a batch holds its rows longer than one
+//! transition did). Such a job rolls back to its savepoint and runs again in the lane's next
+//! batch, once this one has committed and let its locks go (a bounded number of times, then
+//! its caller gets the error). Its answer goes out once, from the run that is kept.
+//!
+//! A batch holds at most [`MAX_BATCH`] jobs: every job that writes takes a subtransaction id,
+//! and beyond 64 of them in one open transaction PostgreSQL's snapshots of every other session
+//! have to look subtransactions up on disk (`PGPROC_MAX_CACHED_SUBXIDS`).
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use tokio::sync::{Mutex, mpsc};
+
+use super::batch::{Deliver, Done, Job};
+use super::conn::Conn;
+
+/// Jobs at most in one batch (one subtransaction each; see the module).
+const MAX_BATCH: usize = 64;
+/// Lanes per process: batches in progress at once, each on a connection of the pool.
+const LANES: usize = 4;
+/// Jobs waiting for a lane before callers wait to queue (backpressure).
+const QUEUE: usize = 4096;
+/// Runs at most of a job that keeps meeting a deadlock or a serialization failure.
+const RUNS: u32 = 5;
+
+/// A job and how many times it ran into a transient failure.
+struct Pending {
+    job: Job,
+    runs: u32,
+}
+
+/// Starts the lanes; they end when every sender is dropped.
+pub(super) fn spawn(db: DatabaseConnection) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..LANES {
+        tokio::spawn(lane(db.clone(), rx.clone()));
+    }
+    tx
+}
+
+async fn lane(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut again = VecDeque::new();
+    loop {
+        if again.is_empty() {
+            let Some(first) = rx.lock().await.recv().await else {
+                return;
+            };
+            again.push_back(Pending {
+                job: first,
+                runs: 0,
+            });
+        }
+        again = run_batch(&db, again, &rx).await;
+    }
+}
+
+/// How a job ran.
+enum Ran {
+    /// Kept or rolled back to its savepoint; the answer waits for the COMMIT.
+    Settled(Deliver),
+    /// Rolled back to its savepoint after a deadlock or a serialization failure: to run again.
+    Transient(Deliver),
+    /// The transaction can no longer be used (the connection broke, a savepoint failed).
+    Lost(String, Deliver),
+}
+
+/// Runs `pending` and whatever is queued meanwhile, up to [`MAX_BATCH`], and commits; answers
+/// every job that is done. Returns the jobs to run again in the next batch.
+async fn run_batch(
+    db: &DatabaseConnection,
+    mut pending: VecDeque<Pending>,
+    rx: &Mutex<mpsc::Receiver<Job>>,
+) -> VecDeque<Pending> {
+    let txn = match db.begin().await {
+        Ok(txn) => txn,
+        Err(e) => {
+            // Without a transaction no job can run: dropping a job drops its reply channel,
+            // and its caller hears that it could not run (as when the SQLite writer cannot
+            // begin).
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            return VecDeque::new();
+        }
+    };
+    let mut kept: Vec<Pending> = Vec::new();
+    let mut delivers: Vec<Deliver> = Vec::new();
+    let mut again = VecDeque::new();
+    while let Some(p) = next(&mut pending, rx, kept.len() + again.len()) {
+        // The job's future is made before the savepoint: a future does nothing until polled.
+        match run(&txn, (p.job)(Conn::Transaction(&txn))).await {
+            Ran::Settled(deliver) => {
+                delivers.push(deliver);
+                kept.push(p);
+            }
+            Ran::Transient(deliver) if p.runs + 1 >= RUNS => {
+                delivers.push(deliver);
+                kept.push(p);
+            }
+            Ran::Transient(_unsent) => {
+                metrics::counter!("jalon_pg_batch_reruns_total").increment(1);
+                again.push_back(Pending {
+                    job: p.job,
+                    runs: p.runs + 1,
+                });
+            }
+            Ran::Lost(error, deliver) => {
+                delivers.push(deliver);
+                txn.rollback().await.ok();
+                fail(delivers, error);
+                // Jobs not yet run wait for the next batch; re-runs stay re-runs.
+                again.extend(pending);
+                return again;
+            }
+        }
+    }
+    metrics::histogram!("jalon_pg_batch_size").record(delivers.len() as f64);
+    match txn.commit().await {
+        Ok(()) => {
+            for d in delivers {
+                d(Ok(()));
+            }
+        }
+        Err(e) if is_transient(&e) => {
+            // Nothing of the batch is kept: every job runs again (their answers of this run
+            // are dropped unsent).
+            metrics::counter!("jalon_pg_batch_reruns_total").increment(kept.len() as u64);
+            let (retry, give_up): (Vec<_>, Vec<_>) = kept
+                .into_iter()
+                .zip(delivers)
+                .partition(|(p, _)| p.runs + 1 < RUNS);
+            fail(give_up.into_iter().map(|(_, d)| d).collect(), e.to_string());
+            again.extend(retry.into_iter().map(|(p, _)| Pending {
+                job: p.job,
+                runs: p.runs + 1,
+            }));
+        }
+        Err(e) => fail(delivers, e.to_string()),
+    }
+    again
+}
+
+/// The next job of the batch: one left from before, or one queued since, while the batch has
+/// room and no other lane is taking jobs.
+fn next(
+    pending: &mut VecDeque<Pending>,
+    rx: &Mutex<mpsc::Receiver<Job>>,
+    in_batch: usize,
+) -> Option<Pending> {
+    if in_batch >= MAX_BATCH {
+        return None;
+    }
+    pending.pop_front().or_else(|| {
+        let job = rx.try_lock().ok()?.try_recv().ok()?;
+        Some(Pending { job, runs: 0 })
+    })
+}
+
+fn fail(delivers: Vec<Deliver>, error: String) {
+    for d in delivers {
+        d(Err(error.clone()));
+    }
+}
+
+/// Runs one job's future in a savepoint of its own, and releases it or rolls back to it.
+async fn run(txn: &DatabaseTransaction, job: BoxFuture<'_, Done>) -> Ran {
+    let unsent = || Box::new(|_| {}) as Deliver;
+    if let Err(e) = txn.execute_unprepared("SAVEPOINT job").await {
+        return Ran::Lost(format!("cannot open a savepoint: {e}"), unsent());
+    }
+    let done = AssertUnwindSafe(job).catch_unwind().await;
+    let Done {
+        keep,
+        transient,
+        deliver,
+    } = done.unwrap_or_else(|_| {
+        tracing::error!("a transition panicked; it was rolled back");
+        // Its caller hears from the dropped reply channel once the batch ends.
+        Done {
+            keep: false,
+            transient: false,
+            deliver: unsent(),
+        }
+    });
+    let end = if keep {
+        "RELEASE SAVEPOINT job"
+    } else {
+        "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
+    };
+    match txn.execute_unprepared(end).await {
+        Err(e) => Ran::Lost(format!("cannot end a savepoint: {e}"), deliver),
+        Ok(_) if transient => Ran::Transient(deliver),
+        Ok(_) => Ran::Settled(deliver),
+    }
+}
+
+/// A failure that the same statements may not meet again: a deadlock, a serialization
+/// failure, a lock not available.
+pub(super) fn is_transient(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        super::error::db_code(e).as_deref(),
+        Some("40P01" | "40001" | "55P03")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use chrono::{TimeZone, Utc};
+    use futures_util::future::BoxFuture;
+    use sea_orm::{ConnectionTrait, Database, EntityTrait, Set};
+    use serde_json::json;
+    use tokio::sync::{Mutex, mpsc, oneshot};
+
+    use super::{Pending, RUNS, run_batch};
+    use crate::batch::job;
+    use crate::conn::Conn;
+    use crate::drive::{EventRequest, Fired};
+    use crate::entities::{case, history, idempotency};
+    use crate::{Error, Store};
+
+    /// A store on a fresh PostgreSQL database (`JALON_TEST_PG`, as the e2e tests), and its URL.
+    async fn pg_store() -> (Store, String) {
+        let admin = std::env::var("JALON_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let db = Database::connect(format!("{admin}/postgres"))
+            .await
+            .expect("PostgreSQL reachable (scripts/test starts it)");
+        let name = format!("jalon_t_{}", uuid::Uuid::new_v4().simple());
+        db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        db.close().await.ok();
+        let url = format!("{admin}/{name}");
+        let store = Store::open(&url, engine::calendar::Calendar::fwb())
+            .await
+            .unwrap();
+        (store, url)
+    }
+
+    #[derive(Clone, Copy)]
+    enum Then {
+        Keep,
+        /// Refused before writing anything.
+        Refuse,
+        /// Failed after its insert.
+        Fail,
+        /// Panicked after its insert.
+        Panic,
+        /// Its insert met a unique key: PostgreSQL failed the statement, and the transaction
+        /// is unusable until its savepoint is rolled back.
+        Duplicate,
+        /// Met a deadlock after its insert, on its first `n` runs.
+        Deadlocked(usize),
+    }
+
+    type Reply = oneshot::Receiver<Result<(), Error>>;
+
+    /// A job that counts its runs, inserts an idempotency row keyed `key`, then ends as told.
+    fn test_job(key: &'static str, then: Then) -> (Pending, Reply, Arc<AtomicUsize>) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let (job, reply) = job(move |conn: Conn<'_>| -> BoxFuture<'_, Result<(), Error>> {
+            let runs = counted.clone();
+            Box::pin(async move {
+                let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+                if let Then::Refuse = then {
+                    return Err(Error::Corrupt("refused on purpose".into()));
+                }
+                let key = if let Then::Duplicate = then { "a" } else { key };
+                let row = idempotency::ActiveModel {
+                    actor_id: Set("batch-test".into()),
+                    key: Set(key.into()),
+                    request_hash: Set(String::new()),
+                    status: Set(200),
+                    body: Set(String::new()),
+                    created_at: Set(0),
+                };
+                conn.exec(&idempotency::Entity::insert(row)).await?;
+                match then {
+                    Then::Fail => Err(Error::Corrupt("failed on purpose".into())),
+                    Then::Panic => panic!("panicked on purpose"),
+                    Then::Deadlocked(n) if run <= n => {
+                        // The error PostgreSQL gives a deadlock's victim, raised for real.
+                        let Conn::Transaction(txn) = conn else {
+                            unreachable!("a PostgreSQL job runs in a transaction")
+                        };
+                        txn.execute_unprepared(
+                            "DO $$ BEGIN RAISE EXCEPTION 'deadlock on purpose' \
+                                 USING ERRCODE = '40P01'; END $$",
+                        )
+                        .await?;
+                        unreachable!("the statement raised")
+                    }
+                    _ => Ok(()),
+                }
+            })
+        });
+        (Pending { job, runs: 0 }, reply, runs)
+    }
+
+    async fn keys(store: &Store) -> Vec<String> {
+        let mut keys: Vec<String> = idempotency::Entity::find()
+            .all(&store.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Runs `jobs` as one batch; returns the replies, the run counters and what is to run
+    /// again.
+    async fn one_batch(
+        store: &Store,
+        jobs: &[(&'static str, Then)],
+    ) -> (Vec<Reply>, Vec<Arc<AtomicUsize>>, VecDeque<Pending>) {
+        let (_tx, rx) = mpsc::channel(1);
+        let (mut pending, mut replies, mut runs) = (VecDeque::new(), Vec::new(), Vec::new());
+        for &(key, then) in jobs {
+            let (p, reply, n) = test_job(key, then);
+            pending.push_back(p);
+            replies.push(reply);
+            runs.push(n);
+        }
+        let again = run_batch(&store.db, pending, &Mutex::new(rx)).await;
+        (replies, runs, again)
+    }
+
+    fn outcome(reply: &mut Reply) -> Result<(), String> {
+        reply
+            .try_recv()
+            .expect("answered")
+            .map_err(|e| e.to_string())
+    }
+
+    /// A job that fails — refused before writing, failing or panicking after, or failed by
+    /// PostgreSQL itself — rolls back to its savepoint alone: the others commit, and no job
+    /// runs twice.
+    #[tokio::test]
+    async fn a_failing_job_leaves_the_others_of_its_batch_committed() {
+        let (store, _) = pg_store().await;
+        let (mut replies, runs, again) = one_batch(
+            &store,
+            &[
+                ("a", Then::Keep),
+                ("b", Then::Fail),
+                ("c", Then::Refuse),
+                ("d", Then::Duplicate),
+                ("e", Then::Panic),
+                ("f", Then::Keep),
+            ],
+        )
+        .await;
+        assert!(again.is_empty());
+        let runs: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+        assert_eq!(runs, [1; 6]);
+        let mut results: Vec<_> = replies[..4].iter_mut().map(outcome).collect();
+        assert!(results[0].is_ok() && results[1].is_err() && results[2].is_err());
+        assert!(
+            results[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("failed on purpose")
+        );
+        assert!(results[3].as_ref().unwrap_err().contains("database error"));
+        // The panicked job's reply channel is dropped unanswered.
+        assert!(matches!(
+            replies[4].try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+        results.push(outcome(&mut replies[5]));
+        assert!(results[4].is_ok(), "{results:?}");
+        assert_eq!(keys(&store).await, ["a", "f"]);
+    }
+
+    /// A deadlock's victim rolls back to its savepoint, the batch commits without it, and it
+    /// runs again in the next batch: answered once, from the run that was kept.
+    #[tokio::test]
+    async fn a_deadlocked_job_runs_again_in_the_next_batch_and_is_answered_once() {
+        let (store, _) = pg_store().await;
+        let (mut replies, runs, again) = one_batch(
+            &store,
+            &[
+                ("a", Then::Keep),
+                ("b", Then::Deadlocked(1)),
+                ("c", Then::Keep),
+            ],
+        )
+        .await;
+        assert_eq!(again.len(), 1);
+        assert_eq!(outcome(&mut replies[0]), Ok(()));
+        assert_eq!(outcome(&mut replies[2]), Ok(()));
+        assert!(matches!(
+            replies[1].try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        assert_eq!(keys(&store).await, ["a", "c"]);
+        let (_tx, rx) = mpsc::channel(1);
+        let again = run_batch(&store.db, again, &Mutex::new(rx)).await;
+        assert!(again.is_empty());
+        assert_eq!(outcome(&mut replies[1]), Ok(()));
+        assert_eq!(runs[1].load(Ordering::SeqCst), 2);
+        assert_eq!(keys(&store).await, ["a", "b", "c"]);
+    }
+
+    /// A job that keeps meeting deadlocks is run a bounded number of times, then its caller
+    /// hears the error.
+    #[tokio::test]
+    async fn a_job_deadlocked_every_time_gives_up_with_the_error() {
+        let (store, _) = pg_store().await;
+        let (mut replies, runs, mut again) =
+            one_batch(&store, &[("a", Then::Deadlocked(usize::MAX))]).await;
+        while !again.is_empty() {
+            let (_tx, rx) = mpsc::channel(1);
+            again = run_batch(&store.db, again, &Mutex::new(rx)).await;
+        }
+        assert_eq!(runs[0].load(Ordering::SeqCst), RUNS as usize);
+        assert!(
+            outcome(&mut replies[0])
+                .unwrap_err()
+                .contains("deadlock on purpose")
+        );
+        assert!(keys(&store).await.is_empty());
+    }
+
+    const WORKFLOW: &str = r#"id: lot-pg
+title: Lots sur PostgreSQL
+legal_basis: Aucune (essai)
+roles:
+  agent: Agent
+variables:
+  recu_le:
+    type: date
+    label: Reçu le
+start:
+  by: [agent]
+  inputs: [recu_le]
+initial: attente
+states:
+  attente:
+    label: En attente
+    legal_basis: Aucune (essai)
+    timers:
+      - id: echeance
+        label: Échéance
+        after: { working_days: 1, from: recu_le }
+        goto: ouvert
+    on:
+      noter:
+        by: [agent]
+  ouvert:
+    label: Ouvert
+    on:
+      noter:
+        by: [agent]
+      clore:
+        by: [agent]
+        goto: clos
+  clos:
+    label: Clos
+    final: true
+"#;
+
+    /// Two stores on one database, as two `jalon serve` processes: events sent to the same
+    /// cases through both at once, while both fire the cases' timers. Every call answered `Ok`
+    /// is in the history once, none is lost (the case's version counts every transition), and
+    /// each timer fires once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_on_one_database_apply_each_trigger_once() {
+        const CASES: usize = 40;
+        const EVENTS_PER_STORE: usize = 2;
+        let (a, url) = pg_store().await;
+        let b = Store::open(&url, engine::calendar::Calendar::fwb())
+            .await
+            .unwrap();
+        let noon = |d| Utc.with_ymd_and_hms(2026, 11, d, 11, 0, 0).unwrap();
+        a.deploy_text(WORKFLOW.into(), Default::default(), None, noon(2))
+            .await
+            .unwrap();
+        b.load_latest_versions().await.unwrap();
+        let (actor, _) = a
+            .add_actor("Agent", "agent@example.org", &["agent".into()], noon(2))
+            .await
+            .unwrap();
+        let by = actor.engine();
+        let mut ids = Vec::new();
+        for i in 0..CASES {
+            let inputs = [("recu_le".to_owned(), json!("2026-11-02"))].into();
+            let row = a
+                .start_case("lot-pg", &format!("L-{i}"), &by, inputs, noon(2), None)
+                .await
+                .unwrap();
+            ids.push(row.id);
+        }
+        let mut calls = tokio::task::JoinSet::new();
+        for store in [&a, &b] {
+            for id in &ids {
+                for _ in 0..EVENTS_PER_STORE {
+                    let (store, id, by) = (store.clone(), id.clone(), by.clone());
+                    calls.spawn(async move {
+                        let req = EventRequest {
+                            case_id: &id,
+                            event: "noter",
+                            by: &by,
+                            inputs: Default::default(),
+                            reason: None,
+                            expected_version: None,
+                        };
+                        store.send_event(req, noon(5)).await.map(|_| ())
+                    });
+                }
+            }
+        }
+        let fired = Arc::new(AtomicUsize::new(0));
+        let mut schedulers = tokio::task::JoinSet::new();
+        for (owner, store) in [("A", &a), ("B", &b)] {
+            let (store, fired) = (store.clone(), fired.clone());
+            schedulers.spawn(async move {
+                loop {
+                    let lease = chrono::Duration::seconds(60);
+                    let claimed = store.claim_timers(owner, noon(5), lease, 4).await?;
+                    if claimed.is_empty() {
+                        return Ok::<_, Error>(());
+                    }
+                    for t in &claimed {
+                        if let Fired::Fired { .. } = store.fire_timer(t, owner, noon(5)).await? {
+                            fired.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(call) = calls.join_next().await {
+            call.unwrap().unwrap();
+        }
+        while let Some(s) = schedulers.join_next().await {
+            s.unwrap().unwrap();
+        }
+        assert_eq!(fired.load(Ordering::SeqCst), CASES);
+        let rows = history::Entity::find().all(&a.db).await.unwrap();
+        for c in case::Entity::find().all(&a.db).await.unwrap() {
+            let mine: Vec<_> = rows.iter().filter(|h| h.case_id == c.id).collect();
+            let events = mine.iter().filter(|h| h.trigger.contains("noter")).count();
+            // The start, the timer, and every event answered `Ok`.
+            assert_eq!(events, 2 * EVENTS_PER_STORE, "case {}", c.id);
+            assert_eq!(mine.len(), 2 + 2 * EVENTS_PER_STORE, "case {}", c.id);
+            assert_eq!(c.row_version, mine.len() as i64, "case {}", c.id);
+            assert_eq!(c.state, "ouvert");
+        }
+        let chains = a.verify_all(|_| {}).await.unwrap();
+        assert_eq!((chains.cases, chains.broken), (CASES as u64, 0));
+    }
+}
