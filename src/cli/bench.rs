@@ -52,6 +52,11 @@ pub struct BenchArgs {
     /// figure follow.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
     runs: u16,
+    /// Stores opened on the PostgreSQL database of the server measurements, each with its own
+    /// pool and batching lanes as a `jalon serve` process has; the clients and the timers are
+    /// shared among them (SQLite: always one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    stores: u16,
     /// Cases stored before the pages are timed (`pages`, default 100000); cases run through
     /// the server (`e2e`, default 2000).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
@@ -95,6 +100,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             budget,
             smtp.as_ref(),
             usize::from(a.runs),
+            usize::from(a.stores),
         )?;
     }
     if matches!(a.suite, Suite::All | Suite::Notices) {

@@ -106,6 +106,7 @@ pub fn run(
     budget: Duration,
     smtp: Option<&notifiers::SmtpConfig>,
     runs: usize,
+    stores: usize,
 ) -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -118,7 +119,7 @@ pub fn run(
         }
         let mut this = Figures::default();
         for t in targets {
-            rt.block_on(one(t, workflows, budget, smtp, &mut this))?;
+            rt.block_on(one(t, workflows, budget, smtp, stores, &mut this))?;
         }
         figures.push(this);
     }
@@ -137,6 +138,7 @@ async fn one(
     workflows: &Path,
     budget: Duration,
     smtp: Option<&notifiers::SmtpConfig>,
+    stores: usize,
     figures: &mut Figures,
 ) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
@@ -183,6 +185,23 @@ async fn one(
         .await
         .map_err(run_err)?;
     let by = actor.engine();
+    // Other stores on the same PostgreSQL database, as other `jalon serve` processes: their own
+    // pools and batches, their row locks and commits competing with this one's.
+    let mut all = vec![store.clone()];
+    if t.admin_url.is_some() {
+        for _ in 1..stores {
+            let other = Store::open(&url, engine::calendar::Calendar::fwb())
+                .await
+                .map_err(run_err)?;
+            other.load_latest_versions().await.map_err(run_err)?;
+            all.push(other);
+        }
+    }
+    let on = if all.len() > 1 {
+        format!(", {} stores", all.len())
+    } else {
+        String::new()
+    };
 
     // The floor under every figure below: one statement's round trip through the driver.
     let started = Instant::now();
@@ -209,7 +228,7 @@ async fn one(
     let started = Instant::now();
     let mut handles = Vec::new();
     for w in 0..WORKERS {
-        let (store, by, now) = (store.clone(), by.clone(), clock.now());
+        let (store, by, now) = (all[w % all.len()].clone(), by.clone(), clock.now());
         handles.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             let t0 = Instant::now();
@@ -236,7 +255,7 @@ async fn one(
     let secs = started.elapsed().as_secs_f64();
     figures.record(t, "cases started", ids.len() as f64 / secs);
     println!(
-        "server/{}: {:>8.0} cases started/s ({} cases, {WORKERS} clients{})",
+        "server/{}: {:>8.0} cases started/s ({} cases, {WORKERS} clients{on}{})",
         t.name,
         ids.len() as f64 / secs,
         ids.len(),
@@ -257,12 +276,12 @@ async fn one(
     for (order, ids) in [("in start order", ids), ("in random order", shuffled)] {
         let io = written();
         let started = Instant::now();
-        let mut waits = send_lists(&store, ids, &by, clock.now()).await?;
+        let mut waits = send_lists(&all, ids, &by, clock.now()).await?;
         let secs = started.elapsed().as_secs_f64();
         let n = waits.len();
         figures.record(t, &format!("events {order}"), n as f64 / secs);
         println!(
-            "server/{}: {:>8.0} transitions/s (events {order}, {WORKERS} clients; {n} in {secs:.2} s; {}{})",
+            "server/{}: {:>8.0} transitions/s (events {order}, {WORKERS} clients{on}; {n} in {secs:.2} s; {}{})",
             t.name,
             n as f64 / secs,
             latency(&mut waits),
@@ -288,27 +307,32 @@ async fn one(
 
     // Timers fired per second: every recusation period has ended.
     clock.set(noon(2027, 3, 1));
-    let scheduler = Scheduler::new(store.clone(), Arc::new(clock.clone()));
     let io = written();
     let started = Instant::now();
-    let pass = scheduler.run_due().await.map_err(run_err)?;
+    let mut passes = Vec::new();
+    for store in &all {
+        let scheduler = Scheduler::new(store.clone(), Arc::new(clock.clone()));
+        passes.push(tokio::spawn(async move { scheduler.run_due().await }));
+    }
+    let mut fired = 0;
+    for pass in passes {
+        fired += pass.await.map_err(run_err)?.map_err(run_err)?.fired;
+    }
     let secs = started.elapsed().as_secs_f64();
-    figures.record(t, "timers fired", pass.fired as f64 / secs);
+    figures.record(t, "timers fired", fired as f64 / secs);
     println!(
-        "server/{}: {:>8.0} timers fired/s ({} in {secs:.2} s, one scheduler{})",
+        "server/{}: {:>8.0} timers fired/s ({fired} in {secs:.2} s, one scheduler per store{on}{})",
         t.name,
-        pass.fired as f64 / secs,
-        pass.fired,
-        per_transition(local, io, pass.fired)
+        fired as f64 / secs,
+        per_transition(local, io, fired)
     );
-    if pass.fired != events {
-        return Err(run_err(format!(
-            "{} timers fired for {events} armed",
-            pass.fired
-        )));
+    if fired != events {
+        return Err(run_err(format!("{fired} timers fired for {events} armed")));
     }
     notices(t, &store, &clock, dir.path(), events, smtp, figures).await?;
-    store.close().await.map_err(run_err)?;
+    for store in all {
+        store.close().await.map_err(run_err)?;
+    }
     if let Some((db, name)) = cleanup {
         db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
             .await
@@ -393,17 +417,19 @@ async fn notices(
 }
 
 /// Sends each case its list of members from [`WORKERS`] concurrent clients, each taking a
-/// contiguous share of `ids`; returns how long each one waited for its answer.
+/// contiguous share of `ids` through one of `stores` in turn; returns how long each one waited
+/// for its answer.
 async fn send_lists(
-    store: &Store,
+    stores: &[Store],
     ids: Vec<String>,
     by: &engine::machine::Actor,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Duration>, Failure> {
     let began = Instant::now();
     let mut handles = Vec::new();
-    for chunk in ids.chunks(ids.len().div_ceil(WORKERS).max(1)) {
-        let (store, by, chunk) = (store.clone(), by.clone(), chunk.to_vec());
+    for (i, chunk) in ids.chunks(ids.len().div_ceil(WORKERS).max(1)).enumerate() {
+        let store = stores[i % stores.len()].clone();
+        let (by, chunk) = (by.clone(), chunk.to_vec());
         handles.push(tokio::spawn(async move {
             let mut waits = Vec::with_capacity(chunk.len());
             for id in &chunk {
