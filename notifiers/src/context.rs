@@ -6,6 +6,8 @@
 //! state      { id, label }
 //! vars       { <variable>: value }       dates as "mardi 5 janvier 2027"; unset: null
 //! labels     { <enum variable>: label }  the French label of its value; unset: null
+//! documents  { <document variable>: url } the download link of the case's document it names;
+//!                                         null without one, or without a base URL
 //! deadline   { date, long, legal_basis, explanation }   only when the notice has a deadline
 //! recipient  { name, email }
 //! task       { id, url }                 only for a notice about a task
@@ -35,6 +37,8 @@ pub struct NoticeContext {
     state_label: String,
     vars: Map<String, Value>,
     labels: Map<String, Value>,
+    /// `document` variable → the id of the case's document it names.
+    documents: Map<String, Value>,
     deadline: Option<(Deadline, Option<String>)>,
     recipient: Option<(String, String)>,
     base_url: Option<String>,
@@ -143,6 +147,15 @@ impl NoticeContext {
                 .unwrap_or(Value::Null);
             self.labels.insert(name.clone(), label);
         }
+        for name in def
+            .variables
+            .iter()
+            .filter(|(_, v)| v.ty == VarType::Document)
+            .map(|(k, _)| k)
+        {
+            let id = values.get(name.as_str()).cloned().unwrap_or(Value::Null);
+            self.documents.insert(name.clone(), id);
+        }
         self.variables(values, dates)
             .declared(def.variables.keys().map(String::as_str))
     }
@@ -189,6 +202,7 @@ impl NoticeContext {
             "state": { "id": self.state_id, "label": self.state_label },
             "vars": self.vars,
             "labels": self.labels,
+            "documents": self.document_links(case_url.as_deref()),
         });
         if let Some((deadline, legal_basis)) = &self.deadline {
             out["deadline"] = json!({
@@ -212,14 +226,44 @@ impl NoticeContext {
     }
 }
 
+impl NoticeContext {
+    /// Each `document` variable's download link on the case's page (the id is the one the
+    /// transition recorded, so a notice built again links the same document).
+    fn document_links(&self, case_url: Option<&str>) -> Map<String, Value> {
+        self.documents
+            .iter()
+            .map(|(name, id)| {
+                let link = match (case_url, id.as_str()) {
+                    (Some(url), Some(id)) if is_document_id(id) => {
+                        Value::String(format!("{url}/documents/{id}"))
+                    }
+                    _ => Value::Null,
+                };
+                (name.clone(), link)
+            })
+            .collect()
+    }
+}
+
+/// A document's id as the server gives it (a UUID); anything else is a reference to a document
+/// held elsewhere (a start input), which has no link.
+fn is_document_id(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 fn parse_iso(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 /// Every key the context can have below each top-level key; `vars` is the workflow's own.
-pub const KNOWN_KEYS: [(&str, &[&str]); 8] = [
+pub const KNOWN_KEYS: [(&str, &[&str]); 9] = [
     ("workflow", &["id", "title", "legal_basis"]),
     ("labels", &[]),
+    ("documents", &[]),
     ("case", &["id", "key", "url"]),
     ("state", &["id", "label"]),
     ("vars", &[]),
@@ -227,3 +271,72 @@ pub const KNOWN_KEYS: [(&str, &[&str]); 8] = [
     ("recipient", &["name", "email"]),
     ("task", &["id", "url"]),
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::NoticeContext;
+
+    const WORKFLOW: &str = r#"
+id: modele
+title: Modèle
+legal_basis: "Art. 5"
+roles: { dc: Délégué }
+variables:
+  modele: { type: document }
+  reference: { type: document }
+  note: { type: text }
+start: { by: [dc], optional_inputs: [reference] }
+initial: ouvert
+states:
+  ouvert: { label: Ouvert, final: true }
+"#;
+
+    /// A `document` variable's notice link is the case page's download of the document it
+    /// names; a reference to a paper held elsewhere, or no public address, gives none.
+    #[test]
+    fn a_document_variable_links_its_download() {
+        let def =
+            engine::machine::Definition::compile(engine::definition::parse(WORKFLOW).unwrap())
+                .unwrap();
+        let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let values = serde_json::json!({ "modele": id, "reference": "PV 2026/12", "note": "n" });
+        let values = values.as_object().unwrap();
+        let with_base = NoticeContext::new(&def.title, "c-1", "K-1", "Ouvert")
+            .base_url("https://jalon.example.be/")
+            .workflow_variables(&def, values, [])
+            .build();
+        assert_eq!(
+            with_base["documents"],
+            serde_json::json!({
+                "modele": format!("https://jalon.example.be/cases/c-1/documents/{id}"),
+                "reference": null,
+            })
+        );
+        let without = NoticeContext::new(&def.title, "c-1", "K-1", "Ouvert")
+            .workflow_variables(&def, values, [])
+            .build();
+        assert_eq!(
+            without["documents"],
+            serde_json::json!({ "modele": null, "reference": null })
+        );
+
+        let wf = engine::definition::parse(WORKFLOW).unwrap();
+        let sources: BTreeMap<String, String> = [(
+            "n.text.hbs".to_owned(),
+            "{{documents.modele}} {{documents.note}}".to_owned(),
+        )]
+        .into_iter()
+        .collect();
+        let found = crate::check::check_sources(&wf, &sources);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .1
+                .message
+                .contains("`note` is not a `document` variable"),
+            "{found:?}"
+        );
+    }
+}

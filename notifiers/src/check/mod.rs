@@ -64,6 +64,12 @@ pub fn check_sources(
         .filter(|(_, v)| v.ty == engine::definition::VarType::Enum)
         .map(|(k, _)| k.as_str())
         .collect();
+    let documents: Vec<&str> = wf
+        .variables
+        .iter()
+        .filter(|(_, v)| v.ty == engine::definition::VarType::Document)
+        .map(|(k, _)| k.as_str())
+        .collect();
     let mut out = Vec::new();
     for (file, text) in sources {
         let mut found = Vec::new();
@@ -85,6 +91,7 @@ pub fn check_sources(
                 let mut walk = Walk {
                     variables: &variables,
                     enums: &enums,
+                    documents: &documents,
                     html: render::parse_file_name(file).is_some_and(|(_, p)| p == Part::Html),
                     out: &mut found,
                 };
@@ -135,6 +142,8 @@ struct Walk<'a> {
     variables: &'a [&'a str],
     /// The `enum` variables, whose French labels are under `labels`.
     enums: &'a [&'a str],
+    /// The `document` variables, whose download links are under `documents`.
+    documents: &'a [&'a str],
     /// An `.html.hbs` file: every value must be escaped.
     html: bool,
     out: &'a mut Vec<Diagnostic>,
@@ -281,6 +290,7 @@ impl Walk<'_> {
         let known: &[&str] = match top {
             "vars" => self.variables,
             "labels" => self.enums,
+            "documents" => self.documents,
             _ => keys,
         };
         if !known.contains(key) {
@@ -293,6 +303,12 @@ impl Walk<'_> {
                 (
                     format!("`{key}` is not an `enum` variable of the workflow"),
                     "`labels` gives the French label of an enum variable's value; use `vars` for the others".to_string(),
+                )
+            } else if top == "documents" {
+                (
+                    format!("`{key}` is not a `document` variable of the workflow"),
+                    "`documents` gives the download link of a document variable's document"
+                        .to_string(),
                 )
             } else {
                 (

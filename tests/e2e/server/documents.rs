@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::harness::{Backend, Reply, TestApp, reply, spawn_app, spawn_with};
 use jalon::server::Config;
 use jalon::server::UPLOAD_FORM_OVERHEAD;
+use notifiers::test_support::{leaves, parse_eml};
 
 const WORKFLOW: &str = "rapport-zone";
 const BOUNDARY: &str = "----jalon-documents-5b2e";
@@ -333,6 +334,34 @@ async fn attach_list_download_and_verify(backend: Backend) {
         .await;
     assert_eq!(e.status, 200, "{}", e.body);
     assert_eq!(e.body["variables"]["modele"], ids[0]);
+    // Its notice links the document's download on the case's page.
+    app.deliver().await;
+    let notices = app.get(&dc, &format!("/api/v1/cases/{case}/notices")).await;
+    let sent = notices
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["template"] == "modele-fixe" && n["status"] == "sent")
+        .unwrap_or_else(|| panic!("{}", notices.body))
+        .clone();
+    let eml = get_bytes(
+        &app,
+        &dc,
+        &format!("/api/v1/cases/{case}/notices/{}/eml", sent["id"]),
+    )
+    .await
+    .bytes()
+    .await
+    .unwrap();
+    let parsed = tokio::task::block_in_place(|| parse_eml(&eml));
+    let text: String = leaves(&parsed["body"])
+        .iter()
+        .filter(|p| p["content_type"] == "text/plain")
+        .filter_map(|p| p["content"].as_str())
+        .collect();
+    let link = format!("{}/cases/{case}/documents/{}", app.base, ids[0]);
+    assert!(text.contains(&link), "{text}");
     let v = app.get(&dc, &format!("/api/v1/cases/{case}/verify")).await;
     assert_eq!(v.body["intact"], true, "{}", v.body);
 }
