@@ -508,6 +508,8 @@ async fn render(
             }
         }
 
+        (super::case_admin::section(viewer, def, &view))
+
         section aria-labelledby="delais" {
             h2 id="delais" { "Délais" }
             @if view.deadlines.is_empty() {
@@ -662,6 +664,9 @@ fn history_what(def: &Definition, trigger: &str, from: Option<&str>) -> String {
     }
     if let Some(event) = trigger.strip_prefix("event ") {
         return event_label(def, from, event);
+    }
+    if let Some(decision) = super::case_admin::history_what(def, trigger) {
+        return decision;
     }
     if let Some(key) = trigger.strip_prefix("timer ") {
         let id = key.split('#').next().unwrap_or(key);

@@ -6,6 +6,7 @@
 
 mod assets;
 mod case;
+mod case_admin;
 pub mod diagram;
 mod documents;
 mod error;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .merge(signin::routes())
         .merge(tasks::routes())
         .merge(case::routes())
+        .merge(case_admin::routes())
         .merge(documents::routes())
         .merge(start::routes())
         .merge(operator::routes())

@@ -542,10 +542,67 @@ async fn refusals_change_nothing(backend: Backend) {
     l.assert_intact(&id).await;
 }
 
+/// The same decisions through the case page, for those the workflow allows; a refused form
+/// changes nothing.
+async fn decisions_through_the_case_page(backend: Backend) {
+    use super::web_client::hidden_field;
+    let l = living(backend).await;
+    let id = l.in_instruction("P-1").await;
+    l.app.actor("Membre Chambre", &["chambre"]).await;
+    let member = l.app.sign_in("membre.chambre@example.org").await;
+    let (status, html) = member.get(&format!("/cases/{id}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(!html.contains("Décisions sur le dossier"), "{html}");
+    let admin = l.app.sign_in("admin@example.org").await;
+    let (status, html) = admin.get(&format!("/cases/{id}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Décisions sur le dossier"), "{html}");
+    assert!(
+        html.contains(r#"name="change" value="extension""#),
+        "{html}"
+    );
+    let version = hidden_field(&html, "expected_version").expect("a version");
+    let path = format!("/cases/{id}/decisions");
+    let extension = |reason: &'static str| {
+        [
+            ("change", "extension"),
+            ("timer", "delai_avis"),
+            ("count", "10"),
+            ("unit", "working_days"),
+            ("reason", reason),
+        ]
+    };
+    let (case, history) = (l.case(&id).await, l.history(&id).await);
+    let mut fields = extension("").to_vec();
+    fields.push(("expected_version", &version));
+    let (status, html) = admin.post_form(&path, &fields).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("missing_reason"), "{html}");
+    assert_eq!((l.case(&id).await, l.history(&id).await), (case, history));
+    let mut fields = extension("avis d'un expert attendu").to_vec();
+    fields.push(("expected_version", &version));
+    let (status, location) = admin.post_form(&path, &fields).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, format!("/cases/{id}?fait=extension").as_str())
+    );
+    assert_eq!(
+        deadline(&l.case(&id).await, "delai_avis")["due_date"],
+        "2027-04-20"
+    );
+    let (_, html) = admin.get(&format!("/cases/{id}")).await;
+    assert!(html.contains("Délai prolongé : Délai d"), "{html}");
+    // The same form again: its version is stale.
+    let (status, _) = admin.post_form(&path, &fields).await;
+    assert_eq!(status, 409);
+    l.assert_intact(&id).await;
+}
+
 on_both_backends!(
     correction_moves_a_deadline_over_christmas,
     extension_across_easter,
     suspension_then_resumption,
     closing_cancels_timers_and_tasks_and_keeps_history,
     refusals_change_nothing,
+    decisions_through_the_case_page,
 );
