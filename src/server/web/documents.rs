@@ -96,6 +96,10 @@ pub(super) async fn section(
             } @else {
                 (responsive_table(&["Document", "Type et taille", "Joint", "Par"], rows))
             }
+            // What the `document` fields of the actions' forms offer (`form.rs`).
+            datalist id="documents-du-dossier" {
+                @for d in &documents { option value=(d.id) { (d.file_name) } }
+            }
             @if may_add {
                 form.action method="post" action=(documents_link(&row.id))
                     enctype="multipart/form-data" aria-labelledby="documents-joindre" {

@@ -162,9 +162,11 @@ fn field(
                         autocomplete="off" aria-describedby=[described] aria-invalid=[invalid];
                 }
                 VarType::Document => {
+                    // The case page lists its documents under this id (`documents.rs`).
                     input type="text" id=(id) name=(posted) value=(value) required[required]
+                        list="documents-du-dossier"
                         aria-describedby=[described] aria-invalid=[invalid];
-                    p.hint { "Référence du document (nom de fichier, numéro d'enregistrement…)." }
+                    p.hint { "Identifiant d'un document joint au dossier (voir « Documents joints ») ; à l'ouverture d'un dossier, référence du document (nom de fichier, numéro d'enregistrement…)." }
                 }
                 VarType::Text => {
                     textarea id=(id) name=(posted) rows="3" required[required]

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::harness::{Backend, Reply, TestApp, reply, spawn_app, spawn_with};
+use super::web_client::WebClient;
 use jalon::server::Config;
 use jalon::server::UPLOAD_FORM_OVERHEAD;
 use notifiers::test_support::{leaves, parse_eml};
@@ -547,6 +548,19 @@ async fn refusals_change_nothing(backend: Backend) {
     assert_eq!(snapshot(&app, &case).await, before);
 }
 
+/// The page's form of `fixer_modele`, as posted: the status and the redirect or page.
+async fn act(web: &WebClient, case: &str, version: &str, modele: &str) -> (u16, String) {
+    web.post_form(
+        &format!("/cases/{case}/actions"),
+        &[
+            ("event", "fixer_modele"),
+            ("expected_version", version),
+            ("v.modele", modele),
+        ],
+    )
+    .await
+}
+
 async fn page_lists_and_uploads(backend: Backend) {
     let app = spawn_app(backend).await;
     let dc = app.actor("Delegue", &["delegue_coordonnateur"]).await;
@@ -648,6 +662,24 @@ async fn page_lists_and_uploads(backend: Backend) {
     let r = web.send(web.request(reqwest::Method::GET, &link)).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body.as_bytes(), pdf.as_slice());
+
+    // The action's document field offers the case's documents, and takes one of them only.
+    assert!(
+        html.contains(&format!(
+            "<option value=\"{id}\">rapport de zone.pdf</option>"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("list=\"documents-du-dossier\""), "{html}");
+    let version =
+        app.get(&dc, &format!("/api/v1/cases/{case}")).await.body["row_version"].to_string();
+    let (status, page) = act(&web, &case, &version, "rapport.pdf").await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("joint à ce dossier"), "{page}");
+    let (status, location) = act(&web, &case, &version, &id).await;
+    assert_eq!(status, 303, "{location}");
+    let c = app.get(&dc, &format!("/api/v1/cases/{case}")).await;
+    assert_eq!(c.body["variables"]["modele"], id);
 }
 
 crate::on_both_backends!(
