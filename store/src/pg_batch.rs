@@ -105,9 +105,10 @@ async fn run_batch(
     let mut kept: Vec<Pending> = Vec::new();
     let mut delivers: Vec<Deliver> = Vec::new();
     let mut again = VecDeque::new();
+    let mut mark = Savepoint::None;
     while let Some(p) = next(&mut pending, rx, kept.len() + again.len()) {
         // The job's future is made before the savepoint: a future does nothing until polled.
-        match run(&txn, (p.job)(Conn::Transaction(&txn))).await {
+        match run(&txn, &mut mark, (p.job)(Conn::Transaction(&txn))).await {
             Ran::Settled(deliver) => {
                 delivers.push(deliver);
                 kept.push(p);
@@ -181,12 +182,33 @@ fn fail(delivers: Vec<Deliver>, error: String) {
     }
 }
 
-/// Runs one job's future in a savepoint of its own, and releases it or rolls back to it.
-async fn run(txn: &DatabaseTransaction, job: BoxFuture<'_, Done>) -> Ran {
+/// The savepoint `job` of the batch's transaction, as the next job finds it.
+#[derive(Clone, Copy, PartialEq)]
+enum Savepoint {
+    /// Not opened yet.
+    None,
+    /// Rolled back to: open, and holding nothing.
+    Empty,
+    /// Holding the writes of a job that is kept.
+    Holding,
+}
+
+/// Runs one job's future in a savepoint of its own and keeps its writes or rolls back to it.
+/// A kept job's savepoint is released as the next one opens, in the same round trip, and the
+/// last one by the COMMIT.
+async fn run(txn: &DatabaseTransaction, mark: &mut Savepoint, job: BoxFuture<'_, Done>) -> Ran {
     let unsent = || Box::new(|_| {}) as Deliver;
-    if let Err(e) = txn.execute_unprepared("SAVEPOINT job").await {
+    let open = match *mark {
+        Savepoint::None => Some("SAVEPOINT job"),
+        Savepoint::Empty => None,
+        Savepoint::Holding => Some("RELEASE SAVEPOINT job; SAVEPOINT job"),
+    };
+    if let Some(open) = open
+        && let Err(e) = txn.execute_unprepared(open).await
+    {
         return Ran::Lost(format!("cannot open a savepoint: {e}"), unsent());
     }
+    *mark = Savepoint::Empty;
     let done = AssertUnwindSafe(job).catch_unwind().await;
     let Done {
         keep,
@@ -201,15 +223,15 @@ async fn run(txn: &DatabaseTransaction, job: BoxFuture<'_, Done>) -> Ran {
             deliver: unsent(),
         }
     });
-    let end = if keep {
-        "RELEASE SAVEPOINT job"
+    if keep {
+        *mark = Savepoint::Holding;
+    } else if let Err(e) = txn.execute_unprepared("ROLLBACK TO SAVEPOINT job").await {
+        return Ran::Lost(format!("cannot roll back to a savepoint: {e}"), deliver);
+    }
+    if transient {
+        Ran::Transient(deliver)
     } else {
-        "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
-    };
-    match txn.execute_unprepared(end).await {
-        Err(e) => Ran::Lost(format!("cannot end a savepoint: {e}"), deliver),
-        Ok(_) if transient => Ran::Transient(deliver),
-        Ok(_) => Ran::Settled(deliver),
+        Ran::Settled(deliver)
     }
 }
 
