@@ -10,6 +10,7 @@ use store::migrate_cases::{MigrationReport, MigrationRequest};
 
 use super::Failure;
 use super::data::{DataArgs, open, runtime};
+use crate::clock::{Clock, SystemClock};
 
 #[derive(Args)]
 pub struct CasesArgs {
@@ -88,7 +89,7 @@ fn migrate(a: MigrateArgs) -> Result<(), Failure> {
                     actor: Some(actor),
                     reason: a.reason.clone(),
                 },
-                chrono::Utc::now(),
+                SystemClock.now(),
             )
             .await;
         s.close().await.ok();

@@ -197,22 +197,23 @@ impl Store {
         }
         // The mapping must hold for every version whose cases move, before any of them does.
         let mut olds: Vec<Arc<Deployed>> = Vec::new();
-        let mut diagnostics: Vec<Diagnostic> = Vec::new();
         for source in &sources {
-            if !rows.iter().any(|r| r.version_id == source.id) {
-                continue;
+            if rows.iter().any(|r| r.version_id == source.id) {
+                olds.push(self.version(source.id).await?);
             }
-            let old = self.version(source.id).await?;
-            for mut d in mapping::check(&mapping, &old.def, &new.def) {
-                if sources.len() > 1 {
-                    d.message = format!("{} (cases of version {})", d.message, old.version);
-                }
-                diagnostics.push(d);
-            }
-            olds.push(old);
         }
+        // With no case to move, the mapping is still checked: a mistake shows before it matters.
+        if olds.is_empty() {
+            for source in &sources {
+                olds.push(self.version(source.id).await?);
+            }
+        }
+        let numbered: Vec<(u32, &engine::machine::Definition)> = olds
+            .iter()
+            .map(|o| (u32::try_from(o.version).unwrap_or_default(), &o.def))
+            .collect();
+        let diagnostics = mapping::check_versions(&mapping, &numbered, &new.def);
         if !diagnostics.is_empty() {
-            diagnostics.sort_by_key(|d| d.pos);
             return Err(refused(req.mapping_name, &diagnostics));
         }
         let mapping = Arc::new(mapping);

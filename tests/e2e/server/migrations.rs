@@ -376,7 +376,68 @@ async fn a_bad_mapping_is_refused_with_positions(backend: Backend) {
     r.assert_refused(404, "workflow_version_not_found");
 }
 
+/// Cases of versions 1 and 2 moved to version 3 by one mapping (no `from_version`): its
+/// keys of version 1 apply to the cases of version 1 only; both count 20 working days from
+/// 14 December, over Christmas and New Year's Day.
+async fn cases_of_two_older_versions_move_together(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ids = cases_on_v1(&app).await;
+    let secretaire = app.actor("Secrétaire 2", &["secretaire"]).await;
+    let r = app
+        .start(
+            &secretaire,
+            "migration-e2e",
+            "E",
+            json!({"recu_le": "2026-12-14", "motifs": "motif E"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let e = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(case(&app, &e).await["version"], 2);
+    let v3 = v2().replace("working_days: 15", "working_days: 20");
+    let r = app.deploy(&v3, no_templates()).await;
+    assert_eq!(
+        (r.status, &r.body["version"]),
+        (201, &json!(3)),
+        "{}",
+        r.body
+    );
+    app.clock.set(brussels(2026, 12, 16, 12));
+    let mapping = "states: { instruction: examen }\nvariables: { motif: motifs }\n";
+    let body = json!({"to_version": 3, "mapping": mapping, "cases": ["A", "E"]});
+    let r = migrations(&app, &app.admin, body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (key, id, from) in [("A", &ids["A"], 1), ("E", &e, 2)] {
+        let plan = plan_of(&r.body, key);
+        assert_eq!(
+            (&plan["from_version"], &plan["to_version"]),
+            (&json!(from), &json!(3))
+        );
+        let c = case(&app, id).await;
+        assert_eq!((&c["version"], &c["state"]), (&json!(3), &json!("examen")));
+        // 20 working days: 15-18, 21-24, 28-31, 4-8 and 11-13 January.
+        let delai = c["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["timer"] == "delai")
+            .unwrap_or_else(|| panic!("{c}"))
+            .clone();
+        assert_eq!(delai["due_date"], "2027-01-13", "{key}");
+        let h = history(&app, id).await;
+        assert_eq!(
+            h.last().unwrap()["trigger"],
+            format!("migration v{from} -> v3")
+        );
+    }
+    // A mapping naming a state of no version is refused, whatever the cases.
+    let body = json!({"to_version": 3, "mapping": "states: { nulle_part: examen }\n"});
+    let r = migrations(&app, &app.admin, body).await;
+    r.assert_refused(422, "invalid_mapping");
+}
+
 on_both_backends!(
     the_dry_run_is_what_the_migration_does,
-    a_bad_mapping_is_refused_with_positions
+    a_bad_mapping_is_refused_with_positions,
+    cases_of_two_older_versions_move_together
 );

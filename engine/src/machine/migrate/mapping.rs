@@ -24,7 +24,7 @@ pub enum TimerPolicy {
     Rearm,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// Only the cases of this version move (default: the cases of every older version).
@@ -80,6 +80,59 @@ pub fn parse(text: &str) -> Result<Mapping, Diagnostic> {
              timer is keep, cancel or rearm (docs/migrations.md)",
         )
     })
+}
+
+/// Every problem of `mapping` for moving the open cases of several older versions (each with
+/// its number) to `new`. A key that names a state, variable or timer of some of these versions
+/// only is checked against those; one that names none of them is reported. A problem found for
+/// some versions only says which.
+pub fn check_versions(
+    mapping: &Mapping,
+    olds: &[(u32, &Definition)],
+    new: &Definition,
+) -> Vec<Diagnostic> {
+    let mut found: Vec<(Diagnostic, Vec<u32>)> = Vec::new();
+    for &(version, old) in olds {
+        let own = own_keys(mapping, old, olds);
+        for d in check(&own, old, new) {
+            // The same mistake seen from two versions (its hint may differ: the names offered
+            // are each version's).
+            let same = |f: &Diagnostic| (f.code, f.pos, &f.message) == (d.code, d.pos, &d.message);
+            match found.iter_mut().find(|(f, _)| same(f)) {
+                Some((_, versions)) => versions.push(version),
+                None => found.push((d, vec![version])),
+            }
+        }
+    }
+    let mut out: Vec<Diagnostic> = found
+        .into_iter()
+        .map(|(mut d, versions)| {
+            if versions.len() < olds.len() {
+                let listed: Vec<String> = versions.iter().map(u32::to_string).collect();
+                d.message = format!("{} (cases of version {})", d.message, listed.join(", "));
+            }
+            d
+        })
+        .collect();
+    out.sort_by_key(|d| d.pos);
+    out
+}
+
+/// `mapping` without the keys that name nothing of `old` but something of another of `olds`:
+/// they are meant for the cases of that other version.
+fn own_keys(mapping: &Mapping, old: &Definition, olds: &[(u32, &Definition)]) -> Mapping {
+    let elsewhere =
+        |known: &dyn Fn(&Definition) -> bool| !known(old) && olds.iter().any(|(_, o)| known(o));
+    let mut own = mapping.clone();
+    own.states
+        .retain(|k, _| !elsewhere(&|d: &Definition| d.state(k).is_some()));
+    own.variables
+        .retain(|k, _| !elsewhere(&|d: &Definition| d.var_type(k).is_some()));
+    own.drop
+        .retain(|k| !elsewhere(&|d: &Definition| d.var_type(k).is_some()));
+    own.timers
+        .retain(|k, _| !elsewhere(&|d: &Definition| d.timer(k).is_some()));
+    own
 }
 
 /// Every problem of `mapping` for moving the open cases of `old` to `new`, in file order.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::mapping::{check, parse};
+use super::mapping::{check, check_versions, parse};
 use super::*;
 use crate::calendar::Calendar;
 use crate::definition;
@@ -542,4 +542,40 @@ fn a_suspended_timer_the_new_version_lacks_is_listed_as_cancelled() {
     // Its row was cancelled when it was suspended: no second cancellation.
     assert!(!m.effects.iter().any(|e| matches!(e,
         Effect::CancelTimer { key: k } if k.to_string() == key)));
+}
+
+/// One mapping for the cases of versions 1 and 2: a key of version 1 only is not a mistake
+/// for the cases of version 2; a key of no version is; a problem of one version says which.
+#[test]
+fn one_mapping_for_several_versions() {
+    let (v1, v2) = (def(V1), def(V2));
+    let v3 = def(&V2.replace("working_days: 15", "working_days: 20"));
+    let olds = [(1, &v1), (2, &v2)];
+    assert_eq!(check_versions(&parse(MAPPING).unwrap(), &olds, &v3), vec![]);
+    // Version 2 alone: `instruction` and `motif` are none of its.
+    let found: Vec<&str> = check(&parse(MAPPING).unwrap(), &v2, &v3)
+        .iter()
+        .map(|d| d.code)
+        .collect();
+    assert!(found.contains(&"mapping-unknown-state"), "{found:?}");
+    let text = format!("{MAPPING}timers: {{ inconnu: keep }}\n").replace("examen }", "clos }");
+    let found: Vec<(&str, String)> = check_versions(&parse(&text).unwrap(), &olds, &v3)
+        .into_iter()
+        .map(|d| (d.code, d.message))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "mapping-final-state",
+                "the open state `instruction` is mapped to the final state `clos`: a \
+                 migration does not close cases (cases of version 1)"
+                    .to_string()
+            ),
+            (
+                "mapping-unknown-timer",
+                "`inconnu` is not a timer of the old version".to_string()
+            ),
+        ]
+    );
 }
