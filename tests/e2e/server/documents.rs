@@ -442,6 +442,17 @@ async fn refusals_change_nothing(backend: Backend) {
             "invalid_upload",
         ),
         (
+            "not a multipart form",
+            app.post(
+                &dc,
+                &format!("/api/v1/cases/{case}/documents"),
+                json!({ "file": "x" }),
+            )
+            .await,
+            422,
+            "invalid_upload",
+        ),
+        (
             "an empty file",
             upload(&app, &dc, &case, "vide.pdf", None, b"").await,
             422,
