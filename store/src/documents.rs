@@ -217,7 +217,7 @@ pub struct Upload<'a> {
     pub file_name: &'a str,
     /// The part's `Content-Type`, if any.
     pub declared_type: Option<&'a str>,
-    pub bytes: &'a [u8],
+    pub bytes: Vec<u8>,
 }
 
 fn meta_columns() -> [document::Column; 8] {
@@ -247,19 +247,19 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(DocumentMeta, case::Model), Error> {
         let name = file_name(upload.file_name)?;
-        let kind = kind_of(upload.bytes, upload.declared_type)?;
+        let kind = kind_of(&upload.bytes, upload.declared_type)?;
         let meta = DocumentMeta {
             id: uuid::Uuid::now_v7().to_string(),
             case_id: case_id.to_owned(),
             file_name: name,
             content_type: kind.media_type().to_owned(),
             size: upload.bytes.len() as i64,
-            sha256: hex::encode(Sha256::digest(upload.bytes)),
+            sha256: hex::encode(Sha256::digest(&upload.bytes)),
             uploaded_by: by.to_owned(),
             uploaded_at: millis(now),
         };
-        // Shared by every run of the write (on SQLite it may run again): copied once.
-        let bytes: Arc<[u8]> = Arc::from(upload.bytes);
+        // Shared by every run of the write (on SQLite it may run again), not copied.
+        let bytes = Arc::new(upload.bytes);
         let store = self.clone();
         let written = {
             let meta = meta.clone();

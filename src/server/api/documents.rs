@@ -101,12 +101,23 @@ pub(crate) struct Received {
 }
 
 impl Received {
-    pub fn upload(&self) -> Upload<'_> {
-        Upload {
+    /// Attaches the file to the case as `by` (the store checks and keeps it).
+    pub async fn attach(
+        self,
+        state: &AppState,
+        case_id: &str,
+        by: &str,
+    ) -> Result<DocumentMeta, ApiError> {
+        let upload = Upload {
             file_name: &self.file_name,
             declared_type: self.declared_type.as_deref(),
-            bytes: &self.bytes,
-        }
+            bytes: self.bytes,
+        };
+        let (meta, _) = state
+            .store
+            .add_document(case_id, by, upload, state.clock.now())
+            .await?;
+        Ok(meta)
     }
 }
 
@@ -207,11 +218,7 @@ pub async fn upload(
     may_upload(&state, &who.0, &row).await?;
     let form = form.map_err(|e| ApiError::new(ErrorCode::InvalidUpload, e.body_text()))?;
     let received = receive(form, "file", state.max_document_bytes, None).await?;
-    let now = state.clock.now();
-    let (meta, _) = state
-        .store
-        .add_document(&id, &who.0.id, received.upload(), now)
-        .await?;
+    let meta = received.attach(&state, &id, &who.0.id).await?;
     tracing::info!(case = %id, document = %meta.id, size = meta.size, by = %who.0.id, "document attached");
     Ok((StatusCode::CREATED, Json(meta.into())))
 }

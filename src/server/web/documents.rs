@@ -167,11 +167,10 @@ async fn upload(
     )
     .await
     .map_err(refused)?;
-    state
-        .store
-        .add_document(&id, &viewer.actor.id, received.upload(), state.clock.now())
+    received
+        .attach(&state, &id, &viewer.actor.id)
         .await
-        .map_err(|e| refused(e.into()))?;
+        .map_err(refused)?;
     Ok(Redirect::to(&format!("/cases/{}#documents", query_escape(&id))).into_response())
 }
 
