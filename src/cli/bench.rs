@@ -26,6 +26,11 @@ enum Suite {
     /// PostgreSQL with `--postgres`): `--cases` cases, `--in-flight` at once; not part of
     /// `all`.
     E2e,
+    /// `--cases` open cases with an armed timer each under a real `jalon serve` (SQLite, and
+    /// PostgreSQL with `--postgres`): start-up, memory, timer lateness while `--rate` timers a
+    /// second fall due for `--seconds`, the stuck list and list pages, disk a closed case;
+    /// not part of `all`.
+    Scale,
 }
 
 #[derive(Args)]
@@ -72,6 +77,12 @@ pub struct BenchArgs {
     /// PostgreSQL database, to look at query plans afterwards.
     #[arg(long, value_name = "DIR")]
     keep: Option<std::path::PathBuf>,
+    /// Timers falling due per second during the window of `scale`.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rate: u32,
+    /// `scale` on PostgreSQL only (with `--postgres`), not on SQLite as well.
+    #[arg(long, requires = "postgres")]
+    postgres_only: bool,
 }
 
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
@@ -124,6 +135,20 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             &super::bench_e2e::Options {
                 cases: a.cases.unwrap_or(2_000) as usize,
                 in_flight: a.in_flight as usize,
+            },
+        )?;
+    }
+    if a.suite == Suite::Scale {
+        let mut targets = server_targets(a.postgres.as_deref());
+        if a.postgres_only {
+            targets.retain(|t| t.admin_url.is_some());
+        }
+        super::bench_scale::run(
+            &targets,
+            &super::bench_scale::Options {
+                cases: a.cases.unwrap_or(1_000_000) as usize,
+                rate: a.rate as usize,
+                window: budget,
             },
         )?;
     }

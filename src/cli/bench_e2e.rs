@@ -79,7 +79,7 @@ states:
     final: true
 "#;
 
-const TEMPLATES: [(&str, &str); 2] = [
+pub(super) const TEMPLATES: [(&str, &str); 2] = [
     ("clos.subject.hbs", "{{workflow.title}} — {{case.key}}\n"),
     (
         "clos.text.hbs",
@@ -148,7 +148,7 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
 }
 
 /// A scratch PostgreSQL database (its URL and name) when the target is PostgreSQL.
-async fn scratch(t: &Target) -> Result<Option<(String, String)>, Failure> {
+pub(super) async fn scratch(t: &Target) -> Result<Option<(String, String)>, Failure> {
     let Some(admin) = &t.admin_url else {
         return Ok(None);
     };
@@ -163,7 +163,7 @@ async fn scratch(t: &Target) -> Result<Option<(String, String)>, Failure> {
     Ok(Some((format!("{admin}/{name}"), name)))
 }
 
-async fn drop_database(t: &Target, name: &str) -> Result<(), Failure> {
+pub(super) async fn drop_database(t: &Target, name: &str) -> Result<(), Failure> {
     let Some(admin) = &t.admin_url else {
         return Ok(());
     };
@@ -200,15 +200,15 @@ async fn agent_token(url: &str, data: &Path) -> Result<String, Failure> {
 }
 
 /// The `jalon serve` child.
-struct Server {
-    child: Child,
-    addr: std::net::SocketAddr,
+pub(super) struct Server {
+    pub(super) child: Child,
+    pub(super) addr: std::net::SocketAddr,
     /// Its CPU seconds once listening (start-up and deployment are not the load's).
     cpu_at_start: f64,
 }
 
 impl Server {
-    fn spawn(workflows: &Path, data: &Path, database_url: Option<&str>) -> Result<Server, Failure> {
+    pub(super) fn spawn(workflows: &Path, data: &Path, database_url: Option<&str>) -> Result<Server, Failure> {
         let exe = std::env::current_exe().map_err(run_err)?;
         let mut cmd = Command::new(exe);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
@@ -246,7 +246,7 @@ impl Server {
         })
     }
 
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -266,7 +266,7 @@ impl Drop for Server {
 
 /// User and system CPU seconds of a process, all its threads (Linux `/proc/<pid>/stat`, in
 /// the kernel's 100 Hz ticks).
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(super) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces: the fields start after its closing parenthesis.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -380,15 +380,15 @@ fn percentiles(mut times: Vec<Duration>) -> String {
 }
 
 /// A minimal HTTP/1.1 client on one kept-alive loopback connection, JSON in and out.
-struct Client {
+pub(super) struct Client {
     conn: AsyncBufReader<TcpStream>,
     head: String,
     requests: usize,
-    buf: Vec<u8>,
+    pub(super) buf: Vec<u8>,
 }
 
 impl Client {
-    async fn connect(addr: std::net::SocketAddr, token: &str) -> Result<Client, Failure> {
+    pub(super) async fn connect(addr: std::net::SocketAddr, token: &str) -> Result<Client, Failure> {
         let stream = TcpStream::connect(addr).await.map_err(run_err)?;
         stream.set_nodelay(true).map_err(run_err)?;
         Ok(Client {
@@ -400,7 +400,7 @@ impl Client {
     }
 
     /// Sends a request and reads its JSON answer, which must have status `expect`.
-    async fn call<T: for<'de> Deserialize<'de>>(
+    pub(super) async fn call<T: for<'de> Deserialize<'de>>(
         &mut self,
         method: &str,
         path: &str,
@@ -422,7 +422,7 @@ impl Client {
     }
 
     /// Writes the request, reads the answer's body into `buf`; returns its status.
-    async fn exchange(
+    pub(super) async fn exchange(
         &mut self,
         method: &str,
         path: &str,

@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod bench_e2e;
 mod bench_pages;
+mod bench_scale;
 mod bench_server;
 mod cases;
 mod data;
