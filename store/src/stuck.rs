@@ -3,8 +3,8 @@
 //!
 //! | reason | rows | since ("stuck since") |
 //! |---|---|---|
-//! | `task_overdue` | open tasks of open cases whose due date is before today (`tasks_open_by_due`) | when the due date passed (midnight after it, Brussels) |
-//! | `timer_not_fired` | armed timers of open cases due more than `grace` ago (`timers_due`) | the timer's due instant |
+//! | `task_overdue` | open tasks whose due date is before today (`tasks_open_by_due`) | when the due date passed (midnight after it, Brussels) |
+//! | `timer_not_fired` | armed timers due more than `grace` ago (`timers_due`) | the timer's due instant |
 //! | `notice_failing` | notices dead, or pending after a failed attempt, of any case | when the notice was queued |
 //! | `nothing_pending` | `cases.idle_since` set (`cases_idle_since`, kept by the Writer: see `watch.rs`) | `idle_since` |
 //! | `idle_too_long` | `cases.stuck_at` passed (`cases_stuck_at`, kept by the Writer) | `stuck_at` |
@@ -265,35 +265,41 @@ impl StuckFilter {
 }
 
 /// The rows of a reason read from the database (FROM, joins and conditions; no columns).
-fn source(reason: Reason, at: &At, f: &StuckFilter) -> SelectStatement {
+/// `with_case` joins the case row of a task or timer, which a count without procedure or key
+/// does not need: a closing case closes its tasks and cancels its timers in the same
+/// transition (`close_case` in the machine), so an open task or armed timer is always of an
+/// open case.
+fn source(reason: Reason, at: &At, f: &StuckFilter, with_case: bool) -> SelectStatement {
     let mut q = Query::select();
     match reason {
         Reason::TaskOverdue => {
             q.from(task::Entity)
-                .inner_join(
-                    case::Entity,
-                    case_col(case::Column::Id).equals((task::Entity, task::Column::CaseId)),
-                )
                 .and_where(
                     Expr::col((task::Entity, task::Column::Status)).eq(task::Status::Open.as_str()),
                 )
                 .and_where(
                     Expr::col((task::Entity, task::Column::DueDate)).lt(at.today.to_string()),
-                )
-                .and_where(case_col(case::Column::Status).eq(case::Status::Open.as_str()));
+                );
+            if with_case {
+                q.inner_join(
+                    case::Entity,
+                    case_col(case::Column::Id).equals((task::Entity, task::Column::CaseId)),
+                );
+            }
         }
         Reason::TimerNotFired => {
             q.from(timer::Entity)
-                .inner_join(
-                    case::Entity,
-                    case_col(case::Column::Id).equals((timer::Entity, timer::Column::CaseId)),
-                )
                 .and_where(
                     Expr::col((timer::Entity, timer::Column::Status))
                         .eq(timer::Status::Armed.as_str()),
                 )
-                .and_where(Expr::col((timer::Entity, timer::Column::FireAt)).lt(at.late_before))
-                .and_where(case_col(case::Column::Status).eq(case::Status::Open.as_str()));
+                .and_where(Expr::col((timer::Entity, timer::Column::FireAt)).lt(at.late_before));
+            if with_case {
+                q.inner_join(
+                    case::Entity,
+                    case_col(case::Column::Id).equals((timer::Entity, timer::Column::CaseId)),
+                );
+            }
         }
         Reason::NoticeFailing => {
             // A notice of a closed case counts too: the final decision may be the one that
@@ -322,7 +328,7 @@ fn source(reason: Reason, at: &At, f: &StuckFilter) -> SelectStatement {
 
 /// The columns and order of a reason's rows (see the module for the order).
 fn rows_of(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement {
-    let mut q = source(reason, at, f);
+    let mut q = source(reason, at, f, true);
     q.expr_as(case_col(case::Column::Id), "case_id")
         .expr_as(case_col(case::Column::WorkflowId), "workflow")
         .expr_as(case_col(case::Column::BusinessKey), "business_key")
@@ -485,7 +491,8 @@ impl Store {
                     .filter(|r| f.keeps(&r.workflow_id, &r.key))
                     .count() as u64
             } else {
-                let mut q = source(reason, &at, f);
+                let scoped = f.workflow.is_some() || f.key.is_some();
+                let mut q = source(reason, &at, f, scoped);
                 q.expr_as(Expr::cust("COUNT(*)"), "n");
                 let stmt = statement(reason, &at, &q);
                 N::find_by_statement(stmt)

@@ -174,7 +174,7 @@ async fn list(
             .stuck_rows(&filters.store_filter(current), now, grace)
             .await?
     };
-    let titles = workflow_titles(&state).await?;
+    let titles = workflow_titles(&state);
     let list = List {
         counts: &counts,
         total,
@@ -200,16 +200,15 @@ struct List<'a> {
     rows: &'a [StuckCase],
 }
 
-/// Each deployed workflow's id and the title of its latest version, by id.
-async fn workflow_titles(state: &AppState) -> Result<Vec<(String, String)>, PageError> {
-    let mut titles: Vec<(String, String)> = Vec::new();
-    // Newest version first per workflow: the first seen is the latest title.
-    for v in state.store.workflow_versions(None).await? {
-        if titles.last().is_none_or(|(id, _)| *id != v.workflow_id) {
-            titles.push((v.workflow_id, v.title));
-        }
-    }
-    Ok(titles)
+/// Each deployed workflow's id and the title of its latest version, by id (from the compiled
+/// versions in memory: the stored rows carry every version's whole source).
+fn workflow_titles(state: &AppState) -> Vec<(String, String)> {
+    state
+        .store
+        .latest_versions()
+        .iter()
+        .map(|d| (d.workflow_id.clone(), d.def.title.to_string()))
+        .collect()
 }
 
 fn list_body(viewer: &Viewer, list: &List<'_>, f: &Filters, titles: &[(String, String)]) -> Markup {
