@@ -113,13 +113,15 @@ pub fn section(viewer: &Viewer, def: &Definition, view: &CaseView) -> Markup {
             h2 id="decisions" { "Décisions sur le dossier" }
             p.hint { "Chaque décision est motivée et reste dans l'historique du dossier ; les délais qui en dépendent sont recalculés." }
             @if correct {
-                h3 id="d-correction-titre" { "Corriger une information enregistrée" }
-                form.action method="post" action=(action) aria-labelledby="d-correction-titre" {
-                    (hidden("correction"))
-                    p.hint { "Remplissez seulement ce qui doit être corrigé." }
-                    (form::fields(def, &[], &correctable(def), &Values::default(), None, "d-correction"))
-                    (reason_field("d-correction", true))
-                    button type="submit" { "Enregistrer la correction" }
+                details {
+                    summary id="d-correction-titre" { strong { "Corriger une information enregistrée" } }
+                    form.action method="post" action=(action) aria-labelledby="d-correction-titre" {
+                        (hidden("correction"))
+                        p.hint { "Remplissez seulement ce qui doit être corrigé." }
+                        (form::fields(def, &[], &correctable(def), &Values::default(), None, "d-correction"))
+                        (reason_field("d-correction", true))
+                        button type="submit" { "Enregistrer la correction" }
+                    }
                 }
             }
             @if deadlines {
@@ -127,63 +129,71 @@ pub fn section(viewer: &Viewer, def: &Definition, view: &CaseView) -> Markup {
                     @let name = d.label.clone().unwrap_or_else(|| form::readable(&d.timer));
                     @let scope = format!("d-{}", d.timer);
                     @if d.status == "armed" {
-                        h3 id=(format!("{scope}-prolonger")) { "Prolonger « " (name) " » (échéance le " (d.due_long) ")" }
-                        form.action method="post" action=(action) aria-labelledby=(format!("{scope}-prolonger")) {
-                            (hidden("extension"))
-                            input type="hidden" name="timer" value=(d.timer);
-                            div.field {
-                                label for=(format!("{scope}-duree")) { "Durée " span.required { "(obligatoire)" } }
-                                input type="number" id=(format!("{scope}-duree")) name="count" min="1" max="5000" required;
-                            }
-                            div.field {
-                                label for=(format!("{scope}-unite")) { "Unité" }
-                                select id=(format!("{scope}-unite")) name="unit" {
-                                    option value="working_days" { "jours ouvrables" }
-                                    option value="calendar_days" { "jours de calendrier" }
-                                    option value="months" { "mois" }
-                                    option value="years" { "ans" }
+                        details {
+                            summary id=(format!("{scope}-prolonger")) { strong { "Prolonger « " (name) " » (échéance le " (d.due_long) ")" } }
+                            form.action method="post" action=(action) aria-labelledby=(format!("{scope}-prolonger")) {
+                                (hidden("extension"))
+                                input type="hidden" name="timer" value=(d.timer);
+                                div.field {
+                                    label for=(format!("{scope}-duree")) { "Durée " span.required { "(obligatoire)" } }
+                                    input type="number" id=(format!("{scope}-duree")) name="count" min="1" max="5000" required;
                                 }
+                                div.field {
+                                    label for=(format!("{scope}-unite")) { "Unité" }
+                                    select id=(format!("{scope}-unite")) name="unit" {
+                                        option value="working_days" { "jours ouvrables" }
+                                        option value="calendar_days" { "jours de calendrier" }
+                                        option value="months" { "mois" }
+                                        option value="years" { "ans" }
+                                    }
+                                }
+                                (reason_field(&format!("{scope}-p"), true))
+                                button type="submit" { "Prolonger le délai" }
                             }
-                            (reason_field(&format!("{scope}-p"), true))
-                            button type="submit" { "Prolonger le délai" }
                         }
-                        h3 id=(format!("{scope}-suspendre")) { "Suspendre « " (name) " »" }
-                        form.action method="post" action=(action) aria-labelledby=(format!("{scope}-suspendre")) {
-                            (hidden("suspension"))
-                            input type="hidden" name="timer" value=(d.timer);
-                            div.field {
-                                label for=(format!("{scope}-depuis")) { "Suspendu à partir du " span.required { "(obligatoire)" } }
-                                input type="date" id=(format!("{scope}-depuis")) name="date" required;
+                        details {
+                            summary id=(format!("{scope}-suspendre")) { strong { "Suspendre « " (name) " »" } }
+                            form.action method="post" action=(action) aria-labelledby=(format!("{scope}-suspendre")) {
+                                (hidden("suspension"))
+                                input type="hidden" name="timer" value=(d.timer);
+                                div.field {
+                                    label for=(format!("{scope}-depuis")) { "Suspendu à partir du " span.required { "(obligatoire)" } }
+                                    input type="date" id=(format!("{scope}-depuis")) name="date" required;
+                                }
+                                (reason_field(&format!("{scope}-s"), true))
+                                button type="submit" { "Suspendre le délai" }
                             }
-                            (reason_field(&format!("{scope}-s"), true))
-                            button type="submit" { "Suspendre le délai" }
                         }
                     } @else {
-                        h3 id=(format!("{scope}-reprendre")) { "Reprendre « " (name) " » (suspendu)" }
-                        form.action method="post" action=(action) aria-labelledby=(format!("{scope}-reprendre")) {
-                            (hidden("resumption"))
-                            input type="hidden" name="timer" value=(d.timer);
-                            div.field {
-                                label for=(format!("{scope}-reprise")) { "Repris le " span.required { "(obligatoire)" } }
-                                input type="date" id=(format!("{scope}-reprise")) name="date" required;
+                        details {
+                            summary id=(format!("{scope}-reprendre")) { strong { "Reprendre « " (name) " » (suspendu)" } }
+                            form.action method="post" action=(action) aria-labelledby=(format!("{scope}-reprendre")) {
+                                (hidden("resumption"))
+                                input type="hidden" name="timer" value=(d.timer);
+                                div.field {
+                                    label for=(format!("{scope}-reprise")) { "Repris le " span.required { "(obligatoire)" } }
+                                    input type="date" id=(format!("{scope}-reprise")) name="date" required;
+                                }
+                                (reason_field(&format!("{scope}-r"), false))
+                                button type="submit" { "Reprendre le délai" }
                             }
-                            (reason_field(&format!("{scope}-r"), false))
-                            button type="submit" { "Reprendre le délai" }
                         }
                     }
                 }
             }
             @if close {
-                h3 id="d-cloture-titre" { "Clôturer le dossier" }
-                form.action method="post" action=(action) aria-labelledby="d-cloture-titre" {
-                    (hidden("closing"))
-                    div.field {
-                        label for="d-cloture-issue" { "Issue " span.required { "(obligatoire)" } }
-                        input type="text" id="d-cloture-issue" name="outcome" maxlength="100" required;
-                        p.hint { "Par exemple : sans suite, désistement." }
+                details {
+                    summary id="d-cloture-titre" { strong { "Clôturer le dossier" } }
+                    form.action method="post" action=(action) aria-labelledby="d-cloture-titre" {
+                        (hidden("closing"))
+                        div.field {
+                            label for="d-cloture-issue" { "Issue " span.required { "(obligatoire)" } }
+                            input type="text" id="d-cloture-issue" name="outcome" maxlength="100" required;
+                            p.hint { "Par exemple : sans suite, désistement." }
+                        }
+                        (reason_field("d-cloture", true))
+                        button type="submit" { "Clôturer le dossier" }
                     }
-                    (reason_field("d-cloture", true))
-                    button type="submit" { "Clôturer le dossier" }
                 }
             }
         }
