@@ -161,6 +161,23 @@ fn counting(d: &Deadline) -> Vec<String> {
         ));
         return lines;
     }
+    // No length, no letter, no day of the year: the deadline is a date entered in the case
+    // (the day the Government fixes for an urgent advice, art. 117, al. 2).
+    if d.notification.is_none() && d.length.is_none() {
+        lines.push(format!(
+            "Date fixée par décision et saisie dans le dossier : {} ({}).",
+            d.due,
+            long_date(d.due)
+        ));
+        lines.push(format!(
+            "Échéance : {} ({}), jusqu'à la fin de ce jour (heure de Bruxelles) ; une date fixée \
+             n'est pas reportée, même un samedi, un dimanche ou un jour férié : aucun délai du \
+             texte ne prend fin ce jour-là (art. 22, 2°).",
+            d.due,
+            long_date(d.due)
+        ));
+        return lines;
+    }
     match d.notification {
         Some(n) if n.means == Means::RegisteredLetter => {
             lines.push(format!(

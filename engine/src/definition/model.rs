@@ -371,7 +371,8 @@ pub enum Literal {
 
 /// A length of time and where it counts from. Exactly one of `working_days`, `calendar_days`,
 /// `months`, `years`, unless `letter` is given alone (the deadline is then the letter's effect
-/// date). A length is at least 1: Art. 22 never counts the day of the act.
+/// date), or `date`, `next_date` or `on` alone. A length is at least 1: Art. 22 never counts
+/// the day of the act.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Delay {
@@ -406,6 +407,13 @@ pub struct Delay {
     /// first 1st of June after it started). Given alone, never moved.
     #[serde(default)]
     pub next_date: Option<Located<String>>,
+    /// A date variable holding the deadline itself: a date an authority sets case by case
+    /// ("le Gouvernement peut demander un avis d'urgence", art. 117, al. 2, the day it fixes).
+    /// Given alone, only in a deadline (`after`, `due`). Never moved: Art. 22 moves the end of
+    /// a period counted by the text, and no such period ends there; bound the date with the
+    /// event's `constraints` where the text sets a minimum or a maximum.
+    #[serde(default)]
+    pub on: Option<Located<String>>,
     /// Whether Art. 22, 2° moves the end of this period to the next working day when it falls
     /// on a Saturday, a Sunday or a holiday. Default: the workflow's `art_22`.
     #[serde(default)]
@@ -447,6 +455,9 @@ impl Delay {
                 "le {} suivant",
                 crate::calendar::french::day_and_month(date)
             );
+        }
+        if let Some(var) = &self.on {
+            return format!("la date de « {} »", var.value);
         }
         match self.length() {
             Some(l) => crate::calendar::french::length(l),

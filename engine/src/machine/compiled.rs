@@ -678,6 +678,9 @@ impl Compiler {
                 l.unit
             ));
         }
+        if let Some(on) = &d.on {
+            return self.on_date(d, on);
+        }
         let fixed = match (&d.date, &d.next_date) {
             (Some(date), None) | (None, Some(date)) => {
                 if length.is_some() || d.letter.is_some() {
@@ -715,6 +718,31 @@ impl Compiler {
             } else {
                 EndRule::Kept
             },
+        })
+    }
+
+    /// A deadline on the date a variable holds: counted as the date itself with no length and
+    /// no letter, and kept where it falls (no period of the text ends there, Art. 22 does not
+    /// move it).
+    fn on_date(&self, d: &Located<Delay>, on: &Located<String>) -> Result<DelayDef, String> {
+        let alone = d.lengths().is_empty()
+            && d.letter.is_none()
+            && d.from.is_none()
+            && d.date.is_none()
+            && d.next_date.is_none()
+            && d.art_22.is_none();
+        if !alone {
+            return Err(format!("{}: a deadline `on` a date stands alone", at(on)));
+        }
+        if self.var(on)?.ty != VarType::Date {
+            return Err(format!("{}: '{}' is not a date variable", at(on), **on));
+        }
+        Ok(DelayDef {
+            from: Some(self.name(on)),
+            means: None,
+            length: None,
+            fixed: None,
+            rule: EndRule::Kept,
         })
     }
 

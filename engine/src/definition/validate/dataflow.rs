@@ -94,7 +94,7 @@ impl<'a> Uses<'_, 'a> {
     }
 
     fn delay(&mut self, set: &Vars<'_>, delay: Option<&Located<Delay>>, what: &str, place: &str) {
-        if let Some(from) = delay.and_then(|d| d.from.as_ref()) {
+        for from in delay.into_iter().flat_map(|d| d.from.iter().chain(&d.on)) {
             self.need(set, from, from.pos, what, place);
         }
     }

@@ -1,9 +1,9 @@
 //! Delays, timers, reminders and tasks: the shape of every deadline.
 
-use super::{Checker, listed};
+use super::{Checker, STARTED_ON, listed};
 use crate::calendar::{DayOfYear, Length, Unit};
 use crate::definition::Located;
-use crate::definition::model::{Delay, Reminder, State, Timer};
+use crate::definition::model::{Delay, Reminder, State, Timer, VarType};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Use {
@@ -241,6 +241,9 @@ fn reminders(
 }
 
 fn delay(c: &mut Checker<'_>, d: &Located<Delay>, usage: Use) {
+    if let Some(on) = &d.on {
+        return on_date(c, d, on, usage);
+    }
     let lengths = d.lengths();
     let key = usage.key();
     if let Some(date) = d.date.as_ref().or(d.next_date.as_ref()) {
@@ -352,6 +355,50 @@ fn delay(c: &mut Checker<'_>, d: &Located<Delay>, usage: Use) {
                 "count reminders in days before the due date; `from`, `letter`, `months` and `years` do not apply",
             );
         }
+    }
+}
+
+/// A deadline on the date a variable holds: a deadline alone, on a date variable.
+fn on_date(c: &mut Checker<'_>, d: &Located<Delay>, on: &Located<String>, usage: Use) {
+    let key = usage.key();
+    if usage != Use::Deadline {
+        c.error(
+            "on-date-misplaced",
+            on.pos,
+            format!("{key} gives `on`; only a deadline (`after`, `due`, a constraint's bound) can fall on a date variable"),
+            "`on` names the date an authority set (the Government's date for an urgent advice): use it in `after` or a task's `due`",
+        );
+    }
+    let alone = d.lengths().is_empty()
+        && d.letter.is_none()
+        && d.from.is_none()
+        && d.date.is_none()
+        && d.next_date.is_none()
+        && d.art_22.is_none();
+    if !alone {
+        c.error(
+            "on-date-not-alone",
+            on.pos,
+            format!("{key} gives `on` with a length, `from`, a `letter`, a fixed date or `art_22`"),
+            "the deadline is the date the variable holds, never moved: write `{ on: <date variable> }` alone",
+        );
+    }
+    if on.as_str() == STARTED_ON {
+        return;
+    }
+    match c.variable(on) {
+        None => c.unknown_variable(on, on.pos, "`on`"),
+        Some(var) if var.ty != VarType::Date => c.error(
+            "type-mismatch",
+            on.pos,
+            format!(
+                "`on` names `{}`, a {} variable, but a deadline falls on a date",
+                on.value,
+                super::types::type_name(var.ty)
+            ),
+            "use a variable of type `date`",
+        ),
+        Some(_) => {}
     }
 }
 
