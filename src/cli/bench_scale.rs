@@ -318,7 +318,7 @@ async fn move_timers(
         return Err(run_err("no timer was armed"));
     };
     let sql = format!(
-        "UPDATE timer SET fire_at = {t0} + (id - {first}) * 1000 / {rate} WHERE id < {first} + {due}"
+        "UPDATE timers SET fire_at = {t0} + (id - {first}) * 1000 / {rate} WHERE id < {first} + {due}"
     );
     db.execute_unprepared(&sql).await.map_err(run_err)?;
     Ok(())
@@ -403,6 +403,10 @@ async fn size(db: &DatabaseConnection, data: &Path) -> Result<Size, Failure> {
             wal: None,
         });
     }
+    // The WAL holds pages the file will take back; checkpointed, the file is the data's size.
+    db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .map_err(run_err)?;
     let len = |name: &str| std::fs::metadata(data.join(name)).map_or(0, |m| m.len());
     Ok(Size {
         main: len("jalon.db"),

@@ -142,3 +142,65 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
         }
     }
 }
+
+/// `jalon bench scale` on a small database, SQLite and a scratch PostgreSQL database: the
+/// timers of the window fire under a real server, every read answers, the window's cases are
+/// closed, and each figure is printed. The figures are not looked at.
+#[test]
+fn bench_scale_prints_each_figure() {
+    let pg = std::env::var("JALON_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let run = jalon(&[
+        "bench",
+        "scale",
+        "--cases",
+        "300",
+        "--rate",
+        "50",
+        "--seconds",
+        "2",
+        "--postgres",
+        &pg,
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for target in ["sqlite", "postgres"] {
+        let prefix = format!("scale/{target}: ");
+        let lines: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect();
+        for part in [
+            "300 open cases with one armed timer each started in ",
+            "start-up (spawn to /readyz answered) ",
+            "100 timers due at 50/s over 2 s: 100 fired at ",
+            "store.stuck_page (counts and 50 of ",
+            "GET /api/v1/operator/stuck/summary ",
+            "GET /api/v1/operator/stuck?limit=50 ",
+            "GET /api/v1/tasks ",
+            "GET /api/v1/cases?workflow=banc-echelle&status=open&limit=50 ",
+            "GET /api/v1/cases/",
+            "100 cases fired, completed and their notices delivered: ",
+            "server memory idle after start ",
+        ] {
+            assert!(
+                lines.iter().any(|l| l.contains(part)),
+                "{part:?} missing from {target}:\n{}",
+                run.stdout
+            );
+        }
+        let late = lines
+            .iter()
+            .find(|l| l.contains("; lateness p50 "))
+            .unwrap_or_else(|| panic!("no lateness for {target}:\n{}", run.stdout));
+        assert!(
+            late.contains(" ms, p99 ") && late.contains(" ms, max "),
+            "{late}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains(" bytes a closed case (")),
+            "{}",
+            run.stdout
+        );
+    }
+}
