@@ -408,12 +408,13 @@ pub(super) async fn check_attached(
             )
             .await?;
         if found.is_none() {
-            return Err(Error::Invalid {
+            return Err(Error::Rejected {
                 code: "unknown_document",
                 message: format!(
                     "input '{name}' names no document of this case ('{id}'): attach it first \
                      (POST /cases/{{id}}/documents) and give its id"
                 ),
+                details: serde_json::json!({ "input": name, "document": id }),
             });
         }
     }

@@ -337,7 +337,7 @@ codes! {
         code: "unknown_document", status: UNPROCESSABLE_ENTITY,
         en: "a document input names no document of this case",
         fr: "Le document indiqué n'est pas joint à ce dossier. Joignez-le d'abord, puis choisissez-le.",
-        doc: "An input of type `document` is not the id of a document attached to the case (attach it first with `POST /cases/{id}/documents`).",
+        doc: "An input of type `document` is not the id of a document attached to the case (`details.input`, `details.document`; attach it first with `POST /cases/{id}/documents`).",
     }
     InvalidUpload {
         code: "invalid_upload", status: UNPROCESSABLE_ENTITY,

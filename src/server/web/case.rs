@@ -203,6 +203,11 @@ async fn act(
             let (field, message) = match &e {
                 store::Error::Refused(r) => form::refusal_fr(def, r),
                 e if e.is_stale() => (None, STALE.to_owned()),
+                store::Error::Rejected {
+                    code: "unknown_document",
+                    details,
+                    ..
+                } => super::documents::unknown_document(details),
                 _ => return Err(e.into()),
             };
             let status = PageError::from(e).status;

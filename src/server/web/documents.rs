@@ -12,10 +12,12 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 
 use super::error::PageError;
+use super::form::FieldError;
 use super::layout::{Nav, page, responsive_table};
 use super::session::{Viewer, query_escape};
 use crate::server::AppState;
 use crate::server::api::cases::readable;
+use crate::server::api::codes::ErrorCode;
 use crate::server::api::documents::{file_response, may_upload, receive};
 use crate::server::api::error::ApiError;
 use store::entities::case;
@@ -123,6 +125,17 @@ pub(super) async fn section(
     })
 }
 
+/// An action refused because a `document` field names no document of the case: the French
+/// sentence, beside that field.
+pub(super) fn unknown_document(details: &serde_json::Value) -> (Option<FieldError>, String) {
+    let message = ErrorCode::UnknownDocument.message_fr().to_owned();
+    let field = details["input"].as_str().map(|input| FieldError {
+        input: input.to_owned(),
+        message: message.clone(),
+    });
+    (field, message)
+}
+
 /// A history row that records an upload: the file's name, type, size and fingerprint.
 pub(super) fn history_entry(h: &HistoryView) -> Markup {
     let text = |k: &str| h.inputs.get(k).and_then(|v| v.as_str()).unwrap_or("");
@@ -153,12 +166,7 @@ async fn upload(
     may_upload(&state, &viewer.actor, &row)
         .await
         .map_err(refused)?;
-    let form = form.map_err(|e| {
-        refused(ApiError::new(
-            crate::server::api::codes::ErrorCode::InvalidUpload,
-            e.body_text(),
-        ))
-    })?;
+    let form = form.map_err(|e| refused(ApiError::new(ErrorCode::InvalidUpload, e.body_text())))?;
     let received = receive(
         form,
         "file",

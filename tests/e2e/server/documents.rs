@@ -524,6 +524,11 @@ async fn refusals_change_nothing(backend: Backend) {
             "{what}"
         );
     }
+    for (what, r, _, code) in &refusals {
+        if *code == "unknown_document" {
+            assert_eq!(r.body["details"]["input"], "modele", "{what}: {}", r.body);
+        }
+    }
     assert_eq!(
         refusals[0].1.body["details"]["limit_bytes"], LIMIT,
         "{}",
@@ -684,9 +689,15 @@ async fn page_lists_and_uploads(backend: Backend) {
     assert!(html.contains("list=\"documents-du-dossier\""), "{html}");
     let version =
         app.get(&dc, &format!("/api/v1/cases/{case}")).await.body["row_version"].to_string();
+    // Refused beside its field, with what was typed kept.
     let (status, page) = act(&web, &case, &version, "rapport.pdf").await;
     assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains("id=\"e-fixer_modele-modele-erreur\""),
+        "{page}"
+    );
     assert!(page.contains("joint à ce dossier"), "{page}");
+    assert!(page.contains("value=\"rapport.pdf\""), "{page}");
     let (status, location) = act(&web, &case, &version, &id).await;
     assert_eq!(status, 303, "{location}");
     let c = app.get(&dc, &format!("/api/v1/cases/{case}")).await;
