@@ -278,3 +278,31 @@ fn counting(d: &Deadline) -> Vec<String> {
     ));
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use crate::calendar::{Calendar, EndRule};
+
+    /// A date entered in the case (the Government's date for an urgent advice) is explained as
+    /// that date, kept even on a holiday, and not as the effect of a letter.
+    #[test]
+    fn a_date_held_by_the_case_is_explained_as_fixed_and_never_moved() {
+        let christmas = NaiveDate::from_ymd_opt(2028, 12, 25).unwrap();
+        let d = Calendar::fwb()
+            .deadline_under(christmas, None, None, EndRule::Kept)
+            .unwrap();
+        assert_eq!(d.due, christmas);
+        let lines = d.explain_fr();
+        assert_eq!(
+            lines[0],
+            "Date fixée par décision et saisie dans le dossier : 2028-12-25 (lundi 25 décembre 2028)."
+        );
+        assert!(lines[1].contains("n'est pas reportée"), "{lines:?}");
+        assert!(
+            !lines.iter().any(|l| l.contains("prise d'effet")),
+            "{lines:?}"
+        );
+    }
+}
