@@ -148,7 +148,8 @@ pub fn duration(d: &Delay) -> String {
 }
 
 fn origin(wf: &Workflow, d: &Delay) -> Origin {
-    let start = match &d.from {
+    // A deadline `on` a date variable falls on that date: the variable is its origin.
+    let start = match d.from.as_ref().or(d.on.as_ref()) {
         None => Start::StateEntry,
         Some(var) => Start::Variable {
             id: var.value.clone(),

@@ -440,7 +440,8 @@ impl Delay {
     }
 
     /// What the delay is, in French, for pages and documentation: "10 jours ouvrables", "le
-    /// 1er avril de l'année", or "prise d'effet de la lettre".
+    /// 1er avril de l'année", "date fixée (« avis_pour »), sans report", or "prise d'effet de
+    /// la lettre".
     pub fn summary_fr(&self) -> String {
         if let Some(day) = self.date.as_deref().and_then(|d| DayOfYear::parse(d)) {
             let date = day.in_year(2023).expect("a day of every year");
@@ -457,7 +458,7 @@ impl Delay {
             );
         }
         if let Some(var) = &self.on {
-            return format!("la date de « {} »", var.value);
+            return format!("date fixée (« {} »), sans report", var.value);
         }
         match self.length() {
             Some(l) => crate::calendar::french::length(l),
