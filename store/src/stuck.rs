@@ -449,8 +449,11 @@ impl Store {
         now: DateTime<Utc>,
         grace: Duration,
     ) -> Result<StuckPage, Error> {
-        let counts = self.stuck_counts(f, now, grace).await?;
-        let rows = self.stuck_rows(f, now, grace).await?;
+        let (counts, rows) = futures_util::future::try_join(
+            self.stuck_counts(f, now, grace),
+            self.stuck_rows(f, now, grace),
+        )
+        .await?;
         Ok(StuckPage { counts, rows })
     }
 
@@ -482,31 +485,34 @@ impl Store {
         grace: Duration,
     ) -> Result<StuckCounts, Error> {
         let at = self.stuck_clock(now, grace);
-        let mut counts = Vec::new();
-        for reason in Reason::ALL {
-            let n = if reason == Reason::ScheduleFailing {
-                self.failing_schedule_runs()
-                    .await?
-                    .iter()
-                    .filter(|r| f.keeps(&r.workflow_id, &r.key))
-                    .count() as u64
-            } else {
-                let scoped = f.workflow.is_some() || f.key.is_some();
-                let mut q = source(reason, &at, f, scoped);
-                q.expr_as(Expr::cust("COUNT(*)"), "n");
-                let stmt = statement(reason, &at, &q);
-                N::find_by_statement(stmt)
-                    .one(&self.db)
-                    .await?
-                    .map_or(0, |r| u64::try_from(r.n).unwrap_or(0))
-            };
-            counts.push((reason, n));
-        }
+        // Side by side: on PostgreSQL each count is a query of its own on another connection.
+        let counts = futures_util::future::try_join_all(
+            Reason::ALL.map(|reason| self.stuck_count(reason, &at, f)),
+        )
+        .await?;
+        let counts: Vec<(Reason, u64)> = Reason::ALL.into_iter().zip(counts).collect();
         let total = match f.reason {
             Some(r) => counts.iter().find(|(c, _)| *c == r).map_or(0, |(_, n)| *n),
             None => counts.iter().map(|(_, n)| n).sum(),
         };
         Ok(StuckCounts { counts, total })
+    }
+
+    async fn stuck_count(&self, reason: Reason, at: &At, f: &StuckFilter) -> Result<u64, Error> {
+        if reason == Reason::ScheduleFailing {
+            let runs = self.failing_schedule_runs().await?;
+            return Ok(runs
+                .iter()
+                .filter(|r| f.keeps(&r.workflow_id, &r.key))
+                .count() as u64);
+        }
+        let scoped = f.workflow.is_some() || f.key.is_some();
+        let mut q = source(reason, at, f, scoped);
+        q.expr_as(Expr::cust("COUNT(*)"), "n");
+        Ok(N::find_by_statement(statement(reason, at, &q))
+            .one(&self.db)
+            .await?
+            .map_or(0, |r| u64::try_from(r.n).unwrap_or(0)))
     }
 
     /// The filter's page of rows, in the list's order.
@@ -521,13 +527,14 @@ impl Store {
         }
         let at = self.stuck_clock(now, grace);
         let n = std::cmp::min(f.offset.saturating_add(f.limit), i64::MAX as u64);
-        let mut all: Vec<Sorted> = Vec::new();
-        for reason in Reason::ALL {
-            if f.reason.is_some_and(|r| r != reason) {
-                continue;
-            }
-            self.stuck_source(reason, &at, f, n, &mut all).await?;
-        }
+        let reasons = Reason::ALL
+            .into_iter()
+            .filter(|r| f.reason.is_none_or(|only| only == *r));
+        let read = futures_util::future::try_join_all(
+            reasons.map(|reason| self.stuck_source(reason, &at, f, n)),
+        )
+        .await?;
+        let mut all: Vec<Sorted> = read.into_iter().flatten().collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(all
             .into_iter()
@@ -537,20 +544,20 @@ impl Store {
             .collect())
     }
 
-    /// The first `n` rows of one reason, in the list's order, added to `out`.
+    /// The first `n` rows of one reason, in the list's order.
     async fn stuck_source(
         &self,
         reason: Reason,
         at: &At,
         f: &StuckFilter,
         n: u64,
-        out: &mut Vec<Sorted>,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<Sorted>, Error> {
+        let mut out = Vec::new();
         if reason == Reason::ScheduleFailing {
             let runs = self.failing_schedule_runs().await?;
             let runs = runs.into_iter().filter(|r| f.keeps(&r.workflow_id, &r.key));
             out.extend(runs.map(|r| sorted(stuck_run(r), reason, 0)));
-            return Ok(());
+            return Ok(out);
         }
         let stmt = statement(reason, at, &rows_of(reason, at, f, n));
         match reason {
@@ -629,7 +636,7 @@ impl Store {
             }
             Reason::ScheduleFailing => {}
         }
-        Ok(())
+        Ok(out)
     }
 }
 

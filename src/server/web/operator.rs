@@ -153,11 +153,16 @@ async fn list(
         state.clock.now(),
         chrono::Duration::minutes(TIMER_GRACE_MINUTES),
     );
-    let counts = state
-        .store
-        .stuck_counts(&filters.store_filter(1), now, grace)
-        .await?;
+    // The counts and the page asked for, side by side (longest stuck first, the key breaking
+    // ties: see `store::stuck`).
+    let asked = filters.store_filter(filters.page);
+    let (counts, mut rows) = futures_util::future::try_join(
+        state.store.stuck_counts(&asked, now, grace),
+        state.store.stuck_rows(&asked, now, grace),
+    )
+    .await?;
     let total = if filters.unknown_reason() {
+        rows.clear();
         0
     } else {
         counts.total
@@ -165,15 +170,12 @@ async fn list(
     // A page past the end shows the last.
     let pages = total.div_ceil(PER_PAGE).max(1);
     let current = filters.page.min(pages);
-    let rows = if total == 0 {
-        Vec::new()
-    } else {
-        // Longest stuck first, the key breaking ties (see `store::stuck`).
-        state
+    if current != filters.page && total > 0 {
+        rows = state
             .store
             .stuck_rows(&filters.store_filter(current), now, grace)
-            .await?
-    };
+            .await?;
+    }
     let titles = workflow_titles(&state);
     let list = List {
         counts: &counts,

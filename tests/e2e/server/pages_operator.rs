@@ -328,9 +328,9 @@ async fn operator_retries_a_dead_notice_with_a_reason(backend: Backend) {
     let p = admin.post(&path, &[("motif", "   ")], true).await;
     assert_eq!(p.status, 422, "{}", p.body);
     let field = format!(r#"id="motif-avis-{dead}""#);
-    let error = p
-        .body
-        .find("Veuillez indiquer la raison de ce nouvel envoi.");
+    let error = p.body.find(
+        "Veuillez indiquer la raison de cette décision : elle est conservée dans l'historique.",
+    );
     let input = p.body.find(&field);
     assert!(
         error.is_some() && input.is_some() && p.body.contains(r#"aria-invalid="true""#),
