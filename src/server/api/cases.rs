@@ -201,16 +201,17 @@ pub async fn get(
 ) -> Result<Json<CaseView>, ApiError> {
     let after = q.after_version.map(version);
     let wait = wait_for(&state, after, q.wait.as_deref())?;
+    // The slot opens before the read, so that a commit after the read is not missed; at the
+    // bound, a case already past is still answered.
+    let slot = wait.map(|_| state.changes.open(&id, &who.0.id));
     let mut row = state.store.case_row(&id).await?;
     readable(&state, &who.0, &row).await?;
-    if let (Some(after), Some(wait)) = (after, wait)
+    if let (Some(after), Some(wait), Some(slot)) = (after, wait, slot)
         && row.row_version <= after
     {
-        let mut slot = state.changes.open(&id, &who.0.id).map_err(too_many_waits)?;
-        // Read again with the slot open: a commit since the first read is not missed.
-        row = state.store.case_row(&id).await?;
+        let mut slot = slot.map_err(too_many_waits)?;
         slot.seen(row.row_version);
-        if row.row_version <= after && tokio::time::timeout(wait, slot.past(after)).await.is_ok() {
+        if tokio::time::timeout(wait, slot.past(after)).await.is_ok() {
             row = state.store.case_row(&id).await?;
         }
     }
