@@ -112,8 +112,14 @@ async fn a_wait_is_answered_by_another_request(backend: Backend) {
     );
     until_waits(&app, 1).await;
     assert!(!wait.is_finished(), "answered before the case changed");
+    let mut told = app.app.state.store.subscribe_changes();
     let r = app.event(&agent, &id, "noter", json!({"note": "vu"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // The store told the committed version (what wakes waiters at once, without the re-read).
+    let change = told
+        .try_recv()
+        .expect("the commit was told before the answer");
+    assert_eq!((&*change.case_id, change.row_version), (id.as_str(), 2));
     let r = answered(wait).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["row_version"], 2, "{}", r.body);
@@ -131,7 +137,10 @@ async fn a_wait_is_answered_by_a_timer_firing(backend: Backend) {
         format!("/api/v1/cases/{id}?after_version=1&wait=60s"),
     );
     until_waits(&app, 1).await;
+    let mut told = app.app.state.store.subscribe_changes();
     assert_eq!(app.advance_to(brussels(2026, 11, 4, 12)).await, 1);
+    let change = told.try_recv().expect("the firing's commit was told");
+    assert_eq!((&*change.case_id, change.row_version), (id.as_str(), 2));
     let r = answered(wait).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
