@@ -487,3 +487,111 @@ fn the_validator_names_unknown_administration_roles_and_empty_lists() {
         assert!(found("administration-no-role", 12), "{out:?}");
     }
 }
+
+fn on_delai(change: DeadlineChange, reason: Option<&str>) -> Trigger {
+    Trigger::Deadline {
+        timer: "delai".into(),
+        change,
+        by: who("admin"),
+        reason: reason.map(str::to_string),
+    }
+}
+
+#[test]
+fn a_correction_keeps_the_extensions_already_decided() {
+    let def = def();
+    let case = started(&def);
+    let five = DeadlineChange::Extend(Length::new(5, Unit::WorkingDays));
+    let (ext, _) = run(&def, &case, on_delai(five, Some("x")), "2026-12-16").expect("extended");
+    // Monday 4 January + 5 working days: Monday 11 January.
+    assert_eq!(ext.timer("delai").unwrap().due.due, d("2027-01-11"));
+    assert_eq!(
+        ext.task("recevoir").unwrap().due.as_ref().unwrap().due,
+        d("2027-01-11")
+    );
+    let (next, _) = run(
+        &def,
+        &ext,
+        correction(json!({"notifiee_le": "2026-12-17"}), Some("y")),
+        "2026-12-17",
+    )
+    .expect("corrected");
+    // Thursday 7 January + 5 working days: Thursday 14 January, for the task as well.
+    assert_eq!(next.timer("delai").unwrap().due.due, d("2027-01-14"));
+    assert_eq!(
+        next.task("recevoir").unwrap().due.as_ref().unwrap().due,
+        d("2027-01-14")
+    );
+    let kinds: Vec<&str> = next
+        .timer("delai")
+        .unwrap()
+        .due
+        .decisions
+        .iter()
+        .map(|x| match x.change {
+            crate::calendar::Change::Extension { .. } => "extension",
+            crate::calendar::Change::Correction { .. } => "correction",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, vec!["extension", "correction"]);
+}
+
+#[test]
+fn a_correction_while_suspended_changes_what_is_left() {
+    let def = def();
+    let case = started(&def);
+    let (susp, _) = run(
+        &def,
+        &case,
+        on_delai(
+            DeadlineChange::Suspend {
+                from: d("2026-12-18"),
+            },
+            Some("x"),
+        ),
+        "2026-12-18",
+    )
+    .expect("suspended");
+    let left = |c: &Case| match &c
+        .timers
+        .iter()
+        .find(|t| &*t.key.timer == "delai")
+        .unwrap()
+        .status
+    {
+        TimerStatus::Suspended { remaining, .. } => *remaining,
+        TimerStatus::Armed => panic!("suspended"),
+    };
+    // After Friday 18 December up to Monday 4 January: 9 working days.
+    assert_eq!(left(&susp), Some(Length::new(9, Unit::WorkingDays)));
+    let (next, _) = run(
+        &def,
+        &susp,
+        correction(json!({"notifiee_le": "2026-12-11"}), Some("y")),
+        "2026-12-18",
+    )
+    .expect("corrected");
+    // Effect Wednesday 16 December, end Thursday 31 December: 8 left; nothing armed meanwhile.
+    assert_eq!(left(&next), Some(Length::new(8, Unit::WorkingDays)));
+    assert!(next.timer("delai").is_some_and(|t| !t.is_armed()));
+    assert_eq!(next.task("recevoir").unwrap().due, None);
+    let (back, _) = run(
+        &def,
+        &next,
+        on_delai(
+            DeadlineChange::Resume {
+                on: d("2027-01-04"),
+            },
+            None,
+        ),
+        "2027-01-04",
+    )
+    .expect("resumed");
+    // 8 working days from Monday 4 January: Thursday 14 January.
+    assert_eq!(back.timer("delai").unwrap().due.due, d("2027-01-14"));
+    assert_eq!(
+        back.task("recevoir").unwrap().due.as_ref().unwrap().due,
+        d("2027-01-14")
+    );
+}

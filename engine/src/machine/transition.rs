@@ -567,19 +567,9 @@ impl<'a> Tx<'a> {
         if !t.is_armed() {
             return;
         }
-        let remaining = match t.due.length.map(|l| l.unit) {
-            Some(Unit::WorkingDays) => Length::new(
-                self.cal.working_days_between(on, t.due.due),
-                Unit::WorkingDays,
-            ),
-            _ => Length::new(
-                (t.due.raw_end - on).num_days().max(0) as u32,
-                Unit::CalendarDays,
-            ),
-        };
+        let remaining = self.remaining_at(on, &t.due);
         let key = t.key.clone();
         let owner = key.timer.clone();
-        let remaining = (remaining.count > 0).then_some(remaining);
         let mut due = (*t.due).clone();
         due.decisions.push(self.decision(
             Change::Suspension {
@@ -602,6 +592,91 @@ impl<'a> Tx<'a> {
             timer: self.timer_name(ti),
             remaining,
         });
+    }
+
+    /// What is left of `due` as of `on`, in its own unit (working days stay working days;
+    /// other units are counted in calendar days); `None` when nothing is left.
+    fn remaining_at(&self, on: NaiveDate, due: &Deadline) -> Option<Length> {
+        let remaining = match due.length.map(|l| l.unit) {
+            Some(Unit::WorkingDays) => Length::new(
+                self.cal.working_days_between(on, due.due),
+                Unit::WorkingDays,
+            ),
+            _ => Length::new(
+                (due.raw_end - on).num_days().max(0) as u32,
+                Unit::CalendarDays,
+            ),
+        };
+        (remaining.count > 0).then_some(remaining)
+    }
+
+    /// A deadline counted again (after a correction) with the decisions that moved it before,
+    /// replayed in order through the same calendar steps as `extend`, `suspend` and `resume`.
+    /// Returns it, and the length left when it is still suspended.
+    fn replay(
+        &self,
+        ti: usize,
+        base: Deadline,
+        decisions: &[Decision],
+    ) -> Result<(Deadline, Option<Option<Length>>), String> {
+        let rule = self.end_rule(ti);
+        let mut due = base;
+        let mut kept = Vec::with_capacity(decisions.len());
+        let mut suspended: Option<Option<Length>> = None;
+        let mut pending = Vec::new();
+        for x in decisions {
+            let mut x = x.clone();
+            match &mut x.change {
+                Change::Extension { by } if suspended.is_some() => pending.push(*by),
+                Change::Extension { by } => {
+                    due = self
+                        .cal
+                        .deadline_under(due.raw_end, None, Some(*by), rule)
+                        .map_err(|e| e.to_string())?;
+                }
+                Change::Suspension { from, remaining } => {
+                    *remaining = self.remaining_at(*from, &due);
+                    suspended = Some(*remaining);
+                }
+                Change::Resumption { on } => {
+                    if let Some(left) = suspended.take() {
+                        due = self
+                            .cal
+                            .deadline_under(*on, None, left, rule)
+                            .map_err(|e| e.to_string())?;
+                        for by in pending.drain(..) {
+                            due = self
+                                .cal
+                                .deadline_under(due.raw_end, None, Some(by), rule)
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
+                Change::Correction { .. } => {}
+            }
+            kept.push(x);
+        }
+        due.decisions = kept;
+        Ok((due, suspended))
+    }
+
+    /// Whether open task `task` is due when one of the case's live timers expires (and so
+    /// moves with it).
+    fn task_follows_a_timer(&self, task: &str) -> bool {
+        let def = self.def;
+        let Some(k) = def.task(task) else {
+            return false;
+        };
+        let Some(due) = &k.due else {
+            return false;
+        };
+        self.case.timers.iter().any(|live| {
+            live.kind == TimerKind::Deadline
+                && def.timer(&live.key.timer).is_some_and(|t| {
+                    t.after.as_ref().is_some_and(|a| same_delay(a, due))
+                        && (due.from.is_some() || t.state == Some(k.state))
+                })
+        })
     }
 
     /// The period of timer `ti` (just fired, as `fired`) has ended: its consequence waits
@@ -810,14 +885,14 @@ impl<'a> Tx<'a> {
     pub fn recount(&mut self, vars: &[Arc<str>], who: &Decider) {
         let def = self.def;
         let depends = |d: &DelayDef| d.from.as_ref().filter(|f| vars.contains(f)).cloned();
-        let armed: Vec<TimerKey> = self
+        let live: Vec<TimerKey> = self
             .case
             .timers
             .iter()
-            .filter(|t| t.kind == TimerKind::Deadline && t.is_armed())
+            .filter(|t| t.kind == TimerKind::Deadline)
             .map(|t| t.key.clone())
             .collect();
-        for key in armed {
+        for key in live {
             let Some(ti) = def.timers.iter().position(|t| t.id == key.timer) else {
                 continue;
             };
@@ -831,11 +906,12 @@ impl<'a> Tx<'a> {
                 continue;
             };
             let old = old.due.clone();
-            match self.count(after, self.today) {
-                Ok(d) if d.due == old.due && d.raw_end == old.raw_end => {}
-                Ok(d) => {
-                    let mut d = (*d).clone();
-                    d.decisions = old.decisions.clone();
+            let counted = self
+                .count(after, self.today)
+                .and_then(|d| self.replay(ti, (*d).clone(), &old.decisions));
+            match counted {
+                Ok((d, _)) if d.due == old.due && d.raw_end == old.raw_end => {}
+                Ok((mut d, still_suspended)) => {
                     d.decisions.push(self.decision(
                         Change::Correction {
                             variable: variable.to_string(),
@@ -844,10 +920,31 @@ impl<'a> Tx<'a> {
                         Some(old.due),
                     ));
                     let to = d.due;
-                    self.effects.push(Effect::CancelTimer { key: key.clone() });
-                    self.cancel_reminders_of(&key.timer);
-                    if let Some(at) = self.case.timers.iter().position(|t| t.key == key) {
-                        self.rearm(ti, at, d);
+                    let Some(at) = self.case.timers.iter().position(|t| t.key == key) else {
+                        continue;
+                    };
+                    let since = match &self.case.timers[at].status {
+                        TimerStatus::Suspended { since, .. } => Some(*since),
+                        TimerStatus::Armed => None,
+                    };
+                    match since {
+                        // Still suspended: only what it will have left when resumed changes
+                        // (counted from its suspension if no decision recorded it).
+                        Some(since) => {
+                            let left =
+                                still_suspended.unwrap_or_else(|| self.remaining_at(since, &d));
+                            if let TimerStatus::Suspended { remaining, .. } =
+                                &mut self.case.timers[at].status
+                            {
+                                *remaining = left;
+                            }
+                            self.case.timers[at].due = Arc::new(d);
+                        }
+                        None => {
+                            self.effects.push(Effect::CancelTimer { key: key.clone() });
+                            self.cancel_reminders_of(&key.timer);
+                            self.rearm(ti, at, d);
+                        }
                     }
                     self.detail.push(Detail::Recounted {
                         name: self.timer_name(ti),
@@ -874,6 +971,10 @@ impl<'a> Tx<'a> {
             let Some(variable) = depends(delay) else {
                 continue;
             };
+            // A task due with a live timer moved with it, decisions included.
+            if self.task_follows_a_timer(&id) {
+                continue;
+            }
             let old = self.case.task(&id).and_then(|t| t.due.clone());
             match self.count(delay, self.today) {
                 // Unchanged, or already moved with the timer it shares.
