@@ -1003,3 +1003,56 @@ impl Compiler {
         })
     }
 }
+
+#[cfg(test)]
+mod on_date_tests {
+    use chrono::NaiveDate;
+
+    use super::Definition;
+    use crate::calendar::Calendar;
+    use crate::definition;
+
+    fn compiled(after: &str) -> Result<Definition, String> {
+        let yaml = format!(
+            r#"
+id: avis
+title: Avis
+legal_basis: Art. 117
+roles: {{ gouvernement: Gouvernement }}
+variables:
+  pour: {{ type: date, label: Date fixée }}
+  motif: {{ type: text, label: Motif }}
+start: {{ by: [gouvernement], inputs: [pour, motif] }}
+initial: attendu
+states:
+  attendu:
+    label: Attendu
+    timers:
+      - {{ id: echeance, after: {after}, goto: clos }}
+  clos: {{ label: Clos, final: true }}
+"#
+        );
+        Definition::compile(definition::parse(&yaml).expect("parses"))
+    }
+
+    /// The deadline is the date the variable holds, kept on a Sunday: no period of the text
+    /// ends there.
+    #[test]
+    fn a_deadline_on_a_date_variable_is_that_date_never_moved() {
+        let def = compiled("{ on: pour }").expect("compiles");
+        let timer = def.timers.iter().find(|t| &*t.id == "echeance").unwrap();
+        let delay = timer.after.as_ref().unwrap();
+        assert_eq!(delay.from.as_deref(), Some("pour"));
+        let sunday = NaiveDate::from_ymd_opt(2028, 12, 24).unwrap();
+        let d = delay.count(&Calendar::fwb(), sunday).unwrap();
+        assert_eq!((d.due, d.moved.is_some()), (sunday, false));
+    }
+
+    #[test]
+    fn a_deadline_on_a_date_variable_stands_alone_on_a_date() {
+        let err = compiled("{ on: pour, months: 1 }").map(|_| ()).unwrap_err();
+        assert!(err.contains("stands alone"), "{err}");
+        let err = compiled("{ on: motif }").map(|_| ()).unwrap_err();
+        assert!(err.contains("not a date variable"), "{err}");
+    }
+}
