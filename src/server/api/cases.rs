@@ -175,10 +175,11 @@ pub struct GetQuery {
     /// Answer once the case's `row_version` is past this one (at once if it already is).
     #[param(minimum = 0, maximum = 9_000_000_000_000_000_i64)]
     pub after_version: Option<u64>,
-    /// With `after_version`: how long to wait for the case to pass it, in seconds (`30s`,
-    /// `30`) or milliseconds (`500ms`), at most 60 s (the server's bound). When the wait ends
-    /// first, the answer is 200 with the case as it is (its `row_version` tells the client).
-    /// Open waits are bounded per actor and in total (429 `too_many_waits`).
+    /// How long to wait for the case to pass `after_version` (without it: to change from the
+    /// version it is at), in seconds (`30s`, `30`) or milliseconds (`500ms`); a wait longer
+    /// than the server's bound (60 s) is shortened to it. When the wait ends first, the answer is 200 with the case as it
+    /// is (its `row_version` tells the client). Open waits are bounded per actor and in total
+    /// (429 `too_many_waits`).
     #[param(pattern = "^[0-9]{1,9}(s|ms)?$")]
     pub wait: Option<String>,
 }
@@ -200,19 +201,21 @@ pub async fn get(
     Params(q): Params<GetQuery>,
 ) -> Result<Json<CaseView>, ApiError> {
     let after = q.after_version.map(version);
-    let wait = wait_for(&state, after, q.wait.as_deref())?;
+    let wait = wait_for(&state, q.wait.as_deref())?;
     // The slot opens before the read, so that a commit after the read is not missed; at the
     // bound, a case already past is still answered.
     let slot = wait.map(|_| state.changes.open(&id, &who.0.id));
     let mut row = state.store.case_row(&id).await?;
     readable(&state, &who.0, &row).await?;
-    if let (Some(after), Some(wait), Some(slot)) = (after, wait, slot)
-        && row.row_version <= after
-    {
-        let mut slot = slot.map_err(too_many_waits)?;
-        slot.seen(row.row_version);
-        if tokio::time::timeout(wait, slot.past(after)).await.is_ok() {
-            row = state.store.case_row(&id).await?;
+    if let (Some(wait), Some(slot)) = (wait, slot) {
+        // Without `after_version`: the next change from the version read now.
+        let after = after.unwrap_or(row.row_version);
+        if row.row_version <= after {
+            let mut slot = slot.map_err(too_many_waits)?;
+            slot.seen(row.row_version);
+            if tokio::time::timeout(wait, slot.past(after)).await.is_ok() {
+                row = state.store.case_row(&id).await?;
+            }
         }
     }
     Ok(Json(
@@ -226,23 +229,13 @@ fn version(v: u64) -> i64 {
 }
 
 /// The wait a read asks for: `None` to answer at once.
-fn wait_for(
-    state: &AppState,
-    after: Option<i64>,
-    wait: Option<&str>,
-) -> Result<Option<std::time::Duration>, ApiError> {
+fn wait_for(state: &AppState, wait: Option<&str>) -> Result<Option<std::time::Duration>, ApiError> {
     let Some(text) = wait else { return Ok(None) };
     let invalid =
         |why: &str| ApiError::new(ErrorCode::InvalidWait, format!("wait={text:?}: {why}"));
-    let longest = state.changes.limits().longest;
     let wait = parse_wait(text).ok_or_else(|| invalid("not `30s`, `30` or `500ms`"))?;
-    if wait > longest {
-        return Err(invalid(&format!("longer than {} s", longest.as_secs())));
-    }
-    if after.is_none() {
-        return Err(invalid("a wait needs `after_version`"));
-    }
-    Ok(Some(wait))
+    // A longer wait is shortened to the server's bound: the client reads the case again.
+    Ok(Some(wait.min(state.changes.limits().longest)))
 }
 
 /// `30s` or `30`: seconds; `500ms`: milliseconds.

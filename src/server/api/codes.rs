@@ -399,9 +399,9 @@ codes! {
     // Waiting for a case to change.
     InvalidWait {
         code: "invalid_wait", status: UNPROCESSABLE_ENTITY,
-        en: "`wait` is a whole number of seconds (`30s`, `30`) or milliseconds (`500ms`) up to the server's longest wait, and needs `after_version`",
+        en: "`wait` is a whole number of seconds (`30s`, `30`) or milliseconds (`500ms`)",
         fr: "La durée d'attente demandée n'est pas valable.",
-        doc: "`wait` unreadable, longer than the server allows (60 s by default), or given without `after_version`.",
+        doc: "`wait` is not a whole number of seconds (`30s`, `30`) or milliseconds (`500ms`); a longer wait than the server's bound (60 s) is shortened to it, not refused.",
     }
     TooManyWaits {
         code: "too_many_waits", status: TOO_MANY_REQUESTS,
