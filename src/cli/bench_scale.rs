@@ -37,8 +37,12 @@ const FILLERS: usize = 64;
 const STUCK_EVERY: usize = 100;
 const STUCK_DAYS_AGO: i64 = 60;
 
-/// Timed requests per read (after [`WARM_UP`] untimed ones).
+/// Timed requests per read (after [`WARM_UP`] untimed ones), or fewer (at least
+/// [`MIN_READS`]) once [`READ_BUDGET`] has passed: a read that scans a million rows should not
+/// take the bench's minutes.
 const READS: usize = 100;
+const MIN_READS: usize = 5;
+const READ_BUDGET: Duration = Duration::from_secs(10);
 const WARM_UP: usize = 3;
 
 /// Connections completing the window's cases at once.
@@ -248,7 +252,9 @@ async fn fill(
         notices: Default::default(),
         waits: Default::default(),
     };
-    let app = App::build(&cfg, Arc::new(SystemClock)).await.map_err(run_err)?;
+    let app = App::build(&cfg, Arc::new(SystemClock))
+        .await
+        .map_err(run_err)?;
     if !app.deploy_report.refused.is_empty() {
         return Err(run_err("the bench's workflow was refused"));
     }
@@ -453,10 +459,23 @@ async fn lateness(db: &DatabaseConnection, until: i64, due: usize) -> Result<Lat
     let first = rows.iter().map(|r| r.0).min().unwrap_or(0);
     let last = rows.iter().filter_map(|r| r.1).max().unwrap_or(first);
     let per_s = late.len() as f64 / ((last - first).max(1) as f64 / 1e3);
+    // The worst lateness of each second of the window says whether it is steady or a stall.
+    let mut worst = std::collections::BTreeMap::<i64, i64>::new();
+    for (due, at) in &rows {
+        if let Some(at) = at {
+            let w = worst.entry((due - first) / 1000).or_default();
+            *w = (*w).max(at - due);
+        }
+    }
+    let worst: Vec<String> = worst.values().map(i64::to_string).collect();
     Ok(Lateness {
         fired: late.len(),
         per_s,
-        show: quantiles(&mut late),
+        show: format!(
+            "{}; worst of each second (ms): {}",
+            quantiles(&mut late),
+            worst.join(" ")
+        ),
     })
 }
 
@@ -531,7 +550,11 @@ async fn reads(
     let mut c = Client::connect(server.addr, token).await?;
     for path in paths {
         let mut times = Vec::new();
+        let budget = Instant::now() + READ_BUDGET;
         for i in 0..READS + WARM_UP {
+            if times.len() >= MIN_READS && Instant::now() > budget {
+                break;
+            }
             let started = Instant::now();
             let status = c.exchange("GET", &path, None).await.map_err(run_err)?;
             if status != 200 {
@@ -545,9 +568,10 @@ async fn reads(
             }
         }
         println!(
-            "scale/{name}: GET {path} ({} bytes) {}",
+            "scale/{name}: GET {path} ({} bytes) {} of {}",
             c.buf.len(),
-            quantiles(&mut times)
+            quantiles(&mut times),
+            times.len()
         );
     }
     Ok(())
