@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -44,22 +44,33 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/notices/{file}", get(eml))
 }
 
-/// What the page was sent back with: `fait=<event>` after an action, `ouvert=1` after
-/// "Nouveau dossier" started the case.
+/// What the page was sent back with: `fait=<event>` after an action, `decision=<change>`
+/// after a decision (`case_admin`), `ouvert=1` after "Nouveau dossier" started the case.
 fn done_flash(query: Option<&str>) -> Flash {
-    match (query_value(query, "fait"), query_value(query, "ouvert")) {
-        (Some(event), _) => Flash::Done(event),
-        (None, Some(_)) => Flash::Started,
-        (None, None) => Flash::None,
+    if let Some(event) = query_value(query, "fait") {
+        return Flash::Done(event);
+    }
+    if let Some(done) = query_value(query, "decision").and_then(|c| super::case_admin::done(&c)) {
+        return Flash::Decided(done);
+    }
+    match query_value(query, "ouvert") {
+        Some(_) => Flash::Started,
+        None => Flash::None,
     }
 }
 
-/// What the page says above the case: nothing, an action done, or an action refused (with
-/// the values as posted, to fill its form again).
-enum Flash {
+/// What the page says above the case: nothing, an action or a decision done, or one refused
+/// (with the values as posted, to fill its form again).
+pub(super) enum Flash {
     None,
     Started,
     Done(String),
+    /// The French words of a decision that went through.
+    Decided(&'static str),
+    DecisionRefused {
+        draft: super::case_admin::Draft,
+        message: String,
+    },
     Refused {
         event: String,
         values: Values,
@@ -211,10 +222,6 @@ async fn act(
                 _ => return Err(e.into()),
             };
             let status = PageError::from(e).status;
-            // The case as it is now (a stale form: as someone else left it).
-            let row = state.store.case_row(&id).await?;
-            let deployed = state.store.version(row.version_id).await?;
-            let task = f.tache.filter(|t| deployed.def.task(t).is_some());
             let flash = Flash::Refused {
                 event: f.event,
                 values,
@@ -222,10 +229,27 @@ async fn act(
                 field,
                 message,
             };
-            let body = render(&state, &viewer, &row, &deployed, task.as_deref(), flash).await?;
-            Ok((status, body).into_response())
+            refused_page(&state, &viewer, &id, f.tache, status, flash).await
         }
     }
+}
+
+/// A refused form's answer: the case page as the case is now (a stale form: as someone else
+/// left it), with the refusal's status, its reason on top and beside its field, and what was
+/// typed back in the form.
+pub(super) async fn refused_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    task: Option<String>,
+    status: StatusCode,
+    flash: Flash,
+) -> Result<Response, PageError> {
+    let row = state.store.case_row(id).await?;
+    let deployed = state.store.version(row.version_id).await?;
+    let task = task.filter(|t| deployed.def.task(t).is_some());
+    let body = render(state, viewer, &row, &deployed, task.as_deref(), flash).await?;
+    Ok((status, body).into_response())
 }
 
 /// The exact bytes of a sent notice of the case, with the API's rule (`notices::eml`).
@@ -401,9 +425,13 @@ async fn render(
             p { "Dossier " a href=(case_link(&view.id)) { (view.key) } " — " (def.title) }
         }
         @match &flash {
-            Flash::Done(event) => {
+            Flash::Done(_) | Flash::Decided(_) => {
                 div.notice.success role="status" {
-                    p { "Action enregistrée : « " (event_label(def, None, event)) " »." }
+                    @match &flash {
+                        Flash::Done(event) => { p { "Action enregistrée : « " (event_label(def, None, event)) " »." } }
+                        Flash::Decided(done) => { p { "Décision enregistrée : " (done) "." } }
+                        _ => {}
+                    }
                     p { "Le dossier est maintenant à l'état : " strong { (view.state_label.as_deref().unwrap_or(&view.state)) } "." }
                     @if !view.deadlines.is_empty() {
                         p { "Délais en cours :" }
@@ -419,7 +447,7 @@ async fn render(
                     }
                 }
             }
-            Flash::Refused { message, .. } => {
+            Flash::Refused { message, .. } | Flash::DecisionRefused { message, .. } => {
                 div.refusal role="alert" {
                     p { (message) }
                     p { "Rien n'a été modifié." }
@@ -513,7 +541,8 @@ async fn render(
             }
         }
 
-        (super::case_admin::section(viewer, def, &view))
+        @let refused_decision = match &flash { Flash::DecisionRefused { draft, .. } => Some(draft), _ => None };
+        (super::case_admin::section(viewer, def, &view, refused_decision))
 
         section aria-labelledby="delais" {
             h2 id="delais" { "Délais" }

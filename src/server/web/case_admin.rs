@@ -2,7 +2,8 @@
 //! correcting recorded values, extending, suspending or resuming a deadline, closing the case.
 //! One form each, posted to `POST /cases/{id}/decisions` with the session's CSRF token; the
 //! store call and the engine's checks are the API's (`api::case_changes`), so a refusal is the
-//! same, shown as a French page with its code, and changes nothing.
+//! same and changes nothing; it answers the case page (`case::refused_page`) with its status,
+//! the French reason beside the field and what was typed kept in the form.
 
 use std::sync::Arc;
 
@@ -12,14 +13,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use chrono::NaiveDate;
 use engine::calendar::{Length, Unit};
-use engine::machine::{DeadlineChange, Definition, STARTED_ON};
+use engine::machine::{DeadlineChange, Definition, Refusal, STARTED_ON};
 use maud::{Markup, html};
 use serde::Deserialize;
 use store::case_changes::{CaseChange, ChangeRequest};
 use store::queries::CaseView;
 
+use super::case::{Flash, STALE, refused_page};
 use super::error::PageError;
-use super::form::{self, Values};
+use super::form::{self, FieldError, Values};
 use super::session::{CsrfForm, Viewer, query_escape};
 use crate::server::AppState;
 use crate::server::api::cases::readable;
@@ -69,22 +71,96 @@ pub(super) fn history_what(def: &Definition, trigger: &str) -> Option<String> {
     Some(format!("{what} : {label}"))
 }
 
-fn reason_field(scope: &str, required: bool) -> Markup {
+/// The form's own fields, named apart from the workflow's variables (which a correction's
+/// refusal names), so that a reason is placed beside one field only.
+const REASON: &str = ".reason";
+const COUNT: &str = ".count";
+const DATE: &str = ".date";
+const OUTCOME: &str = ".outcome";
+
+/// A refused decision: which form, what was typed in it, and the field the reason is about.
+#[derive(Debug, Default, Clone)]
+pub struct Draft {
+    change: String,
+    timer: Option<String>,
+    /// A correction's variables as posted.
+    values: Values,
+    reason: String,
+    count: String,
+    unit: String,
+    date: String,
+    outcome: String,
+    field: Option<FieldError>,
+}
+
+impl Draft {
+    fn of(draft: Option<&Draft>, change: &str, timer: Option<&str>) -> Option<Draft> {
+        draft
+            .filter(|d| d.change == change && d.timer.as_deref() == timer)
+            .cloned()
+    }
+
+    fn error(&self, own: &str) -> Option<&FieldError> {
+        self.field.as_ref().filter(|e| e.input == own)
+    }
+}
+
+/// What the page says after a decision went through.
+pub(super) fn done(change: &str) -> Option<&'static str> {
+    Some(match change {
+        "correction" => "Correction enregistrée",
+        "extension" => "Délai prolongé",
+        "suspension" => "Délai suspendu",
+        "resumption" => "Délai repris",
+        "closing" => "Dossier clôturé",
+        _ => return None,
+    })
+}
+
+/// The attributes of a field that a refusal may be about.
+fn aria(error: Option<&FieldError>, id: &str) -> (Option<String>, Option<&'static str>) {
+    (error.map(|_| format!("{id}-erreur")), error.map(|_| "true"))
+}
+
+fn reason_field(scope: &str, required: bool, draft: &Draft) -> Markup {
     let id = format!("{scope}-motif");
+    let error = draft.error(REASON);
+    let (described, invalid) = aria(error, &id);
     html! {
         div.field {
             label for=(id) {
                 "Motif "
                 @if required { span.required { "(obligatoire)" } } @else { span.muted { "(facultatif)" } }
             }
-            textarea id=(id) name="reason" rows="2" required[required] {}
+            textarea id=(id) name="reason" rows="2" required[required]
+                aria-describedby=[described] aria-invalid=[invalid] { (draft.reason) }
+            (form::error_beside(error, &id))
             p.hint { "Gardé dans l'historique du dossier." }
         }
     }
 }
 
-/// The decisions section of a case page, or nothing for a viewer who may take none.
-pub fn section(viewer: &Viewer, def: &Definition, view: &CaseView) -> Markup {
+fn date_field(id: &str, label: &str, draft: &Draft) -> Markup {
+    let error = draft.error(DATE);
+    let (described, invalid) = aria(error, id);
+    html! {
+        div.field {
+            label for=(id) { (label) " " span.required { "(obligatoire)" } }
+            input type="date" id=(id) name="date" value=(draft.date) required
+                aria-describedby=[described] aria-invalid=[invalid];
+            (form::error_beside(error, id))
+        }
+    }
+}
+
+/// The decisions section of a case page, or nothing for a viewer who may take none; a refused
+/// decision's form is open again with what was typed and the reason beside its field.
+pub fn section(
+    viewer: &Viewer,
+    def: &Definition,
+    view: &CaseView,
+    refused: Option<&Draft>,
+) -> Markup {
     let open = view.status == "open";
     let admin = &def.admin;
     let (correct, deadlines, close) = (
@@ -108,18 +184,21 @@ pub fn section(viewer: &Viewer, def: &Definition, view: &CaseView) -> Markup {
             input type="hidden" name="expected_version" value=(view.row_version);
         }
     };
+    let correction = Draft::of(refused, "correction", None);
+    let closing = Draft::of(refused, "closing", None);
     html! {
         section aria-labelledby="decisions" {
             h2 id="decisions" { "Décisions sur le dossier" }
             p.hint { "Chaque décision est motivée et reste dans l'historique du dossier ; les délais qui en dépendent sont recalculés." }
             @if correct {
-                details {
+                @let draft = correction.clone().unwrap_or_default();
+                details open[correction.is_some()] {
                     summary id="d-correction-titre" { strong { "Corriger une information enregistrée" } }
                     form.action method="post" action=(action) aria-labelledby="d-correction-titre" {
                         (hidden("correction"))
                         p.hint { "Remplissez seulement ce qui doit être corrigé." }
-                        (form::fields(def, &[], &correctable(def), &Values::default(), None, "d-correction"))
-                        (reason_field("d-correction", true))
+                        (form::fields(def, &[], &correctable(def), &draft.values, draft.field.as_ref(), "d-correction"))
+                        (reason_field("d-correction", true, &draft))
                         button type="submit" { "Enregistrer la correction" }
                     }
                 }
@@ -129,52 +208,56 @@ pub fn section(viewer: &Viewer, def: &Definition, view: &CaseView) -> Markup {
                     @let name = d.label.clone().unwrap_or_else(|| form::readable(&d.timer));
                     @let scope = format!("d-{}", d.timer);
                     @if d.status == "armed" {
-                        details {
+                        @let extension = Draft::of(refused, "extension", Some(&d.timer));
+                        @let draft = extension.clone().unwrap_or_default();
+                        @let count_id = format!("{scope}-duree");
+                        @let count_error = draft.error(COUNT);
+                        @let (described, invalid) = aria(count_error, &count_id);
+                        details open[extension.is_some()] {
                             summary id=(format!("{scope}-prolonger")) { strong { "Prolonger « " (name) " » (échéance le " (d.due_long) ")" } }
                             form.action method="post" action=(action) aria-labelledby=(format!("{scope}-prolonger")) {
                                 (hidden("extension"))
                                 input type="hidden" name="timer" value=(d.timer);
                                 div.field {
-                                    label for=(format!("{scope}-duree")) { "Durée " span.required { "(obligatoire)" } }
-                                    input type="number" id=(format!("{scope}-duree")) name="count" min="1" max="5000" required;
+                                    label for=(count_id) { "Durée " span.required { "(obligatoire)" } }
+                                    input type="number" id=(count_id) name="count" min="1" max="5000" required
+                                        value=(draft.count) aria-describedby=[described] aria-invalid=[invalid];
+                                    (form::error_beside(count_error, &count_id))
                                 }
                                 div.field {
                                     label for=(format!("{scope}-unite")) { "Unité" }
                                     select id=(format!("{scope}-unite")) name="unit" {
-                                        option value="working_days" { "jours ouvrables" }
-                                        option value="calendar_days" { "jours de calendrier" }
-                                        option value="months" { "mois" }
-                                        option value="years" { "ans" }
+                                        @for (value, text) in UNITS {
+                                            option value=(value) selected[draft.unit == *value] { (text) }
+                                        }
                                     }
                                 }
-                                (reason_field(&format!("{scope}-p"), true))
+                                (reason_field(&format!("{scope}-p"), true, &draft))
                                 button type="submit" { "Prolonger le délai" }
                             }
                         }
-                        details {
+                        @let suspension = Draft::of(refused, "suspension", Some(&d.timer));
+                        @let draft = suspension.clone().unwrap_or_default();
+                        details open[suspension.is_some()] {
                             summary id=(format!("{scope}-suspendre")) { strong { "Suspendre « " (name) " »" } }
                             form.action method="post" action=(action) aria-labelledby=(format!("{scope}-suspendre")) {
                                 (hidden("suspension"))
                                 input type="hidden" name="timer" value=(d.timer);
-                                div.field {
-                                    label for=(format!("{scope}-depuis")) { "Suspendu à partir du " span.required { "(obligatoire)" } }
-                                    input type="date" id=(format!("{scope}-depuis")) name="date" required;
-                                }
-                                (reason_field(&format!("{scope}-s"), true))
+                                (date_field(&format!("{scope}-depuis"), "Suspendu à partir du", &draft))
+                                (reason_field(&format!("{scope}-s"), true, &draft))
                                 button type="submit" { "Suspendre le délai" }
                             }
                         }
                     } @else {
-                        details {
+                        @let resumption = Draft::of(refused, "resumption", Some(&d.timer));
+                        @let draft = resumption.clone().unwrap_or_default();
+                        details open[resumption.is_some()] {
                             summary id=(format!("{scope}-reprendre")) { strong { "Reprendre « " (name) " » (suspendu)" } }
                             form.action method="post" action=(action) aria-labelledby=(format!("{scope}-reprendre")) {
                                 (hidden("resumption"))
                                 input type="hidden" name="timer" value=(d.timer);
-                                div.field {
-                                    label for=(format!("{scope}-reprise")) { "Repris le " span.required { "(obligatoire)" } }
-                                    input type="date" id=(format!("{scope}-reprise")) name="date" required;
-                                }
-                                (reason_field(&format!("{scope}-r"), false))
+                                (date_field(&format!("{scope}-reprise"), "Repris le", &draft))
+                                (reason_field(&format!("{scope}-r"), false, &draft))
                                 button type="submit" { "Reprendre le délai" }
                             }
                         }
@@ -182,16 +265,21 @@ pub fn section(viewer: &Viewer, def: &Definition, view: &CaseView) -> Markup {
                 }
             }
             @if close {
-                details {
+                @let draft = closing.clone().unwrap_or_default();
+                @let outcome_error = draft.error(OUTCOME);
+                @let (described, invalid) = aria(outcome_error, "d-cloture-issue");
+                details open[closing.is_some()] {
                     summary id="d-cloture-titre" { strong { "Clôturer le dossier" } }
                     form.action method="post" action=(action) aria-labelledby="d-cloture-titre" {
                         (hidden("closing"))
                         div.field {
                             label for="d-cloture-issue" { "Issue " span.required { "(obligatoire)" } }
-                            input type="text" id="d-cloture-issue" name="outcome" maxlength="100" required;
+                            input type="text" id="d-cloture-issue" name="outcome" maxlength="100" required
+                                value=(draft.outcome) aria-describedby=[described] aria-invalid=[invalid];
+                            (form::error_beside(outcome_error, "d-cloture-issue"))
                             p.hint { "Par exemple : sans suite, désistement." }
                         }
-                        (reason_field("d-cloture", true))
+                        (reason_field("d-cloture", true, &draft))
                         button type="submit" { "Clôturer le dossier" }
                     }
                 }
@@ -199,6 +287,14 @@ pub fn section(viewer: &Viewer, def: &Definition, view: &CaseView) -> Markup {
         }
     }
 }
+
+/// The units an extension may be counted in, as posted and as read.
+const UNITS: &[(&str, &str)] = &[
+    ("working_days", "jours ouvrables"),
+    ("calendar_days", "jours de calendrier"),
+    ("months", "mois"),
+    ("years", "ans"),
+];
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
@@ -228,14 +324,75 @@ fn incomplete(what: &str) -> PageError {
     )
 }
 
-fn date(raw: Option<&str>) -> Result<NaiveDate, PageError> {
-    raw.and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-        .ok_or_else(|| {
-            PageError::new(
-                ErrorCode::InvalidInput,
-                "Indiquez une date valide (jour, mois, année) ; rien n'a été modifié.",
-            )
-        })
+/// A field of the form refused before the store is asked: its reason beside it, in French.
+fn beside(own: &str, message: &str) -> (FieldError, String) {
+    (
+        FieldError {
+            input: own.to_owned(),
+            message: message.to_owned(),
+        },
+        message.to_owned(),
+    )
+}
+
+fn date(raw: &str) -> Result<NaiveDate, (FieldError, String)> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .map_err(|_| beside(DATE, "Indiquez une date valide (jour, mois, année)."))
+}
+
+fn unit_fr(unit: Unit) -> &'static str {
+    match unit {
+        Unit::WorkingDays => "jours ouvrables",
+        Unit::CalendarDays => "jours de calendrier",
+        Unit::Months => "mois",
+        Unit::Years => "ans",
+    }
+}
+
+/// An engine's refusal of a decision in French, beside the form's field it is about. The
+/// engine names a decision's own inputs (`length`, `from`, `on`, `outcome`) as the API's body
+/// does; a correction's refusals name its variables, told as an event's are.
+fn refusal_fr(
+    def: &Definition,
+    change: &str,
+    unit: Unit,
+    r: &Refusal,
+) -> (Option<FieldError>, String) {
+    let extension_range;
+    let (own, message) = match (change, r) {
+        ("correction", Refusal::MissingInput { input }) if input == "inputs" => {
+            return (
+                None,
+                "Remplissez au moins une information à corriger.".to_owned(),
+            );
+        }
+        (_, Refusal::MissingReason { .. }) => (REASON, "Indiquez la raison de cette décision."),
+        ("extension", Refusal::InvalidInput { input, .. }) if input == "length" => {
+            extension_range = format!(
+                "Indiquez une durée de 1 à {} {}, dont l'échéance reste dans les années que connaît le calendrier.",
+                Length::max(unit),
+                unit_fr(unit)
+            );
+            (COUNT, extension_range.as_str())
+        }
+        ("suspension", Refusal::InvalidInput { input, .. }) if input == "from" => (
+            DATE,
+            "Une suspension commence au plus tard aujourd'hui, entre le début du délai et son échéance.",
+        ),
+        ("resumption", Refusal::InvalidInput { input, .. }) if input == "on" => (
+            DATE,
+            "Une reprise a lieu au plus tard aujourd'hui, et pas avant le début de la suspension.",
+        ),
+        ("closing", Refusal::MissingInput { input }) if input == "outcome" => {
+            (OUTCOME, "Indiquez l'issue du dossier.")
+        }
+        ("closing", Refusal::InvalidInput { input, .. }) if input == "outcome" => {
+            (OUTCOME, "L'issue tient en 100 caractères au plus.")
+        }
+        _ => return form::refusal_fr(def, r),
+    };
+    let (f, m) = beside(own, message);
+    (Some(f), m)
 }
 
 async fn decide(
@@ -258,59 +415,83 @@ async fn decide(
         .as_deref()
         .and_then(|v| v.trim().parse::<i64>().ok())
         .ok_or_else(|| incomplete("version du dossier absente"))?;
+    let typed = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut draft = Draft {
+        change: f.change.clone(),
+        timer: f.timer.clone(),
+        values: Values::default(),
+        reason: typed(&f.reason),
+        count: typed(&f.count),
+        unit: typed(&f.unit),
+        date: typed(&f.date),
+        outcome: typed(&f.outcome),
+        field: None,
+    };
     let timer = || f.timer.clone().ok_or_else(|| incomplete("délai absent"));
+    let unit = || match f.unit.as_deref() {
+        Some("calendar_days") => Unit::CalendarDays,
+        Some("months") => Unit::Months,
+        Some("years") => Unit::Years,
+        _ => Unit::WorkingDays,
+    };
     let change = match f.change.as_str() {
-        "correction" => CaseChange::Correction {
-            inputs: form::collect(def, &[], &correctable(def), &fields).0,
-        },
-        "extension" => {
-            let count = f
-                .count
-                .as_deref()
-                .and_then(|c| c.trim().parse::<u32>().ok())
-                .ok_or_else(|| {
-                    PageError::new(
-                        ErrorCode::InvalidInput,
-                        "Indiquez la durée de la prolongation en nombre entier ; rien n'a été modifié.",
-                    )
-                })?;
-            let unit = match f.unit.as_deref() {
-                Some("calendar_days") => Unit::CalendarDays,
-                Some("months") => Unit::Months,
-                Some("years") => Unit::Years,
-                _ => Unit::WorkingDays,
-            };
-            CaseChange::Deadline {
-                timer: timer()?,
-                change: DeadlineChange::Extend(Length::new(count, unit)),
-            }
+        "correction" => {
+            let (inputs, values) = form::collect(def, &[], &correctable(def), &fields);
+            draft.values = values;
+            Ok(CaseChange::Correction { inputs })
         }
-        "suspension" => CaseChange::Deadline {
-            timer: timer()?,
-            change: DeadlineChange::Suspend {
-                from: date(f.date.as_deref())?,
-            },
-        },
-        "resumption" => CaseChange::Deadline {
-            timer: timer()?,
-            change: DeadlineChange::Resume {
-                on: date(f.date.as_deref())?,
-            },
-        },
-        "closing" => CaseChange::Close {
-            outcome: f.outcome.clone().unwrap_or_default(),
-        },
+        "extension" => {
+            let timer = timer()?;
+            let unit = unit();
+            draft
+                .count
+                .trim()
+                .parse::<u32>()
+                .map(|count| CaseChange::Deadline {
+                    timer,
+                    change: DeadlineChange::Extend(Length::new(count, unit)),
+                })
+                .map_err(|_| {
+                    beside(
+                        COUNT,
+                        "Indiquez la durée de la prolongation en nombre entier.",
+                    )
+                })
+        }
+        "suspension" => {
+            let timer = timer()?;
+            date(&draft.date).map(|from| CaseChange::Deadline {
+                timer,
+                change: DeadlineChange::Suspend { from },
+            })
+        }
+        "resumption" => {
+            let timer = timer()?;
+            date(&draft.date).map(|on| CaseChange::Deadline {
+                timer,
+                change: DeadlineChange::Resume { on },
+            })
+        }
+        "closing" => Ok(CaseChange::Close {
+            outcome: draft.outcome.clone(),
+        }),
         _ => return Err(incomplete("décision inconnue")),
     };
-    let reason = f
-        .reason
-        .as_deref()
-        .map(str::trim)
+    let change = match change {
+        Ok(change) => change,
+        Err((field, message)) => {
+            draft.field = Some(field);
+            let status = ErrorCode::InvalidInput.status();
+            let flash = Flash::DecisionRefused { draft, message };
+            return refused_page(&state, &viewer, &id, None, status, flash).await;
+        }
+    };
+    let reason = Some(draft.reason.trim())
         .filter(|r| !r.is_empty())
         .map(str::to_owned);
     let now = state.clock.now();
     let by = viewer.actor.engine();
-    state
+    let changed = state
         .store
         .change_case(
             ChangeRequest {
@@ -322,12 +503,27 @@ async fn decide(
             },
             now,
         )
-        .await?;
-    state.poke();
-    Ok(Redirect::to(&format!(
-        "/cases/{}?fait={}",
-        query_escape(&id),
-        query_escape(&f.change)
-    ))
-    .into_response())
+        .await;
+    match changed {
+        Ok(_) => {
+            state.poke();
+            Ok(Redirect::to(&format!(
+                "/cases/{}?decision={}",
+                query_escape(&id),
+                query_escape(&f.change)
+            ))
+            .into_response())
+        }
+        Err(e) => {
+            let (field, message) = match &e {
+                store::Error::Refused(r) => refusal_fr(def, &f.change, unit(), r),
+                e if e.is_stale() => (None, STALE.to_owned()),
+                _ => return Err(e.into()),
+            };
+            draft.field = field;
+            let status = PageError::from(e).status;
+            let flash = Flash::DecisionRefused { draft, message };
+            refused_page(&state, &viewer, &id, None, status, flash).await
+        }
+    }
 }

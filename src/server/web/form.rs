@@ -92,6 +92,14 @@ pub fn fields(
     }
 }
 
+/// A refusal's reason under the field `id` (the field points to it with
+/// `aria-describedby="{id}-erreur"`).
+pub fn error_beside(error: Option<&FieldError>, id: &str) -> Markup {
+    html! {
+        @if let Some(e) = error { p.error id=(format!("{id}-erreur")) { (e.message) } }
+    }
+}
+
 fn field(
     def: &Definition,
     name: &str,
@@ -111,9 +119,7 @@ fn field(
     let marker = html! {
         @if required { " " span.required { "(obligatoire)" } } @else { " " span.muted { "(facultatif)" } }
     };
-    let error_line = html! {
-        @if let Some(e) = error { p.error id=(error_id) { (e.message) } }
-    };
+    let error_line = error_beside(error, &id);
     // A required yes/no always has a value (unticked is "non"): a checkbox, never marked
     // required (the browser would then demand a tick). An optional one may be left unsaid.
     if ty == VarType::Boolean && required {

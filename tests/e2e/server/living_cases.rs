@@ -542,8 +542,8 @@ async fn refusals_change_nothing(backend: Backend) {
     l.assert_intact(&id).await;
 }
 
-/// The same decisions through the case page, for those the workflow allows; a refused form
-/// changes nothing.
+/// The same decisions through the case page, for those the workflow allows; a success says
+/// so in French.
 async fn decisions_through_the_case_page(backend: Backend) {
     use super::web_client::hidden_field;
     let l = living(backend).await;
@@ -563,38 +563,165 @@ async fn decisions_through_the_case_page(backend: Backend) {
     );
     let version = hidden_field(&html, "expected_version").expect("a version");
     let path = format!("/cases/{id}/decisions");
-    let extension = |reason: &'static str| {
-        [
-            ("change", "extension"),
-            ("timer", "delai_avis"),
-            ("count", "10"),
-            ("unit", "working_days"),
-            ("reason", reason),
-        ]
-    };
-    let (case, history) = (l.case(&id).await, l.history(&id).await);
-    let mut fields = extension("").to_vec();
-    fields.push(("expected_version", &version));
-    let (status, html) = admin.post_form(&path, &fields).await;
-    assert_eq!(status, 422, "{html}");
-    assert!(html.contains("missing_reason"), "{html}");
-    assert_eq!((l.case(&id).await, l.history(&id).await), (case, history));
-    let mut fields = extension("avis d'un expert attendu").to_vec();
-    fields.push(("expected_version", &version));
+    let fields = [
+        ("change", "extension"),
+        ("timer", "delai_avis"),
+        ("count", "10"),
+        ("unit", "working_days"),
+        ("reason", "avis d'un expert attendu"),
+        ("expected_version", &version),
+    ];
     let (status, location) = admin.post_form(&path, &fields).await;
     assert_eq!(
         (status, location.as_str()),
-        (303, format!("/cases/{id}?fait=extension").as_str())
+        (303, format!("/cases/{id}?decision=extension").as_str())
     );
     assert_eq!(
         deadline(&l.case(&id).await, "delai_avis")["due_date"],
         "2027-04-20"
     );
-    let (_, html) = admin.get(&format!("/cases/{id}")).await;
+    let (status, html) = admin.get(&location).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("Décision enregistrée : Délai prolongé."),
+        "{html}"
+    );
+    assert!(!html.contains("« extension »"), "{html}");
     assert!(html.contains("Délai prolongé : Délai d"), "{html}");
-    // The same form again: its version is stale.
-    let (status, _) = admin.post_form(&path, &fields).await;
-    assert_eq!(status, 409);
+    l.assert_intact(&id).await;
+}
+
+/// A posted form, the status it is refused with, the reason beside its field, and what was
+/// typed that the page shows again.
+type RefusedForm<'a> = (Vec<(&'a str, &'a str)>, u16, String, Vec<&'a str>);
+
+/// Each refused decision form answers the case page with the refusal's status, its French
+/// reason beside the field, what was typed back in the form, and the case as it was.
+async fn refused_decisions_stay_on_the_case_page(backend: Backend) {
+    use super::web_client::hidden_field;
+    let l = living(backend).await;
+    let id = l.in_instruction("P-2").await;
+    let admin = l.app.sign_in("admin@example.org").await;
+    let (_, html) = admin.get(&format!("/cases/{id}")).await;
+    let version = hidden_field(&html, "expected_version").expect("a version");
+    let stale = (version.parse::<i64>().unwrap() - 1).to_string();
+    let path = format!("/cases/{id}/decisions");
+    let refused: Vec<RefusedForm> = vec![
+        (
+            vec![
+                ("change", "extension"),
+                ("timer", "delai_avis"),
+                ("count", "12"),
+                ("unit", "calendar_days"),
+                ("reason", "  "),
+                ("expected_version", &version),
+            ],
+            422,
+            r#"<p class="error" id="d-delai_avis-p-motif-erreur">Indiquez la raison de cette décision.</p>"#.into(),
+            vec![
+                r#"id="d-delai_avis-duree" name="count" min="1" max="5000" required value="12">"#,
+                r#"<option value="calendar_days" selected>jours de calendrier</option>"#,
+                r#"aria-describedby="d-delai_avis-p-motif-erreur" aria-invalid="true">  </textarea>"#,
+            ],
+        ),
+        (
+            vec![
+                ("change", "extension"),
+                ("timer", "delai_avis"),
+                ("count", "dix"),
+                ("unit", "working_days"),
+                ("reason", "expertise"),
+                ("expected_version", &version),
+            ],
+            422,
+            r#"<p class="error" id="d-delai_avis-duree-erreur">Indiquez la durée de la prolongation en nombre entier.</p>"#.into(),
+            vec![r#"value="dix""#, ">expertise</textarea>"],
+        ),
+        (
+            vec![
+                ("change", "suspension"),
+                ("timer", "delai_avis"),
+                ("date", "2027-02-30"),
+                ("reason", "action pénale"),
+                ("expected_version", &version),
+            ],
+            422,
+            r#"<p class="error" id="d-delai_avis-depuis-erreur">Indiquez une date valide (jour, mois, année).</p>"#.into(),
+            vec![r#"value="2027-02-30""#, ">action pénale</textarea>"],
+        ),
+        (
+            vec![
+                ("change", "suspension"),
+                ("timer", "delai_avis"),
+                ("date", "2027-03-20"),
+                ("reason", "action pénale"),
+                ("expected_version", &version),
+            ],
+            422,
+            r#"<p class="error" id="d-delai_avis-depuis-erreur">Une suspension commence au plus tard aujourd'hui, entre le début du délai et son échéance.</p>"#.into(),
+            vec![r#"value="2027-03-20""#],
+        ),
+        (
+            vec![
+                ("change", "correction"),
+                ("v.votes", "quatre"),
+                ("reason", "faute de frappe"),
+                ("expected_version", &version),
+            ],
+            422,
+            r#"<p class="error" id="d-correction-votes-erreur">Indiquez un nombre entier.</p>"#.into(),
+            vec![r#"value="quatre""#, ">faute de frappe</textarea>"],
+        ),
+        (
+            vec![
+                ("change", "closing"),
+                ("outcome", ""),
+                ("reason", "désistement écrit"),
+                ("expected_version", &version),
+            ],
+            422,
+            r#"<p class="error" id="d-cloture-issue-erreur">Indiquez l'issue du dossier.</p>"#.into(),
+            vec![">désistement écrit</textarea>"],
+        ),
+        (
+            vec![
+                ("change", "correction"),
+                ("v.notifiee_le", "2026-12-16"),
+                ("reason", "date lue sur l'accusé de réception"),
+                ("expected_version", &stale),
+            ],
+            409,
+            "Ce dossier a changé depuis l'ouverture de la page".into(),
+            vec![
+                r#"value="2026-12-16""#,
+                ">date lue sur l'accusé de réception</textarea>",
+            ],
+        ),
+    ];
+    for (fields, status, beside, kept) in refused {
+        let (case, history) = (l.case(&id).await, l.history(&id).await);
+        let (got, html) = admin.post_form(&path, &fields).await;
+        assert_eq!(got, status, "{fields:?}: {html}");
+        assert!(
+            html.contains("Décisions sur le dossier"),
+            "{fields:?}: {html}"
+        );
+        assert!(html.contains("Rien n'a été modifié"), "{fields:?}: {html}");
+        assert!(
+            html.contains(&beside),
+            "{fields:?}: no «{beside}» in {html}"
+        );
+        for k in kept {
+            assert!(html.contains(k), "{fields:?}: not kept «{k}» in {html}");
+        }
+        assert!(!html.contains("Code : "), "{fields:?}: {html}");
+        assert_eq!(l.case(&id).await, case, "{fields:?} changed the case");
+        assert_eq!(
+            l.history(&id).await,
+            history,
+            "{fields:?} changed the history"
+        );
+    }
     l.assert_intact(&id).await;
 }
 
@@ -605,4 +732,5 @@ on_both_backends!(
     closing_cancels_timers_and_tasks_and_keeps_history,
     refusals_change_nothing,
     decisions_through_the_case_page,
+    refused_decisions_stay_on_the_case_page,
 );
