@@ -588,6 +588,79 @@ async fn decisions_through_the_case_page(backend: Backend) {
     );
     assert!(!html.contains("« extension »"), "{html}");
     assert!(html.contains("Délai prolongé : Délai d"), "{html}");
+    // A month later (a new session: the last one expired), suspended yesterday, then a resumption dated before the suspension is refused beside its
+    // date, and the deadline stays suspended.
+    l.app.clock.set(brussels(2027, 4, 8, 12));
+    let admin = l.app.sign_in("admin@example.org").await;
+    let (_, html) = admin.get(&format!("/cases/{id}")).await;
+    let version = hidden_field(&html, "expected_version").expect("a version");
+    let (status, location) = admin
+        .post_form(
+            &path,
+            &[
+                ("change", "suspension"),
+                ("timer", "delai_avis"),
+                ("date", "2027-04-07"),
+                ("reason", "action pénale"),
+                ("expected_version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, format!("/cases/{id}?decision=suspension").as_str())
+    );
+    let (_, html) = admin.get(&location).await;
+    assert!(
+        html.contains("Décision enregistrée : Délai suspendu."),
+        "{html}"
+    );
+    let version = hidden_field(&html, "expected_version").expect("a version");
+    let (case, history) = (l.case(&id).await, l.history(&id).await);
+    let (status, html) = admin
+        .post_form(
+            &path,
+            &[
+                ("change", "resumption"),
+                ("timer", "delai_avis"),
+                ("date", "2027-04-01"),
+                ("reason", ""),
+                ("expected_version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains(r#"<p class="error" id="d-delai_avis-reprise-erreur">Une reprise a lieu au plus tard aujourd'hui, et pas avant le début de la suspension.</p>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="2027-04-01""#), "{html}");
+    assert_eq!((l.case(&id).await, l.history(&id).await), (case, history));
+    assert_eq!(
+        deadline(&l.case(&id).await, "delai_avis")["status"],
+        "suspended"
+    );
+    // Closed, with its outcome.
+    let (_, html) = admin.get(&format!("/cases/{id}")).await;
+    let version = hidden_field(&html, "expected_version").expect("a version");
+    let (status, location) = admin
+        .post_form(
+            &path,
+            &[
+                ("change", "closing"),
+                ("outcome", "désistement"),
+                ("reason", "lettre du requérant"),
+                ("expected_version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{location}");
+    let (_, html) = admin.get(&location).await;
+    assert!(
+        html.contains("Décision enregistrée : Dossier clôturé."),
+        "{html}"
+    );
+    assert_eq!(l.case(&id).await["status"], "closed");
     l.assert_intact(&id).await;
 }
 
