@@ -125,6 +125,11 @@ pub struct Deadline {
     /// the explanation says who moved it, when and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<Decision>,
+    /// For an extended deadline: the day its period began counting, before the extension
+    /// counted on from the old end (`counted_from` is then that end). A suspension may date
+    /// from any day of the whole period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_began: Option<NaiveDate>,
 }
 
 /// A decision that moved a deadline: what it did, the day it was taken, by whom and why.
@@ -210,6 +215,11 @@ impl Deadline {
     pub fn explain_fr(&self) -> Vec<String> {
         super::french::explain(self)
     }
+
+    /// The day the period began counting, extensions included (see `period_began`).
+    pub fn began(&self) -> NaiveDate {
+        self.period_began.unwrap_or(self.counted_from)
+    }
 }
 
 impl Calendar {
@@ -250,6 +260,7 @@ impl Calendar {
             fixed: Some(day),
             fixed_next: false,
             decisions: Vec::new(),
+            period_began: None,
         })
     }
 
@@ -276,6 +287,20 @@ impl Calendar {
             fixed_next: true,
             ..this_year
         })
+    }
+
+    /// `due` extended by `by`: counted on from its end before any move (the extension adds
+    /// to the period, Art. 22 applies to the new end), keeping the day the period began.
+    pub fn extended(
+        &self,
+        due: &Deadline,
+        by: Length,
+        rule: EndRule,
+    ) -> Result<Deadline, CalendarError> {
+        let began = due.began();
+        let mut longer = self.deadline_under(due.raw_end, None, Some(by), rule)?;
+        longer.period_began = Some(began);
+        Ok(longer)
     }
 
     /// [`Calendar::deadline`], with the end moved to a working day or kept where it falls.
@@ -388,6 +413,7 @@ impl Calendar {
             fixed: None,
             fixed_next: false,
             decisions: Vec::new(),
+            period_began: None,
         })
     }
 

@@ -241,7 +241,7 @@ pub(super) fn deadline(
                 ));
             }
             if live.is_armed() {
-                cal.deadline_under(live.due.raw_end, None, Some(*length), rule)
+                cal.extended(&live.due, *length, rule)
                     .map_err(|e| invalid("length", e.to_string()))?;
             }
         }
@@ -261,13 +261,10 @@ pub(super) fn deadline(
                     format!("the deadline ended on {} before {from}", live.due.due),
                 ));
             }
-            if *from < live.due.counted_from {
+            if *from < live.due.began() {
                 return Err(invalid(
                     "from",
-                    format!(
-                        "the deadline runs from {}, after {from}",
-                        live.due.counted_from
-                    ),
+                    format!("the deadline runs from {}, after {from}", live.due.began()),
                 ));
             }
         }

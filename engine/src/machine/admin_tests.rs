@@ -298,6 +298,47 @@ fn an_extension_counts_in_the_deadlines_unit_and_moves_its_task() {
     );
 }
 
+/// An extension adds to the period; it does not start a new one: the period still began on
+/// 8 March, so a suspension from a day before the old end is recorded, with what is left of
+/// the extended period.
+#[test]
+fn an_extended_deadline_can_be_suspended_from_a_day_of_its_first_period() {
+    let def = def();
+    let case = in_instruction(&def);
+    let ten = DeadlineChange::Extend(Length::new(10, Unit::WorkingDays));
+    let (longer, _) = run(&def, &case, deadline(ten, Some("expertise")), "2027-03-10").expect("ok");
+    assert_eq!(longer.timer("delai_avis").unwrap().due.due, d("2027-04-20"));
+    let from_22_march = DeadlineChange::Suspend {
+        from: d("2027-03-22"),
+    };
+    let (susp, _) = run(
+        &def,
+        &longer,
+        deadline(from_22_march, Some("instruction pénale")),
+        "2027-03-23",
+    )
+    .expect("a day of the period, before the extension's start");
+    let t = susp
+        .timers
+        .iter()
+        .find(|t| &*t.key.timer == "delai_avis")
+        .unwrap();
+    let TimerStatus::Suspended { remaining, .. } = &t.status else {
+        panic!("suspended")
+    };
+    // The 10 working days left on 22 March (see the next test) and the 10 of the extension.
+    assert_eq!(*remaining, Some(Length::new(20, Unit::WorkingDays)));
+    // Before the period began (8 March): still refused.
+    let before = DeadlineChange::Suspend {
+        from: d("2027-03-05"),
+    };
+    let refused = run(&def, &longer, deadline(before, Some("x")), "2027-03-23");
+    assert!(
+        matches!(&refused, Err(Refusal::InvalidInput { input, .. }) if input == "from"),
+        "{refused:?}"
+    );
+}
+
 #[test]
 fn a_suspension_keeps_the_remaining_working_days_until_resumed() {
     let def = def();

@@ -631,7 +631,7 @@ impl<'a> Tx<'a> {
                 Change::Extension { by } => {
                     due = self
                         .cal
-                        .deadline_under(due.raw_end, None, Some(*by), rule)
+                        .extended(&due, *by, rule)
                         .map_err(|e| e.to_string())?;
                 }
                 Change::Suspension { from, remaining } => {
@@ -647,7 +647,7 @@ impl<'a> Tx<'a> {
                         for by in pending.drain(..) {
                             due = self
                                 .cal
-                                .deadline_under(due.raw_end, None, Some(by), rule)
+                                .extended(&due, by, rule)
                                 .map_err(|e| e.to_string())?;
                         }
                     }
@@ -738,7 +738,7 @@ impl<'a> Tx<'a> {
             }
         };
         for ext in extensions {
-            if let Ok(d) = self.cal.deadline_under(due.raw_end, None, Some(ext), rule) {
+            if let Ok(d) = self.cal.extended(&due, ext, rule) {
                 due = d;
             }
         }
@@ -774,7 +774,7 @@ impl<'a> Tx<'a> {
         }
         let rule = self.end_rule(ti);
         let t = &self.case.timers[at];
-        let due = match self.cal.deadline_under(t.due.raw_end, None, Some(by), rule) {
+        let due = match self.cal.extended(&t.due, by, rule) {
             Ok(d) => d,
             Err(e) => {
                 self.detail.push(Detail::Failed {
