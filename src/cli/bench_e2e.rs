@@ -208,7 +208,11 @@ pub(super) struct Server {
 }
 
 impl Server {
-    pub(super) fn spawn(workflows: &Path, data: &Path, database_url: Option<&str>) -> Result<Server, Failure> {
+    pub(super) fn spawn(
+        workflows: &Path,
+        data: &Path,
+        database_url: Option<&str>,
+    ) -> Result<Server, Failure> {
         let exe = std::env::current_exe().map_err(run_err)?;
         let mut cmd = Command::new(exe);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
@@ -388,7 +392,10 @@ pub(super) struct Client {
 }
 
 impl Client {
-    pub(super) async fn connect(addr: std::net::SocketAddr, token: &str) -> Result<Client, Failure> {
+    pub(super) async fn connect(
+        addr: std::net::SocketAddr,
+        token: &str,
+    ) -> Result<Client, Failure> {
         let stream = TcpStream::connect(addr).await.map_err(run_err)?;
         stream.set_nodelay(true).map_err(run_err)?;
         Ok(Client {
