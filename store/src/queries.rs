@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::drive::decode;
 use super::entities::{case, history, outbox, task, timer, workflow_version};
-use super::{Error, Store};
 pub use super::stuck::StuckCase;
+use super::{Error, Store};
 use crate::clock::{from_millis, millis};
 
 #[derive(Debug, Serialize)]
@@ -432,4 +432,3 @@ impl Store {
         ])
     }
 }
-
