@@ -99,8 +99,10 @@ impl Store {
                     }
                     let deployed = store.registry.version(txn, row.version_id).await?;
                     let current = decode(&row)?;
+                    let documents = super::documents::document_inputs(&deployed.def, &trigger);
                     let (case, effects) =
                         machine::step(&deployed.def, &store.calendar, &current, trigger, now)?;
+                    super::documents::check_attached(txn, &row.id, &documents).await?;
                     let row = Row::Existing(&row);
                     apply(&store, txn, now, &deployed, row, &case, effects, None).await
                 })

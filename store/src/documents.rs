@@ -373,12 +373,15 @@ async fn attach(
     .await
 }
 
-/// The `document` inputs of an event: (input, the document id it gives).
+/// The `document` values an event or a correction gives: (input, the document id it gives).
+/// Both are checked by [`check_attached`], so no path sets a `document` variable to an id
+/// that names no document of the case.
 pub(super) fn document_inputs(
     def: &engine::machine::Definition,
     trigger: &engine::machine::Trigger,
 ) -> Vec<(String, String)> {
-    let engine::machine::Trigger::Event { inputs, .. } = trigger else {
+    use engine::machine::Trigger;
+    let (Trigger::Event { inputs, .. } | Trigger::Correction { inputs, .. }) = trigger else {
         return Vec::new();
     };
     inputs
@@ -389,8 +392,8 @@ pub(super) fn document_inputs(
 }
 
 /// Refuses (422 `unknown_document`) unless each given document id names a document of the
-/// case. Run in the event's transaction, after the machine accepted the event, so a document
-/// is never referenced before it was attached and other refusals come first.
+/// case. Run in the transaction of the event or correction, after the machine accepted it, so
+/// a document is never referenced before it was attached and other refusals come first.
 pub(super) async fn check_attached(
     txn: Conn<'_>,
     case_id: &str,

@@ -564,6 +564,62 @@ async fn refusals_change_nothing(backend: Backend) {
     assert_eq!(snapshot(&app, &case).await, before);
 }
 
+/// A correction sets a `document` variable only to a document of the case, checked as an
+/// event's input is: a missing id or another case's document is refused (422
+/// `unknown_document`) with the case, its history and its documents unchanged.
+async fn correction_names_a_document_of_the_case(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dc = app.actor("Delegue", &["delegue_coordonnateur"]).await;
+    let case = start(&app, &dc, "2026-zone-4").await;
+    let other = start(&app, &dc, "2026-zone-5").await;
+    let attached = upload(&app, &dc, &case, "modele.png", None, PNG).await;
+    assert_eq!(attached.status, 201, "{}", attached.body);
+    let attached_id = attached.body["id"].as_str().unwrap().to_owned();
+    let elsewhere = upload(&app, &dc, &other, "autre.png", None, PNG).await;
+    assert_eq!(elsewhere.status, 201, "{}", elsewhere.body);
+    let elsewhere_id = elsewhere.body["id"].as_str().unwrap().to_owned();
+    let correct = |modele: String| {
+        let (app, case) = (&app, &case);
+        async move {
+            app.post(
+                &app.admin,
+                &format!("/api/v1/cases/{case}/corrections"),
+                json!({ "inputs": { "modele": modele }, "reason": "modèle mal référencé" }),
+            )
+            .await
+        }
+    };
+
+    let before = snapshot(&app, &case).await;
+    for (what, id) in [
+        (
+            "no such document",
+            "0190b5d0-0000-7000-8000-000000000000".to_owned(),
+        ),
+        ("another case's document", elsewhere_id.clone()),
+    ] {
+        let r = correct(id.clone()).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (422, Some("unknown_document")),
+            "{what}: {}",
+            r.body
+        );
+        assert_eq!(r.body["details"]["input"], "modele", "{what}: {}", r.body);
+        assert_eq!(r.body["details"]["document"], id, "{what}: {}", r.body);
+        assert_eq!(snapshot(&app, &case).await, before, "{what}");
+    }
+
+    let r = correct(attached_id.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["variables"]["modele"], attached_id.as_str());
+    let (version, history, _) = snapshot(&app, &case).await;
+    assert_eq!(version, before.0.as_i64().unwrap() + 1);
+    let (rows, rows_before) = (history.as_array().unwrap(), before.1.as_array().unwrap());
+    assert_eq!(rows.len(), rows_before.len() + 1, "{history}");
+    assert_eq!(rows.last().unwrap()["trigger"], "correction", "{history}");
+}
+
 /// The page's form of `fixer_modele`, as posted: the status and the redirect or page.
 async fn act(web: &WebClient, case: &str, version: &str, modele: &str) -> (u16, String) {
     web.post_form(
@@ -707,5 +763,6 @@ async fn page_lists_and_uploads(backend: Backend) {
 crate::on_both_backends!(
     attach_list_download_and_verify,
     refusals_change_nothing,
+    correction_names_a_document_of_the_case,
     page_lists_and_uploads
 );
