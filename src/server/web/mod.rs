@@ -12,6 +12,7 @@ mod documents;
 mod error;
 mod form;
 mod layout;
+mod migration;
 mod operator;
 mod procedures;
 pub(crate) mod session;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .merge(start::routes())
         .merge(operator::routes())
         .merge(procedures::routes())
+        .merge(migration::routes())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

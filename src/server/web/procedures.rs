@@ -219,6 +219,13 @@ async fn details(
             p { (d.trim()) }
         }
         p { a href="/workflows" { "Toutes les procédures" } }
+        @if viewer.actor.has(ADMIN) {
+            p {
+                a href=(format!("/workflows/{}/migration", path_escape(&row.workflow_id))) {
+                    "Migrer les dossiers en cours vers une version plus récente"
+                }
+            }
+        }
         (versions_table(&rows, row.version, &names))
         h2 { "Diagramme" }
         // Focusable: a wide diagram scrolls, and keyboard users must be able to scroll it.
