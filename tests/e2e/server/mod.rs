@@ -15,6 +15,7 @@ mod notices;
 mod openapi;
 mod outage;
 mod pages_cases;
+mod pages_migration;
 mod pages_operator;
 mod pages_procedures;
 mod pages_signin;
