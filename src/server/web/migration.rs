@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
+use axum::extract::Multipart;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use maud::{Markup, html};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::Deserialize;
@@ -22,12 +23,14 @@ use store::migrate_cases::{CasePlan, MigrationRequest};
 
 use super::error::PageError;
 use super::layout::{Nav, page};
-use super::session::{CsrfForm, Viewer, query_escape};
+use super::session::{CSRF_FIELD, CsrfForm, Viewer, query_escape, same_secret};
 use crate::server::AppState;
 use crate::server::api::codes::ErrorCode;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/workflows/{id}/migration", get(show).post(submit))
+    Router::new()
+        .route("/workflows/{id}/migration", get(show).post(submit))
+        .route("/workflows/{id}/migration/fichier", post(upload))
 }
 
 /// The name the mapping's diagnostics give it, as the API does.
@@ -124,7 +127,7 @@ enum Outcome {
     /// Refused for another reason (shown beside the target version): the French sentence and
     /// the store's detail.
     Refused { message: String, detail: String },
-    /// A field left empty or not a number.
+    /// A field left empty or not a number (`to_version`, `mapping` or `fichier`).
     Missing {
         field: &'static str,
         message: String,
@@ -171,10 +174,77 @@ async fn submit(
 ) -> Result<Response, PageError> {
     let viewer = form.viewer;
     admin_only(&viewer)?;
-    let f = form.form;
-    let versions = versions(&state, &id).await?;
+    run(&state, &viewer, &id, form.form).await
+}
+
+/// `POST /workflows/{id}/migration/fichier`: a mapping file sent (`multipart/form-data`,
+/// fields `_csrf`, `to_version` and `fichier`), simulated as "Simuler" does; its text is then
+/// in the form's field, so that "Migrer" moves the cases by the text that was simulated. The
+/// session, then the CSRF token, then the role are checked before the file is read.
+async fn upload(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    mut form: Multipart,
+) -> Result<Response, PageError> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        PageError::new(
+            ErrorCode::InvalidBody,
+            format!("Le formulaire envoyé est incomplet ou mal formé : {e}"),
+        )
+    };
+    let (mut token, mut to_version, mut file) = (None, String::new(), None);
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+        match field.name() {
+            Some(CSRF_FIELD) => token = Some(field.text().await.map_err(unreadable)?),
+            Some("to_version") => to_version = field.text().await.map_err(unreadable)?,
+            Some("fichier") => file = Some(field.bytes().await.map_err(unreadable)?),
+            _ => {}
+        }
+    }
+    if !token.is_some_and(|t| same_secret(&t, &viewer.csrf_token)) {
+        return Err(PageError::of(ErrorCode::CsrfFailed));
+    }
+    admin_only(&viewer)?;
+    let f = MigrationForm {
+        to_version,
+        action: "simuler".to_owned(),
+        ..MigrationForm::default()
+    };
+    let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+        let versions = versions(&state, &id).await?;
+        let outcome = Outcome::Missing {
+            field: "fichier",
+            message: "Choisissez un fichier de correspondance non vide.".to_owned(),
+        };
+        let status = ErrorCode::InvalidInput.status();
+        return Ok((status, view(&viewer, &id, &versions, &f, Some(outcome))).into_response());
+    };
+    match engine::definition::decode(bytes.to_vec()) {
+        Ok(mapping) => run(&state, &viewer, &id, MigrationForm { mapping, ..f }).await,
+        Err(d) => {
+            let versions = versions(&state, &id).await?;
+            let outcome = Outcome::BadMapping(vec![serde_json::json!({
+                "line": d.pos.line, "column": d.pos.column, "code": d.code,
+                "message": d.message, "hint": d.hint,
+            })]);
+            let status = ErrorCode::InvalidMapping.status();
+            Ok((status, view(&viewer, &id, &versions, &f, Some(outcome))).into_response())
+        }
+    }
+}
+
+/// "Simuler" or "Migrer" with the form's values, answered as `submit` says.
+async fn run(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    f: MigrationForm,
+) -> Result<Response, PageError> {
+    let id = id.to_owned();
+    let versions = versions(state, &id).await?;
     let answer = |status: StatusCode, outcome: Outcome| {
-        Ok((status, view(&viewer, &id, &versions, &f, Some(outcome))).into_response())
+        Ok((status, view(viewer, &id, &versions, &f, Some(outcome))).into_response())
     };
     let Ok(to_version) = f.to_version.trim().parse::<i32>() else {
         let message = "Choisissez la version vers laquelle migrer les dossiers.".to_owned();
@@ -273,6 +343,13 @@ fn view(
         )),
         _ => None,
     };
+    let file_error = match &outcome {
+        Some(Outcome::Missing {
+            field: "fichier",
+            message,
+        }) => Some(message.clone()),
+        _ => None,
+    };
     let escaped = query_escape(id);
     let main = html! {
         h1 { "Migrer les dossiers en cours" }
@@ -363,6 +440,33 @@ fn view(
             button type="submit" name="action" value="simuler" { "Simuler" }
             " "
             button type="submit" name="action" value="migrer" { "Migrer" }
+        }
+        h2 { "Ou envoyer un fichier de correspondance" }
+        form method="post" action=(format!("/workflows/{escaped}/migration/fichier"))
+            enctype="multipart/form-data" {
+            (viewer.csrf_field())
+            div.field {
+                label for="to_version_fichier" { "Version cible" span.required { " (obligatoire)" } }
+                select id="to_version_fichier" name="to_version" required {
+                    @for v in &targets {
+                        option value=(v) selected[chosen == Some(*v)] { "Version " (v) }
+                    }
+                }
+            }
+            div.field {
+                label for="fichier" { "Fichier YAML" span.required { " (obligatoire)" } }
+                p.hint id="fichier-aide" {
+                    "Le fichier est simulé, rien n'est enregistré ; son texte s'affiche ensuite "
+                    "dans le champ ci-dessus, pour le corriger ou migrer les dossiers."
+                }
+                @if let Some(message) = &file_error {
+                    p.error id="fichier-erreur" { (message) }
+                }
+                input type="file" id="fichier" name="fichier" accept=".yaml,.yml" required
+                    aria-invalid=[file_error.as_ref().map(|_| "true")]
+                    aria-describedby=(described("fichier", file_error.is_some()));
+            }
+            button type="submit" { "Simuler ce fichier" }
         }
         @if let Some(Outcome::Planned(plans)) = &outcome {
             (planned(plans))

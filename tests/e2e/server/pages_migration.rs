@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::harness::{Backend, TestApp, brussels, spawn_app};
 use super::migrations::{MAPPING, cases_on_v1};
+use super::web_client::WebClient;
 use crate::on_both_backends;
 
 const PAGE: &str = "/workflows/migration-e2e/migration";
@@ -87,6 +88,19 @@ async fn only_an_administrator_may_migrate(backend: Backend) {
         assert_eq!(status, 403, "{action}: {body}");
         assert_eq!(code_of(&body), "forbidden");
     }
+    let token = chambre.csrf().to_owned();
+    let (status, body) = post_multipart(
+        &chambre,
+        &format!("{PAGE}/fichier"),
+        &[
+            ("_csrf", None, token.as_bytes()),
+            ("to_version", None, b"2"),
+            ("fichier", Some("v2.yaml"), MAPPING.as_bytes()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(code_of(&body), "forbidden");
     assert_eq!(versions_and_history(&app, &ids).await, before);
 
     // The administrator's form offers version 2, the one newer than the open cases.
@@ -256,7 +270,104 @@ async fn migrer_moves_the_cases_and_says_how_many(backend: Backend) {
     assert!(body.contains("il n'y a rien à migrer") || body.contains("il n&#39;y a rien"));
 }
 
+/// Posts `multipart/form-data` as a browser sends the file form: `(name, file name, bytes)`.
+async fn post_multipart(
+    web: &WebClient,
+    path: &str,
+    parts: &[(&str, Option<&str>, &[u8])],
+) -> (u16, String) {
+    const BOUNDARY: &str = "----jalon-migration-5b2e";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        let disposition = match file {
+            Some(f) => format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                 Content-Type: application/yaml\r\n\r\n"
+            ),
+            None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"),
+        };
+        body.extend_from_slice(disposition.as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let r = web
+        .request(reqwest::Method::POST, path)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .header("origin", web.base.as_str())
+        .body(body);
+    let reply = web.send(r).await;
+    (reply.status, reply.body)
+}
+
+async fn an_uploaded_mapping_is_simulated_and_moves_nothing(backend: Backend) {
+    let (app, ids) = on_v1(backend).await;
+    let before = versions_and_history(&app, &ids).await;
+    let admin = app.sign_in("admin@example.org").await;
+    let path = format!("{PAGE}/fichier");
+    let token = admin.csrf().to_owned();
+
+    // Without the token: refused before the file is read.
+    let (status, body) = post_multipart(
+        &admin,
+        &path,
+        &[
+            ("to_version", None, b"2"),
+            ("fichier", Some("v2.yaml"), MAPPING.as_bytes()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(code_of(&body), "csrf_failed");
+
+    let (status, body) = post_multipart(
+        &admin,
+        &path,
+        &[
+            ("_csrf", None, token.as_bytes()),
+            ("to_version", None, b"2"),
+            ("fichier", Some("v2.yaml"), MAPPING.as_bytes()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("4 dossiers seraient migrés"), "{body}");
+    assert!(
+        body.contains("état « instruction » devenu « examen »"),
+        "{body}"
+    );
+    // The file's text is in the field, for "Migrer".
+    assert!(
+        body.contains(&format!("\n{}</textarea>", esc(MAPPING))),
+        "{body}"
+    );
+
+    // A file that is not UTF-8 is a diagnostic with its position.
+    let (status, body) = post_multipart(
+        &admin,
+        &path,
+        &[
+            ("_csrf", None, token.as_bytes()),
+            ("to_version", None, b"2"),
+            ("fichier", Some("v2.yaml"), b"states:\n  \xff: examen\n"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("<code class=\"position\">2:3</code>"),
+        "{body}"
+    );
+    assert!(body.contains("invalid-encoding"), "{body}");
+    assert_eq!(versions_and_history(&app, &ids).await, before);
+}
+
 on_both_backends!(
+    an_uploaded_mapping_is_simulated_and_moves_nothing,
     only_an_administrator_may_migrate,
     a_bad_mapping_shows_its_line_and_column_and_moves_nothing,
     the_dry_run_shows_each_plan_and_moves_nothing,
