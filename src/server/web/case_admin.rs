@@ -518,6 +518,11 @@ async fn decide(
             let (field, message) = match &e {
                 store::Error::Refused(r) => refusal_fr(def, &f.change, unit(), r),
                 e if e.is_stale() => (None, STALE.to_owned()),
+                store::Error::Rejected {
+                    code: "unknown_document",
+                    details,
+                    ..
+                } => super::documents::unknown_document(details),
                 _ => return Err(e.into()),
             };
             draft.field = field;

@@ -620,6 +620,40 @@ async fn correction_names_a_document_of_the_case(backend: Backend) {
     assert_eq!(rows.last().unwrap()["trigger"], "correction", "{history}");
 }
 
+/// The same refusal from the case page's correction form: the case page again, the French
+/// sentence beside the field, what was typed kept, nothing changed.
+async fn correction_form_names_a_document_of_the_case(backend: Backend) {
+    use super::web_client::hidden_field;
+    let app = spawn_app(backend).await;
+    let dc = app.actor("Delegue", &["delegue_coordonnateur"]).await;
+    let case = start(&app, &dc, "2026-zone-4").await;
+    let admin = app.sign_in("admin@example.org").await;
+    let (_, html) = admin.get(&format!("/cases/{case}")).await;
+    let version = hidden_field(&html, "expected_version").expect("a version");
+    let before = snapshot(&app, &case).await;
+    let missing = "0190b5d0-0000-7000-8000-000000000000";
+    let (status, html) = admin
+        .post_form(
+            &format!("/cases/{case}/decisions"),
+            &[
+                ("change", "correction"),
+                ("v.modele", missing),
+                ("reason", "modèle mal référencé"),
+                ("expected_version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains(
+            r#"id="d-correction-modele-erreur">Le document indiqué n'est pas joint à ce dossier."#
+        ),
+        "{html}"
+    );
+    assert!(html.contains(&format!(r#"value="{missing}""#)), "{html}");
+    assert_eq!(snapshot(&app, &case).await, before);
+}
+
 /// The page's form of `fixer_modele`, as posted: the status and the redirect or page.
 async fn act(web: &WebClient, case: &str, version: &str, modele: &str) -> (u16, String) {
     web.post_form(
@@ -761,6 +795,7 @@ async fn page_lists_and_uploads(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    correction_form_names_a_document_of_the_case,
     attach_list_download_and_verify,
     refusals_change_nothing,
     correction_names_a_document_of_the_case,
