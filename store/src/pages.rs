@@ -128,6 +128,24 @@ impl Store {
         Ok((page, total))
     }
 
+    /// The open cases of a workflow per version id (the migration page's table).
+    pub async fn open_cases_per_version(&self, workflow: &str) -> Result<HashMap<i64, u64>, Error> {
+        let counts: Vec<(i64, i64)> = case::Entity::find()
+            .select_only()
+            .column(case::Column::VersionId)
+            .column_as(case::Column::Id.count(), "n")
+            .filter(case::Column::WorkflowId.eq(workflow))
+            .filter(case::Column::Status.eq(case::Status::Open))
+            .group_by(case::Column::VersionId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(counts
+            .into_iter()
+            .map(|(v, n)| (v, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
     /// The names of these actors (ids not found are absent).
     pub async fn actor_names(&self, ids: &[String]) -> Result<HashMap<String, String>, Error> {
         if ids.is_empty() {

@@ -15,10 +15,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::Deserialize;
 use store::actors::ADMIN;
-use store::entities::{case, workflow_version};
+use store::entities::workflow_version;
 use store::migrate_cases::{CasePlan, MigrationRequest};
 
 use super::error::PageError;
@@ -92,26 +91,12 @@ async fn versions(state: &AppState, id: &str) -> Result<Versions, PageError> {
     let title = engine::definition::parse(&latest.source)
         .map(|wf| wf.title)
         .unwrap_or_else(|_| id.to_owned());
-    let counts: Vec<(i64, i64)> = case::Entity::find()
-        .select_only()
-        .column(case::Column::VersionId)
-        .column_as(case::Column::Id.count(), "n")
-        .filter(case::Column::WorkflowId.eq(id))
-        .filter(case::Column::Status.eq(case::Status::Open))
-        .group_by(case::Column::VersionId)
-        .into_tuple()
-        .all(state.store.db())
-        .await
-        .map_err(store::Error::from)?;
-    let counts: BTreeMap<i64, i64> = counts.into_iter().collect();
+    let counts = state.store.open_cases_per_version(id).await?;
     Ok(Versions {
         title,
         rows: rows
             .iter()
-            .map(|r| {
-                let n = counts.get(&r.id).copied().unwrap_or(0);
-                (r.version, u64::try_from(n).unwrap_or(0))
-            })
+            .map(|r| (r.version, counts.get(&r.id).copied().unwrap_or(0)))
             .collect(),
     })
 }
