@@ -34,11 +34,14 @@ fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(anyhow::anyhow!("{e}"))
 }
 
-/// The workflow the bench deploys: its deadline counts from a date long past, so the timer is
-/// due when the case starts; the task of the next state is completed by `traiter`, which closes
-/// the case with a notice.
-const WORKFLOW: &str = r#"id: banc-e2e
-title: Banc d'essai de bout en bout
+/// The workflow the benches deploy, as `id` titled `title`: the state `attente` (with
+/// `waiting`, extra lines of that state, e.g. a `stuck_after`) has a timer whose deadline counts
+/// from `recu_le`, leading to the task of `a_traiter`, completed by `traiter`, which closes the
+/// case with a notice. Here `recu_le` is long past, so the timer is due when the case starts.
+fn workflow(id: &str, title: &str, waiting: &str) -> String {
+    format!(
+        r#"id: {id}
+title: {title}
 legal_basis: Aucune (banc d'essai)
 roles:
   agent: Agent
@@ -56,10 +59,10 @@ states:
   attente:
     label: En attente
     legal_basis: Aucune (banc d'essai)
-    timers:
+{waiting}    timers:
       - id: echeance
         label: Échéance
-        after: { working_days: 1, from: recu_le }
+        after: {{ working_days: 1, from: recu_le }}
         goto: a_traiter
   a_traiter:
     label: À traiter
@@ -77,7 +80,13 @@ states:
   clos:
     label: Clos
     final: true
-"#;
+"#
+    )
+}
+
+/// The workflow `bench e2e` deploys (see [`workflow`]).
+const WORKFLOW_ID: &str = "banc-e2e";
+const WORKFLOW_TITLE: &str = "Banc d'essai de bout en bout";
 
 pub(super) const TEMPLATES: [(&str, &str); 2] = [
     ("clos.subject.hbs", "{{workflow.title}} — {{case.key}}\n"),
@@ -87,12 +96,18 @@ pub(super) const TEMPLATES: [(&str, &str); 2] = [
     ),
 ];
 
-/// Writes the bench's workflow folder under `dir`; returns the folder of workflows.
-fn write_workflow(dir: &Path) -> std::io::Result<std::path::PathBuf> {
+/// Writes the folder of workflow `id` (see [`workflow`]) under `dir`; returns the folder of
+/// workflows.
+pub(super) fn write_workflow(
+    dir: &Path,
+    id: &str,
+    title: &str,
+    waiting: &str,
+) -> std::io::Result<std::path::PathBuf> {
     let workflows = dir.join("workflows");
-    let folder = workflows.join("banc-e2e");
+    let folder = workflows.join(id);
     std::fs::create_dir_all(folder.join("templates"))?;
-    std::fs::write(folder.join("workflow.yaml"), WORKFLOW)?;
+    std::fs::write(folder.join("workflow.yaml"), workflow(id, title, waiting))?;
     for (name, text) in TEMPLATES {
         std::fs::write(folder.join("templates").join(name), text)?;
     }
@@ -109,7 +124,7 @@ pub fn run(targets: &[Target], o: &Options) -> Result<(), Failure> {
 
 fn one(t: &Target, o: &Options) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
-    let workflows = write_workflow(dir.path()).map_err(run_err)?;
+    let workflows = write_workflow(dir.path(), WORKFLOW_ID, WORKFLOW_TITLE, "").map_err(run_err)?;
     let data = dir.path().join("data");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -340,7 +355,7 @@ struct NoticeReply {
 /// One case from its start to its notice delivered.
 async fn one_case(c: &mut Client, i: usize) -> Result<(), Failure> {
     let body = format!(
-        r#"{{"workflow":"banc-e2e","key":"banc-{i}","inputs":{{"recu_le":"2026-01-05","courriel":"agent+{i}@ecoles.example.be"}}}}"#
+        r#"{{"workflow":"{WORKFLOW_ID}","key":"banc-{i}","inputs":{{"recu_le":"2026-01-05","courriel":"agent+{i}@ecoles.example.be"}}}}"#
     );
     let mut case: CaseReply = c.call("POST", "/api/v1/cases", Some(&body), 201).await?;
     let id = case.id.clone();
@@ -484,7 +499,10 @@ mod tests {
     #[test]
     fn the_bench_workflow_and_its_templates_validate_with_no_diagnostic() {
         let dir = tempfile::tempdir().unwrap();
-        let folder = store::validation::load_folder(&write_workflow(dir.path()).unwrap()).unwrap();
+        let folder = store::validation::load_folder(
+            &write_workflow(dir.path(), WORKFLOW_ID, WORKFLOW_TITLE, "").unwrap(),
+        )
+        .unwrap();
         assert!(folder.unloadable.is_empty(), "{:?}", folder.unloadable);
         assert_eq!(folder.checked.len(), 1);
         for (_, report) in &folder.checked {

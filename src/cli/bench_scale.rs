@@ -24,7 +24,7 @@ use sea_orm::{
 };
 
 use super::Failure;
-use super::bench_e2e::{Client, Server, TEMPLATES, drop_database, scratch};
+use super::bench_e2e::{Client, Server, drop_database, scratch};
 use super::bench_server::Target;
 use crate::clock::{Clock, SystemClock};
 use crate::server::{App, Config};
@@ -48,52 +48,6 @@ const WARM_UP: usize = 3;
 /// Connections completing the window's cases at once.
 const CLOSERS: usize = 8;
 
-/// The bench's workflow: a timer (years away when the case starts) leads to a task whose
-/// completion closes the case with a notice, as in `bench e2e`; the waiting state has a
-/// `stuck_after` for the stuck list.
-const WORKFLOW: &str = r#"id: banc-echelle
-title: Banc d'essai à grande échelle
-legal_basis: Aucune (banc d'essai)
-roles:
-  agent: Agent
-variables:
-  recu_le:
-    type: date
-    label: Reçu le
-  courriel:
-    type: email
-start:
-  by: [agent]
-  inputs: [recu_le, courriel]
-initial: attente
-states:
-  attente:
-    label: En attente
-    legal_basis: Aucune (banc d'essai)
-    stuck_after: { working_days: 20 }
-    timers:
-      - id: echeance
-        label: Échéance
-        after: { working_days: 1, from: recu_le }
-        goto: a_traiter
-  a_traiter:
-    label: À traiter
-    tasks:
-      - id: traiter
-        role: agent
-        title: Traiter le dossier
-    on:
-      traiter:
-        by: [agent]
-        goto: clos
-        notify:
-          - to: [courriel]
-            template: clos
-  clos:
-    label: Clos
-    final: true
-"#;
-
 const WORKFLOW_ID: &str = "banc-echelle";
 
 /// What `jalon bench scale` is asked for.
@@ -108,16 +62,17 @@ fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(anyhow::anyhow!("{e}"))
 }
 
-/// Writes the bench's workflow folder under `dir`; returns the folder of workflows.
+/// Writes the bench's workflow folder under `dir`; returns the folder of workflows. It is
+/// `bench e2e`'s (a timer leads to a task whose completion closes the case with a notice; here
+/// the timer is years away when the case starts), with a `stuck_after` on the waiting state for
+/// the stuck list.
 fn write_workflow(dir: &Path) -> std::io::Result<std::path::PathBuf> {
-    let workflows = dir.join("workflows");
-    let folder = workflows.join(WORKFLOW_ID);
-    std::fs::create_dir_all(folder.join("templates"))?;
-    std::fs::write(folder.join("workflow.yaml"), WORKFLOW)?;
-    for (name, text) in TEMPLATES {
-        std::fs::write(folder.join("templates").join(name), text)?;
-    }
-    Ok(workflows)
+    super::bench_e2e::write_workflow(
+        dir,
+        WORKFLOW_ID,
+        "Banc d'essai à grande échelle",
+        "    stuck_after: { working_days: 20 }\n",
+    )
 }
 
 pub fn run(targets: &[Target], o: &Options) -> Result<(), Failure> {

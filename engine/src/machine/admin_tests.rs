@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::tests::{d, noon};
+use super::tests::{d, noon, run};
 use super::*;
 use crate::calendar::{Calendar, Length, Unit};
 use crate::definition;
@@ -53,15 +53,6 @@ fn who(role: &str) -> Actor {
         id: format!("test:{role}"),
         roles: vec![role.to_string()],
     }
-}
-
-fn run(
-    def: &Definition,
-    case: &Case,
-    t: Trigger,
-    on: &str,
-) -> Result<(Case, Vec<Effect>), Refusal> {
-    step(def, &Calendar::fwb(), case, t, noon(on))
 }
 
 /// Notified by registered letter on Monday 14 December 2026.

@@ -160,7 +160,8 @@ fn ev(name: &str, role: &str, i: serde_json::Value) -> Trigger {
     }
 }
 
-fn run(
+/// One step at noon (Brussels) of day `on`, over the statutory calendar.
+pub(super) fn run(
     def: &Definition,
     case: &Case,
     t: Trigger,
