@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Notify;
 
 use super::config::{Config, redact};
 use super::dispatcher::{Delivery, Dispatcher};
@@ -20,22 +19,11 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The largest document a case accepts, in bytes (`Config::max_document_bytes`).
     pub max_document_bytes: usize,
-    pub scheduler_wake: Arc<Notify>,
-    /// Pokes the outbox dispatcher: a transition queued notices.
-    pub notices_wake: Arc<Notify>,
     pub metrics: PrometheusHandle,
     /// What the pages need beyond the store: session lifetime, cookie flags.
     pub web: Arc<super::web::session::WebSettings>,
     /// Requests waiting for a case to change.
     pub changes: super::changes::Hub,
-}
-
-impl AppState {
-    /// After a committed transition: its timers and notices may be due now.
-    pub fn poke(&self) {
-        self.scheduler_wake.notify_one();
-        self.notices_wake.notify_one();
-    }
 }
 
 /// A ready server: store open and migrated, workflows deployed, not yet listening.
@@ -67,14 +55,11 @@ impl App {
             tracing::error!(%path, "workflow refused; the previous version (if any) stays deployed:\n{errors}");
         }
         let dispatcher = Dispatcher::new(store.clone(), clock.clone(), delivery(cfg)?);
-        let mut scheduler = Scheduler::new(store.clone(), clock.clone());
-        scheduler.notices_wake = dispatcher.wake.clone();
+        let scheduler = Scheduler::new(store.clone(), clock.clone());
         let state = AppState {
             store: store.clone(),
             clock,
             max_document_bytes: cfg.max_document_bytes,
-            scheduler_wake: scheduler.wake.clone(),
-            notices_wake: dispatcher.wake.clone(),
             metrics: super::metrics::handle(),
             web: Arc::new(super::web::session::WebSettings::from_config(cfg)),
             changes: super::changes::Hub::start(store.clone(), cfg.waits),

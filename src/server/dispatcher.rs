@@ -95,11 +95,13 @@ struct Unbuildable(String);
 
 impl Dispatcher {
     pub fn new(store: Store, clock: Arc<dyn Clock>, delivery: Delivery) -> Self {
+        // Woken by the store when a commit queued a notice (`store::wakes`).
+        let wake = store.wakes().notices();
         Dispatcher {
             store,
             clock,
             owner: format!("jalon-{}", uuid::Uuid::new_v4()),
-            wake: Arc::new(Notify::new()),
+            wake,
             delivery: Arc::new(delivery),
             crash_after_delivery: Arc::new(AtomicBool::new(false)),
             listen_url: Arc::new(OnceLock::new()),
@@ -393,7 +395,7 @@ impl Worker for Dispatcher {
     }
 
     async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        self.store.next_notice_at().await
+        self.store.next_notice_at(self.clock.now()).await
     }
 }
 

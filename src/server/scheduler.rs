@@ -34,9 +34,9 @@ pub struct Scheduler {
     pub clock: Arc<dyn Clock>,
     /// Identifies this process in leases.
     pub owner: String,
+    /// Woken by the store when a commit armed a timer before the planned wake-up
+    /// (`store::wakes`).
     pub wake: Arc<Notify>,
-    /// Poked after a pass that moved cases: they may have queued notices.
-    pub notices_wake: Arc<Notify>,
     /// The last day whose digests were queued by this process.
     digest_day: Arc<std::sync::Mutex<Option<chrono::NaiveDate>>>,
 }
@@ -66,12 +66,12 @@ impl Pass {
 
 impl Scheduler {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        let wake = store.wakes().timers();
         Scheduler {
             store,
             clock,
             owner: format!("jalon-{}", uuid::Uuid::new_v4()),
-            wake: Arc::new(Notify::new()),
-            notices_wake: Arc::new(Notify::new()),
+            wake,
             digest_day: Arc::default(),
         }
     }
@@ -87,9 +87,6 @@ impl Scheduler {
         pass.schedules_failed = schedules.failed;
         let digests = self.queue_digests().await;
         pass.digests = digests.as_ref().copied().unwrap_or(0);
-        if pass.fired + pass.started + pass.digests > 0 {
-            self.notices_wake.notify_one();
-        }
         timers?;
         digests?;
         Ok(pass)
@@ -105,7 +102,7 @@ impl Scheduler {
     /// retry, and the next digests. `None`: nothing planned (the safety poll still runs).
     pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, Error> {
         let now = self.clock.now();
-        let timer = self.store.next_timer_at().await?;
+        let timer = self.store.next_timer_at(now).await?;
         let schedule = self.store.next_schedule_at(now).await?;
         let digest = self.next_digest_at(now);
         Ok([timer, schedule, digest].into_iter().flatten().min())
@@ -230,10 +227,14 @@ impl Worker for Scheduler {
     }
 
     async fn pass(&self, _: &mut Stop) -> Result<(), Error> {
+        self.store.wakes().scheduler_looking();
         self.run_due().await.map(drop)
     }
 
     async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        Scheduler::next_wake(self).await
+        let next = Scheduler::next_wake(self).await?;
+        // Only now: an arming committed before the read above is in `next`.
+        self.store.wakes().scheduler_plans(next);
+        Ok(next)
     }
 }

@@ -108,7 +108,7 @@ impl Store {
                 })
             })
             .await?;
-        self.committed(written.changed);
+        self.applied(written.changed, written.due);
         metrics::counter!("jalon_transitions_total", "trigger" => metric).increment(1);
         Ok(written.row)
     }

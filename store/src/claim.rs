@@ -50,6 +50,23 @@ fn claim_sql(backend: DbBackend, q: &Queue) -> String {
     }
 }
 
+/// See [`Store::next_claimable`]; `now` is the one parameter.
+fn next_claimable_sql(backend: DbBackend, q: &Queue) -> String {
+    let Queue { table, due, status } = q;
+    let now = match backend {
+        DbBackend::Postgres => "$1",
+        _ => "?1",
+    };
+    format!(
+        "SELECT MIN(n) AS next FROM (\
+         SELECT MIN(CASE WHEN lease_until > {due} THEN lease_until ELSE {due} END) AS n \
+         FROM {table} WHERE status = '{status}' AND {due} <= {now} \
+         UNION ALL SELECT n FROM (SELECT {due} AS n FROM {table} \
+         WHERE status = '{status}' AND {due} > {now} ORDER BY {due} LIMIT 1) later\
+         ) candidates"
+    )
+}
+
 impl Store {
     async fn claim<M: Readable + Send + 'static>(
         &self,
@@ -102,27 +119,88 @@ impl Store {
 
     /// The earliest instant at which a timer can be claimed (the scheduler sleeps until then):
     /// its due instant, or the end of the lease that holds it.
-    pub async fn next_timer_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        self.next_claimable(&TIMERS).await
+    pub async fn next_timer_at(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Error> {
+        self.next_claimable(&TIMERS, now).await
     }
 
     /// The earliest instant at which a row of `q` can be claimed: when it is due, or when the
     /// lease that holds it ends. A row leased by another process (one killed mid-pass, say) is
     /// not claimable before then: waking at its past due instant would poll until then.
-    pub(super) async fn next_claimable(&self, q: &Queue) -> Result<Option<DateTime<Utc>>, Error> {
+    ///
+    /// Read as two index ranges of `(status, due)`, never the whole queue (a million armed
+    /// timers made this a scan after every pass, and the scheduler fell behind): only a row
+    /// due by `now` can be leased (a claim takes due rows only), so the leases are looked at
+    /// in that range alone, and after `now` the first due instant is the answer. Should a row
+    /// after `now` be leased all the same (a process whose clock runs ahead), the answer is
+    /// early, never late: a pass that finds nothing to claim asks again.
+    pub(super) async fn next_claimable(
+        &self,
+        q: &Queue,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
         #[derive(FromQueryResult)]
         struct Next {
             next: Option<i64>,
         }
-        let Queue { table, due, status } = q;
-        let stmt = Statement::from_string(
-            self.backend(),
-            format!(
-                "SELECT MIN(CASE WHEN lease_until > {due} THEN lease_until ELSE {due} END) \
-                 AS next FROM {table} WHERE status = '{status}'"
-            ),
+        let backend = self.backend();
+        let stmt = Statement::from_sql_and_values(
+            backend,
+            next_claimable_sql(backend, q),
+            [millis(now).into()],
         );
         let next = Next::find_by_statement(stmt).one(&self.db).await?;
         Ok(next.and_then(|n| n.next).map(crate::clock::from_millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ConnectionTrait;
+
+    use super::*;
+
+    /// The next claimable instant reads two ranges of the queue's `(status, due)` index on
+    /// SQLite, never every armed row (at a million armed timers that was a scan after every
+    /// pass of the scheduler).
+    #[tokio::test]
+    async fn the_next_claimable_instant_reads_index_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::sqlite_url(dir.path());
+        crate::ensure_dir(dir.path()).unwrap();
+        let store = Store::open(&url, engine::calendar::Calendar::fwb())
+            .await
+            .unwrap();
+        for (q, index, due) in [
+            (&TIMERS, "timers_due", "fire_at"),
+            (&OUTBOX, "outbox_due", "next_attempt_at"),
+        ] {
+            let sql = format!(
+                "EXPLAIN QUERY PLAN {}",
+                next_claimable_sql(DbBackend::Sqlite, q)
+            );
+            let rows = store
+                .db
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    sql,
+                    [0i64.into()],
+                ))
+                .await
+                .unwrap();
+            let plan: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String>("", "detail").unwrap())
+                .collect();
+            let reads: Vec<&String> = plan.iter().filter(|d| d.contains(q.table)).collect();
+            assert_eq!(reads.len(), 2, "{plan:#?}");
+            for read in reads {
+                assert!(
+                    read.contains(index)
+                        && (read.contains(&format!("{due}<?"))
+                            || read.contains(&format!("{due}>?"))),
+                    "a read that is not a range of {index} on {due}: {plan:#?}"
+                );
+            }
+        }
     }
 }

@@ -108,6 +108,9 @@ impl Store {
                 queued += 1;
             }
         }
+        if queued > 0 {
+            self.wakes.notice_due();
+        }
         Ok(queued)
     }
 }

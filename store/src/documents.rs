@@ -269,7 +269,7 @@ impl Store {
             })
             .await?
         };
-        self.committed(written.changed);
+        self.applied(written.changed, written.due);
         Ok((meta, written.row))
     }
 

@@ -18,6 +18,7 @@ use super::conn::Conn;
 use super::entities::{case, timer};
 use super::registry::Deployed;
 use super::transition::{Followup, Row, Writer};
+use super::wakes::Due;
 use super::{Error, Store};
 use crate::clock::millis;
 
@@ -98,7 +99,7 @@ impl Store {
                 })
             })
             .await?;
-        self.committed(written.changed);
+        self.applied(written.changed, written.due);
         metrics::counter!("jalon_transitions_total", "trigger" => "start").increment(1);
         Ok(written.row)
     }
@@ -164,7 +165,7 @@ impl Store {
                 })
             })
             .await?;
-        self.committed(written.changed);
+        self.applied(written.changed, written.due);
         metrics::counter!("jalon_transitions_total", "trigger" => "event").increment(1);
         Ok(written.row)
     }
@@ -197,7 +198,7 @@ impl Store {
                         )
                         .await?;
                     if marked != 1 {
-                        return Ok((Fired::Skipped, Vec::new()));
+                        return Ok((Fired::Skipped, Vec::new(), Due::default()));
                     }
                     let row = read_case(txn, &claimed.case_id).await?;
                     let deployed = store.registry.version(txn, row.version_id).await?;
@@ -211,7 +212,7 @@ impl Store {
                             let applied =
                                 apply(&store, txn, now, &deployed, row, &case, effects, late)
                                     .await?;
-                            Ok((Fired::Fired { late_ms }, applied.changed))
+                            Ok((Fired::Fired { late_ms }, applied.changed, applied.due))
                         }
                         Err(refusal) => {
                             txn.exec(
@@ -227,14 +228,14 @@ impl Store {
                                     .filter(timer::Column::Id.eq(claimed.id)),
                             )
                             .await?;
-                            Ok((Fired::Stale, Vec::new()))
+                            Ok((Fired::Stale, Vec::new(), Due::default()))
                         }
                     }
                 })
             })
             .await?;
-        let (fired, changed) = fired;
-        self.committed(changed);
+        let (fired, changed, due) = fired;
+        self.applied(changed, due);
         if let Fired::Fired { late_ms } = fired {
             metrics::counter!("jalon_transitions_total", "trigger" => "timer").increment(1);
             metrics::histogram!("jalon_timer_lateness_seconds").record(late_ms as f64 / 1000.0);
@@ -305,6 +306,7 @@ pub(super) async fn apply(
     Ok(Applied {
         row,
         changed: w.changed,
+        due: w.due,
     })
 }
 
@@ -313,6 +315,17 @@ pub(super) async fn apply(
 pub(super) struct Applied {
     pub row: case::Model,
     pub changed: Vec<Change>,
+    /// What it gave the loops (`wakes.rs`).
+    pub due: Due,
+}
+
+impl Store {
+    /// After the COMMIT of `applied`'s transaction: tells whoever waits for its cases, wakes the
+    /// loops it gave work.
+    pub(super) fn applied(&self, changed: Vec<Change>, due: Due) {
+        self.committed(changed);
+        self.wakes.committed(due);
+    }
 }
 
 async fn followup(store: &Store, w: &mut Writer<'_>, f: Followup) -> Result<(), Error> {

@@ -29,6 +29,7 @@ pub mod stuck;
 mod transition;
 pub mod validation;
 pub mod verify;
+pub mod wakes;
 mod watch;
 
 use std::path::Path;
@@ -64,6 +65,8 @@ pub struct Store {
     health: Arc<Health>,
     /// Case rows this process committed (`changes.rs`).
     changes: tokio::sync::broadcast::Sender<changes::Change>,
+    /// This process's loops, woken when a commit gives them work (`wakes.rs`).
+    wakes: Arc<wakes::Wakes>,
 }
 
 /// The pool waits this long for a connection before the request fails (503
@@ -181,6 +184,7 @@ impl Store {
                 folder: folder.map(Path::to_owned),
             }),
             changes: changes::channel(),
+            wakes: Arc::default(),
         };
         // Rows written before `cases.stuck_at` existed (see `watch.rs`).
         store.backfill_stuck_at().await.map_err(|e| match e {

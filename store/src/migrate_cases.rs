@@ -21,6 +21,7 @@ use super::drive::{apply, decode, read_case};
 use super::entities::{case, workflow_version};
 use super::registry::Deployed;
 use super::transition::Row;
+use super::wakes::Due;
 use super::{Error, Store};
 
 /// What an administrator asks.
@@ -242,7 +243,7 @@ impl Store {
                     None,
                 )
                 .await
-                .map(|(plan, _)| plan)
+                .map(|(plan, _, _)| plan)
             } else {
                 self.migrate_case(
                     &row,
@@ -276,7 +277,7 @@ impl Store {
     ) -> Result<CasePlan, Error> {
         let store = self.clone();
         let id = listed.id.clone();
-        let (plan, changed) = self
+        let (plan, changed, due) = self
             .write(move |txn| {
                 let (store, id, old, new) = (store.clone(), id.clone(), old.clone(), new.clone());
                 let (mapping, decision) = (mapping.clone(), decision.clone());
@@ -287,7 +288,7 @@ impl Store {
             })
             .await?;
         // Waiters on the case hear of it once the transaction committed.
-        self.committed(changed);
+        self.applied(changed, due);
         Ok(plan)
     }
 }
@@ -305,7 +306,7 @@ async fn plan_case(
     decision: Decision,
     now: DateTime<Utc>,
     txn: Option<Conn<'_>>,
-) -> Result<(CasePlan, Vec<Change>), Error> {
+) -> Result<(CasePlan, Vec<Change>, Due), Error> {
     let current = decode(row)?;
     let mut plan = CasePlan {
         case_id: row.id.clone(),
@@ -320,7 +321,7 @@ async fn plan_case(
     };
     if row.version_id != old.version_id || row.status != case::Status::Open {
         plan.error = Some("the case changed since it was listed; it was left as it is".into());
-        return Ok((plan, Vec::new()));
+        return Ok((plan, Vec::new(), Due::default()));
     }
     let versions = Versions {
         from: u32::try_from(old.version).unwrap_or_default(),
@@ -339,14 +340,14 @@ async fn plan_case(
         Ok(m) => m,
         Err(why) => {
             plan.error = Some(why);
-            return Ok((plan, Vec::new()));
+            return Ok((plan, Vec::new(), Due::default()));
         }
     };
     plan.to_state = migrated.case.state.to_string();
     plan.changes = migrated.plan.iter().map(detail_json).collect();
     plan.lines = migrated.plan.iter().map(english).collect();
     let Some(txn) = txn else {
-        return Ok((plan, Vec::new()));
+        return Ok((plan, Vec::new(), Due::default()));
     };
     let applied = apply(
         store,
@@ -374,5 +375,5 @@ async fn plan_case(
             message: format!("case {} changed while it was migrated", written.id),
         });
     }
-    Ok((plan, applied.changed))
+    Ok((plan, applied.changed, applied.due))
 }

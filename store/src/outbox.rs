@@ -165,6 +165,7 @@ impl Store {
                 message: format!("notice {id} is sent, unknown, or has no recipient address"),
             });
         }
+        self.wakes.notice_due();
         Ok(())
     }
 
@@ -230,7 +231,7 @@ impl Store {
 
     /// When the next notice can be claimed for an attempt, a lease held by another process
     /// included (the dispatcher sleeps until then).
-    pub async fn next_notice_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        self.next_claimable(&super::claim::OUTBOX).await
+    pub async fn next_notice_at(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Error> {
+        self.next_claimable(&super::claim::OUTBOX, now).await
     }
 }

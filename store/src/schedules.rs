@@ -374,13 +374,14 @@ impl Store {
                     parent_id: None,
                 };
                 let applied = drive::apply(&store, txn, now, d, row, &case, effects, None).await?;
-                Ok(Some(applied.changed))
+                Ok(Some((applied.changed, applied.due)))
             })
         })
         .await
         .map(|changed| {
             let started = changed.is_some();
-            self.committed(changed.unwrap_or_default());
+            let (changed, due) = changed.unwrap_or_default();
+            self.applied(changed, due);
             started
         })
     }

@@ -142,6 +142,7 @@ impl Store {
         .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
+        self.wakes.notice_due();
         Ok(LinkRequest::Queued { actor_id: a.id })
     }
 

@@ -18,6 +18,8 @@ use super::entities::{case, history, outbox, task, timer};
 use super::notice_facts::{CaseFacts, DeadlineFacts, NoticeFacts, StateFacts, WorkflowFacts};
 use super::registry::Deployed;
 use super::verify::{Hashed, row_hash};
+use super::wakes::Due;
+use super::wakes::Due;
 use super::watch::{Watch, watch};
 use crate::clock::millis;
 
@@ -67,6 +69,8 @@ pub(super) struct Writer<'a> {
     history_id: Option<i64>,
     /// Every case row written, to tell once the transaction commits (`changes.rs`).
     pub changed: Vec<Change>,
+    /// The timers armed and notices queued, to wake the loops once it commits (`wakes.rs`).
+    pub due: Due,
 }
 
 fn explanation(d: &Deadline) -> String {
@@ -90,6 +94,7 @@ impl<'a> Writer<'a> {
             followups: VecDeque::new(),
             history_id: None,
             changed: Vec::new(),
+            due: Due::default(),
         }
     }
 
@@ -291,6 +296,7 @@ impl<'a> Writer<'a> {
                     ..Default::default()
                 };
                 self.txn.exec(&timer::Entity::insert(m)).await?;
+                self.due.timer(millis(fire_at));
             }
             Effect::CancelTimer { key } => {
                 self.txn
@@ -444,7 +450,7 @@ impl<'a> Writer<'a> {
 
     #[allow(clippy::too_many_arguments)]
     async fn outbox_row(
-        &self,
+        &mut self,
         deployed: &Deployed,
         row: &case::Model,
         template: &str,
@@ -454,6 +460,7 @@ impl<'a> Writer<'a> {
         dead: Option<String>,
     ) -> Result<(), Error> {
         let now = millis(self.now);
+        let pending = dead.is_none();
         let m = outbox::ActiveModel {
             case_id: Set(Some(row.id.clone())),
             history_id: Set(self.history_id),
@@ -488,6 +495,9 @@ impl<'a> Writer<'a> {
                 ),
             )
             .await?;
+        if pending {
+            self.due.notice();
+        }
         Ok(())
     }
 }

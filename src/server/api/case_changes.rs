@@ -143,7 +143,6 @@ async fn change(
             now,
         )
         .await?;
-    state.poke();
     Ok(Json(state.store.case_view(&row, now).await?.into()))
 }
 

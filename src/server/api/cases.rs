@@ -157,7 +157,6 @@ pub async fn start(
                 .map(|(k, h)| (who.0.id.as_str(), k.as_str(), h.as_str())),
         )
         .await?;
-    state.poke();
     let view = serde_json::to_value(state.store.case_view(&row, now).await?).unwrap_or_default();
     if let Some((key, _)) = &idem {
         state
@@ -430,7 +429,6 @@ pub async fn event(
             now,
         )
         .await?;
-    state.poke();
     Ok(Json(state.store.case_view(&row, now).await?.into()))
 }
 

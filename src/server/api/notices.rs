@@ -151,6 +151,5 @@ pub async fn retry(
         .retry_notice(id, &who.0.id, req.reason.trim(), state.clock.now())
         .await?;
     tracing::info!(notice = id, by = %who.0.id, "notice retry requested");
-    state.notices_wake.notify_one();
     Ok(Json(state.store.notice(id).await?.into()))
 }

@@ -201,15 +201,12 @@ async fn act(
         )
         .await;
     match sent {
-        Ok(_) => {
-            state.poke();
-            Ok(Redirect::to(&format!(
-                "/cases/{}?fait={}",
-                query_escape(&id),
-                query_escape(&f.event)
-            ))
-            .into_response())
-        }
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/cases/{}?fait={}",
+            query_escape(&id),
+            query_escape(&f.event)
+        ))
+        .into_response()),
         Err(e) => {
             let (field, message) = match &e {
                 store::Error::Refused(r) => form::refusal_fr(def, r),

@@ -505,15 +505,12 @@ async fn decide(
         )
         .await;
     match changed {
-        Ok(_) => {
-            state.poke();
-            Ok(Redirect::to(&format!(
-                "/cases/{}?decision={}",
-                query_escape(&id),
-                query_escape(&f.change)
-            ))
-            .into_response())
-        }
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/cases/{}?decision={}",
+            query_escape(&id),
+            query_escape(&f.change)
+        ))
+        .into_response()),
         Err(e) => {
             let (field, message) = match &e {
                 store::Error::Refused(r) => refusal_fr(def, &f.change, unit(), r),

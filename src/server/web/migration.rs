@@ -268,7 +268,6 @@ async fn run(
     match report {
         Ok(report) if dry_run => answer(StatusCode::OK, Outcome::Planned(report.cases)),
         Ok(report) => {
-            state.poke();
             let moved = report.cases.iter().filter(|c| c.error.is_none()).count();
             let left = report.cases.len() - moved;
             Ok(Redirect::to(&format!(

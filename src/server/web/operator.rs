@@ -429,7 +429,6 @@ async fn retry(
         .retry_notice(id, &viewer.actor.id, reason, state.clock.now())
         .await?;
     tracing::info!(notice = id, by = %viewer.actor.id, "notice retry requested from the operators' page");
-    state.poke();
     Ok(Redirect::to(&format!("/operateur?relance={id}")).into_response())
 }
 

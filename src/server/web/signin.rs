@@ -153,7 +153,6 @@ async fn request(
         match state.store.request_sign_in(email, next, now).await? {
             LinkRequest::Queued { actor_id } => {
                 tracing::info!(actor = %actor_id, "sign-in link queued");
-                state.notices_wake.notify_one();
             }
             LinkRequest::TooMany => {
                 tracing::info!("sign-in link not sent: too many for this address")

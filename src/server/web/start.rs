@@ -161,7 +161,6 @@ async fn start(
         .await;
     match started {
         Ok(row) => {
-            state.poke();
             Ok(Redirect::to(&format!("/cases/{}?ouvert=1", query_escape(&row.id))).into_response())
         }
         Err(e) => {
