@@ -18,12 +18,17 @@
 //! that pages do not shuffle between visits), then reason, then the task, timer or notice id.
 //! A page at `offset` reads at most `offset + limit` rows from each reason in that order and
 //! merges them. Keys are compared byte by byte (Rust's order; `COLLATE "C"` on PostgreSQL) so
-//! that every source sorts as the merge does. The key filter is a case-insensitive substring
-//! (`LOWER(key) LIKE`; SQLite folds ASCII letters only).
+//! that every source sorts as the merge does. `cases_idle_since` and `cases_stuck_at` hold
+//! their keys in that order on both backends (on PostgreSQL since
+//! `m20261214_000001_case_watch_bytewise`): cases share a `stuck_at` (a midnight), and an index
+//! in another order made every page read and sort all the cases of that instant. The key
+//! filter is a case-insensitive substring (`LOWER(key) LIKE`; SQLite folds ASCII letters only).
 
 use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 use engine::machine::civil::civil_date;
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement};
+use sea_orm::sea_query::{
+    Alias, Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement,
+};
 use sea_orm::{DbBackend, FromQueryResult, Statement};
 use serde::Serialize;
 
@@ -326,13 +331,63 @@ fn source(reason: Reason, at: &At, f: &StuckFilter, with_case: bool) -> SelectSt
     q
 }
 
-/// The columns and order of a reason's rows (see the module for the order).
-fn rows_of(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement {
-    let mut q = source(reason, at, f, true);
+/// The case columns every row has (see [`CaseCols`]).
+fn case_cols(q: &mut SelectStatement) {
     q.expr_as(case_col(case::Column::Id), "case_id")
         .expr_as(case_col(case::Column::WorkflowId), "workflow")
         .expr_as(case_col(case::Column::BusinessKey), "business_key")
         .expr_as(case_col(case::Column::State), "state");
+}
+
+/// The list's order after `since` (`first`): key, then procedure, byte by byte.
+fn in_list_order(q: &mut SelectStatement, first: Expr, backend: DbBackend) {
+    q.order_by_expr(first, Order::Asc)
+        .order_by_expr(bytewise(case::Column::BusinessKey, backend), Order::Asc)
+        .order_by_expr(bytewise(case::Column::WorkflowId, backend), Order::Asc);
+}
+
+/// The rows of a reason read from `cases` alone (`nothing_pending`, `idle_too_long`), in two
+/// steps: the page's cases are found in the reason's index alone (its columns are `since`,
+/// key and procedure, so the procedure and key filters are checked on its entries), then only
+/// their rows are read, through `cases_business_key`. In one step, a key that few cases of a
+/// long range match had every case row of the range read to be tested.
+fn case_rows(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement {
+    let since = match reason {
+        Reason::NothingPending => case::Column::IdleSince,
+        Reason::IdleTooLong => case::Column::StuckAt,
+        _ => unreachable!("{reason:?} is not read from cases alone"),
+    };
+    let mut keys = source(reason, at, f, true);
+    keys.column((case::Entity, case::Column::WorkflowId))
+        .column((case::Entity, case::Column::BusinessKey));
+    in_list_order(&mut keys, case_col(since), at.backend);
+    keys.limit(n);
+    let page = Alias::new("page");
+    let mut q = Query::select();
+    q.from_subquery(keys, page.clone()).inner_join(
+        case::Entity,
+        Cond::all()
+            .add(
+                case_col(case::Column::WorkflowId).equals((page.clone(), case::Column::WorkflowId)),
+            )
+            .add(case_col(case::Column::BusinessKey).equals((page, case::Column::BusinessKey))),
+    );
+    case_cols(&mut q);
+    q.expr(case_col(since));
+    if reason == Reason::IdleTooLong {
+        q.expr(case_col(case::Column::EnteredAt));
+    }
+    in_list_order(&mut q, case_col(since), at.backend);
+    q
+}
+
+/// The columns and order of a reason's rows (see the module for the order).
+fn rows_of(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement {
+    if matches!(reason, Reason::NothingPending | Reason::IdleTooLong) {
+        return case_rows(reason, at, f, n);
+    }
+    let mut q = source(reason, at, f, true);
+    case_cols(&mut q);
     let (first, sub) = match reason {
         Reason::TaskOverdue => {
             for c in [
@@ -344,7 +399,7 @@ fn rows_of(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement 
             }
             (
                 Expr::col((task::Entity, task::Column::DueDate)),
-                Some(Expr::col((task::Entity, task::Column::Id))),
+                Expr::col((task::Entity, task::Column::Id)),
             )
         }
         Reason::TimerNotFired => {
@@ -358,7 +413,7 @@ fn rows_of(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement 
             }
             (
                 Expr::col((timer::Entity, timer::Column::FireAt)),
-                Some(Expr::col((timer::Entity, timer::Column::Id))),
+                Expr::col((timer::Entity, timer::Column::Id)),
             )
         }
         Reason::NoticeFailing => {
@@ -374,27 +429,15 @@ fn rows_of(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement 
             }
             (
                 Expr::col((outbox::Entity, outbox::Column::CreatedAt)),
-                Some(Expr::col((outbox::Entity, outbox::Column::Id))),
+                Expr::col((outbox::Entity, outbox::Column::Id)),
             )
         }
-        Reason::NothingPending => {
-            q.expr(case_col(case::Column::IdleSince));
-            (case_col(case::Column::IdleSince), None)
-        }
-        Reason::IdleTooLong => {
-            q.expr(case_col(case::Column::StuckAt))
-                .expr(case_col(case::Column::EnteredAt));
-            (case_col(case::Column::StuckAt), None)
-        }
+        Reason::NothingPending | Reason::IdleTooLong => unreachable!("read by case_rows"),
         Reason::ScheduleFailing => unreachable!("schedule occurrences are not read here"),
     };
-    q.order_by_expr(first, Order::Asc)
-        .order_by_expr(bytewise(case::Column::BusinessKey, at.backend), Order::Asc)
-        .order_by_expr(bytewise(case::Column::WorkflowId, at.backend), Order::Asc);
-    if let Some(sub) = sub {
-        q.expr_as(sub.clone(), "sub_id")
-            .order_by_expr(sub, Order::Asc);
-    }
+    in_list_order(&mut q, first, at.backend);
+    q.expr_as(sub.clone(), "sub_id")
+        .order_by_expr(sub, Order::Asc);
     q.limit(n);
     q
 }
