@@ -18,6 +18,7 @@ mod m20261210_000001_open_tasks_by_due;
 mod m20261211_000001_case_watch;
 pub use m20261211_000001_case_watch::{NOTICE_FAILING, backfill_idle_since};
 mod m20261212_000001_documents;
+mod m20261213_000001_case_list;
 mod m20261214_000001_case_watch_bytewise;
 
 /// An index on `columns` of `table`, in that order (the one way every migration declares one;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000001_open_tasks_by_due::Migration),
             Box::new(m20261211_000001_case_watch::Migration),
             Box::new(m20261212_000001_documents::Migration),
+            Box::new(m20261213_000001_case_list::Migration),
             Box::new(m20261214_000001_case_watch_bytewise::Migration),
         ]
     }
