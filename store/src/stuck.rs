@@ -346,32 +346,41 @@ fn in_list_order(q: &mut SelectStatement, first: Expr, backend: DbBackend) {
         .order_by_expr(bytewise(case::Column::WorkflowId, backend), Order::Asc);
 }
 
-/// The rows of a reason read from `cases` alone (`nothing_pending`, `idle_too_long`), in two
-/// steps: the page's cases are found in the reason's index alone (its columns are `since`,
-/// key and procedure, so the procedure and key filters are checked on its entries), then only
-/// their rows are read, through `cases_business_key`. In one step, a key that few cases of a
-/// long range match had every case row of the range read to be tested.
+/// The rows of a reason read from `cases` alone (`nothing_pending`, `idle_too_long`). With a
+/// procedure or key filter, in two steps: the page's cases are found in the reason's index
+/// alone (its columns are `since`, key and procedure, so the filters are checked on its
+/// entries), then only their rows are read, through `cases_business_key`; in one step,
+/// PostgreSQL read the row of every case of the range to test a key that few of them match.
+/// Without a filter the range's first `n` entries are the page: one step, one row each.
 fn case_rows(reason: Reason, at: &At, f: &StuckFilter, n: u64) -> SelectStatement {
     let since = match reason {
         Reason::NothingPending => case::Column::IdleSince,
         Reason::IdleTooLong => case::Column::StuckAt,
         _ => unreachable!("{reason:?} is not read from cases alone"),
     };
-    let mut keys = source(reason, at, f, true);
-    keys.column((case::Entity, case::Column::WorkflowId))
-        .column((case::Entity, case::Column::BusinessKey));
-    in_list_order(&mut keys, case_col(since), at.backend);
-    keys.limit(n);
-    let page = Alias::new("page");
-    let mut q = Query::select();
-    q.from_subquery(keys, page.clone()).inner_join(
-        case::Entity,
-        Cond::all()
-            .add(
-                case_col(case::Column::WorkflowId).equals((page.clone(), case::Column::WorkflowId)),
-            )
-            .add(case_col(case::Column::BusinessKey).equals((page, case::Column::BusinessKey))),
-    );
+    let mut q = if f.workflow.is_some() || f.key.is_some() {
+        let mut keys = source(reason, at, f, true);
+        keys.column((case::Entity, case::Column::WorkflowId))
+            .column((case::Entity, case::Column::BusinessKey));
+        in_list_order(&mut keys, case_col(since), at.backend);
+        keys.limit(n);
+        let page = Alias::new("page");
+        let mut q = Query::select();
+        q.from_subquery(keys, page.clone()).inner_join(
+            case::Entity,
+            Cond::all()
+                .add(
+                    case_col(case::Column::WorkflowId)
+                        .equals((page.clone(), case::Column::WorkflowId)),
+                )
+                .add(case_col(case::Column::BusinessKey).equals((page, case::Column::BusinessKey))),
+        );
+        q
+    } else {
+        let mut q = source(reason, at, f, true);
+        q.limit(n);
+        q
+    };
     case_cols(&mut q);
     q.expr(case_col(since));
     if reason == Reason::IdleTooLong {
