@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -211,11 +211,10 @@ impl Store {
 
     /// The active actor holding this token.
     pub async fn authenticate(&self, token: &str) -> Result<Option<ActorInfo>, Error> {
-        Ok(actor::Entity::find()
+        let q = actor::Entity::find()
             .filter(actor::Column::TokenHash.eq(token_hash(token)))
             .filter(actor::Column::RevokedAt.is_null())
-            .one(&self.db)
-            .await?
-            .map(Into::into))
+            .limit(1);
+        Ok(self.read_one::<actor::Model>(&q).await?.map(Into::into))
     }
 }

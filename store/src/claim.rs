@@ -138,7 +138,7 @@ impl Store {
         q: &Queue,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, Error> {
-        #[derive(FromQueryResult)]
+        #[derive(FromQueryResult, serde::Deserialize)]
         struct Next {
             next: Option<i64>,
         }
@@ -148,7 +148,7 @@ impl Store {
             next_claimable_sql(backend, q),
             [millis(now).into()],
         );
-        let next = Next::find_by_statement(stmt).one(&self.db).await?;
+        let next: Option<Next> = self.read_rows(stmt).await?.into_iter().next();
         Ok(next.and_then(|n| n.next).map(crate::clock::from_millis))
     }
 }

@@ -277,6 +277,25 @@ impl Direct {
         })
     }
 
+    /// A connection of one thread for the reads made in place (`read.rs`): it may not write,
+    /// and keeps a small cache (the pages of an index lookup are hot in the OS's cache).
+    pub fn open_reader(path: &Path) -> rusqlite::Result<Direct> {
+        use rusqlite::OpenFlags;
+        let c = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // Never reached in WAL mode with PASSIVE checkpoints; a bound all the same.
+        c.busy_timeout(Duration::from_secs(1))?;
+        c.pragma_update(None, "query_only", "ON")?;
+        c.pragma_update(None, "cache_size", -2048)?;
+        c.set_prepared_statement_cache_capacity(32);
+        Ok(Direct {
+            conn: Mutex::new(c),
+            holders: Mutex::default(),
+        })
+    }
+
     /// Copies committed WAL frames into the database file without waiting for or blocking
     /// the writer (a PASSIVE checkpoint). SQLite starts the WAL over from its beginning at the
     /// first write after a checkpoint that copied all of it and while no reader still reads
@@ -348,7 +367,7 @@ impl Direct {
         Ok(s.raw_execute()? as u64)
     }
 
-    fn rows<M: DeserializeOwned>(&self, stmt: &Statement) -> Result<Vec<M>, DirectErr> {
+    pub(crate) fn rows<M: DeserializeOwned>(&self, stmt: &Statement) -> Result<Vec<M>, DirectErr> {
         let c = self.conn();
         let mut s = c.prepare_cached(&stmt.sql)?;
         bind_all(&mut s, stmt)?;

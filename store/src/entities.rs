@@ -9,6 +9,21 @@ macro_rules! no_relations {
     };
 }
 
+/// A boolean as SQLite stores it (0 or 1), for the rows the store decodes itself
+/// (`conn.rs`); `true`/`false` are read too.
+fn stored_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Int(i64),
+        Bool(bool),
+    }
+    Ok(match serde::Deserialize::deserialize(d)? {
+        Stored::Int(n) => n != 0,
+        Stored::Bool(b) => b,
+    })
+}
+
 pub mod workflow_version {
     use sea_orm::entity::prelude::*;
 
@@ -168,7 +183,7 @@ pub mod timer {
 pub mod task {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "tasks")]
     pub struct Model {
         #[sea_orm(primary_key)]
@@ -214,7 +229,7 @@ pub mod task {
 pub mod actor {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
     #[sea_orm(table_name = "actors")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -225,6 +240,7 @@ pub mod actor {
         /// both backends.
         pub roles: String,
         pub token_hash: String,
+        #[serde(deserialize_with = "super::stored_bool")]
         pub digest: bool,
         pub created_at: i64,
         pub revoked_at: Option<i64>,

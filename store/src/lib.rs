@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod pages;
 mod pg_batch;
 pub mod queries;
+mod read;
 pub mod registry;
 mod schedules;
 pub mod sessions;
@@ -67,6 +68,8 @@ pub struct Store {
     changes: tokio::sync::broadcast::Sender<changes::Change>,
     /// This process's loops, woken when a commit gives them work (`wakes.rs`).
     wakes: Arc<wakes::Wakes>,
+    /// The SQLite file whose short reads run in place (`read.rs`); `None` elsewhere.
+    read_in_place: Option<Arc<Path>>,
 }
 
 /// The pool waits this long for a connection before the request fails (503
@@ -173,6 +176,7 @@ impl Store {
             (Some(_), None) => None,
             (None, _) => Some(pg_batch::spawn(db.clone())),
         };
+        let read_in_place = writer.as_ref().and(file.as_deref()).map(Arc::<Path>::from);
         let store = Store {
             db,
             registry: Registry::default(),
@@ -185,6 +189,7 @@ impl Store {
             }),
             changes: changes::channel(),
             wakes: Arc::default(),
+            read_in_place,
         };
         // Rows written before `cases.stuck_at` existed (see `watch.rs`).
         store.backfill_stuck_at().await.map_err(|e| match e {

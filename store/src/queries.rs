@@ -214,8 +214,7 @@ impl Store {
     }
 
     pub async fn case_row(&self, id: &str) -> Result<case::Model, Error> {
-        case::Entity::find_by_id(id)
-            .one(&self.db)
+        self.read_one(&case::Entity::find_by_id(id))
             .await?
             .ok_or_else(|| Error::not_found("case_not_found", format!("case {id}")))
     }
@@ -232,11 +231,12 @@ impl Store {
         let case = decode(row)?;
         let def = &deployed.def;
         let today = civil_date(now);
-        let tasks = task::Entity::find()
+        let open = task::Entity::find()
             .filter(task::Column::CaseId.eq(&row.id))
             .filter(task::Column::Status.eq(task::Status::Open))
-            .order_by_asc(task::Column::Id)
-            .all(&self.db)
+            .order_by_asc(task::Column::Id);
+        let tasks = self
+            .read_all::<task::Model>(&open)
             .await?
             .into_iter()
             .map(|t| task_view(t, today))
