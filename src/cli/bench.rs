@@ -23,8 +23,8 @@ enum Suite {
     /// `--postgres`); not part of `all`, as filling the database takes minutes.
     Pages,
     /// Whole cases through the HTTP API of a real `jalon serve` process (SQLite, and
-    /// PostgreSQL with `--postgres`): `--cases` cases, `--in-flight` at once; not part of
-    /// `all`.
+    /// PostgreSQL with `--postgres`): `--cases` cases, `--in-flight` at once; with
+    /// `--processes N`, N processes on PostgreSQL; not part of `all`.
     E2e,
     /// `--cases` open cases with an armed timer each under a real `jalon serve` (SQLite, and
     /// PostgreSQL with `--postgres`): start-up, memory, timer lateness while `--rate` timers a
@@ -69,6 +69,10 @@ pub struct BenchArgs {
     /// Cases in flight at once, each on its own connection (`e2e`).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     in_flight: u32,
+    /// `jalon serve` processes sharing the PostgreSQL database of `e2e`, each case's requests
+    /// sent to one of them in turn (above 1: PostgreSQL only, with `--postgres`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    processes: u16,
     /// Timed requests per page (`pages`): this many, or fewer once `--seconds` have passed
     /// (at least five).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -135,6 +139,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             &super::bench_e2e::Options {
                 cases: a.cases.unwrap_or(2_000) as usize,
                 in_flight: a.in_flight as usize,
+                processes: usize::from(a.processes),
             },
         )?;
     }

@@ -5,9 +5,15 @@
 //! notice that the completion sends is delivered (the case's notices, read until one is
 //! `sent`: a delivery does not change the case's version, so there is nothing to wait on).
 //!
-//! The client runs on one thread with one kept-alive connection per case in flight and a
-//! minimal HTTP/1.1 exchange, so that its share of the two cores stays small; both processes'
-//! CPU seconds are printed apart, which says which one was the limit.
+//! The client runs on one thread with one kept-alive connection per case in flight (and per
+//! server) and a minimal HTTP/1.1 exchange, so that its share of the two cores stays small;
+//! the server's and the client's CPU seconds are printed apart, which says which one was the
+//! limit.
+//!
+//! With `--processes N` (PostgreSQL only), N `jalon serve` children share one database: each
+//! case's requests go to one of them, in turn, while its timer is fired by whichever scheduler
+//! claims it and its notice sent by whichever dispatcher does, so that a wait is often answered
+//! by another process's commit. A case is three transitions (start, timer, completion).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -26,9 +32,14 @@ use super::bench_server::Target;
 
 pub struct Options {
     pub cases: usize,
-    /// Cases in flight at once (one connection each).
+    /// Cases in flight at once (one connection each, to each server).
     pub in_flight: usize,
+    /// `jalon serve` processes on the database (more than one: PostgreSQL only).
+    pub processes: usize,
 }
+
+/// Transitions of one case: its start, its timer, its completion.
+const TRANSITIONS_A_CASE: usize = 3;
 
 fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(anyhow::anyhow!("{e}"))
@@ -114,9 +125,21 @@ pub(super) fn write_workflow(
     Ok(workflows)
 }
 
-/// Runs the bench on each target.
+/// Runs the bench on each target; with several processes, on PostgreSQL alone.
 pub fn run(targets: &[Target], o: &Options) -> Result<(), Failure> {
+    let several = o.processes > 1;
+    if several && !targets.iter().any(|t| t.admin_url.is_some()) {
+        return Err(Failure::Usage(
+            "--processes above 1 needs --postgres: several `jalon serve` processes share one \
+             PostgreSQL database, while a SQLite database is served by one process"
+                .into(),
+        ));
+    }
     for t in targets {
+        if several && t.admin_url.is_none() {
+            println!("e2e/{}: skipped (one process only on SQLite)", t.name);
+            continue;
+        }
         one(t, o)?;
     }
     Ok(())
@@ -136,30 +159,70 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
         .map(|(url, _)| url.clone())
         .unwrap_or_else(|| store::sqlite_url(&data));
     let token = rt.block_on(agent_token(&url, &data))?;
-    let mut server = Server::spawn(&workflows, &data, scratch.as_ref().map(|s| s.0.as_str()))?;
-    let measured = rt.block_on(load(server.addr, token, o));
-    let server_cpu = cpu_seconds(server.child.id());
-    server.stop();
+    let mut servers = Vec::with_capacity(o.processes);
+    for k in 0..o.processes.max(1) {
+        // Each process its own data folder (its notices' files); the database is shared.
+        let data = match k {
+            0 => data.clone(),
+            k => dir.path().join(format!("data-{k}")),
+        };
+        let pg = scratch.as_ref().map(|s| s.0.as_str());
+        servers.push(Server::spawn(&workflows, &data, pg)?);
+    }
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let measured = rt.block_on(load(&addrs, token, o));
+    let cpu: Vec<f64> = servers
+        .iter()
+        .map(|s| cpu_seconds(s.child.id()).map_or(f64::NAN, |end| end - s.cpu_at_start))
+        .collect();
+    stop_all(&mut servers);
     if let Some((_, name)) = &scratch {
         rt.block_on(drop_database(t, name))?;
     }
     let m = measured?;
-    let client_cpu = m.client_cpu;
     let secs = m.elapsed.as_secs_f64();
+    let cases = m.latencies.len();
+    let (processes, per_process) = match cpu.len() {
+        1 => (String::new(), String::new()),
+        n => (
+            format!(", {n} processes"),
+            format!(
+                " ({})",
+                cpu.iter()
+                    .map(|c| format!("{c:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ),
+        ),
+    };
     println!(
-        "e2e/{}: {} cases, {} in flight: {:.0} complete cases/s ({:.2} s); start to notice \
-         delivered {}; CPU: server {:.2} s, client {:.2} s; {:.1} requests a case",
+        "e2e/{}: {cases} cases, {} in flight{processes}: {:.0} complete cases/s ({:.2} s), \
+         {:.0} transitions/s; start to notice delivered {}; CPU: server {:.2} s{per_process}, \
+         client {:.2} s; {:.1} requests a case",
         t.name,
-        m.latencies.len(),
         o.in_flight,
-        m.latencies.len() as f64 / secs,
+        cases as f64 / secs,
         secs,
+        (cases * TRANSITIONS_A_CASE) as f64 / secs,
         percentiles(m.latencies),
-        server_cpu.map_or(f64::NAN, |end| end - server.cpu_at_start),
-        client_cpu,
+        cpu.iter().sum::<f64>(),
+        m.client_cpu,
         m.requests as f64 / o.cases.max(1) as f64,
     );
     Ok(())
+}
+
+/// Asks every server to stop, then waits for them all (they shut down side by side).
+fn stop_all(servers: &mut [Server]) {
+    for s in servers.iter() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(s.child.id().to_string())
+            .status();
+    }
+    for s in servers.iter_mut() {
+        let _ = s.child.wait();
+    }
 }
 
 /// A scratch PostgreSQL database (its URL and name) when the target is PostgreSQL.
@@ -301,7 +364,13 @@ struct Measured {
     client_cpu: f64,
 }
 
-async fn load(addr: std::net::SocketAddr, token: String, o: &Options) -> Result<Measured, Failure> {
+/// Runs `o.cases` cases, `o.in_flight` at once; case `i` is sent to server `i` modulo their
+/// number, each slot keeping one connection to each server it has used.
+async fn load(
+    addrs: &[std::net::SocketAddr],
+    token: String,
+    o: &Options,
+) -> Result<Measured, Failure> {
     let next = Arc::new(AtomicUsize::new(0));
     let requests = Arc::new(AtomicUsize::new(0));
     let token = Arc::new(token);
@@ -311,19 +380,26 @@ async fn load(addr: std::net::SocketAddr, token: String, o: &Options) -> Result<
     for _ in 0..o.in_flight.min(o.cases) {
         let (next, requests, token, cases) =
             (next.clone(), requests.clone(), token.clone(), o.cases);
+        let addrs = addrs.to_vec();
         workers.spawn(async move {
-            let mut client = Client::connect(addr, &token).await?;
+            let mut clients: Vec<Option<Client>> = addrs.iter().map(|_| None).collect();
             let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= cases {
                     break;
                 }
+                let k = i % addrs.len();
+                let client = match &mut clients[k] {
+                    Some(c) => c,
+                    none => none.insert(Client::connect(addrs[k], &token).await?),
+                };
                 let t0 = Instant::now();
-                one_case(&mut client, i).await?;
+                one_case(client, i).await?;
                 latencies.push(t0.elapsed());
             }
-            requests.fetch_add(client.requests, Ordering::Relaxed);
+            let sent: usize = clients.iter().flatten().map(|c| c.requests).sum();
+            requests.fetch_add(sent, Ordering::Relaxed);
             Ok::<_, Failure>(latencies)
         });
     }

@@ -1,13 +1,18 @@
 //! The change hub: requests that wait for a case to change (`GET /cases/{id}?after_version=`,
 //! the `/cases/{id}/changes` stream) hear of its new versions here instead of polling.
 //!
-//! Two sources keep it current. This process's transitions are told by the store after their
-//! COMMIT (`store::changes`), so a waiter is answered as soon as what it waits for can be
-//! read. Another process sharing the PostgreSQL database tells nothing here: once a second,
-//! the versions of every case someone waits on are read again, in one query, so a change made
-//! elsewhere answers its waiters within about a second. That query costs nothing while no one
-//! waits, and one statement a second when thousands do; LISTEN/NOTIFY would have put a
-//! statement in every transition's transaction instead.
+//! The store keeps it current (`store::changes`): this process's transitions are told after
+//! their COMMIT, and on PostgreSQL another process's batches of transitions are told by the
+//! notification their transaction sent, so a waiter is answered as soon as what it waits for
+//! can be read, whichever process moved the case. When the store may have missed a
+//! notification (its listening connection was lost) it asks for a re-read: the versions of
+//! every case someone waits on are read again, in one query.
+//!
+//! The same re-read also runs every [`WaitLimits::reread`] (a second by default), kept as the
+//! safety net now that notifications answer: a listening connection that died without a word
+//! (no FIN, no keepalive) tells nothing until sqlx notices, and a second bounds how late a
+//! waiter then hears. It costs nothing while no one waits, and one indexed statement a second
+//! per process when thousands do, so it was not lengthened.
 //!
 //! Waits are bounded in number, per actor and in total ([`WaitLimits`]); each holds a slot
 //! until it is answered or its client goes away.
@@ -29,6 +34,9 @@ pub struct WaitLimits {
     pub per_actor: usize,
     /// The longest `wait` a request may ask for.
     pub longest: Duration,
+    /// How often the versions of the cases waited on are read again, whatever was heard
+    /// (see the module).
+    pub reread: Duration,
 }
 
 impl Default for WaitLimits {
@@ -37,11 +45,13 @@ impl Default for WaitLimits {
             total: 10_000,
             per_actor: 100,
             longest: Duration::from_secs(60),
+            reread: REREAD,
         }
     }
 }
 
-/// How often the versions of the cases waited on are read again (changes by other processes).
+/// How often, by default, the versions of the cases waited on are read again (the safety net
+/// behind notifications; see the module).
 pub const REREAD: Duration = Duration::from_secs(1);
 
 /// The shared hub; cloning shares it.
@@ -76,15 +86,21 @@ pub enum Full {
 
 impl Hub {
     /// A hub fed by `store`'s committed changes; its listening task ends once the hub is
-    /// dropped (within [`REREAD`]).
+    /// dropped (within [`WaitLimits::reread`]).
     pub fn start(store: Store, limits: WaitLimits) -> Hub {
         let changes = store.subscribe_changes();
+        let rereads = store.subscribe_rereads();
         let inner = Arc::new(Inner {
             store,
             limits,
             waits: Mutex::default(),
         });
-        tokio::spawn(listen(Arc::downgrade(&inner), changes));
+        tokio::spawn(listen(
+            Arc::downgrade(&inner),
+            changes,
+            rereads,
+            limits.reread,
+        ));
         Hub(inner)
     }
 
@@ -140,8 +156,8 @@ impl Inner {
         }
     }
 
-    /// Reads again the version of every case waited on (changes by another process, or told
-    /// while this hub lagged behind the store's channel).
+    /// Reads again the version of every case waited on (changes by another process that may
+    /// have gone unheard, or told while this hub lagged behind the store's channel).
     async fn reread(&self) {
         let ids: Vec<Arc<str>> = self.lock().cases.keys().cloned().collect();
         if ids.is_empty() {
@@ -168,8 +184,13 @@ fn raise(known: &watch::Sender<i64>, version: i64) {
     });
 }
 
-async fn listen(hub: Weak<Inner>, mut changes: broadcast::Receiver<Change>) {
-    let mut tick = tokio::time::interval(REREAD);
+async fn listen(
+    hub: Weak<Inner>,
+    mut changes: broadcast::Receiver<Change>,
+    mut rereads: watch::Receiver<u64>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -183,6 +204,11 @@ async fn listen(hub: Weak<Inner>, mut changes: broadcast::Receiver<Change>) {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
+            }
+            Ok(()) = rereads.changed() => {
+                let Some(hub) = hub.upgrade() else { return };
+                tracing::debug!("changes of other processes may have been missed; re-reading");
+                hub.reread().await;
             }
             _ = tick.tick() => {
                 let Some(hub) = hub.upgrade() else { return };
@@ -254,6 +280,7 @@ mod tests {
             total: 3,
             per_actor: 2,
             longest: Duration::from_secs(1),
+            ..WaitLimits::default()
         })
         .await;
         let a1 = hub.open("c1", "alice").unwrap();

@@ -64,8 +64,8 @@ pub struct Store {
     jobs: Option<tokio::sync::mpsc::Sender<batch::Job>>,
     /// What the last write told about the storage (see [`Store::ready`]).
     health: Arc<Health>,
-    /// Case rows this process committed (`changes.rs`).
-    changes: tokio::sync::broadcast::Sender<changes::Change>,
+    /// Case rows committed by this store, and on PostgreSQL by others (`changes.rs`).
+    changes: changes::Told,
     /// This process's loops, woken when a commit gives them work (`wakes.rs`).
     wakes: Arc<wakes::Wakes>,
     /// The SQLite file whose short reads run in place (`read.rs`); `None` elsewhere.
@@ -171,10 +171,12 @@ impl Store {
                 f
             }
         });
+        // On PostgreSQL, listening before any transition commits.
+        let told = changes::Told::start(&db).await?;
         let jobs = match (&writer, &file) {
             (Some(turn), Some(path)) => Some(batch::spawn(path, turn.clone())?),
             (Some(_), None) => None,
-            (None, _) => Some(pg_batch::spawn(db.clone())),
+            (None, _) => Some(pg_batch::spawn(db.clone(), told.origin.clone())),
         };
         let read_in_place = writer.as_ref().and(file.as_deref()).map(Arc::<Path>::from);
         let store = Store {
@@ -187,7 +189,7 @@ impl Store {
                 full: AtomicBool::new(false),
                 folder: folder.map(Path::to_owned),
             }),
-            changes: changes::channel(),
+            changes: told,
             wakes: Arc::default(),
             read_in_place,
         };

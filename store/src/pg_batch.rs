@@ -18,6 +18,10 @@
 //! batch, once this one has committed and let its locks go (a bounded number of times, then
 //! its caller gets the error). Its answer goes out once, from the run that is kept.
 //!
+//! The batch's transaction also tells the other processes on the database which cases its
+//! kept jobs wrote: one `NOTIFY` before the COMMIT (`changes.rs`), which PostgreSQL delivers
+//! only if the COMMIT succeeds. A job rolled back to its savepoint is left out of it.
+//!
 //! A batch holds at most [`MAX_BATCH`] jobs: every job that writes takes a subtransaction id,
 //! and beyond 64 of them in one open transaction PostgreSQL's snapshots of every other session
 //! have to look subtransactions up on disk (`PGPROC_MAX_CACHED_SUBXIDS`).
@@ -32,6 +36,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Transact
 use tokio::sync::{Mutex, mpsc};
 
 use super::batch::{Deliver, Done, Job};
+use super::changes::{self, Change};
 use super::conn::Conn;
 
 /// Jobs at most in one batch (one subtransaction each; see the module).
@@ -49,17 +54,18 @@ struct Pending {
     runs: u32,
 }
 
-/// Starts the lanes; they end when every sender is dropped.
-pub(super) fn spawn(db: DatabaseConnection) -> mpsc::Sender<Job> {
+/// Starts the lanes; they end when every sender is dropped. `origin` opens the batches'
+/// notifications (the store that sends them skips them).
+pub(super) fn spawn(db: DatabaseConnection, origin: Arc<str>) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
     for _ in 0..LANES {
-        tokio::spawn(lane(db.clone(), rx.clone()));
+        tokio::spawn(lane(db.clone(), rx.clone(), origin.clone()));
     }
     tx
 }
 
-async fn lane(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn lane(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>, origin: Arc<str>) {
     let mut again = VecDeque::new();
     loop {
         if again.is_empty() {
@@ -71,7 +77,7 @@ async fn lane(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 runs: 0,
             });
         }
-        again = run_batch(&db, again, &rx).await;
+        again = run_batch(&db, again, &rx, &origin).await;
     }
 }
 
@@ -91,6 +97,7 @@ async fn run_batch(
     db: &DatabaseConnection,
     mut pending: VecDeque<Pending>,
     rx: &Mutex<mpsc::Receiver<Job>>,
+    origin: &str,
 ) -> VecDeque<Pending> {
     let txn = match db.begin().await {
         Ok(txn) => txn,
@@ -106,9 +113,11 @@ async fn run_batch(
     let mut delivers: Vec<Deliver> = Vec::new();
     let mut again = VecDeque::new();
     let mut mark = Savepoint::None;
+    let mut written: Vec<Change> = Vec::new();
     while let Some(p) = next(&mut pending, rx, kept.len() + again.len()) {
         // The job's future is made before the savepoint: a future does nothing until polled.
-        match run(&txn, &mut mark, (p.job)(Conn::Transaction(&txn))).await {
+        let job = (p.job)(Conn::Transaction(&txn));
+        match run(&txn, &mut mark, job, &mut written).await {
             Ran::Settled(deliver) => {
                 delivers.push(deliver);
                 kept.push(p);
@@ -135,6 +144,15 @@ async fn run_batch(
         }
     }
     metrics::histogram!("jalon_pg_batch_size").record(delivers.len() as f64);
+    let notify = changes::notify_statement(&changes::payloads(origin, &written));
+    if !notify.is_empty()
+        && let Err(e) = txn.execute_unprepared(&notify).await
+    {
+        // The transaction is aborted: its COMMIT would roll back without an error.
+        txn.rollback().await.ok();
+        fail(delivers, format!("cannot notify the batch's changes: {e}"));
+        return again;
+    }
     match txn.commit().await {
         Ok(()) => {
             for d in delivers {
@@ -195,8 +213,13 @@ enum Savepoint {
 
 /// Runs one job's future in a savepoint of its own and keeps its writes or rolls back to it.
 /// A kept job's savepoint is released as the next one opens, in the same round trip, and the
-/// last one by the COMMIT.
-async fn run(txn: &DatabaseTransaction, mark: &mut Savepoint, job: BoxFuture<'_, Done>) -> Ran {
+/// last one by the COMMIT. The case rows a kept job wrote are added to `written`.
+async fn run(
+    txn: &DatabaseTransaction,
+    mark: &mut Savepoint,
+    job: BoxFuture<'_, Done>,
+    written: &mut Vec<Change>,
+) -> Ran {
     let unsent = || Box::new(|_| {}) as Deliver;
     let open = match *mark {
         Savepoint::None => Some("SAVEPOINT job"),
@@ -209,7 +232,7 @@ async fn run(txn: &DatabaseTransaction, mark: &mut Savepoint, job: BoxFuture<'_,
         return Ran::Lost(format!("cannot open a savepoint: {e}"), unsent());
     }
     *mark = Savepoint::Empty;
-    let done = AssertUnwindSafe(job).catch_unwind().await;
+    let (done, noted) = changes::noting(AssertUnwindSafe(job).catch_unwind()).await;
     let Done {
         keep,
         transient,
@@ -225,6 +248,7 @@ async fn run(txn: &DatabaseTransaction, mark: &mut Savepoint, job: BoxFuture<'_,
     });
     if keep {
         *mark = Savepoint::Holding;
+        written.extend(noted);
     } else if let Err(e) = txn.execute_unprepared("ROLLBACK TO SAVEPOINT job").await {
         return Ran::Lost(format!("cannot roll back to a savepoint: {e}"), deliver);
     }
@@ -252,6 +276,7 @@ mod tests {
 
     use chrono::{TimeZone, Utc};
     use futures_util::future::BoxFuture;
+    use sea_orm::sqlx::postgres::PgListener;
     use sea_orm::{ConnectionTrait, Database, EntityTrait, Set};
     use serde_json::json;
     use tokio::sync::{Mutex, mpsc, oneshot};
@@ -300,7 +325,8 @@ mod tests {
 
     type Reply = oneshot::Receiver<Result<(), Error>>;
 
-    /// A job that counts its runs, inserts an idempotency row keyed `key`, then ends as told.
+    /// A job that counts its runs, inserts an idempotency row keyed `key` (and notes case
+    /// `key` at version 1, as the Writer notes a case row), then ends as told.
     fn test_job(key: &'static str, then: Then) -> (Pending, Reply, Arc<AtomicUsize>) {
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
@@ -321,6 +347,10 @@ mod tests {
                     created_at: Set(0),
                 };
                 conn.exec(&idempotency::Entity::insert(row)).await?;
+                crate::changes::note(&crate::changes::Change {
+                    case_id: key.into(),
+                    row_version: 1,
+                });
                 match then {
                     Then::Fail => Err(Error::Corrupt("failed on purpose".into())),
                     Then::Panic => panic!("panicked on purpose"),
@@ -369,7 +399,7 @@ mod tests {
             replies.push(reply);
             runs.push(n);
         }
-        let again = run_batch(&store.db, pending, &Mutex::new(rx)).await;
+        let again = run_batch(&store.db, pending, &Mutex::new(rx), "t").await;
         (replies, runs, again)
     }
 
@@ -443,11 +473,52 @@ mod tests {
         ));
         assert_eq!(keys(&store).await, ["a", "c"]);
         let (_tx, rx) = mpsc::channel(1);
-        let again = run_batch(&store.db, again, &Mutex::new(rx)).await;
+        let again = run_batch(&store.db, again, &Mutex::new(rx), "t").await;
         assert!(again.is_empty());
         assert_eq!(outcome(&mut replies[1]), Ok(()));
         assert_eq!(runs[1].load(Ordering::SeqCst), 2);
         assert_eq!(keys(&store).await, ["a", "b", "c"]);
+    }
+
+    /// The batch's transaction notifies the case rows of its kept jobs, once, with its COMMIT;
+    /// a job rolled back to its savepoint (failed, panicked, deadlocked) is not in it, and a
+    /// batch that keeps nothing notifies nothing. Notifications arrive in commit order, so the
+    /// one after the empty batch's is the next batch's.
+    #[tokio::test]
+    async fn a_batch_notifies_what_its_kept_jobs_wrote_and_nothing_else() {
+        let (store, url) = pg_store().await;
+        let mut heard = PgListener::connect(&url).await.unwrap();
+        heard.listen(crate::changes::CHANNEL).await.unwrap();
+        let next = async |heard: &mut PgListener| {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(30), heard.recv());
+            n.await
+                .expect("a notification")
+                .unwrap()
+                .payload()
+                .to_owned()
+        };
+        let (_, _, again) = one_batch(
+            &store,
+            &[
+                ("a", Then::Keep),
+                ("b", Then::Fail),
+                ("c", Then::Deadlocked(1)),
+                ("d", Then::Panic),
+                ("e", Then::Keep),
+            ],
+        )
+        .await;
+        assert_eq!(next(&mut heard).await, "t a:1 e:1");
+        let (mut replies, _, _) = one_batch(&store, &[("f", Then::Fail)]).await;
+        assert!(outcome(&mut replies[0]).is_err());
+        let (_tx, rx) = mpsc::channel(1);
+        assert!(
+            run_batch(&store.db, again, &Mutex::new(rx), "t")
+                .await
+                .is_empty()
+        );
+        assert_eq!(next(&mut heard).await, "t c:1");
+        assert_eq!(keys(&store).await, ["a", "c", "e"]);
     }
 
     /// A job that keeps meeting deadlocks is run a bounded number of times, then its caller
@@ -459,7 +530,7 @@ mod tests {
             one_batch(&store, &[("a", Then::Deadlocked(usize::MAX))]).await;
         while !again.is_empty() {
             let (_tx, rx) = mpsc::channel(1);
-            again = run_batch(&store.db, again, &Mutex::new(rx)).await;
+            again = run_batch(&store.db, again, &Mutex::new(rx), "t").await;
         }
         assert_eq!(runs[0].load(Ordering::SeqCst), RUNS as usize);
         assert!(

@@ -132,7 +132,8 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
             .unwrap_or_else(|| panic!("no {target} line in:\n{}", run.stdout));
         for part in [
             " complete cases/s (",
-            "; start to notice delivered p50 ",
+            " s), ",
+            " transitions/s; start to notice delivered p50 ",
             " ms, p99 ",
             "; CPU: server ",
             " s, client ",
@@ -141,6 +142,57 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
             assert!(line.contains(part), "{part:?} missing from {line}");
         }
     }
+}
+
+/// `jalon bench e2e --processes 2`: two `jalon serve` children on one scratch PostgreSQL
+/// database complete every case and print one line with each child's CPU; SQLite is skipped,
+/// and without `--postgres` the option is refused. The figures are not looked at.
+#[test]
+fn bench_e2e_runs_on_several_processes_on_postgres_only() {
+    let pg = std::env::var("JALON_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let run = jalon(&[
+        "bench",
+        "e2e",
+        "--cases",
+        "20",
+        "--in-flight",
+        "4",
+        "--processes",
+        "2",
+        "--postgres",
+        &pg,
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("e2e/sqlite: skipped (one process only on SQLite)"),
+        "{}",
+        run.stdout
+    );
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("e2e/postgres: 20 cases, 4 in flight, 2 processes: "))
+        .unwrap_or_else(|| panic!("no postgres line in:\n{}", run.stdout));
+    let cpu = line
+        .split_once("; CPU: server ")
+        .and_then(|(_, rest)| rest.split_once(" s ("))
+        .and_then(|(_, rest)| rest.split_once("), client "))
+        .map(|(each, _)| each)
+        .unwrap_or_else(|| panic!("no CPU per process in {line}"));
+    assert_eq!(cpu.split(" + ").count(), 2, "{line}");
+    assert!(line.contains(" transitions/s; "), "{line}");
+
+    let refused = jalon(&["bench", "e2e", "--cases", "5", "--processes", "2"]);
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("--processes above 1 needs --postgres"),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// `jalon bench scale` on a small database, SQLite and a scratch PostgreSQL database: the

@@ -1,7 +1,8 @@
 //! Waiting for a case to change without polling: `GET /cases/{id}?after_version=N&wait=…`
 //! and the `/cases/{id}/changes` event stream, answered by this server's commits (a request,
-//! a timer firing), by another process's commits on the same database (read again each
-//! second), or by the end of the wait; bounded per actor and in total.
+//! a timer firing), by another process's commits on the same database (on PostgreSQL told by
+//! a notification, and read again each second on both backends), or by the end of the wait;
+//! bounded per actor and in total.
 
 use std::time::{Duration, Instant};
 
@@ -178,8 +179,9 @@ async fn a_wait_is_answered_by_a_timer_firing(backend: Backend) {
     );
 }
 
-/// A commit by another process on the same database tells this server nothing: the versions
-/// of the cases waited on are read again each second.
+/// A commit by another process on the same database: on PostgreSQL its notification tells
+/// this server; on both backends the versions of the cases waited on are read again each
+/// second.
 async fn a_wait_is_answered_by_another_process(backend: Backend) {
     let app = spawn_app(backend).await;
     let agent = deployed(&app).await;
@@ -193,30 +195,140 @@ async fn a_wait_is_answered_by_another_process(backend: Backend) {
     let other = store::Store::open(&app.cfg.database_url(), engine::calendar::Calendar::fwb())
         .await
         .unwrap();
+    noted_elsewhere(&other, &app, &id, None).await.unwrap();
+    let r = answered(wait).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["row_version"], 2, "{}", r.body);
+    assert_eq!(r.body["variables"]["note"], "ailleurs", "{}", r.body);
+    other.close().await.unwrap();
+}
+
+/// Sends `noter` to case `id` through `other`, a store standing for another process.
+async fn noted_elsewhere(
+    other: &store::Store,
+    app: &TestApp,
+    id: &str,
+    expected_version: Option<i64>,
+) -> Result<(), store::Error> {
     let by = engine::machine::Actor {
         id: "autre-processus".into(),
         roles: vec!["agent".into()],
     };
     let mut inputs = engine::machine::Inputs::new();
     inputs.insert("note".into(), json!("ailleurs"));
-    other
-        .send_event(
-            store::drive::EventRequest {
-                case_id: &id,
-                event: "noter",
-                by: &by,
-                inputs,
-                reason: None,
-                expected_version: None,
-            },
-            app.clock_now(),
+    let req = store::drive::EventRequest {
+        case_id: id,
+        event: "noter",
+        by: &by,
+        inputs,
+        reason: None,
+        expected_version,
+    };
+    other.send_event(req, app.clock_now()).await.map(|_| ())
+}
+
+/// A PostgreSQL server whose periodic re-read is an hour away, so that only a notification
+/// (or a re-read asked for after a lost connection) can tell it of another process's commit.
+async fn spawn_deaf_to_polling() -> TestApp {
+    let first = spawn_app(Backend::Postgres).await;
+    let (mut cfg, clock, data) = (first.cfg.clone(), first.clock.clone(), first.data());
+    drop(first);
+    cfg.waits = WaitLimits {
+        reread: Duration::from_secs(3600),
+        ..WaitLimits::default()
+    };
+    spawn_with(cfg, data, clock).await
+}
+
+/// The next change the store tells, within [`GENEROUS`].
+async fn next_told(
+    told: &mut tokio::sync::broadcast::Receiver<store::changes::Change>,
+) -> (String, i64) {
+    let c = tokio::time::timeout(GENEROUS, told.recv())
+        .await
+        .expect("a change was told")
+        .unwrap();
+    (c.case_id.to_string(), c.row_version)
+}
+
+/// On PostgreSQL, another process's commit is told by the notification its transaction sent:
+/// with the periodic re-read an hour away, a wait is answered when another store moves the
+/// case (a wait of 60 s cannot end by itself within [`GENEROUS`]), and the store's broadcast
+/// tells the other store's version. An event the other store refuses tells nothing: the next
+/// change told is the one after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_commit_is_heard_from_its_notification() {
+    let app = spawn_deaf_to_polling().await;
+    let agent = deployed(&app).await;
+    let id = started(&app, &agent, "a").await;
+    let wait = get_later(
+        &app,
+        &agent,
+        format!("/api/v1/cases/{id}?after_version=1&wait=60s"),
+    );
+    until_waits(&app, 1).await;
+    let mut told = app.app.state.store.subscribe_changes();
+    let other = store::Store::open(&app.cfg.database_url(), engine::calendar::Calendar::fwb())
+        .await
+        .unwrap();
+    noted_elsewhere(&other, &app, &id, None).await.unwrap();
+    let r = answered(wait).await;
+    assert_eq!(
+        (r.status, &r.body["row_version"]),
+        (200, &json!(2)),
+        "{}",
+        r.body
+    );
+    assert_eq!(next_told(&mut told).await, (id.clone(), 2));
+    let stale = noted_elsewhere(&other, &app, &id, Some(1)).await;
+    assert_eq!(stale.unwrap_err().code(), "stale_version");
+    noted_elsewhere(&other, &app, &id, Some(2)).await.unwrap();
+    assert_eq!(next_told(&mut told).await, (id.clone(), 3));
+    other.close().await.unwrap();
+}
+
+/// When the connection a server listens on is cut, it listens again and reads what it waits
+/// on, so a change made meanwhile by another process still answers its waiter (the periodic
+/// re-read being an hour away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listening_connection_is_replaced_and_the_waits_read_again() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_deaf_to_polling().await;
+    let agent = deployed(&app).await;
+    let id = started(&app, &agent, "a").await;
+    let wait = get_later(
+        &app,
+        &agent,
+        format!("/api/v1/cases/{id}?after_version=1&wait=60s"),
+    );
+    until_waits(&app, 1).await;
+    // Every listening session of the database (the server's), before the other store listens.
+    let cut = app
+        .app
+        .state
+        .store
+        .db()
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
         )
         .await
         .unwrap();
+    assert!(
+        cut.rows_affected() >= 1,
+        "the server's listening session was cut"
+    );
+    let other = store::Store::open(&app.cfg.database_url(), engine::calendar::Calendar::fwb())
+        .await
+        .unwrap();
+    noted_elsewhere(&other, &app, &id, None).await.unwrap();
     let r = answered(wait).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["row_version"], 2, "{}", r.body);
-    assert_eq!(r.body["variables"]["note"], "ailleurs", "{}", r.body);
+    assert_eq!(
+        (r.status, &r.body["row_version"]),
+        (200, &json!(2)),
+        "{}",
+        r.body
+    );
     other.close().await.unwrap();
 }
 
