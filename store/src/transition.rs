@@ -19,7 +19,6 @@ use super::notice_facts::{CaseFacts, DeadlineFacts, NoticeFacts, StateFacts, Wor
 use super::registry::Deployed;
 use super::verify::{Hashed, row_hash};
 use super::wakes::Due;
-use super::wakes::Due;
 use super::watch::{Watch, watch};
 use crate::clock::millis;
 
