@@ -361,7 +361,8 @@ pub async fn changes(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }
 
-/// List cases.
+/// List cases, the last changed first (`updated_at` descending, then `id` descending: a
+/// page is a range of an index, however many cases there are).
 #[utoipa::path(get, path = "/cases", tag = "cases", params(ListQuery),
     responses((status = 200, body = Vec<CaseSummary>)))]
 pub async fn list(
