@@ -348,8 +348,12 @@ impl Size {
     }
 }
 
+/// The database's size, once what was written before is on disk: read before the window, so
+/// that the fill's pages are not flushed during it (a PostgreSQL checkpoint, SQLite's WAL
+/// copied into the file), as on a server that has been running.
 async fn size(db: &DatabaseConnection, data: &Path) -> Result<Size, Failure> {
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared("CHECKPOINT").await.map_err(run_err)?;
         let row = db
             .query_one_raw(Statement::from_string(
                 sea_orm::DbBackend::Postgres,
