@@ -501,6 +501,7 @@ async fn reads(
     let paths = [
         "/api/v1/operator/stuck/summary".to_owned(),
         "/api/v1/operator/stuck?limit=50".to_owned(),
+        "/api/v1/tasks?limit=50".to_owned(),
         "/api/v1/tasks".to_owned(),
         format!("/api/v1/cases?workflow={WORKFLOW_ID}&status=open&limit=50"),
         "/api/v1/cases?state=a_traiter&limit=50".to_owned(),

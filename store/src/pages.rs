@@ -1,6 +1,7 @@
 //! Reads the web pages need and the API does not: a page of an actor's open tasks with their
 //! case's key and workflow, the names of actors seen in a history, and a case's children.
-//! Each keeps the API's rules (the same task filter as [`Store::tasks_for_roles`]).
+//! Each keeps the API's rules (the API's `GET /tasks` reads its tasks through
+//! [`Store::task_page`] too).
 
 use std::collections::HashMap;
 
@@ -35,7 +36,7 @@ pub struct TaskRow {
 }
 
 impl Store {
-    /// Open tasks for any of these roles (the rule of [`Store::tasks_for_roles`]), earliest
+    /// Open tasks for any of these roles ("Mes tâches" and the API's `GET /tasks`), earliest
     /// due first and undated last (ties by id), one page of them, and how many match in all.
     ///
     /// The order is read as two ordered ranges of the `tasks_open_by_due` index instead of one

@@ -329,24 +329,6 @@ impl Store {
             .collect())
     }
 
-    /// Open tasks for any of these roles, earliest due first.
-    pub async fn tasks_for_roles(
-        &self,
-        roles: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<TaskView>, Error> {
-        let today = civil_date(now);
-        let rows = task::Entity::find()
-            .filter(task::Column::Status.eq(task::Status::Open))
-            .filter(task::Column::Role.is_in(roles.iter().cloned()))
-            .order_by_asc(task::Column::DueDate)
-            .order_by_asc(task::Column::Id)
-            .limit(1000)
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|t| task_view(t, today)).collect())
-    }
-
     /// Counts for `/metrics`: open cases, armed timers, pending and dead notices.
     pub async fn depths(&self) -> Result<[(&'static str, u64); 4], Error> {
         Ok([

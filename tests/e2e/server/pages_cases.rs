@@ -625,7 +625,7 @@ async fn task_pages_keep_one_order(backend: Backend) {
     let mut made = Vec::new();
     for i in 0..60usize {
         let due = dates[(i * 7) % dates.len()].map(str::to_owned);
-        let role = ["ordre-un", "ordre-deux", "ordre-absent"][i % 3].to_owned();
+        let role = ["ordre_un", "ordre_deux", "ordre_absent"][i % 3].to_owned();
         let status = if i % 11 == 4 {
             task::Status::Closed
         } else {
@@ -652,7 +652,7 @@ async fn task_pages_keep_one_order(backend: Backend) {
         .unwrap();
         made.push(row);
     }
-    let roles = vec!["ordre-un".to_owned(), "ordre-deux".to_owned()];
+    let roles = vec!["ordre_un".to_owned(), "ordre_deux".to_owned()];
     let now = app.clock_now();
     let today = engine::machine::civil::civil_date(now);
     let today_s = today.to_string();
@@ -762,6 +762,49 @@ async fn task_pages_keep_one_order(backend: Backend) {
             }
         }
     }
+
+    // The API's `GET /tasks` reads the same order, undated last on both backends (it once
+    // sorted by `due_date` alone: undated first on SQLite, last on PostgreSQL).
+    let reader = app
+        .actor("Lecteur Ordre", &["ordre_un", "ordre_deux"])
+        .await;
+    let mut all: Vec<&task::Model> = made
+        .iter()
+        .filter(|t| t.status == task::Status::Open && roles.contains(&t.role))
+        .collect();
+    all.sort_by(|x, y| {
+        (x.due_date.is_none(), &x.due_date, x.id).cmp(&(y.due_date.is_none(), &y.due_date, y.id))
+    });
+    let all: Vec<&str> = all.iter().map(|t| t.task_id.as_str()).collect();
+    let whole = app.get(&reader, "/api/v1/tasks").await;
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["task_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&whole.body), all);
+    for (limit, offset) in [(1, 0), (7, 0), (7, 7), (7, 35), (25, 20), (5, 1000)] {
+        let r = app
+            .get(
+                &reader,
+                &format!("/api/v1/tasks?limit={limit}&offset={offset}"),
+            )
+            .await;
+        let from = offset.min(all.len());
+        let to = (from + limit).min(all.len());
+        assert_eq!(
+            ids(&r.body),
+            all[from..to],
+            "limit {limit}, offset {offset}"
+        );
+    }
+    let r = app.get(&reader, "/api/v1/tasks?limit=0").await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (422, Some("invalid_query"))
+    );
 }
 
 on_both_backends!(
