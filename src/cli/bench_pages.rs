@@ -312,11 +312,10 @@ async fn one(t: &Target, workflows: &Path, o: &Options) -> Result<(), Failure> {
         limit: 1000,
         ..Default::default()
     };
-    let (rows, _) = store
-        .task_page(&roles, &all_tasks, now)
+    let tasks = store
+        .open_tasks(&roles, &all_tasks, now)
         .await
         .map_err(run_err)?;
-    let tasks: Vec<_> = rows.into_iter().map(|r| r.task).collect();
     let tasks_ms = started.elapsed().as_secs_f64() * 1e3;
     // The operators' first page: the counts per reason, then 50 rows (as `/operateur`).
     let grace = chrono::Duration::minutes(5);
@@ -359,7 +358,7 @@ async fn one(t: &Target, workflows: &Path, o: &Options) -> Result<(), Failure> {
         .await
         .map_err(run_err)?;
     println!(
-        "pages/{}: {open} cases open, {open_tasks} tasks open (all the clerk's); store.task_page {tasks_ms:.1} ms ({} tasks, a page of 1000); store.stuck_page {first_ms:.1} ms first, {stuck_ms:.2} ms median of 20 (counts and 50 of {} rows: {})",
+        "pages/{}: {open} cases open, {open_tasks} tasks open (all the clerk's); store.open_tasks {tasks_ms:.1} ms ({} tasks, a page of 1000); store.stuck_page {first_ms:.1} ms first, {stuck_ms:.2} ms median of 20 (counts and 50 of {} rows: {})",
         t.name,
         tasks.len(),
         stuck.counts.total,

@@ -38,11 +38,9 @@ pub async fn mine(
         offset,
         ..Default::default()
     };
-    let (rows, _) = state
+    let tasks = state
         .store
-        .task_page(&who.0.roles, &f, state.clock.now())
+        .open_tasks(&who.0.roles, &f, state.clock.now())
         .await?;
-    Ok(Json(super::views::all(
-        rows.into_iter().map(|r| r.task).collect(),
-    )))
+    Ok(Json(super::views::all(tasks)))
 }
