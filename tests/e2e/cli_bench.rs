@@ -2,6 +2,7 @@
 //! each. Speed itself is the benchmark's business, never asserted here; that every figure is
 //! measured, and summarised from the runs' own values, is.
 
+use crate::server::harness::pg_admin_url;
 use crate::support::jalon;
 
 /// The rate at the start of `line` after `prefix` ("server/sqlite:    10412 timers fired/s").
@@ -111,8 +112,7 @@ fn bench_pages_times_every_page() {
 /// the rate, the percentiles and both processes' CPU. The figures are not looked at.
 #[test]
 fn bench_e2e_runs_whole_cases_through_a_real_server() {
-    let pg = std::env::var("JALON_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let pg = pg_admin_url();
     let run = jalon(&[
         "bench",
         "e2e",
@@ -149,8 +149,7 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
 /// and without `--postgres` the option is refused. The figures are not looked at.
 #[test]
 fn bench_e2e_runs_on_several_processes_on_postgres_only() {
-    let pg = std::env::var("JALON_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let pg = pg_admin_url();
     let run = jalon(&[
         "bench",
         "e2e",
@@ -200,8 +199,7 @@ fn bench_e2e_runs_on_several_processes_on_postgres_only() {
 /// closed, and each figure is printed. The figures are not looked at.
 #[test]
 fn bench_scale_prints_each_figure() {
-    let pg = std::env::var("JALON_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let pg = pg_admin_url();
     let run = jalon(&[
         "bench",
         "scale",

@@ -19,7 +19,7 @@ pub enum Backend {
 }
 
 /// The PostgreSQL server the tests use (`scripts/test` makes sure one runs).
-fn pg_admin_url() -> String {
+pub(crate) fn pg_admin_url() -> String {
     std::env::var("JALON_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
