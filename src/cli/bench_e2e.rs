@@ -171,9 +171,9 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
     }
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
     let measured = rt.block_on(load(&addrs, token, o));
-    let cpu: Vec<f64> = servers
+    let cpu: Vec<Cpu> = servers
         .iter()
-        .map(|s| cpu_seconds(s.child.id()).map_or(f64::NAN, |end| end - s.cpu_at_start))
+        .map(|s| cpu_of(s.child.id()).map_or(Cpu::UNKNOWN, |end| end - s.cpu_at_start))
         .collect();
     stop_all(&mut servers);
     if let Some((_, name)) = &scratch {
@@ -189,7 +189,7 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
             format!(
                 " ({})",
                 cpu.iter()
-                    .map(|c| format!("{c:.2}"))
+                    .map(|c| format!("{:.2}", c.total()))
                     .collect::<Vec<_>>()
                     .join(" + ")
             ),
@@ -197,15 +197,17 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
     };
     println!(
         "e2e/{}: {cases} cases, {} in flight{processes}: {:.0} complete cases/s ({:.2} s), \
-         {:.0} transitions/s; start to notice delivered {}; CPU: server {:.2} s{per_process}, \
-         client {:.2} s; {:.1} requests a case",
+         {:.0} transitions/s; start to notice delivered {}; CPU: server {:.2} s{per_process} \
+         (user {:.2} s, kernel {:.2} s), client {:.2} s; {:.1} requests a case",
         t.name,
         o.in_flight,
         cases as f64 / secs,
         secs,
         (cases * TRANSITIONS_A_CASE) as f64 / secs,
         percentiles(m.latencies),
-        cpu.iter().sum::<f64>(),
+        cpu.iter().map(Cpu::total).sum::<f64>(),
+        cpu.iter().map(|c| c.user).sum::<f64>(),
+        cpu.iter().map(|c| c.kernel).sum::<f64>(),
         m.client_cpu,
         m.requests as f64 / o.cases.max(1) as f64,
     );
@@ -282,7 +284,7 @@ pub(super) struct Server {
     pub(super) child: Child,
     pub(super) addr: std::net::SocketAddr,
     /// Its CPU seconds once listening (start-up and deployment are not the load's).
-    cpu_at_start: f64,
+    cpu_at_start: Cpu,
 }
 
 impl Server {
@@ -320,7 +322,7 @@ impl Server {
             let _ = child.wait();
             return Err(run_err(format!("`jalon serve` did not start: {line:?}")));
         };
-        let cpu_at_start = cpu_seconds(child.id()).unwrap_or(0.0);
+        let cpu_at_start = cpu_of(child.id()).unwrap_or_default();
         Ok(Server {
             child,
             addr,
@@ -349,12 +351,48 @@ impl Drop for Server {
 /// User and system CPU seconds of a process, all its threads (Linux `/proc/<pid>/stat`, in
 /// the kernel's 100 Hz ticks).
 pub(super) fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_of(pid).map(|c| c.total())
+}
+
+/// CPU seconds of a process in its own code and in the kernel's on its behalf (system calls:
+/// sockets, files): apart, since the kernel's share depends on the machine's file system.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cpu {
+    user: f64,
+    kernel: f64,
+}
+
+impl Cpu {
+    const UNKNOWN: Cpu = Cpu {
+        user: f64::NAN,
+        kernel: f64::NAN,
+    };
+
+    fn total(&self) -> f64 {
+        self.user + self.kernel
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, o: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - o.user,
+            kernel: self.kernel - o.kernel,
+        }
+    }
+}
+
+fn cpu_of(pid: u32) -> Option<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces: the fields start after its closing parenthesis.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some(Cpu {
+        user: ticks(11)? / 100.0,
+        kernel: ticks(12)? / 100.0,
+    })
 }
 
 struct Measured {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -211,10 +211,16 @@ impl Store {
 
     /// The active actor holding this token.
     pub async fn authenticate(&self, token: &str) -> Result<Option<ActorInfo>, Error> {
-        let q = actor::Entity::find()
-            .filter(actor::Column::TokenHash.eq(token_hash(token)))
-            .filter(actor::Column::RevokedAt.is_null())
-            .limit(1);
+        let q = by_token(token);
         Ok(self.read_one::<actor::Model>(&q).await?.map(Into::into))
     }
+}
+
+/// The active actor holding `token`: one row at most (`actors_token` is unique). No `LIMIT`:
+/// SQLite prepares a statement with a bound `LIMIT` again at every run, and this one runs for
+/// every request.
+pub(crate) fn by_token(token: &str) -> sea_orm::Select<actor::Entity> {
+    actor::Entity::find()
+        .filter(actor::Column::TokenHash.eq(token_hash(token)))
+        .filter(actor::Column::RevokedAt.is_null())
 }

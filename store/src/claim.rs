@@ -30,7 +30,9 @@ pub(super) const OUTBOX: Queue = Queue {
     status: outbox::Status::Pending.as_str(),
 };
 
-fn claim_sql(backend: DbBackend, q: &Queue) -> String {
+/// On SQLite the limit is written into the text: a `LIMIT` bound as a parameter makes SQLite
+/// prepare the statement again at every run (it plans with the bound value).
+fn claim_sql(backend: DbBackend, q: &Queue, limit: u64) -> String {
     let Queue { table, due, status } = q;
     match backend {
         DbBackend::Postgres => format!(
@@ -42,9 +44,9 @@ fn claim_sql(backend: DbBackend, q: &Queue) -> String {
         ),
         // `?N` binds by number: SQLite would number `$N` names by first appearance.
         _ => format!(
-            "UPDATE {table} SET lease_owner = ?3, lease_until = ?4 WHERE id IN \
+            "UPDATE {table} SET lease_owner = ?2, lease_until = ?3 WHERE id IN \
              (SELECT id FROM {table} WHERE status = '{status}' AND {due} <= ?1 \
-             AND (lease_until IS NULL OR lease_until < ?1) ORDER BY {due}, id LIMIT ?2) \
+             AND (lease_until IS NULL OR lease_until < ?1) ORDER BY {due}, id LIMIT {limit}) \
              RETURNING *"
         ),
     }
@@ -77,13 +79,15 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<M>, Error> {
         let backend = self.backend();
-        let values: Vec<Value> = vec![
+        let mut values: Vec<Value> = vec![
             millis(now).into(),
-            (limit as i64).into(),
             owner.to_owned().into(),
             millis(now + lease).into(),
         ];
-        let stmt = Statement::from_sql_and_values(backend, claim_sql(backend, q), values);
+        if backend == DbBackend::Postgres {
+            values.insert(1, (limit as i64).into());
+        }
+        let stmt = Statement::from_sql_and_values(backend, claim_sql(backend, q, limit), values);
         self.write_statement(move |c| {
             let stmt = stmt.clone();
             Box::pin(async move { c.query(stmt).await })
@@ -202,5 +206,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A claim runs in every pass of both loops: SQLite must keep it prepared. A `LIMIT`
+    /// bound as a parameter would have it prepared again at every run (shown first, so that
+    /// the test can tell).
+    #[tokio::test]
+    async fn a_claim_stays_prepared_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::ensure_dir(dir.path()).unwrap();
+        let store = Store::open(
+            &crate::sqlite_url(dir.path()),
+            engine::calendar::Calendar::fwb(),
+        )
+        .await
+        .unwrap();
+        let direct = crate::conn::Direct::open(store.read_in_place.as_deref().unwrap()).unwrap();
+        let run = |sql: &str, values: Vec<Value>| {
+            let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+            let _: Vec<serde_json::Value> = direct.rows(&stmt).ok().expect("runs");
+        };
+        let bound = "SELECT id FROM timers WHERE status = 'armed' ORDER BY fire_at LIMIT ?1";
+        for n in 1..=3i64 {
+            run(bound, vec![n.into()]);
+        }
+        assert!(
+            direct.reprepared(bound) > 0,
+            "a bound LIMIT is planned again"
+        );
+        for q in [&TIMERS, &OUTBOX] {
+            let sql = claim_sql(DbBackend::Sqlite, q, 32);
+            for _ in 0..3 {
+                run(&sql, vec![0i64.into(), "p".into(), 1i64.into()]);
+            }
+            assert_eq!(direct.reprepared(&sql), 0, "{sql}");
+        }
+        drop(store);
     }
 }

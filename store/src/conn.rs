@@ -367,6 +367,15 @@ impl Direct {
         Ok(s.raw_execute()? as u64)
     }
 
+    /// How many times SQLite prepared `sql` again since this connection first prepared it
+    /// (a statement whose plan depends on a bound value is prepared again at every run).
+    #[cfg(test)]
+    pub(crate) fn reprepared(&self, sql: &str) -> i32 {
+        let c = self.conn();
+        let s = c.prepare_cached(sql).expect("a statement run before");
+        s.get_status(rusqlite::StatementStatus::RePrepare)
+    }
+
     pub(crate) fn rows<M: DeserializeOwned>(&self, stmt: &Statement) -> Result<Vec<M>, DirectErr> {
         let c = self.conn();
         let mut s = c.prepare_cached(&stmt.sql)?;

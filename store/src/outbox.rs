@@ -39,7 +39,54 @@ pub struct NoticeView {
     pub retry_reason: Option<String>,
 }
 
-fn view(n: outbox::Model) -> NoticeView {
+/// The columns of a notice that its view shows: not the message's bytes nor its context, which
+/// a list would read and drop (the bytes have their own endpoint).
+#[derive(Debug, sea_orm::FromQueryResult, serde::Deserialize)]
+struct NoticeRow {
+    id: i64,
+    case_id: Option<String>,
+    template: String,
+    recipient_name: Option<String>,
+    recipient_email: Option<String>,
+    status: outbox::Status,
+    attempts: i32,
+    next_attempt_at: i64,
+    created_at: i64,
+    sent_at: Option<i64>,
+    message_id: Option<String>,
+    response: Option<String>,
+    last_error: Option<String>,
+    eml_hash: Option<String>,
+    retried_by: Option<String>,
+    retried_at: Option<i64>,
+    retry_reason: Option<String>,
+}
+
+/// Notices, as the rows their views read.
+fn notice_rows() -> sea_orm::Select<outbox::Entity> {
+    use outbox::Column as C;
+    outbox::Entity::find().select_only().columns([
+        C::Id,
+        C::CaseId,
+        C::Template,
+        C::RecipientName,
+        C::RecipientEmail,
+        C::Status,
+        C::Attempts,
+        C::NextAttemptAt,
+        C::CreatedAt,
+        C::SentAt,
+        C::MessageId,
+        C::Response,
+        C::LastError,
+        C::EmlHash,
+        C::RetriedBy,
+        C::RetriedAt,
+        C::RetryReason,
+    ])
+}
+
+fn view(n: NoticeRow) -> NoticeView {
     NoticeView {
         next_attempt_at: (n.status == outbox::Status::Pending)
             .then(|| from_millis(n.next_attempt_at)),
@@ -177,11 +224,13 @@ impl Store {
             .column(history::Column::Id)
             .filter(history::Column::CaseId.eq(case_id))
             .into_query();
-        Ok(outbox::Entity::find()
+        let q = notice_rows()
             .filter(outbox::Column::HistoryId.in_subquery(transitions))
             .filter(outbox::Column::CaseId.eq(case_id))
-            .order_by_asc(outbox::Column::Id)
-            .all(&self.db)
+            .order_by_asc(outbox::Column::Id);
+        // An indexed read of one case's notices: in place on a SQLite file.
+        Ok(self
+            .read_all::<NoticeRow>(&q)
             .await?
             .into_iter()
             .map(view)
@@ -209,11 +258,12 @@ impl Store {
         status: Option<outbox::Status>,
         limit: u64,
     ) -> Result<Vec<NoticeView>, Error> {
-        let mut q = outbox::Entity::find().order_by_desc(outbox::Column::Id);
+        let mut q = notice_rows().order_by_desc(outbox::Column::Id);
         if let Some(s) = status {
             q = q.filter(outbox::Column::Status.eq(s));
         }
         Ok(q.limit(limit)
+            .into_model::<NoticeRow>()
             .all(&self.db)
             .await?
             .into_iter()
@@ -222,7 +272,9 @@ impl Store {
     }
 
     pub async fn notice(&self, id: i64) -> Result<NoticeView, Error> {
-        outbox::Entity::find_by_id(id)
+        notice_rows()
+            .filter(outbox::Column::Id.eq(id))
+            .into_model::<NoticeRow>()
             .one(&self.db)
             .await?
             .map(view)

@@ -119,5 +119,11 @@ mod tests {
                 .unwrap();
             assert_eq!(again.map(|a| a.id), Some(a.id));
         }
+        // Every request authenticates: its statement stays prepared on this thread.
+        let sql = crate::actors::by_token("x")
+            .build(sea_orm::DbBackend::Sqlite)
+            .sql;
+        let path = store.read_in_place.as_deref().unwrap();
+        assert_eq!(reader(path).unwrap().reprepared(&sql), 0, "{sql}");
     }
 }
