@@ -2,8 +2,8 @@
 //! `jalon serve` process on loopback, as a client meets it. Per case: start it (its deadline
 //! is already due, so the server's scheduler fires it at once), wait for its task without
 //! polling (`GET /cases/{id}?after_version=&wait=`), complete the task, then wait until the
-//! notice that the completion sends is delivered (the case's notices, read until one is
-//! `sent`: a delivery does not change the case's version, so there is nothing to wait on).
+//! notice that the completion sends is delivered (`GET /cases/{id}/notices?wait=`, answered
+//! once none is pending).
 //!
 //! The client runs on one thread with one kept-alive connection per case in flight (and per
 //! server) and a minimal HTTP/1.1 exchange, so that its share of the two cores stays small;
@@ -484,8 +484,8 @@ async fn one_case(c: &mut Client, i: usize) -> Result<(), Failure> {
     let _: CaseReply = c
         .call("POST", &path, Some(r#"{"event":"traiter"}"#), 200)
         .await?;
-    let path = format!("/api/v1/cases/{id}/notices");
-    let mut pause = Duration::from_millis(1);
+    // Waits until no notice of the case is pending (answered by the delivery's record).
+    let path = format!("/api/v1/cases/{id}/notices?wait=30s");
     loop {
         let notices: Vec<NoticeReply> = c.call("GET", &path, None, 200).await?;
         if notices.iter().any(|n| n.status == "sent") {
@@ -494,8 +494,6 @@ async fn one_case(c: &mut Client, i: usize) -> Result<(), Failure> {
         if notices.iter().any(|n| n.status == "dead") {
             return Err(run_err(format!("the notice of case {id} is dead")));
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use store::Store;
-use store::changes::Change;
+use store::changes::{Change, Changed};
 use tokio::sync::{broadcast, watch};
 
 /// How many waits may be open at once, and for how long one may wait.
@@ -71,9 +71,11 @@ struct Waits {
     total: usize,
 }
 
-/// A case someone waits on: the highest version known, and how many wait.
+/// A case someone waits on: the highest version known, a count of the changes of its
+/// notices' delivery heard, and how many wait.
 struct Watched {
     version: watch::Sender<i64>,
+    notices: watch::Sender<u64>,
     waits: usize,
 }
 
@@ -131,15 +133,18 @@ impl Hub {
         let case_id: Arc<str> = case_id.into();
         let watched = w.cases.entry(case_id.clone()).or_insert_with(|| Watched {
             version: watch::channel(0).0,
+            notices: watch::channel(0).0,
             waits: 0,
         });
         watched.waits += 1;
         let version = watched.version.subscribe();
+        let notices = watched.notices.subscribe();
         Ok(Wait {
             hub: self.0.clone(),
             case_id,
             actor: actor.to_owned(),
             version,
+            notices,
         })
     }
 }
@@ -156,12 +161,23 @@ impl Inner {
         }
     }
 
+    /// The delivery of one of the case's notices was recorded; its waiters read them again.
+    fn notices_changed(&self, case_id: &str) {
+        if let Some(w) = self.lock().cases.get(case_id) {
+            w.notices.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
     /// Reads again the version of every case waited on (changes by another process that may
-    /// have gone unheard, or told while this hub lagged behind the store's channel).
+    /// have gone unheard, or told while this hub lagged behind the store's channel); those
+    /// waiting on notices read them again.
     async fn reread(&self) {
         let ids: Vec<Arc<str>> = self.lock().cases.keys().cloned().collect();
         if ids.is_empty() {
             return;
+        }
+        for id in &ids {
+            self.notices_changed(id);
         }
         match self.store.case_versions(&ids).await {
             Ok(rows) => {
@@ -197,7 +213,12 @@ async fn listen(
             got = changes.recv() => {
                 let Some(hub) = hub.upgrade() else { return };
                 match got {
-                    Ok(c) => hub.seen(&c.case_id, c.row_version),
+                    Ok(Change { case_id, what: Changed::Row(version) }) => {
+                        hub.seen(&case_id, version)
+                    }
+                    Ok(Change { case_id, what: Changed::Notices }) => {
+                        hub.notices_changed(&case_id)
+                    }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "change hub lagged; reading the waited versions");
                         hub.reread().await;
@@ -224,6 +245,7 @@ pub struct Wait {
     case_id: Arc<str>,
     actor: String,
     version: watch::Receiver<i64>,
+    notices: watch::Receiver<u64>,
 }
 
 impl Wait {
@@ -239,6 +261,18 @@ impl Wait {
             Ok(v) => v,
             // The sender lives while this wait does; never reached.
             Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+impl Wait {
+    /// Returns once a change of the case's notices' delivery is heard after the last return
+    /// (or the opening): then read them again. Also returns at each re-read of the hub, since
+    /// another process's delivery may have gone unheard.
+    pub async fn notices_changed(&mut self) {
+        if self.notices.changed().await.is_err() {
+            // The sender lives while this wait does; never reached.
+            std::future::pending::<()>().await;
         }
     }
 }

@@ -204,7 +204,7 @@ impl Dispatcher {
                 let recorded = self
                     .store
                     .notice_sent(
-                        n.id,
+                        &n,
                         &self.owner,
                         self.clock.now(),
                         &message.message_id,

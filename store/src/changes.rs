@@ -30,12 +30,39 @@ use tokio::sync::{broadcast, watch};
 use super::entities::case;
 use super::{Error, Store};
 
-/// A case row committed at a new version.
+/// A committed change of a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     pub case_id: Arc<str>,
-    pub row_version: i64,
+    pub what: Changed,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changed {
+    /// Its row, at this new version.
+    Row(i64),
+    /// The delivery of one of its notices (sent, failed, dead, retried): its row is untouched.
+    Notices,
+}
+
+impl Change {
+    pub fn row(case_id: &str, version: i64) -> Change {
+        Change {
+            case_id: case_id.into(),
+            what: Changed::Row(version),
+        }
+    }
+
+    pub fn notices(case_id: &str) -> Change {
+        Change {
+            case_id: case_id.into(),
+            what: Changed::Notices,
+        }
+    }
+}
+
+/// How a notices change is written in a payload, in place of a version.
+const NOTICES: &str = "n";
 
 /// Changes a slow listener may fall behind by before it hears that it lagged (and then
 /// re-reads what it waits on).
@@ -164,17 +191,18 @@ async fn listen(pool: PgPool, first: PgListener, told: Told) {
     }
 }
 
-/// The pairs of a payload's body, or `None` when it asks for a re-read (or cannot be read).
+/// The pairs of a payload's body (`id:version`, or `id:n` for its notices), or `None` when it
+/// asks for a re-read (or cannot be read).
 fn parse(body: &str) -> Option<Vec<Change>> {
     if body == REREAD_ALL {
         return None;
     }
     body.split(' ')
         .map(|pair| {
-            let (id, version) = pair.rsplit_once(':')?;
-            Some(Change {
-                case_id: id.into(),
-                row_version: version.parse().ok()?,
+            let (id, what) = pair.rsplit_once(':')?;
+            Some(match what {
+                NOTICES => Change::notices(id),
+                v => Change::row(id, v.parse().ok()?),
             })
         })
         .collect()
@@ -186,7 +214,10 @@ pub(crate) fn payloads(origin: &str, changed: &[Change]) -> Vec<String> {
     let mut out = Vec::new();
     let mut p = String::new();
     for c in changed {
-        let pair = format!("{}:{}", c.case_id, c.row_version);
+        let pair = match c.what {
+            Changed::Row(v) => format!("{}:{v}", c.case_id),
+            Changed::Notices => format!("{}:{NOTICES}", c.case_id),
+        };
         if origin.len() + 1 + pair.len() >= MAX_PAYLOAD || pair.contains(' ') {
             return vec![format!("{origin} {REREAD_ALL}")];
         }
@@ -237,7 +268,8 @@ pub(crate) async fn noting<F: Future>(job: F) -> (F::Output, Vec<Change>) {
 
 impl Store {
     /// The changes committed from now on: by this store, and on PostgreSQL by other stores of
-    /// the database (from their notifications).
+    /// the database (from their notifications): new versions of case rows, and deliveries of
+    /// their notices.
     pub fn subscribe_changes(&self) -> broadcast::Receiver<Change> {
         self.changes.changes.subscribe()
     }
@@ -277,9 +309,9 @@ mod tests {
     use super::*;
 
     fn change(id: &str, v: i64) -> Change {
-        Change {
-            case_id: id.into(),
-            row_version: v,
+        match v % 7 {
+            0 => Change::notices(id),
+            _ => Change::row(id, v),
         }
     }
 

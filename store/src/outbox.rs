@@ -6,6 +6,9 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use super::changes::Change;
 use super::entities::{history, outbox};
 use super::{Error, Store};
 use crate::clock::{from_millis, millis};
@@ -119,7 +122,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn notice_sent(
         &self,
-        id: i64,
+        n: &outbox::Model,
         owner: &str,
         now: DateTime<Utc>,
         message_id: &str,
@@ -146,10 +149,40 @@ impl Store {
                 Expr::value(Option::<String>::None),
             )
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Id.eq(n.id))
             .filter(outbox::Column::Status.eq(outbox::Status::Pending))
             .filter(outbox::Column::LeaseOwner.eq(owner));
-        Ok(self.exec_statement(q).await? == 1)
+        Ok(self.record_delivery(q, n).await? == 1)
+    }
+
+    /// Runs the update `q` of notice `n`'s delivery; once it committed, whoever waits for the
+    /// notices of its case hears of it (on PostgreSQL, other processes too).
+    async fn record_delivery<Q>(&self, q: Q, n: &outbox::Model) -> Result<u64, Error>
+    where
+        Q: QueryTrait + Send + Sync + 'static,
+    {
+        let change = n.case_id.as_deref().map(Change::notices);
+        let q = Arc::new(q);
+        let told = change.clone();
+        // A write (on PostgreSQL, in a batch whose notification tells other processes), not a
+        // lone statement.
+        let rows = self
+            .write(move |c| {
+                let (q, told) = (q.clone(), told.clone());
+                Box::pin(async move {
+                    let rows = c.exec(&*q).await?;
+                    // For the notification of the PostgreSQL batch this commits in.
+                    if let (1, Some(change)) = (rows, &told) {
+                        super::changes::note(change);
+                    }
+                    Ok(rows)
+                })
+            })
+            .await?;
+        if let (1, Some(change)) = (rows, change) {
+            self.committed(vec![change]);
+        }
+        Ok(rows)
     }
 
     /// Records a failed attempt: retried later with backoff, or dead when retrying cannot help
@@ -183,7 +216,7 @@ impl Store {
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(n.id))
             .filter(outbox::Column::LeaseOwner.eq(owner));
-        self.exec_statement(q).await?;
+        self.record_delivery(q, n).await?;
         Ok(status)
     }
 

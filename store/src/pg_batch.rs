@@ -347,10 +347,7 @@ mod tests {
                     created_at: Set(0),
                 };
                 conn.exec(&idempotency::Entity::insert(row)).await?;
-                crate::changes::note(&crate::changes::Change {
-                    case_id: key.into(),
-                    row_version: 1,
-                });
+                crate::changes::note(&crate::changes::Change::row(key, 1));
                 match then {
                     Then::Fail => Err(Error::Corrupt("failed on purpose".into())),
                     Then::Panic => panic!("panicked on purpose"),

@@ -253,10 +253,7 @@ impl<'a> Writer<'a> {
                 outcome: outcome.to_string(),
             });
         }
-        let change = Change {
-            case_id: written.id.as_str().into(),
-            row_version: written.row_version,
-        };
+        let change = Change::row(&written.id, written.row_version);
         // For the notification of the PostgreSQL batch this transition commits in.
         super::changes::note(&change);
         self.changed.push(change);

@@ -228,7 +228,10 @@ fn version(v: u64) -> i64 {
 }
 
 /// The wait a read asks for: `None` to answer at once.
-fn wait_for(state: &AppState, wait: Option<&str>) -> Result<Option<std::time::Duration>, ApiError> {
+pub(super) fn wait_for(
+    state: &AppState,
+    wait: Option<&str>,
+) -> Result<Option<std::time::Duration>, ApiError> {
     let Some(text) = wait else { return Ok(None) };
     let invalid =
         |why: &str| ApiError::new(ErrorCode::InvalidWait, format!("wait={text:?}: {why}"));
@@ -254,7 +257,7 @@ fn parse_wait(text: &str) -> Option<std::time::Duration> {
     })
 }
 
-fn too_many_waits(full: Full) -> ApiError {
+pub(super) fn too_many_waits(full: Full) -> ApiError {
     let (bound, message) = match full {
         Full::Actor => (
             "actor",

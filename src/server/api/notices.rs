@@ -15,20 +15,56 @@ use super::error::{ApiError, ErrorBody};
 use super::views::NoticeView;
 use crate::server::AppState;
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CaseNoticesQuery {
+    /// How long to wait for every notice of the case to be delivered or given up (none
+    /// `pending`), in seconds (`30s`, `30`) or milliseconds (`500ms`); at most the server's
+    /// bound (60 s). When the wait ends first, the answer is 200 with the notices as they are.
+    /// Open waits are bounded per actor and in total (429 `too_many_waits`).
+    #[param(pattern = "^[0-9]{1,9}(s|ms)?$")]
+    pub wait: Option<String>,
+}
+
 /// The notices of a case, oldest first: one per recipient, with its delivery record.
+///
+/// With `wait`, the answer waits until none of them is `pending` (each `sent` or `dead`), or
+/// until the wait ends: a client that made a transition learns that its notices went out
+/// without polling. A delivery by this server answers at once after its record commits; on
+/// PostgreSQL, one by another process sharing the database as soon as its notification
+/// arrives (within about a second should it be lost).
 #[utoipa::path(get, path = "/cases/{id}/notices", tag = "notices",
-    params(("id" = String, Path, description = "the case")),
-    responses((status = 200, body = Vec<NoticeView>), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "the case"), CaseNoticesQuery),
+    responses((status = 200, body = Vec<NoticeView>), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub async fn of_case(
     State(state): State<AppState>,
     who: Authed,
     Path(id): Path<String>,
+    Params(q): Params<CaseNoticesQuery>,
 ) -> Result<Json<Vec<NoticeView>>, ApiError> {
+    let wait = super::cases::wait_for(&state, q.wait.as_deref())?;
+    // The slot opens before the first read, so that a delivery after it is not missed.
+    let slot = wait.map(|_| state.changes.open(&id, &who.0.id));
     let row = state.store.case_row(&id).await?;
     readable(&state, &who.0, &row).await?;
-    Ok(Json(super::views::all(
-        state.store.case_notices(&id).await?,
-    )))
+    let mut notices = state.store.case_notices(&id).await?;
+    let pending = |n: &[store::outbox::NoticeView]| n.iter().any(|n| n.status == "pending");
+    if let (Some(wait), Some(slot)) = (wait, slot)
+        && pending(&notices)
+    {
+        let mut slot = slot.map_err(super::cases::too_many_waits)?;
+        let until = tokio::time::Instant::now() + wait;
+        while pending(&notices)
+            && tokio::time::timeout_at(until, slot.notices_changed())
+                .await
+                .is_ok()
+        {
+            notices = state.store.case_notices(&id).await?;
+        }
+    }
+    Ok(Json(super::views::all(notices)))
 }
 
 /// The exact bytes sent (RFC 5322, `message/rfc822`); their SHA-256 is `eml_sha256` of the

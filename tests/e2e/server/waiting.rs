@@ -120,7 +120,10 @@ async fn a_wait_is_answered_by_another_request(backend: Backend) {
     let change = told
         .try_recv()
         .expect("the commit was told before the answer");
-    assert_eq!((&*change.case_id, change.row_version), (id.as_str(), 2));
+    assert_eq!(
+        (&*change.case_id, change.what),
+        (id.as_str(), store::changes::Changed::Row(2))
+    );
     let r = answered(wait).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["row_version"], 2, "{}", r.body);
@@ -168,7 +171,10 @@ async fn a_wait_is_answered_by_a_timer_firing(backend: Backend) {
     let mut told = app.app.state.store.subscribe_changes();
     assert_eq!(app.advance_to(brussels(2026, 11, 4, 12)).await, 1);
     let change = told.try_recv().expect("the firing's commit was told");
-    assert_eq!((&*change.case_id, change.row_version), (id.as_str(), 2));
+    assert_eq!(
+        (&*change.case_id, change.what),
+        (id.as_str(), store::changes::Changed::Row(2))
+    );
     let r = answered(wait).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
@@ -227,10 +233,15 @@ async fn noted_elsewhere(
     other.send_event(req, app.clock_now()).await.map(|_| ())
 }
 
-/// A PostgreSQL server whose periodic re-read is an hour away, so that only a notification
-/// (or a re-read asked for after a lost connection) can tell it of another process's commit.
+/// A server whose periodic re-read is an hour away, so that only what the store tells (its
+/// own commits; on PostgreSQL, a notification, or a re-read asked for after a lost
+/// connection) can answer a wait.
 async fn spawn_deaf_to_polling() -> TestApp {
-    let first = spawn_app(Backend::Postgres).await;
+    spawn_deaf(Backend::Postgres).await
+}
+
+async fn spawn_deaf(backend: Backend) -> TestApp {
+    let first = spawn_app(backend).await;
     let (mut cfg, clock, data) = (first.cfg.clone(), first.clock.clone(), first.data());
     drop(first);
     cfg.waits = WaitLimits {
@@ -248,7 +259,10 @@ async fn next_told(
         .await
         .expect("a change was told")
         .unwrap();
-    (c.case_id.to_string(), c.row_version)
+    match c.what {
+        store::changes::Changed::Row(v) => (c.case_id.to_string(), v),
+        other => panic!("not a row's version: {other:?}"),
+    }
 }
 
 /// On PostgreSQL, another process's commit is told by the notification its transaction sent:
@@ -572,7 +586,132 @@ async fn waiting_is_authorized_as_reading(backend: Backend) {
     assert_eq!(app.app.state.changes.open_waits(), 0);
 }
 
+/// The workflow of [`WORKFLOW`] whose `traiter` also mails the case's address.
+fn notifying() -> String {
+    WORKFLOW
+        .replace("id: attente-test", "id: avis-test")
+        .replace(
+            "    type: text\n",
+            "    type: text\n  courriel:\n    type: email\n",
+        )
+        .replace("inputs: [recu_le]", "inputs: [recu_le, courriel]")
+        .replace(
+            "        goto: clos\n",
+            "        goto: clos\n        notify:\n          - to: [courriel]\n            template: clos\n",
+        )
+}
+
+/// A case of [`notifying`] at `a_traiter` whose `traiter` queued a notice, not yet delivered.
+async fn notice_queued(app: &TestApp, agent: &str) -> String {
+    let templates = json!({
+        "clos.subject": "Dossier {{case.key}}\n",
+        "clos.text": "Le dossier {{case.key}} est clos.\n",
+    });
+    let r = app.deploy(&notifying(), templates).await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.body);
+    let r = app
+        .start(
+            agent,
+            "avis-test",
+            "n",
+            json!({"recu_le": "2026-10-01", "courriel": "agent@ecoles.example.be"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.advance_to(app.clock_now()).await,
+        1,
+        "the deadline fired"
+    );
+    let r = app.event(agent, &id, "traiter", json!({})).await;
+    assert_eq!(
+        (r.status, &r.body["state"]),
+        (200, &json!("clos")),
+        "{}",
+        r.body
+    );
+    id
+}
+
+/// `GET /cases/{id}/notices?wait=` answers once none of the case's notices is pending: not
+/// while its notice waits for the dispatcher, at once after the delivery's record committed
+/// (a wait of 60 s cannot end by itself within [`GENEROUS`]); and at once when none is pending.
+async fn a_notice_wait_is_answered_by_the_delivery(backend: Backend) {
+    let app = spawn_deaf(backend).await;
+    let agent = app.actor("Agent", &["agent"]).await;
+    let id = notice_queued(&app, &agent).await;
+    let path = format!("/api/v1/cases/{id}/notices?wait=60s");
+    let wait = get_later(&app, &agent, path.clone());
+    until_waits(&app, 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!wait.is_finished(), "answered while the notice was pending");
+    assert_eq!(app.deliver().await.sent, 1);
+    let r = answered(wait).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body[0]["status"], "sent", "{}", r.body);
+    until_waits(&app, 0).await;
+    // Nothing pending: a wait of 60 s answers at once (before GENEROUS).
+    let r = tokio::time::timeout(GENEROUS, app.get(&agent, &path))
+        .await
+        .expect("answered at once");
+    assert_eq!((r.status, &r.body[0]["status"]), (200, &json!("sent")));
+    assert_eq!(app.app.state.changes.open_waits(), 0);
+}
+
+/// On PostgreSQL, a delivery by another process answers a notice wait through the
+/// notification of its record's transaction (the periodic re-read an hour away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_delivery_is_heard_from_its_notification() {
+    use jalon::server::dispatcher::{Delivery, Dispatcher};
+    let app = spawn_deaf_to_polling().await;
+    let agent = app.actor("Agent", &["agent"]).await;
+    let id = notice_queued(&app, &agent).await;
+    let wait = get_later(&app, &agent, format!("/api/v1/cases/{id}/notices?wait=60s"));
+    until_waits(&app, 1).await;
+    let other = store::Store::open(&app.cfg.database_url(), engine::calendar::Calendar::fwb())
+        .await
+        .unwrap();
+    let drop = tempfile::tempdir().unwrap();
+    let elsewhere = Dispatcher::new(
+        other.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+        Delivery {
+            from: "Jalon <jalon@ecoles.example.be>".into(),
+            base_url: Some("http://localhost:8080".into()),
+            transport: notifiers::Transport::FileDrop(notifiers::FileDrop::new(drop.path())),
+        },
+    );
+    assert_eq!(elsewhere.run_due().await.unwrap().sent, 1);
+    let r = answered(wait).await;
+    assert_eq!(
+        (r.status, &r.body[0]["status"]),
+        (200, &json!("sent")),
+        "{}",
+        r.body
+    );
+    other.close().await.unwrap();
+}
+
+/// A notice wait that ends first answers with the notices as they are; a bad `wait` is 422
+/// and changes nothing.
+async fn a_notice_wait_ends_with_the_notice_still_pending(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.actor("Agent", &["agent"]).await;
+    let id = notice_queued(&app, &agent).await;
+    let r = app
+        .get(&agent, &format!("/api/v1/cases/{id}/notices?wait=200ms"))
+        .await;
+    assert_eq!((r.status, &r.body[0]["status"]), (200, &json!("pending")));
+    app.get(&agent, &format!("/api/v1/cases/{id}/notices?wait=bientot"))
+        .await
+        .assert_refused(422, "invalid_wait");
+    assert_eq!(app.app.state.changes.open_waits(), 0);
+}
+
 on_both_backends!(
+    a_notice_wait_is_answered_by_the_delivery,
+    a_notice_wait_ends_with_the_notice_still_pending,
     a_wait_is_answered_by_another_request,
     a_wait_alone_is_for_the_next_change,
     a_wait_is_answered_by_a_timer_firing,
