@@ -136,7 +136,9 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
             " transitions/s; start to notice delivered p50 ",
             " ms, p99 ",
             "; CPU: server ",
-            " s, client ",
+            " s (user ",
+            " s, kernel ",
+            " s), client ",
             " requests a case",
         ] {
             assert!(line.contains(part), "{part:?} missing from {line}");
