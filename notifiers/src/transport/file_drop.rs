@@ -193,7 +193,9 @@ mod unnamed {
 
     use super::Failed;
 
+    #[allow(dead_code)] // `Yes` only where unnamed files exist.
     pub enum Linked {
+        Yes,
         No,
     }
 
