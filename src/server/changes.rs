@@ -254,18 +254,6 @@ impl Wait {
         self.hub.seen(&self.case_id, version);
     }
 
-    /// Returns once the case is known past `after`, with the version known then.
-    pub async fn past(&mut self, after: i64) -> i64 {
-        let known = self.version.wait_for(|v| *v > after).await.map(|v| *v);
-        match known {
-            Ok(v) => v,
-            // The sender lives while this wait does; never reached.
-            Err(_) => std::future::pending().await,
-        }
-    }
-}
-
-impl Wait {
     /// Returns once a change of the case's notices' delivery is heard after the last return
     /// (or the opening): then read them again. Also returns at each re-read of the hub, since
     /// another process's delivery may have gone unheard.
@@ -273,6 +261,16 @@ impl Wait {
         if self.notices.changed().await.is_err() {
             // The sender lives while this wait does; never reached.
             std::future::pending::<()>().await;
+        }
+    }
+
+    /// Returns once the case is known past `after`, with the version known then.
+    pub async fn past(&mut self, after: i64) -> i64 {
+        let known = self.version.wait_for(|v| *v > after).await.map(|v| *v);
+        match known {
+            Ok(v) => v,
+            // The sender lives while this wait does; never reached.
+            Err(_) => std::future::pending().await,
         }
     }
 }

@@ -1,12 +1,12 @@
 //! The delivery side of the outbox: what the dispatcher records after each attempt, what the
 //! operator retries, and what the API shows (each notice, and the exact bytes sent).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use serde::Serialize;
-
-use std::sync::Arc;
 
 use super::changes::Change;
 use super::entities::{history, outbox};
