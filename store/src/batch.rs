@@ -427,15 +427,7 @@ mod tests {
     use crate::entities::idempotency;
     use crate::{Error, Store};
 
-    /// A store on a SQLite file of its own (with its writer thread), and the folder holding it.
-    async fn sqlite_file() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::sqlite_url(dir.path());
-        let store = Store::open(&url, engine::calendar::Calendar::fwb())
-            .await
-            .unwrap();
-        (dir, store)
-    }
+    use crate::sqlite_file_store as sqlite_file;
 
     /// A write of the batch tests: counts its runs, may insert an idempotency row, then ends
     /// as told.

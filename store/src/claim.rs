@@ -168,12 +168,7 @@ mod tests {
     /// pass of the scheduler).
     #[tokio::test]
     async fn the_next_claimable_instant_reads_index_ranges() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::sqlite_url(dir.path());
-        crate::ensure_dir(dir.path()).unwrap();
-        let store = Store::open(&url, engine::calendar::Calendar::fwb())
-            .await
-            .unwrap();
+        let (_dir, store) = crate::sqlite_file_store().await;
         for (q, index, due) in [
             (&TIMERS, "timers_due", "fire_at"),
             (&OUTBOX, "outbox_due", "next_attempt_at"),
@@ -213,14 +208,7 @@ mod tests {
     /// the test can tell).
     #[tokio::test]
     async fn a_claim_stays_prepared_on_sqlite() {
-        let dir = tempfile::tempdir().unwrap();
-        crate::ensure_dir(dir.path()).unwrap();
-        let store = Store::open(
-            &crate::sqlite_url(dir.path()),
-            engine::calendar::Calendar::fwb(),
-        )
-        .await
-        .unwrap();
+        let (_dir, store) = crate::sqlite_file_store().await;
         let direct = crate::conn::Direct::open(store.read_in_place.as_deref().unwrap()).unwrap();
         let run = |sql: &str, values: Vec<Value>| {
             let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
@@ -241,6 +229,5 @@ mod tests {
             }
             assert_eq!(direct.reprepared(&sql), 0, "{sql}");
         }
-        drop(store);
     }
 }

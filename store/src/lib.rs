@@ -129,6 +129,18 @@ impl WriteTransaction {
     }
 }
 
+/// For tests: a store on a SQLite file of its own (with its writer thread and its reads in
+/// place), and the folder holding it.
+#[cfg(test)]
+pub(crate) async fn sqlite_file_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    ensure_dir(dir.path()).unwrap();
+    let store = Store::open(&sqlite_url(dir.path()), engine::calendar::Calendar::fwb())
+        .await
+        .unwrap();
+    (dir, store)
+}
+
 /// The SQLite URL of the embedded database under a data folder.
 pub fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("jalon.db").display())

@@ -78,14 +78,7 @@ mod tests {
     /// another, and the same rows as the pool.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_in_place_sees_what_committed_before_it() {
-        let dir = tempfile::tempdir().unwrap();
-        crate::ensure_dir(dir.path()).unwrap();
-        let store = Store::open(
-            &crate::sqlite_url(dir.path()),
-            engine::calendar::Calendar::fwb(),
-        )
-        .await
-        .unwrap();
+        let (_dir, store) = crate::sqlite_file_store().await;
         assert!(store.read_in_place.is_some());
         for i in 0..20 {
             let roles = ["agent".to_owned()];
