@@ -171,8 +171,17 @@ impl Store {
         } else {
             opt.max_connections(16).min_connections(1);
         }
+        // The first connection to a new SQLite file turns it to WAL, under an exclusive lock
+        // that SQLite's busy handler does not wait for: processes opening the same new file
+        // together would fail with "database is locked". So each connects and migrates in turn,
+        // under a lock on the database's folder (not on the file: closing any descriptor of it
+        // would drop SQLite's own locks), held until the store is open.
+        let _in_turn = match file.as_deref() {
+            Some(path) => Some(lock_dir(path.parent().unwrap_or(Path::new("."))).await?),
+            None => None,
+        };
         let db = Database::connect(opt).await?;
-        migrate(url, &db, file.as_deref()).await?;
+        migrate(url, &db).await?;
         let writer = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
         let folder = file.as_deref().and_then(Path::parent);
@@ -290,14 +299,14 @@ impl Store {
     }
 }
 
-/// The file of a SQLite URL; `None` for an in-memory database (which only the pool sees).
+/// The file of a SQLite URL; `None` for an in-memory database (which only the pool sees) and
+/// for another backend's URL.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     use std::str::FromStr;
     // sqlx names an in-memory database `file:sqlx-in-memory-N`, which is also a valid file
     // name: tell it from the URL itself, read as sqlx reads it.
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     if database == ":memory:" || params.split('&').any(|p| p == "mode=memory") {
         return None;
@@ -333,9 +342,8 @@ fn create_private(path: &Path) {
 /// Brings the schema up to date, one process at a time: processes started together on a
 /// fresh database would otherwise each create the same tables (and fail on PostgreSQL's
 /// catalog keys). PostgreSQL: a session advisory lock held by a connection of its own, which
-/// runs the migrations; SQLite: an exclusive `flock` on the database's folder (not on the
-/// database file: closing any descriptor of that file would drop SQLite's own locks).
-async fn migrate(url: &str, db: &DatabaseConnection, file: Option<&Path>) -> Result<(), DbErr> {
+/// runs the migrations; SQLite: the caller holds the folder's lock (see `Store::open`).
+async fn migrate(url: &str, db: &DatabaseConnection) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
             let mut opt = ConnectOptions::new(url.to_owned());
@@ -351,13 +359,7 @@ async fn migrate(url: &str, db: &DatabaseConnection, file: Option<&Path>) -> Res
             own.close().await.ok();
             done
         }
-        _ => {
-            let _lock = match file.and_then(Path::parent) {
-                Some(dir) => Some(lock_dir(dir).await?),
-                None => None,
-            };
-            Migrator::up(db, None).await
-        }
+        _ => Migrator::up(db, None).await,
     }
 }
 
@@ -380,7 +382,22 @@ async fn lock_dir(dir: &Path) -> Result<std::fs::File, DbErr> {
     .map_err(|e| DbErr::Custom(e.to_string()))?
     .map_err(|e| {
         DbErr::Custom(format!(
-            "cannot lock the database folder for migrations: {e}"
+            "cannot lock the database folder to open it: {e}"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file;
+
+    #[test]
+    fn only_a_sqlite_url_names_a_file() {
+        assert_eq!(sqlite_file("postgres://postgres@127.0.0.1:5432/jalon"), None);
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);
+        for url in ["sqlite://data/jalon.db?mode=rwc", "sqlite:data/jalon.db"] {
+            assert_eq!(sqlite_file(url), Some("data/jalon.db".into()), "{url}");
+        }
+    }
 }
