@@ -170,7 +170,8 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
         servers.push(Server::spawn(&workflows, &data, pg)?);
     }
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
-    let measured = rt.block_on(load(&addrs, token, o));
+    let measured = rt.block_on(load(&addrs, token.clone(), o));
+    let commits = rt.block_on(writer_commits(addrs[0], &token));
     let cpu: Vec<Cpu> = servers
         .iter()
         .map(|s| cpu_of(s.child.id()).map_or(Cpu::UNKNOWN, |end| end - s.cpu_at_start))
@@ -211,7 +212,47 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
         m.client_cpu,
         m.requests as f64 / o.cases.max(1) as f64,
     );
+    let median = |k: usize| {
+        let mut d: Vec<Duration> = m.steps.iter().map(|s| s[k]).collect();
+        d.sort();
+        d.get(d.len() / 2)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+    };
+    println!(
+        "e2e/{}: steps, p50: start answered {:.1} ms, timer fired {:.1} ms, completion answered \
+         {:.1} ms, notice delivered {:.1} ms",
+        t.name,
+        median(0),
+        median(1),
+        median(2),
+        median(3),
+    );
+    // What bounds SQLite: its one writer's commits, each ending in a WAL fsync.
+    if let Some((commits, jobs)) = commits {
+        println!(
+            "e2e/{}: SQLite writer: {commits:.0} commits ({:.0}/s), {:.1} jobs a commit",
+            t.name,
+            commits / secs,
+            jobs / commits.max(1.0),
+        );
+    }
     Ok(())
+}
+
+/// The SQLite writer's commits and the jobs they held, read from the server's `/metrics`
+/// (`jalon_sqlite_batch_size`); `None` on PostgreSQL, or if the page cannot be read.
+async fn writer_commits(addr: std::net::SocketAddr, token: &str) -> Option<(f64, f64)> {
+    let mut client = Client::connect(addr, token).await.ok()?;
+    client.exchange("GET", "/metrics", None).await.ok()?;
+    let page = String::from_utf8_lossy(&client.buf);
+    let read = |name: &str| {
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    Some((
+        read("jalon_sqlite_batch_size_count ")?,
+        read("jalon_sqlite_batch_size_sum ")?,
+    ))
 }
 
 /// Asks every server to stop, then waits for them all (they shut down side by side).
@@ -397,6 +438,8 @@ fn cpu_of(pid: u32) -> Option<Cpu> {
 
 struct Measured {
     latencies: Vec<Duration>,
+    /// Each case's four steps, in [`one_case`]'s order.
+    steps: Vec<[Duration; 4]>,
     elapsed: Duration,
     requests: usize,
     client_cpu: f64,
@@ -422,6 +465,7 @@ async fn load(
         workers.spawn(async move {
             let mut clients: Vec<Option<Client>> = addrs.iter().map(|_| None).collect();
             let mut latencies = Vec::new();
+            let mut steps = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= cases {
@@ -433,21 +477,24 @@ async fn load(
                     none => none.insert(Client::connect(addrs[k], &token).await?),
                 };
                 let t0 = Instant::now();
-                one_case(client, i).await?;
+                steps.push(one_case(client, i).await?);
                 latencies.push(t0.elapsed());
             }
             let sent: usize = clients.iter().flatten().map(|c| c.requests).sum();
             requests.fetch_add(sent, Ordering::Relaxed);
-            Ok::<_, Failure>(latencies)
+            Ok::<_, Failure>((latencies, steps))
         });
     }
-    let mut latencies = Vec::with_capacity(o.cases);
+    let (mut latencies, mut steps) = (Vec::with_capacity(o.cases), Vec::with_capacity(o.cases));
     while let Some(done) = workers.join_next().await {
-        latencies.extend(done.map_err(run_err)??);
+        let (l, s) = done.map_err(run_err)??;
+        latencies.extend(l);
+        steps.extend(s);
     }
     let elapsed = started.elapsed();
     Ok(Measured {
         latencies,
+        steps,
         elapsed,
         requests: requests.load(Ordering::Relaxed),
         client_cpu: cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - cpu_before,
@@ -466,12 +513,19 @@ struct NoticeReply {
     status: String,
 }
 
-/// One case from its start to its notice delivered.
-async fn one_case(c: &mut Client, i: usize) -> Result<(), Failure> {
+/// One case from its start to its notice delivered; how long each step took: the start's
+/// answer, then the timer's firing seen, the completion's answer, the notice delivered.
+async fn one_case(c: &mut Client, i: usize) -> Result<[Duration; 4], Failure> {
+    let mut at = Instant::now();
+    let mut lap = || {
+        let now = Instant::now();
+        std::mem::replace(&mut at, now).elapsed()
+    };
     let body = format!(
         r#"{{"workflow":"{WORKFLOW_ID}","key":"banc-{i}","inputs":{{"recu_le":"2026-01-05","courriel":"agent+{i}@ecoles.example.be"}}}}"#
     );
     let mut case: CaseReply = c.call("POST", "/api/v1/cases", Some(&body), 201).await?;
+    let started = lap();
     let id = case.id.clone();
     while case.state != "a_traiter" {
         let path = format!(
@@ -480,16 +534,18 @@ async fn one_case(c: &mut Client, i: usize) -> Result<(), Failure> {
         );
         case = c.call("GET", &path, None, 200).await?;
     }
+    let fired = lap();
     let path = format!("/api/v1/cases/{id}/events");
     let _: CaseReply = c
         .call("POST", &path, Some(r#"{"event":"traiter"}"#), 200)
         .await?;
+    let completed = lap();
     // Waits until no notice of the case is pending (answered by the delivery's record).
     let path = format!("/api/v1/cases/{id}/notices?wait=30s");
     loop {
         let notices: Vec<NoticeReply> = c.call("GET", &path, None, 200).await?;
         if notices.iter().any(|n| n.status == "sent") {
-            return Ok(());
+            return Ok([started, fired, completed, lap()]);
         }
         if notices.iter().any(|n| n.status == "dead") {
             return Err(run_err(format!("the notice of case {id} is dead")));

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinError;
 use tracing::Instrument;
 
-use super::worker::{self, Stop, Worker};
+use super::worker::{self, Claimed, Stop, Worker};
 use crate::clock::{Clock, from_millis};
 use store::entities::outbox;
 use store::notice_facts::NoticeFacts;
@@ -369,10 +369,13 @@ impl Worker for Dispatcher {
         Some(Dispatcher::shutdown_bound(self))
     }
 
-    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<outbox::Model>, Error> {
-        self.store
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Claimed<outbox::Model>, Error> {
+        let units = self
+            .store
             .claim_notices(&self.owner, now, self.lease(), BATCH)
-            .await
+            .await?;
+        let full = units.len() as u64 >= BATCH;
+        Ok(Claimed { units, full })
     }
 
     /// One notice's failure never stops the others (an aborted delivery would only be sent

@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinError;
 use tracing::Instrument;
 
-use super::worker::{self, Stop, Worker};
+use super::worker::{self, Claimed, Stop, Worker};
 use crate::clock::Clock;
 use store::drive::Fired;
 use store::entities::timer;
@@ -199,11 +199,12 @@ impl Worker for Scheduler {
     }
 
     /// Timers of different cases fire side by side; those of one case, in due order.
-    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<Vec<timer::Model>>, Error> {
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Claimed<Vec<timer::Model>>, Error> {
         let batch = self
             .store
             .claim_timers(&self.owner, now, Duration::seconds(LEASE), BATCH)
             .await?;
+        let full = batch.len() as u64 >= BATCH;
         let mut groups: Vec<Vec<timer::Model>> = Vec::new();
         for t in batch {
             match groups.iter_mut().find(|g| g[0].case_id == t.case_id) {
@@ -211,7 +212,10 @@ impl Worker for Scheduler {
                 None => groups.push(vec![t]),
             }
         }
-        Ok(groups)
+        Ok(Claimed {
+            units: groups,
+            full,
+        })
     }
 
     async fn run_one(self, group: Vec<timer::Model>, now: DateTime<Utc>) -> Result<Pass, Error> {

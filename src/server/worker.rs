@@ -40,7 +40,7 @@ pub(crate) trait Worker: Clone + Send + Sync + 'static {
     fn claim(
         &self,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<Self::Unit>, Error>> + Send;
+    ) -> impl Future<Output = Result<Claimed<Self::Unit>, Error>> + Send;
     fn run_one(
         self,
         unit: Self::Unit,
@@ -54,6 +54,13 @@ pub(crate) trait Worker: Clone + Send + Sync + 'static {
     fn pass(&self, stop: &mut Stop) -> impl Future<Output = Result<(), Error>> + Send;
     /// When the next pass has to run; `None`: nothing planned (the safety poll still runs).
     fn next_wake(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, Error>> + Send;
+}
+
+/// A claimed batch.
+pub(crate) struct Claimed<U> {
+    pub(crate) units: Vec<U>,
+    /// It took as many rows as one claim may: more may be due.
+    pub(crate) full: bool,
 }
 
 /// Claims and runs batches until none is left (or `stop` is asked), adding each unit's counts
@@ -70,7 +77,7 @@ pub(crate) async fn claim_and_run<W: Worker>(
             break;
         }
         let now = worker.clock().now();
-        let batch = worker.claim(now).await?;
+        let Claimed { units: batch, full } = worker.claim(now).await?;
         if batch.is_empty() {
             break;
         }
@@ -90,6 +97,12 @@ pub(crate) async fn claim_and_run<W: Worker>(
         }
         while let Some(r) = stop.join(&mut running).await {
             W::add(tally, W::settle(r)?);
+        }
+        // Nothing else was due at `now`: a claim that would find nothing is a write through
+        // the SQLite writer all the same. What came due since wakes the loop (or its next
+        // instant does).
+        if !full {
+            break;
         }
     }
     left += std::mem::take(&mut stop.abandoned);
@@ -228,6 +241,7 @@ mod tests {
     #[derive(Clone)]
     struct Queue {
         units: Arc<Mutex<Vec<u32>>>,
+        claims: Arc<std::sync::atomic::AtomicUsize>,
         clock: Arc<ManualClock>,
         wake: Arc<Notify>,
         bound: Option<StdDuration>,
@@ -237,6 +251,7 @@ mod tests {
         fn of(units: impl IntoIterator<Item = u32>, bound: Option<StdDuration>) -> Queue {
             Queue {
                 units: Arc::new(Mutex::new(units.into_iter().collect())),
+                claims: Arc::default(),
                 clock: Arc::new(ManualClock::new(DateTime::UNIX_EPOCH)),
                 wake: Arc::new(Notify::new()),
                 bound,
@@ -261,10 +276,15 @@ mod tests {
         fn shutdown_bound(&self) -> Option<StdDuration> {
             self.bound
         }
-        async fn claim(&self, _: DateTime<Utc>) -> Result<Vec<u32>, Error> {
+        async fn claim(&self, _: DateTime<Utc>) -> Result<Claimed<u32>, Error> {
+            self.claims
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut units = self.units.lock().unwrap();
             let n = units.len().min(3);
-            Ok(units.drain(..n).collect())
+            Ok(Claimed {
+                units: units.drain(..n).collect(),
+                full: n == 3,
+            })
         }
         async fn run_one(self, unit: u32, _: DateTime<Utc>) -> Result<Vec<u32>, Error> {
             match unit {
@@ -296,6 +316,8 @@ mod tests {
             .unwrap();
         done.sort();
         assert_eq!((done, left), ((1..=8).collect(), 0));
+        // 3, 3, then 2: the last batch was not full, so nothing was left to claim.
+        assert_eq!(queue.claims.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -2,6 +2,11 @@
 //! PostgreSQL skips rows another process holds (`FOR UPDATE SKIP LOCKED`); SQLite has no row
 //! locks (sea-query silently drops the clause), but its single writer makes the one-statement
 //! `UPDATE … WHERE id IN (SELECT …) RETURNING` atomic.
+//!
+//! Timers on a SQLite file are not leased: they are read in place, and a firing's own
+//! conditional `UPDATE` (`Store::fire_timer`), in the one writer's transaction, is the claim.
+//! A lease there would be a commit of its own that every firing waits for. A notice needs its
+//! lease, since it is delivered outside any transaction.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{DbBackend, FromQueryResult, Statement, Value};
@@ -44,12 +49,19 @@ fn claim_sql(backend: DbBackend, q: &Queue, limit: u64) -> String {
         ),
         // `?N` binds by number: SQLite would number `$N` names by first appearance.
         _ => format!(
-            "UPDATE {table} SET lease_owner = ?2, lease_until = ?3 WHERE id IN \
-             (SELECT id FROM {table} WHERE status = '{status}' AND {due} <= ?1 \
-             AND (lease_until IS NULL OR lease_until < ?1) ORDER BY {due}, id LIMIT {limit}) \
-             RETURNING *"
+            "UPDATE {table} SET lease_owner = ?2, lease_until = ?3 WHERE id IN ({}) RETURNING *",
+            due_sql(q, "id", limit)
         ),
     }
+}
+
+/// SQLite: the `columns` of the rows of `q` due at `?1` that no lease holds, earliest first.
+fn due_sql(q: &Queue, columns: &str, limit: u64) -> String {
+    let Queue { table, due, status } = q;
+    format!(
+        "SELECT {columns} FROM {table} WHERE status = '{status}' AND {due} <= ?1 \
+         AND (lease_until IS NULL OR lease_until < ?1) ORDER BY {due}, id LIMIT {limit}"
+    )
 }
 
 /// See [`Store::next_claimable`]; `now` is the one parameter.
@@ -95,7 +107,8 @@ impl Store {
         .await
     }
 
-    /// Due timers, earliest first, leased to `owner` for `lease`.
+    /// Due timers, earliest first, for `owner` to fire: leased to it for `lease`, or, on a
+    /// SQLite file, read as they are (see the module).
     pub async fn claim_timers(
         &self,
         owner: &str,
@@ -103,7 +116,15 @@ impl Store {
         lease: Duration,
         limit: u64,
     ) -> Result<Vec<timer::Model>, Error> {
-        let mut rows: Vec<timer::Model> = self.claim(&TIMERS, owner, now, lease, limit).await?;
+        let mut rows: Vec<timer::Model> = match self.read_in_place {
+            Some(_) => {
+                let sql = due_sql(&TIMERS, "*", limit);
+                let stmt =
+                    Statement::from_sql_and_values(DbBackend::Sqlite, sql, [millis(now).into()]);
+                self.read_rows(stmt).await?
+            }
+            _ => self.claim(&TIMERS, owner, now, lease, limit).await?,
+        };
         rows.sort_by_key(|t| (t.fire_at, t.id));
         Ok(rows)
     }
@@ -203,6 +224,43 @@ mod tests {
         }
     }
 
+    /// A timer whose firing failed waits for its backoff: no claim takes it before then,
+    /// though nothing leased it (on a SQLite file timers are read, not leased).
+    #[tokio::test]
+    async fn a_timer_waits_for_its_backoff_after_a_failure() {
+        let (_dir, store) = crate::sqlite_file_store().await;
+        for sql in [
+            "INSERT INTO workflow_versions (id, workflow_id, version, hash, title, source, \
+             templates, deployed_at) VALUES (1, 'w', 1, 'h', 'W', '', '{}', 0)",
+            "INSERT INTO cases (id, workflow_id, version_id, business_key, state, status, data, \
+             row_version, created_at, updated_at, entered_at, last_hash) \
+             VALUES ('c', 'w', 1, 'K', 's', 'open', '{}', 1, 0, 0, 0, '')",
+            "INSERT INTO timers (id, case_id, timer_key, timer_id, kind, due_date, fire_at, \
+             explanation, status, attempts, created_at) VALUES \
+             (1, 'c', 't#1', 't', 'deadline', '2026-01-01', 1000, '', 'armed', 0, 0), \
+             (2, 'c', 'u#1', 'u', 'deadline', '2026-01-01', 2000, '', 'armed', 0, 0)",
+        ] {
+            store.db.execute_unprepared(sql).await.unwrap();
+        }
+        let at = |ms: i64| crate::clock::from_millis(ms);
+        let claim = |ms: i64| {
+            let store = &store;
+            async move {
+                let rows = store
+                    .claim_timers("p", at(ms), Duration::seconds(60), 64)
+                    .await
+                    .unwrap();
+                rows.into_iter().map(|t| t.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(claim(2_000).await, [1, 2]);
+        // The first failure backs off 1 s from 2 s.
+        store.timer_failed(1, "boom", at(2_000), 0).await.unwrap();
+        store.timer_failed(2, "boom", at(2_000), 0).await.unwrap();
+        assert_eq!(claim(2_500).await, Vec::<i64>::new());
+        assert_eq!(claim(3_001).await, [1, 2]);
+    }
+
     /// A claim runs in every pass of both loops: SQLite must keep it prepared. A `LIMIT`
     /// bound as a parameter would have it prepared again at every run (shown first, so that
     /// the test can tell).
@@ -222,6 +280,11 @@ mod tests {
             direct.reprepared(bound) > 0,
             "a bound LIMIT is planned again"
         );
+        let due = due_sql(&TIMERS, "*", 64);
+        for _ in 0..3 {
+            run(&due, vec![0i64.into()]);
+        }
+        assert_eq!(direct.reprepared(&due), 0, "{due}");
         for q in [&TIMERS, &OUTBOX] {
             let sql = claim_sql(DbBackend::Sqlite, q, 32);
             for _ in 0..3 {

@@ -170,7 +170,8 @@ impl Store {
         Ok(written.row)
     }
 
-    /// Fires a timer this process claimed: marks it fired and applies the transition in one
+    /// Fires a timer this process claimed (`claim_timers`): marks it fired, if it is still
+    /// armed and no other owner's lease holds it, and applies the transition in one
     /// transaction, so a timer fires exactly once per arming even if the process dies midway
     /// (the lease then expires and another claim finds it still armed).
     pub async fn fire_timer(
@@ -194,7 +195,13 @@ impl Store {
                                 .col_expr(timer::Column::FiredAt, Expr::value(millis(now)))
                                 .filter(timer::Column::Id.eq(claimed.id))
                                 .filter(timer::Column::Status.eq(timer::Status::Armed))
-                                .filter(timer::Column::LeaseOwner.eq(owner)),
+                                // Leased to this owner, or to nobody (see `claim.rs`).
+                                .filter(
+                                    Condition::any()
+                                        .add(timer::Column::LeaseOwner.eq(owner))
+                                        .add(timer::Column::LeaseUntil.is_null())
+                                        .add(timer::Column::LeaseUntil.lt(millis(now))),
+                                ),
                         )
                         .await?;
                     if marked != 1 {

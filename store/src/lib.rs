@@ -380,11 +380,7 @@ async fn lock_dir(dir: &Path) -> Result<std::fs::File, DbErr> {
     })
     .await
     .map_err(|e| DbErr::Custom(e.to_string()))?
-    .map_err(|e| {
-        DbErr::Custom(format!(
-            "cannot lock the database folder to open it: {e}"
-        ))
-    })
+    .map_err(|e| DbErr::Custom(format!("cannot lock the database folder to open it: {e}")))
 }
 
 #[cfg(test)]
@@ -393,7 +389,10 @@ mod tests {
 
     #[test]
     fn only_a_sqlite_url_names_a_file() {
-        assert_eq!(sqlite_file("postgres://postgres@127.0.0.1:5432/jalon"), None);
+        assert_eq!(
+            sqlite_file("postgres://postgres@127.0.0.1:5432/jalon"),
+            None
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);
         for url in ["sqlite://data/jalon.db?mode=rwc", "sqlite:data/jalon.db"] {

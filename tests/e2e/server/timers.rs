@@ -301,8 +301,10 @@ on_both_backends!(a_failed_start_leaves_nothing_in_a_shared_batch);
 
 /// A process killed after claiming (its lease runs on): the timers and notices it held are due,
 /// but nothing can claim them before the lease ends, so that is when the loops wake, instead
-/// of polling every 10 ms until then.
+/// of polling every 10 ms until then. On a SQLite file timers are read, not leased (a firing's
+/// own update is the claim, `store/src/claim.rs`): what a killed process read fires at once.
 async fn a_dead_process_lease_is_waited_for(backend: Backend) {
+    let timers_leased = matches!(backend, Backend::Postgres);
     let app = spawn_app(backend).await;
     let secretaire = app.actor("Secrétaire", &["chambre_secretaire"]).await;
     // Told of the list of members when a recusation opens: a notice each.
@@ -322,8 +324,14 @@ async fn a_dead_process_lease_is_waited_for(backend: Backend) {
     let notices = store.claim_notices("dead", now, lease, 100).await.unwrap();
     assert!(!notices.is_empty(), "the recusations queued notices");
     assert!(notices.iter().all(|n| n.next_attempt_at < millis(now)));
-    assert_eq!(store.next_timer_at(now).await.unwrap(), Some(now + lease));
     assert_eq!(store.next_notice_at(now).await.unwrap(), Some(now + lease));
+    if !timers_leased {
+        assert_eq!(store.next_timer_at(now).await.unwrap(), Some(due));
+        let pass = app.app.scheduler.run_due().await.unwrap();
+        assert_eq!(pass.fired, held.len(), "{pass:?}");
+        return;
+    }
+    assert_eq!(store.next_timer_at(now).await.unwrap(), Some(now + lease));
     // Nothing is claimed before the lease ends; then this process fires what it held.
     assert_eq!(app.app.scheduler.run_due().await.unwrap().fired, 0);
     app.clock
