@@ -158,7 +158,8 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
         .as_ref()
         .map(|(url, _)| url.clone())
         .unwrap_or_else(|| store::sqlite_url(&data));
-    let token = rt.block_on(agent_token(&url, &data))?;
+    let agents = o.in_flight.min(o.cases).div_ceil(SLOTS_AN_AGENT).max(1);
+    let tokens = rt.block_on(agent_tokens(&url, &data, agents))?;
     let mut servers = Vec::with_capacity(o.processes);
     for k in 0..o.processes.max(1) {
         // Each process its own data folder (its notices' files); the database is shared.
@@ -170,8 +171,9 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
         servers.push(Server::spawn(&workflows, &data, pg)?);
     }
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
-    let measured = rt.block_on(load(&addrs, token.clone(), o));
-    let commits = rt.block_on(writer_commits(addrs[0], &token));
+    let commits_token = tokens[0].clone();
+    let measured = rt.block_on(load(&addrs, tokens, o));
+    let commits = rt.block_on(writer_commits(addrs[0], &commits_token));
     let cpu: Vec<Cpu> = servers
         .iter()
         .map(|s| cpu_of(s.child.id()).map_or(Cpu::UNKNOWN, |end| end - s.cpu_at_start))
@@ -298,26 +300,34 @@ pub(super) async fn drop_database(t: &Target, name: &str) -> Result<(), Failure>
     Ok(())
 }
 
-/// The bearer token of an agent, added before the server starts (the database is migrated
+/// Client slots one agent's token serves: each slot waits on one case at a time, and an
+/// actor may hold 100 waits (`server::changes`).
+const SLOTS_AN_AGENT: usize = 50;
+
+/// The bearer tokens of `n` agents, added before the server starts (the database is migrated
 /// here, as `jalon actors add` would).
-async fn agent_token(url: &str, data: &Path) -> Result<String, Failure> {
+async fn agent_tokens(url: &str, data: &Path, n: usize) -> Result<Vec<String>, Failure> {
     if url.starts_with("sqlite:") {
         store::ensure_dir(data).map_err(run_err)?;
     }
     let store = store::Store::open(url, engine::calendar::Calendar::fwb())
         .await
         .map_err(run_err)?;
-    let (_, token) = store
-        .add_actor(
-            "Agent du banc",
-            "agent@ecoles.example.be",
-            &["agent".to_owned()],
-            chrono::Utc::now(),
-        )
-        .await
-        .map_err(run_err)?;
+    let mut tokens = Vec::with_capacity(n);
+    for k in 0..n {
+        let (_, token) = store
+            .add_actor(
+                &format!("Agent du banc {k}"),
+                &format!("agent-{k}@ecoles.example.be"),
+                &["agent".to_owned()],
+                chrono::Utc::now(),
+            )
+            .await
+            .map_err(run_err)?;
+        tokens.push(token);
+    }
     store.close().await.map_err(run_err)?;
-    Ok(token)
+    Ok(tokens)
 }
 
 /// The `jalon serve` child.
@@ -446,21 +456,21 @@ struct Measured {
 }
 
 /// Runs `o.cases` cases, `o.in_flight` at once; case `i` is sent to server `i` modulo their
-/// number, each slot keeping one connection to each server it has used.
+/// number, each slot keeping one connection to each server it has used; slot `j` acts as
+/// agent `j / SLOTS_AN_AGENT`.
 async fn load(
     addrs: &[std::net::SocketAddr],
-    token: String,
+    tokens: Vec<String>,
     o: &Options,
 ) -> Result<Measured, Failure> {
     let next = Arc::new(AtomicUsize::new(0));
     let requests = Arc::new(AtomicUsize::new(0));
-    let token = Arc::new(token);
     let cpu_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..o.in_flight.min(o.cases) {
-        let (next, requests, token, cases) =
-            (next.clone(), requests.clone(), token.clone(), o.cases);
+    for slot in 0..o.in_flight.min(o.cases) {
+        let token = tokens[(slot / SLOTS_AN_AGENT).min(tokens.len() - 1)].clone();
+        let (next, requests, cases) = (next.clone(), requests.clone(), o.cases);
         let addrs = addrs.to_vec();
         workers.spawn(async move {
             let mut clients: Vec<Option<Client>> = addrs.iter().map(|_| None).collect();

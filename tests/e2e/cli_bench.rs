@@ -143,7 +143,30 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
         ] {
             assert!(line.contains(part), "{part:?} missing from {line}");
         }
+        let steps = format!("e2e/{target}: steps, p50: start answered ");
+        assert!(run.stdout.contains(&steps), "{}", run.stdout);
     }
+    // The SQLite writer's commits, read from the server's /metrics; PostgreSQL has none.
+    assert!(
+        run.stdout.contains("e2e/sqlite: SQLite writer: ") && run.stdout.contains(" jobs a commit"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("e2e/postgres: SQLite writer"));
+}
+
+/// More cases in flight than one actor may wait on (100): the bench spreads its client slots
+/// over several agents, where a single agent was refused `too_many_waits`.
+#[test]
+fn bench_e2e_runs_more_cases_in_flight_than_one_actor_may_wait_on() {
+    let run = jalon(&["bench", "e2e", "--cases", "400", "--in-flight", "200"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("e2e/sqlite: 400 cases, 200 in flight: "),
+        "{}",
+        run.stdout
+    );
 }
 
 /// `jalon bench e2e --processes 2`: two `jalon serve` children on one scratch PostgreSQL
