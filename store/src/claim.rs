@@ -116,14 +116,12 @@ impl Store {
         lease: Duration,
         limit: u64,
     ) -> Result<Vec<timer::Model>, Error> {
-        let mut rows: Vec<timer::Model> = match self.read_in_place {
-            Some(_) => {
-                let sql = due_sql(&TIMERS, "*", limit);
-                let stmt =
-                    Statement::from_sql_and_values(DbBackend::Sqlite, sql, [millis(now).into()]);
-                self.read_rows(stmt).await?
-            }
-            _ => self.claim(&TIMERS, owner, now, lease, limit).await?,
+        let mut rows: Vec<timer::Model> = if self.read_in_place.is_some() {
+            let sql = due_sql(&TIMERS, "*", limit);
+            let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, [millis(now).into()]);
+            self.read_rows(stmt).await?
+        } else {
+            self.claim(&TIMERS, owner, now, lease, limit).await?
         };
         rows.sort_by_key(|t| (t.fire_at, t.id));
         Ok(rows)

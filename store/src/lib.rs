@@ -176,22 +176,18 @@ impl Store {
         // together would fail with "database is locked". So each connects and migrates in turn,
         // under a lock on the database's folder (not on the file: closing any descriptor of it
         // would drop SQLite's own locks), held until the store is open.
-        let _in_turn = match file.as_deref() {
-            Some(path) => Some(lock_dir(path.parent().unwrap_or(Path::new("."))).await?),
+        let folder = file.as_deref().map(|path| match path.parent() {
+            Some(f) if !f.as_os_str().is_empty() => f,
+            _ => Path::new("."),
+        });
+        let _in_turn = match folder {
+            Some(dir) => Some(lock_dir(dir).await?),
             None => None,
         };
         let db = Database::connect(opt).await?;
         migrate(url, &db).await?;
         let writer = (db.get_database_backend() == DbBackend::Sqlite)
             .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let folder = file.as_deref().and_then(Path::parent);
-        let folder = folder.map(|f| {
-            if f.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                f
-            }
-        });
         // On PostgreSQL, listening before any transition commits.
         let told = changes::Told::start(&db).await?;
         let jobs = match (&writer, &file) {
@@ -368,11 +364,7 @@ const MIGRATION_LOCK: i64 = 0x006a_616c_6f6e;
 
 /// An exclusive lock on a folder, held until the returned file is dropped.
 async fn lock_dir(dir: &Path) -> Result<std::fs::File, DbErr> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".").to_owned()
-    } else {
-        dir.to_owned()
-    };
+    let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let f = std::fs::File::open(&dir)?;
         f.lock()?;
