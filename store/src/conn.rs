@@ -4,7 +4,9 @@
 //! Statements are always built by sea-orm's query builders, so there is one text of each
 //! statement for both carriers.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -59,6 +61,51 @@ pub(crate) enum Conn<'a> {
     Direct(&'a Direct),
 }
 
+/// What a job did to the transaction it was given, as far as undoing it goes.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub(crate) struct Touched {
+    /// It ran a statement that may have written.
+    pub wrote: bool,
+    /// A statement of it failed, which on PostgreSQL leaves the whole transaction unusable.
+    pub failed: bool,
+}
+
+tokio::task_local! {
+    /// What the job that runs on this task did to its sea-orm transaction (a PostgreSQL
+    /// batch's job, which runs without a savepoint of its own; `pg_batch.rs`).
+    static TOUCHED: Cell<Touched>;
+}
+
+/// Runs `job`, returning what it output and what its statements did to its transaction.
+pub(crate) async fn touching<F: Future>(job: F) -> (F::Output, Touched) {
+    TOUCHED
+        .scope(Cell::new(Touched::default()), async {
+            let out = job.await;
+            (out, TOUCHED.with(Cell::get))
+        })
+        .await
+}
+
+/// Notes a statement run in a transaction for [`touching`] (nothing outside it): `wrote`
+/// tells whether it may have written.
+fn touched<T>(result: Result<T, DbErr>, wrote: impl FnOnce(&T) -> bool) -> Result<T, DbErr> {
+    let _ = TOUCHED.try_with(|t| {
+        let mut now = t.get();
+        match &result {
+            Ok(r) => now.wrote |= wrote(r),
+            Err(_) => now.failed = true,
+        }
+        t.set(now);
+    });
+    result
+}
+
+/// A statement that changed rows wrote; one that changed none (an update whose condition no
+/// longer holds) did not.
+fn changed_rows(r: &sea_orm::ExecResult) -> bool {
+    r.rows_affected() > 0
+}
+
 impl<'a> From<&'a DatabaseConnection> for Conn<'a> {
     fn from(db: &'a DatabaseConnection) -> Self {
         Conn::Pool(db)
@@ -84,7 +131,9 @@ impl Conn<'_> {
         let stmt = q.build(self.backend());
         Ok(match self {
             Conn::Pool(c) => c.execute_raw(stmt).await?.rows_affected(),
-            Conn::Transaction(c) => c.execute_raw(stmt).await?.rows_affected(),
+            Conn::Transaction(c) => {
+                touched(c.execute_raw(stmt).await, changed_rows)?.rows_affected()
+            }
             Conn::Direct(d) => d.exec(&stmt)?,
         })
     }
@@ -115,7 +164,7 @@ impl Conn<'_> {
         let stmt = q.build(self.backend());
         let duplicate = match self {
             Conn::Pool(c) => sea_unique(c.execute_raw(stmt).await)?,
-            Conn::Transaction(c) => sea_unique(c.execute_raw(stmt).await)?,
+            Conn::Transaction(c) => sea_unique(touched(c.execute_raw(stmt).await, changed_rows))?,
             Conn::Direct(d) => match d.exec(&stmt) {
                 Ok(_) => false,
                 Err(DirectErr::Unique) => true,
@@ -125,15 +174,21 @@ impl Conn<'_> {
         if duplicate { Err(on_duplicate) } else { Ok(()) }
     }
 
+    /// The rows a read (`SELECT`) finds.
     pub async fn all<M: Readable>(&self, q: &impl QueryTrait) -> Result<Vec<M>, Error> {
-        self.query(q.build(self.backend())).await
+        self.rows(q.build(self.backend()), false).await
     }
 
-    /// The rows of a statement written for this carrier's backend (`UPDATE … RETURNING`).
+    /// The rows of a statement written for this carrier's backend (`UPDATE … RETURNING`),
+    /// taken to be a write.
     pub async fn query<M: Readable>(&self, stmt: Statement) -> Result<Vec<M>, Error> {
+        self.rows(stmt, true).await
+    }
+
+    async fn rows<M: Readable>(&self, stmt: Statement, write: bool) -> Result<Vec<M>, Error> {
         let rows = match self {
             Conn::Pool(c) => c.query_all_raw(stmt).await?,
-            Conn::Transaction(c) => c.query_all_raw(stmt).await?,
+            Conn::Transaction(c) => touched(c.query_all_raw(stmt).await, |_| write)?,
             Conn::Direct(d) => return Ok(d.rows(&stmt)?),
         };
         rows.iter()

@@ -4,17 +4,25 @@
 //! this reuses).
 //!
 //! A few lanes (tasks) take the queued jobs; each lane runs its batch on one pooled
-//! connection, one job after another, each job in a savepoint of its own: a job that fails
-//! rolls back to its savepoint alone and the others commit. Nobody is answered before the
-//! batch's COMMIT returned; a failed COMMIT fails every job of the batch. A job later in a
-//! batch sees what the earlier ones wrote (one transaction), so two events for one case apply
-//! in turn, and an event sent with a version the batch already moved past is refused as stale.
+//! connection, one job after another. Nobody is answered before the batch's COMMIT returned;
+//! a failed COMMIT fails every job of the batch. A job later in a batch sees what the earlier
+//! ones wrote (one transaction), so two events for one case apply in turn, and an event sent
+//! with a version the batch already moved past is refused as stale.
+//!
+//! A job that fails must leave nothing behind while the others of its batch are kept. Most
+//! failures are refusals found before anything is written, which need no undoing; the
+//! statements a job runs tell them apart (`conn::touching`). Only a job that fails after
+//! writing, or whose statement failed (which leaves a PostgreSQL transaction unusable), makes
+//! the lane roll the batch back and run it again, each job in a savepoint of its own this
+//! time: a failing job then rolls back to its savepoint alone and the others commit. A
+//! savepoint around every job from the start would cost a round trip a job, for failures that
+//! seldom happen (as on SQLite, `batch.rs`; figures: docs/performance.md).
 //!
 //! Batches of different lanes or processes can wait on each other's row locks and, when they
 //! wait in a circle, PostgreSQL cancels one statement (deadlock, `40P01`); a serialization
 //! failure or a lock timeout is as transient, and so is a case found changed since the job
 //! read it (another batch committed it meanwhile: a batch holds its rows longer than one
-//! transition did). Such a job rolls back to its savepoint and runs again in the lane's next
+//! transition did). Such a job is undone (as above) and runs again in the lane's next
 //! batch, once this one has committed and let its locks go (a bounded number of times, then
 //! its caller gets the error). Its answer goes out once, from the run that is kept.
 //!
@@ -37,7 +45,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::batch::{Deliver, Done, Job};
 use super::changes::{self, Change};
-use super::conn::Conn;
+use super::conn::{self, Conn};
 
 /// Jobs at most in one batch (one subtransaction each; see the module).
 const MAX_BATCH: usize = 64;
@@ -67,6 +75,7 @@ pub(super) fn spawn(db: DatabaseConnection, origin: Arc<str>) -> mpsc::Sender<Jo
 
 async fn lane(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>, origin: Arc<str>) {
     let mut again = VecDeque::new();
+    let mut isolate = false;
     loop {
         if again.is_empty() {
             let Some(first) = rx.lock().await.recv().await else {
@@ -77,7 +86,7 @@ async fn lane(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>, origi
                 runs: 0,
             });
         }
-        again = run_batch(&db, again, &rx, &origin).await;
+        (again, isolate) = run_batch(&db, again, &rx, &origin, isolate).await;
     }
 }
 
@@ -89,16 +98,22 @@ enum Ran {
     Transient(Deliver),
     /// The transaction can no longer be used (the connection broke, a savepoint failed).
     Lost(String, Deliver),
+    /// Failed after writing, or a statement of it failed, with no savepoint to roll back to:
+    /// the batch must be rolled back and run again, each job in a savepoint. `transient` as
+    /// for [`Ran::Transient`].
+    Undo { transient: bool, deliver: Deliver },
 }
 
-/// Runs `pending` and whatever is queued meanwhile, up to [`MAX_BATCH`], and commits; answers
-/// every job that is done. Returns the jobs to run again in the next batch.
+/// Runs `pending` and whatever is queued meanwhile, up to [`MAX_BATCH`], each job in a
+/// savepoint of its own if `isolate`, and commits; answers every job that is done. Returns the
+/// jobs to run again in the next batch, and whether that batch must isolate them.
 async fn run_batch(
     db: &DatabaseConnection,
     mut pending: VecDeque<Pending>,
     rx: &Mutex<mpsc::Receiver<Job>>,
     origin: &str,
-) -> VecDeque<Pending> {
+    isolate: bool,
+) -> (VecDeque<Pending>, bool) {
     let txn = match db.begin().await {
         Ok(txn) => txn,
         Err(e) => {
@@ -106,13 +121,13 @@ async fn run_batch(
             // and its caller hears that it could not run (as when the SQLite writer cannot
             // begin).
             tracing::error!(error = %e, "cannot begin a write transaction");
-            return VecDeque::new();
+            return (VecDeque::new(), false);
         }
     };
     let mut kept: Vec<Pending> = Vec::new();
     let mut delivers: Vec<Deliver> = Vec::new();
     let mut again = VecDeque::new();
-    let mut mark = Savepoint::None;
+    let mut mark = isolate.then_some(Savepoint::None);
     let mut written: Vec<Change> = Vec::new();
     while let Some(p) = next(&mut pending, rx, kept.len() + again.len()) {
         // The job's future is made before the savepoint: a future does nothing until polled.
@@ -139,7 +154,26 @@ async fn run_batch(
                 fail(delivers, error);
                 // Jobs not yet run wait for the next batch; re-runs stay re-runs.
                 again.extend(pending);
-                return again;
+                return (again, false);
+            }
+            Ran::Undo { transient, deliver } => {
+                txn.rollback().await.ok();
+                metrics::counter!("jalon_pg_batch_undone_total").increment(1);
+                // Every job of the batch runs again, their answers of this run dropped unsent;
+                // the one that failed too, its run counted, unless it was its last.
+                let mut redo: VecDeque<Pending> = kept.into_iter().collect();
+                if transient && p.runs + 1 >= RUNS {
+                    // It wrote nothing that stays: its error can be answered now.
+                    deliver(Ok(()));
+                } else {
+                    redo.push_back(Pending {
+                        job: p.job,
+                        runs: p.runs + 1,
+                    });
+                }
+                redo.extend(again);
+                redo.extend(pending);
+                return (redo, true);
             }
         }
     }
@@ -151,7 +185,7 @@ async fn run_batch(
         // The transaction is aborted: its COMMIT would roll back without an error.
         txn.rollback().await.ok();
         fail(delivers, format!("cannot notify the batch's changes: {e}"));
-        return again;
+        return (again, false);
     }
     match txn.commit().await {
         Ok(()) => {
@@ -175,7 +209,7 @@ async fn run_batch(
         }
         Err(e) => fail(delivers, e.to_string()),
     }
-    again
+    (again, false)
 }
 
 /// The next job of the batch: one left from before, or one queued since, while the batch has
@@ -211,28 +245,32 @@ enum Savepoint {
     Holding,
 }
 
-/// Runs one job's future in a savepoint of its own and keeps its writes or rolls back to it.
-/// A kept job's savepoint is released as the next one opens, in the same round trip, and the
-/// last one by the COMMIT. The case rows a kept job wrote are added to `written`.
+/// Runs one job's future, in a savepoint of its own if `mark` is given, and keeps its writes,
+/// rolls back to its savepoint, or asks for the batch to be undone. A kept job's savepoint is
+/// released as the next one opens, in the same round trip, and the last one by the COMMIT.
+/// The case rows a kept job wrote are added to `written`.
 async fn run(
     txn: &DatabaseTransaction,
-    mark: &mut Savepoint,
+    mark: &mut Option<Savepoint>,
     job: BoxFuture<'_, Done>,
     written: &mut Vec<Change>,
 ) -> Ran {
     let unsent = || Box::new(|_| {}) as Deliver;
-    let open = match *mark {
-        Savepoint::None => Some("SAVEPOINT job"),
-        Savepoint::Empty => None,
-        Savepoint::Holding => Some("RELEASE SAVEPOINT job; SAVEPOINT job"),
-    };
-    if let Some(open) = open
-        && let Err(e) = txn.execute_unprepared(open).await
-    {
-        return Ran::Lost(format!("cannot open a savepoint: {e}"), unsent());
+    if let Some(mark) = mark {
+        let open = match *mark {
+            Savepoint::None => Some("SAVEPOINT job"),
+            Savepoint::Empty => None,
+            Savepoint::Holding => Some("RELEASE SAVEPOINT job; SAVEPOINT job"),
+        };
+        if let Some(open) = open
+            && let Err(e) = txn.execute_unprepared(open).await
+        {
+            return Ran::Lost(format!("cannot open a savepoint: {e}"), unsent());
+        }
+        *mark = Savepoint::Empty;
     }
-    *mark = Savepoint::Empty;
-    let (done, noted) = changes::noting(AssertUnwindSafe(job).catch_unwind()).await;
+    let ((done, noted), touched) =
+        conn::touching(changes::noting(AssertUnwindSafe(job).catch_unwind())).await;
     let Done {
         keep,
         transient,
@@ -246,11 +284,22 @@ async fn run(
             deliver: unsent(),
         }
     });
+    match mark {
+        // A statement that failed and was not answered by a failure of the job still left the
+        // transaction unusable: its COMMIT would roll back without an error.
+        None if touched.failed || (!keep && touched.wrote) => {
+            return Ran::Undo { transient, deliver };
+        }
+        None => {}
+        Some(mark) if keep => *mark = Savepoint::Holding,
+        Some(_) => {
+            if let Err(e) = txn.execute_unprepared("ROLLBACK TO SAVEPOINT job").await {
+                return Ran::Lost(format!("cannot roll back to a savepoint: {e}"), deliver);
+            }
+        }
+    }
     if keep {
-        *mark = Savepoint::Holding;
         written.extend(noted);
-    } else if let Err(e) = txn.execute_unprepared("ROLLBACK TO SAVEPOINT job").await {
-        return Ran::Lost(format!("cannot roll back to a savepoint: {e}"), deliver);
     }
     if transient {
         Ran::Transient(deliver)
@@ -382,13 +431,15 @@ mod tests {
         keys
     }
 
-    /// Runs `jobs` as one batch; returns the replies, the run counters and what is to run
-    /// again.
+    /// What is left after a batch: the jobs to run again, and whether each in a savepoint.
+    type Left = (VecDeque<Pending>, bool);
+
+    /// Runs `jobs` as one batch, with no savepoints (as a lane begins); returns the replies,
+    /// the run counters and what is left.
     async fn one_batch(
         store: &Store,
         jobs: &[(&'static str, Then)],
-    ) -> (Vec<Reply>, Vec<Arc<AtomicUsize>>, VecDeque<Pending>) {
-        let (_tx, rx) = mpsc::channel(1);
+    ) -> (Vec<Reply>, Vec<Arc<AtomicUsize>>, Left) {
         let (mut pending, mut replies, mut runs) = (VecDeque::new(), Vec::new(), Vec::new());
         for &(key, then) in jobs {
             let (p, reply, n) = test_job(key, then);
@@ -396,8 +447,18 @@ mod tests {
             replies.push(reply);
             runs.push(n);
         }
-        let again = run_batch(&store.db, pending, &Mutex::new(rx), "t").await;
-        (replies, runs, again)
+        let left = next_batch(store, (pending, false)).await;
+        (replies, runs, left)
+    }
+
+    /// Runs what a batch left, as its lane would next.
+    async fn next_batch(store: &Store, (pending, isolate): Left) -> Left {
+        let (_tx, rx) = mpsc::channel(1);
+        run_batch(&store.db, pending, &Mutex::new(rx), "t", isolate).await
+    }
+
+    fn runs_of(runs: &[Arc<AtomicUsize>]) -> Vec<usize> {
+        runs.iter().map(|r| r.load(Ordering::SeqCst)).collect()
     }
 
     fn outcome(reply: &mut Reply) -> Result<(), String> {
@@ -407,13 +468,35 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
-    /// A job that fails — refused before writing, failing or panicking after, or failed by
-    /// PostgreSQL itself — rolls back to its savepoint alone: the others commit, and no job
-    /// runs twice.
+    /// A job refused before it wrote anything needs no undoing: the batch goes on without a
+    /// savepoint, the others commit, and no job runs twice.
     #[tokio::test]
-    async fn a_failing_job_leaves_the_others_of_its_batch_committed() {
+    async fn a_job_refused_before_writing_leaves_its_batch_as_it_is() {
         let (store, _) = pg_store().await;
-        let (mut replies, runs, again) = one_batch(
+        let (mut replies, runs, (again, isolate)) = one_batch(
+            &store,
+            &[("a", Then::Keep), ("c", Then::Refuse), ("f", Then::Keep)],
+        )
+        .await;
+        assert!(again.is_empty() && !isolate);
+        assert_eq!(runs_of(&runs), [1, 1, 1]);
+        assert_eq!(outcome(&mut replies[0]), Ok(()));
+        assert!(
+            outcome(&mut replies[1])
+                .unwrap_err()
+                .contains("refused on purpose")
+        );
+        assert_eq!(outcome(&mut replies[2]), Ok(()));
+        assert_eq!(keys(&store).await, ["a", "f"]);
+    }
+
+    /// A job that fails after writing — failing or panicking, or failed by PostgreSQL itself —
+    /// undoes its batch, which runs again with each job in a savepoint: the failing jobs roll
+    /// back to theirs alone, the others commit, and each caller is answered once.
+    #[tokio::test]
+    async fn a_job_failing_after_writing_leaves_the_others_of_its_batch_committed() {
+        let (store, _) = pg_store().await;
+        let (mut replies, runs, left) = one_batch(
             &store,
             &[
                 ("a", Then::Keep),
@@ -425,9 +508,16 @@ mod tests {
             ],
         )
         .await;
-        assert!(again.is_empty());
-        let runs: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
-        assert_eq!(runs, [1; 6]);
+        // Undone at `b`: nothing committed, nobody answered, everything to run in savepoints.
+        assert_eq!((left.0.len(), left.1), (6, true));
+        assert!(keys(&store).await.is_empty());
+        assert!(matches!(
+            replies[0].try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        let (again, isolate) = next_batch(&store, left).await;
+        assert!(again.is_empty() && !isolate);
+        assert_eq!(runs_of(&runs), [2, 2, 1, 1, 1, 1]);
         let mut results: Vec<_> = replies[..4].iter_mut().map(outcome).collect();
         assert!(results[0].is_ok() && results[1].is_err() && results[2].is_err());
         assert!(
@@ -447,21 +537,24 @@ mod tests {
         assert_eq!(keys(&store).await, ["a", "f"]);
     }
 
-    /// A deadlock's victim rolls back to its savepoint, the batch commits without it, and it
-    /// runs again in the next batch: answered once, from the run that was kept.
+    /// A deadlock's victim undoes its batch; run again in a savepoint, a victim once more
+    /// rolls back to it alone, the batch commits without it, and it runs in the next batch:
+    /// answered once, from the run that was kept.
     #[tokio::test]
     async fn a_deadlocked_job_runs_again_in_the_next_batch_and_is_answered_once() {
         let (store, _) = pg_store().await;
-        let (mut replies, runs, again) = one_batch(
+        let (mut replies, runs, left) = one_batch(
             &store,
             &[
                 ("a", Then::Keep),
-                ("b", Then::Deadlocked(1)),
+                ("b", Then::Deadlocked(2)),
                 ("c", Then::Keep),
             ],
         )
         .await;
-        assert_eq!(again.len(), 1);
+        assert_eq!((left.0.len(), left.1), (3, true));
+        let left = next_batch(&store, left).await;
+        assert_eq!((left.0.len(), left.1), (1, false));
         assert_eq!(outcome(&mut replies[0]), Ok(()));
         assert_eq!(outcome(&mut replies[2]), Ok(()));
         assert!(matches!(
@@ -469,11 +562,10 @@ mod tests {
             Err(oneshot::error::TryRecvError::Empty)
         ));
         assert_eq!(keys(&store).await, ["a", "c"]);
-        let (_tx, rx) = mpsc::channel(1);
-        let again = run_batch(&store.db, again, &Mutex::new(rx), "t").await;
+        let (again, _) = next_batch(&store, left).await;
         assert!(again.is_empty());
         assert_eq!(outcome(&mut replies[1]), Ok(()));
-        assert_eq!(runs[1].load(Ordering::SeqCst), 2);
+        assert_eq!(runs_of(&runs), [2, 3, 1]);
         assert_eq!(keys(&store).await, ["a", "b", "c"]);
     }
 
@@ -494,26 +586,24 @@ mod tests {
                 .payload()
                 .to_owned()
         };
-        let (_, _, again) = one_batch(
+        let (_, _, left) = one_batch(
             &store,
             &[
                 ("a", Then::Keep),
                 ("b", Then::Fail),
+                // First run after the batch is undone at `b`, in a savepoint.
                 ("c", Then::Deadlocked(1)),
                 ("d", Then::Panic),
                 ("e", Then::Keep),
             ],
         )
         .await;
+        let again = next_batch(&store, left).await;
         assert_eq!(next(&mut heard).await, "t a:1 e:1");
-        let (mut replies, _, _) = one_batch(&store, &[("f", Then::Fail)]).await;
+        let (mut replies, _, left) = one_batch(&store, &[("f", Then::Fail)]).await;
+        assert!(next_batch(&store, left).await.0.is_empty());
         assert!(outcome(&mut replies[0]).is_err());
-        let (_tx, rx) = mpsc::channel(1);
-        assert!(
-            run_batch(&store.db, again, &Mutex::new(rx), "t")
-                .await
-                .is_empty()
-        );
+        assert!(next_batch(&store, again).await.0.is_empty());
         assert_eq!(next(&mut heard).await, "t c:1");
         assert_eq!(keys(&store).await, ["a", "c", "e"]);
     }
@@ -523,11 +613,10 @@ mod tests {
     #[tokio::test]
     async fn a_job_deadlocked_every_time_gives_up_with_the_error() {
         let (store, _) = pg_store().await;
-        let (mut replies, runs, mut again) =
+        let (mut replies, runs, mut left) =
             one_batch(&store, &[("a", Then::Deadlocked(usize::MAX))]).await;
-        while !again.is_empty() {
-            let (_tx, rx) = mpsc::channel(1);
-            again = run_batch(&store.db, again, &Mutex::new(rx), "t").await;
+        while !left.0.is_empty() {
+            left = next_batch(&store, left).await;
         }
         assert_eq!(runs[0].load(Ordering::SeqCst), RUNS as usize);
         assert!(
