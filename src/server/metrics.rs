@@ -26,6 +26,12 @@ pub(crate) fn handle() -> PrometheusHandle {
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
+                        full("jalon_pg_batch_size"),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
                         full("jalon_sqlite_checkpoint_seconds"),
                         &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
                     )
@@ -64,6 +70,18 @@ fn describe_metrics() {
     describe_counter!(
         "jalon_sqlite_batch_restarts_total",
         "Batches the SQLite writer ran again, each transition in a savepoint, because one failed after writing."
+    );
+    describe_histogram!(
+        "jalon_pg_batch_size",
+        "Transitions committed together by a PostgreSQL lane."
+    );
+    describe_counter!(
+        "jalon_pg_batch_reruns_total",
+        "Transitions a PostgreSQL lane ran again after a deadlock, a serialization failure or a case changed since it was read."
+    );
+    describe_counter!(
+        "jalon_pg_batch_undone_total",
+        "PostgreSQL batches rolled back and run again, each transition in a savepoint, because one failed after writing."
     );
     describe_histogram!(
         "jalon_sqlite_checkpoint_seconds",

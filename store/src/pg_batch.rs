@@ -22,17 +22,19 @@
 //! wait in a circle, PostgreSQL cancels one statement (deadlock, `40P01`); a serialization
 //! failure or a lock timeout is as transient, and so is a case found changed since the job
 //! read it (another batch committed it meanwhile: a batch holds its rows longer than one
-//! transition did). Such a job is undone (as above) and runs again in the lane's next
-//! batch, once this one has committed and let its locks go (a bounded number of times, then
-//! its caller gets the error). Its answer goes out once, from the run that is kept.
+//! transition did). Such a job is undone (as above, or alone if it had written nothing: a
+//! stale case changes no row) and runs again in a later batch of its lane, once this one has
+//! committed and let its locks go (a bounded number of runs, then its caller gets the error).
+//! Its answer goes out once, from the run that is kept.
 //!
 //! The batch's transaction also tells the other processes on the database which cases its
 //! kept jobs wrote: one `NOTIFY` before the COMMIT (`changes.rs`), which PostgreSQL delivers
-//! only if the COMMIT succeeds. A job rolled back to its savepoint is left out of it.
+//! only if the COMMIT succeeds. A job undone or rolled back to its savepoint is left out of it.
 //!
-//! A batch holds at most [`MAX_BATCH`] jobs: every job that writes takes a subtransaction id,
-//! and beyond 64 of them in one open transaction PostgreSQL's snapshots of every other session
-//! have to look subtransactions up on disk (`PGPROC_MAX_CACHED_SUBXIDS`).
+//! A batch holds at most [`MAX_BATCH`] jobs: run with savepoints, every job that writes takes
+//! a subtransaction id, and beyond 64 of them in one open transaction PostgreSQL's snapshots
+//! of every other session have to look subtransactions up on disk
+//! (`PGPROC_MAX_CACHED_SUBXIDS`).
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;

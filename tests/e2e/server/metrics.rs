@@ -101,11 +101,25 @@ async fn metrics_follow_transitions_timers_and_queues(backend: Backend) {
     assert!(series(&fired, all) - series(&fired, within_a_day) >= 2.0);
     let sent = "jalon_notices_sent_total";
     assert!(series(&fired, sent) >= series(&armed, sent) + 2.0);
+    // Each of the six transitions was committed in a batch of the backend's writer.
+    let batched = match backend {
+        Backend::Sqlite => "jalon_sqlite_batch_size",
+        Backend::Postgres => "jalon_pg_batch_size",
+    };
+    let transitions = format!("{batched}_sum");
+    assert!(
+        series(&fired, &transitions) >= series(&before, &transitions) + 6.0,
+        "{transitions}: {} then {}",
+        series(&before, &transitions),
+        series(&fired, &transitions)
+    );
+    let batch_help = format!("# HELP {batched} ");
     for help in [
         "# HELP jalon_transitions_total ",
         "# HELP jalon_timer_lateness_seconds ",
         "# HELP jalon_queue_depth ",
         "# TYPE jalon_timer_lateness_seconds histogram",
+        &batch_help,
     ] {
         assert!(fired.contains(help), "{help} in\n{fired}");
     }
