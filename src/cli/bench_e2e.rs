@@ -173,7 +173,10 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
     let commits_token = tokens[0].clone();
     let measured = rt.block_on(load(&addrs, tokens, o));
-    let commits = rt.block_on(writer_commits(addrs[0], &commits_token));
+    let mut batches = Batches::default();
+    for addr in &addrs {
+        batches.add(rt.block_on(batch_metrics(*addr, &commits_token)));
+    }
     let cpu: Vec<Cpu> = servers
         .iter()
         .map(|s| cpu_of(s.child.id()).map_or(Cpu::UNKNOWN, |end| end - s.cpu_at_start))
@@ -229,32 +232,69 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
         median(2),
         median(3),
     );
-    // What bounds SQLite: its one writer's commits, each ending in a WAL fsync.
-    if let Some((commits, jobs)) = commits {
+    // What bounds the writes: the batches' commits (on SQLite each ends in a WAL fsync), and
+    // on PostgreSQL the transitions run again.
+    if batches.commits > 0.0 {
+        let writer = match t.admin_url {
+            None => "SQLite writer",
+            Some(_) => "PostgreSQL lanes",
+        };
+        let again = match t.admin_url {
+            None => String::new(),
+            Some(_) => format!(
+                ", {:.0} transitions run again, {:.0} batches undone",
+                batches.reruns, batches.undone
+            ),
+        };
         println!(
-            "e2e/{}: SQLite writer: {commits:.0} commits ({:.0}/s), {:.1} jobs a commit",
+            "e2e/{}: {writer}: {:.0} commits ({:.0}/s) of {:.0} jobs, {:.1} jobs a commit{again}",
             t.name,
-            commits / secs,
-            jobs / commits.max(1.0),
+            batches.commits,
+            batches.commits / secs,
+            batches.jobs,
+            batches.jobs / batches.commits,
         );
     }
     Ok(())
 }
 
-/// The SQLite writer's commits and the jobs they held, read from the server's `/metrics`
-/// (`jalon_sqlite_batch_size`); `None` on PostgreSQL, or if the page cannot be read.
-async fn writer_commits(addr: std::net::SocketAddr, token: &str) -> Option<(f64, f64)> {
+/// The batches of the servers' writers, from their `/metrics` pages.
+#[derive(Default)]
+struct Batches {
+    commits: f64,
+    jobs: f64,
+    reruns: f64,
+    undone: f64,
+}
+
+impl Batches {
+    fn add(&mut self, page: Option<String>) {
+        let Some(page) = page else { return };
+        let read = |name: &str| {
+            page.lines()
+                .find_map(|l| {
+                    l.strip_prefix(name)?
+                        .strip_prefix(' ')?
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
+                .unwrap_or(0.0)
+        };
+        for backend in ["sqlite", "pg"] {
+            self.commits += read(&format!("jalon_{backend}_batch_size_count"));
+            self.jobs += read(&format!("jalon_{backend}_batch_size_sum"));
+        }
+        self.reruns += read("jalon_pg_batch_reruns_total");
+        self.undone += read("jalon_pg_batch_undone_total");
+    }
+}
+
+/// A server's `/metrics` page (`None` if it cannot be read).
+async fn batch_metrics(addr: std::net::SocketAddr, token: &str) -> Option<String> {
     let mut client = Client::connect(addr, token).await.ok()?;
     client.exchange("GET", "/metrics", None).await.ok()?;
-    let page = String::from_utf8_lossy(&client.buf);
-    let read = |name: &str| {
-        page.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-    };
-    Some((
-        read("jalon_sqlite_batch_size_count ")?,
-        read("jalon_sqlite_batch_size_sum ")?,
-    ))
+    Some(String::from_utf8_lossy(&client.buf).into_owned())
 }
 
 /// Asks every server to stop, then waits for them all (they shut down side by side).

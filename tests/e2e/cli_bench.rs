@@ -146,13 +146,28 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
         let steps = format!("e2e/{target}: steps, p50: start answered ");
         assert!(run.stdout.contains(&steps), "{}", run.stdout);
     }
-    // The SQLite writer's commits, read from the server's /metrics; PostgreSQL has none.
+    // The writers' commits, read from the server's /metrics.
     assert!(
         run.stdout.contains("e2e/sqlite: SQLite writer: ") && run.stdout.contains(" jobs a commit"),
         "{}",
         run.stdout
     );
     assert!(!run.stdout.contains("e2e/postgres: SQLite writer"));
+    let lanes = batch_jobs(&run.stdout, "e2e/postgres: PostgreSQL lanes: ");
+    assert!(lanes >= 90, "30 cases of 3 transitions: {}", run.stdout);
+}
+
+/// The jobs the writers' batches held, from the bench's line that starts with `prefix`
+/// (`… commits (…/s) of N jobs, …`).
+fn batch_jobs(stdout: &str, prefix: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"));
+    line.split_once("/s) of ")
+        .and_then(|(_, rest)| rest.split_once(" jobs, "))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no jobs in {line}"))
 }
 
 /// More cases in flight than one actor may wait on (100): the bench spreads its client slots
@@ -207,6 +222,14 @@ fn bench_e2e_runs_on_several_processes_on_postgres_only() {
         .unwrap_or_else(|| panic!("no CPU per process in {line}"));
     assert_eq!(cpu.split(" + ").count(), 2, "{line}");
     assert!(line.contains(" transitions/s; "), "{line}");
+    // Both processes' batches are counted: each committed part of the 60 transitions.
+    let lanes = batch_jobs(&run.stdout, "e2e/postgres: PostgreSQL lanes: ");
+    assert!(lanes >= 60, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(" transitions run again, "),
+        "{}",
+        run.stdout
+    );
 
     let refused = jalon(&["bench", "e2e", "--cases", "5", "--processes", "2"]);
     assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
