@@ -235,15 +235,14 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
     // What bounds the writes: the batches' commits (on SQLite each ends in a WAL fsync), and
     // on PostgreSQL the transitions run again.
     if batches.commits > 0.0 {
-        let writer = match t.admin_url {
-            None => "SQLite writer",
-            Some(_) => "PostgreSQL lanes",
-        };
-        let again = match t.admin_url {
-            None => String::new(),
-            Some(_) => format!(
-                ", {:.0} transitions run again, {:.0} batches undone",
-                batches.reruns, batches.undone
+        let (writer, again) = match t.admin_url {
+            None => ("SQLite writer", String::new()),
+            Some(_) => (
+                "PostgreSQL lanes",
+                format!(
+                    ", {:.0} transitions run again, {:.0} batches undone",
+                    batches.reruns, batches.undone
+                ),
             ),
         };
         println!(

@@ -62,7 +62,7 @@ pub(crate) enum Conn<'a> {
 }
 
 /// What a job did to the transaction it was given, as far as undoing it goes.
-#[derive(Clone, Copy, Default, Debug, PartialEq)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Touched {
     /// It ran a statement that may have written.
     pub wrote: bool,

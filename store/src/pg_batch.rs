@@ -64,6 +64,21 @@ struct Pending {
     runs: u32,
 }
 
+impl Pending {
+    /// Whether this run, if it meets a transient failure, is the job's last.
+    fn last_run(&self) -> bool {
+        self.runs + 1 >= RUNS
+    }
+
+    /// The job for its next run, this one counted.
+    fn counted(self) -> Pending {
+        Pending {
+            job: self.job,
+            runs: self.runs + 1,
+        }
+    }
+}
+
 /// Starts the lanes; they end when every sender is dropped. `origin` opens the batches'
 /// notifications (the store that sends them skips them).
 pub(super) fn spawn(db: DatabaseConnection, origin: Arc<str>) -> mpsc::Sender<Job> {
@@ -129,7 +144,7 @@ async fn run_batch(
     let mut kept: Vec<Pending> = Vec::new();
     let mut delivers: Vec<Deliver> = Vec::new();
     let mut again = VecDeque::new();
-    let mut mark = isolate.then_some(Savepoint::None);
+    let mut mark = isolate.then_some(Savepoint::Unopened);
     let mut written: Vec<Change> = Vec::new();
     while let Some(p) = next(&mut pending, rx, kept.len() + again.len()) {
         // The job's future is made before the savepoint: a future does nothing until polled.
@@ -139,16 +154,13 @@ async fn run_batch(
                 delivers.push(deliver);
                 kept.push(p);
             }
-            Ran::Transient(deliver) if p.runs + 1 >= RUNS => {
+            Ran::Transient(deliver) if p.last_run() => {
                 delivers.push(deliver);
                 kept.push(p);
             }
             Ran::Transient(_unsent) => {
                 metrics::counter!("jalon_pg_batch_reruns_total").increment(1);
-                again.push_back(Pending {
-                    job: p.job,
-                    runs: p.runs + 1,
-                });
+                again.push_back(p.counted());
             }
             Ran::Lost(error, deliver) => {
                 delivers.push(deliver);
@@ -164,14 +176,11 @@ async fn run_batch(
                 // Every job of the batch runs again, their answers of this run dropped unsent;
                 // the one that failed too, its run counted, unless it was its last.
                 let mut redo: VecDeque<Pending> = kept.into_iter().collect();
-                if transient && p.runs + 1 >= RUNS {
+                if transient && p.last_run() {
                     // It wrote nothing that stays: its error can be answered now.
                     deliver(Ok(()));
                 } else {
-                    redo.push_back(Pending {
-                        job: p.job,
-                        runs: p.runs + 1,
-                    });
+                    redo.push_back(p.counted());
                 }
                 redo.extend(again);
                 redo.extend(pending);
@@ -202,12 +211,9 @@ async fn run_batch(
             let (retry, give_up): (Vec<_>, Vec<_>) = kept
                 .into_iter()
                 .zip(delivers)
-                .partition(|(p, _)| p.runs + 1 < RUNS);
+                .partition(|(p, _)| !p.last_run());
             fail(give_up.into_iter().map(|(_, d)| d).collect(), e.to_string());
-            again.extend(retry.into_iter().map(|(p, _)| Pending {
-                job: p.job,
-                runs: p.runs + 1,
-            }));
+            again.extend(retry.into_iter().map(|(p, _)| p.counted()));
         }
         Err(e) => fail(delivers, e.to_string()),
     }
@@ -240,7 +246,7 @@ fn fail(delivers: Vec<Deliver>, error: String) {
 #[derive(Clone, Copy, PartialEq)]
 enum Savepoint {
     /// Not opened yet.
-    None,
+    Unopened,
     /// Rolled back to: open, and holding nothing.
     Empty,
     /// Holding the writes of a job that is kept.
@@ -260,7 +266,7 @@ async fn run(
     let unsent = || Box::new(|_| {}) as Deliver;
     if let Some(mark) = mark {
         let open = match *mark {
-            Savepoint::None => Some("SAVEPOINT job"),
+            Savepoint::Unopened => Some("SAVEPOINT job"),
             Savepoint::Empty => None,
             Savepoint::Holding => Some("RELEASE SAVEPOINT job; SAVEPOINT job"),
         };

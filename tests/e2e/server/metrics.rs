@@ -27,6 +27,12 @@ fn series(page: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Asserts that series `name` grew by at least `by` from page `before` to page `after`.
+fn assert_grew(before: &str, after: &str, name: &str, by: f64) {
+    let (was, is) = (series(before, name), series(after, name));
+    assert!(is >= was + by, "{name}: {was} then {is}");
+}
+
 /// Open cases, armed timers, pending and dead notices; `None` for a queue not on the page.
 fn depths(page: &str) -> Vec<Option<u64>> {
     [
@@ -78,12 +84,7 @@ async fn metrics_follow_transitions_timers_and_queues(backend: Backend) {
     assert_eq!(depths(&armed), [Some(2), Some(2), Some(2), Some(0)]);
     for trigger in ["start", "event"] {
         let name = format!("jalon_transitions_total{{trigger=\"{trigger}\"}}");
-        assert!(
-            series(&armed, &name) >= series(&before, &name) + 2.0,
-            "{name}: {} then {}",
-            series(&before, &name),
-            series(&armed, &name)
-        );
+        assert_grew(&before, &armed, &name, 2.0);
     }
 
     // A week after the periods ended: both timers fire late, and say how late.
@@ -92,27 +93,21 @@ async fn metrics_follow_transitions_timers_and_queues(backend: Backend) {
     let fired = scrape(&app).await;
     assert_eq!(depths(&fired), [Some(2), Some(0), Some(0), Some(0)]);
     let timer = r#"jalon_transitions_total{trigger="timer"}"#;
-    assert!(series(&fired, timer) >= series(&armed, timer) + 2.0);
+    assert_grew(&armed, &fired, timer, 2.0);
     let late = "jalon_timer_lateness_seconds_count";
-    assert!(series(&fired, late) >= series(&armed, late) + 2.0);
+    assert_grew(&armed, &fired, late, 2.0);
     // At least these two firings were more than a day late.
     let within_a_day = r#"jalon_timer_lateness_seconds_bucket{le="86400"}"#;
     let all = r#"jalon_timer_lateness_seconds_bucket{le="+Inf"}"#;
     assert!(series(&fired, all) - series(&fired, within_a_day) >= 2.0);
     let sent = "jalon_notices_sent_total";
-    assert!(series(&fired, sent) >= series(&armed, sent) + 2.0);
+    assert_grew(&armed, &fired, sent, 2.0);
     // Each of the six transitions was committed in a batch of the backend's writer.
     let batched = match backend {
         Backend::Sqlite => "jalon_sqlite_batch_size",
         Backend::Postgres => "jalon_pg_batch_size",
     };
-    let transitions = format!("{batched}_sum");
-    assert!(
-        series(&fired, &transitions) >= series(&before, &transitions) + 6.0,
-        "{transitions}: {} then {}",
-        series(&before, &transitions),
-        series(&fired, &transitions)
-    );
+    assert_grew(&before, &fired, &format!("{batched}_sum"), 6.0);
     let batch_help = format!("# HELP {batched} ");
     for help in [
         "# HELP jalon_transitions_total ",
