@@ -76,6 +76,19 @@ tokio::task_local! {
     static TOUCHED: Cell<Touched>;
 }
 
+tokio::task_local! {
+    /// Role → its holders, for the PostgreSQL batch that runs on this task (`pg_batch.rs`):
+    /// its notices see the actors as its first lookup found them, as a transaction in
+    /// REPEATABLE READ would (a revocation committed meanwhile counts from the next batch,
+    /// a few milliseconds later).
+    static BATCH_HOLDERS: std::cell::RefCell<HashMap<String, Vec<Holder>>>;
+}
+
+/// Runs `batch` with a cache of the holders of each role its jobs send notices to.
+pub(crate) async fn holders_cached<F: Future>(batch: F) -> F::Output {
+    BATCH_HOLDERS.scope(Default::default(), batch).await
+}
+
 /// Runs `job`, returning what it output and what its statements did to its transaction.
 pub(crate) async fn touching<F: Future>(job: F) -> (F::Output, Touched) {
     TOUCHED
@@ -89,15 +102,20 @@ pub(crate) async fn touching<F: Future>(job: F) -> (F::Output, Touched) {
 /// Notes a statement run in a transaction for [`touching`] (nothing outside it): `wrote`
 /// tells whether it may have written.
 fn touched<T>(result: Result<T, DbErr>, wrote: impl FnOnce(&T) -> bool) -> Result<T, DbErr> {
+    match &result {
+        Ok(r) => note(wrote(r), false),
+        Err(_) => note(false, true),
+    }
+    result
+}
+
+fn note(wrote: bool, failed: bool) {
     let _ = TOUCHED.try_with(|t| {
         let mut now = t.get();
-        match &result {
-            Ok(r) => now.wrote |= wrote(r),
-            Err(_) => now.failed = true,
-        }
+        now.wrote |= wrote;
+        now.failed |= failed;
         t.set(now);
     });
-    result
 }
 
 /// A statement that changed rows wrote; one that changed none (an update whose condition no
@@ -128,7 +146,11 @@ impl Conn<'_> {
 
     /// Runs a write; returns the number of rows it changed.
     pub async fn exec(&self, q: &impl QueryTrait) -> Result<u64, Error> {
-        let stmt = q.build(self.backend());
+        self.run(q.build(self.backend())).await
+    }
+
+    /// Runs a write built for this carrier's backend; returns the number of rows it changed.
+    pub async fn run(&self, stmt: Statement) -> Result<u64, Error> {
         Ok(match self {
             Conn::Pool(c) => c.execute_raw(stmt).await?.rows_affected(),
             Conn::Transaction(c) => {
@@ -156,12 +178,7 @@ impl Conn<'_> {
     }
 
     /// Runs an insert that a unique index may refuse; a refusal becomes `on_duplicate`.
-    pub async fn insert_unique(
-        &self,
-        q: &impl QueryTrait,
-        on_duplicate: Error,
-    ) -> Result<(), Error> {
-        let stmt = q.build(self.backend());
+    pub async fn insert_unique(&self, stmt: Statement, on_duplicate: Error) -> Result<(), Error> {
         let duplicate = match self {
             Conn::Pool(c) => sea_unique(c.execute_raw(stmt).await)?,
             Conn::Transaction(c) => sea_unique(touched(c.execute_raw(stmt).await, changed_rows))?,
@@ -196,12 +213,56 @@ impl Conn<'_> {
             .collect()
     }
 
+    /// The rows of a write built for this carrier's backend (`WITH … INSERT … RETURNING`),
+    /// which `wrote` tells from them whether it wrote; a unique index's refusal becomes
+    /// `on_duplicate`, if given.
+    pub async fn write_returning<M: Readable>(
+        &self,
+        stmt: Statement,
+        wrote: impl FnOnce(&[M]) -> bool,
+        on_duplicate: Option<Error>,
+    ) -> Result<Vec<M>, Error> {
+        let found = match self {
+            Conn::Pool(c) => c.query_all_raw(stmt).await,
+            Conn::Transaction(c) => c.query_all_raw(stmt).await,
+            Conn::Direct(d) => {
+                return match (d.rows(&stmt), on_duplicate) {
+                    (Err(DirectErr::Unique), Some(refusal)) => Err(refusal),
+                    (rows, _) => Ok(rows?),
+                };
+            }
+        };
+        let in_transaction = matches!(self, Conn::Transaction(_));
+        let rows = match found {
+            Ok(rows) => rows,
+            Err(e) => {
+                if in_transaction {
+                    note(false, true);
+                }
+                let unique = matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                );
+                return Err(match on_duplicate {
+                    Some(refusal) if unique => refusal,
+                    _ => Error::Db(e),
+                });
+            }
+        };
+        let rows = rows
+            .iter()
+            .map(|r| M::from_query_result(r, "").map_err(Error::Db))
+            .collect::<Result<Vec<M>, Error>>()?;
+        if in_transaction {
+            note(wrote(&rows), false);
+        }
+        Ok(rows)
+    }
+
     /// The active actors holding `role`, by id.
     pub async fn holders(&self, role: &str) -> Result<Vec<Holder>, Error> {
-        if let Conn::Direct(d) = self
-            && let Some(h) = d.lock_holders().get(role)
-        {
-            return Ok(h.clone());
+        if let Some(h) = self.cached_holders(role) {
+            return Ok(h);
         }
         let found: Vec<Holder> = self
             .all(
@@ -213,10 +274,30 @@ impl Conn<'_> {
                     .order_by_asc(actor::Column::Id),
             )
             .await?;
-        if let Conn::Direct(d) = self {
-            d.lock_holders().insert(role.to_owned(), found.clone());
+        match self {
+            Conn::Direct(d) => {
+                d.lock_holders().insert(role.to_owned(), found.clone());
+            }
+            Conn::Transaction(_) => {
+                let _ = BATCH_HOLDERS.try_with(|c| {
+                    c.borrow_mut().insert(role.to_owned(), found.clone());
+                });
+            }
+            Conn::Pool(_) => {}
         }
         Ok(found)
+    }
+
+    /// The holders of `role` as the batch under way found them, if it looked them up.
+    fn cached_holders(&self, role: &str) -> Option<Vec<Holder>> {
+        match self {
+            Conn::Direct(d) => d.lock_holders().get(role).cloned(),
+            Conn::Transaction(_) => BATCH_HOLDERS
+                .try_with(|c| c.borrow().get(role).cloned())
+                .ok()
+                .flatten(),
+            Conn::Pool(_) => None,
+        }
     }
 
     /// The first row, if any (the query says how many it asks for).
@@ -466,4 +547,50 @@ fn bind_all(s: &mut rusqlite::CachedStatement<'_>, stmt: &Statement) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use sea_orm::TransactionTrait;
+
+    use super::{Conn, holders_cached};
+    use crate::testing::pg_store;
+
+    /// A PostgreSQL batch looks up the holders of a role once: a revocation committed during
+    /// the batch counts from the next one.
+    #[tokio::test]
+    async fn a_batch_sees_the_holders_its_first_lookup_found() {
+        let (store, _) = pg_store().await;
+        let now = Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap();
+        let roles = ["dco".to_owned()];
+        store
+            .add_actor("A", "a@example.org", &roles, now)
+            .await
+            .unwrap();
+        let emails = |holders: Vec<super::Holder>| -> Vec<String> {
+            holders.into_iter().map(|h| h.email).collect()
+        };
+        let txn = store.db.begin().await.unwrap();
+        let conn = Conn::Transaction(&txn);
+        holders_cached(async {
+            assert_eq!(
+                emails(conn.holders("dco").await.unwrap()),
+                ["a@example.org"]
+            );
+            store.revoke_actor("a@example.org", now).await.unwrap();
+            assert_eq!(
+                emails(conn.holders("dco").await.unwrap()),
+                ["a@example.org"]
+            );
+        })
+        .await;
+        holders_cached(async {
+            assert!(conn.holders("dco").await.unwrap().is_empty());
+        })
+        .await;
+        // Outside a batch nothing is kept.
+        assert!(conn.holders("dco").await.unwrap().is_empty());
+        txn.commit().await.unwrap();
+    }
 }

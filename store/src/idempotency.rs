@@ -2,7 +2,7 @@
 //! repeat can never start a second case; the first response is stored once it exists.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 
 use super::conn::Conn;
 use super::entities::{case, idempotency};
@@ -78,7 +78,7 @@ impl Store {
             created_at: Set(now),
         };
         txn.insert_unique(
-            &idempotency::Entity::insert(m),
+            idempotency::Entity::insert(m).build(txn.backend()),
             Error::Conflict {
                 code: "idempotency_in_progress",
                 message: "a request with this Idempotency-Key is being processed; retry".into(),

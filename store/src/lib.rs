@@ -32,6 +32,7 @@ pub mod validation;
 pub mod verify;
 pub mod wakes;
 mod watch;
+mod write_set;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -380,6 +381,33 @@ async fn lock_dir(dir: &Path) -> Result<std::fs::File, DbErr> {
     .await
     .map_err(|e| DbErr::Custom(e.to_string()))?
     .map_err(|e| DbErr::Custom(format!("cannot lock the database folder to open it: {e}")))
+}
+
+/// What the store's own tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use sea_orm::{ConnectionTrait, Database};
+
+    use super::Store;
+
+    /// A store on a fresh PostgreSQL database (`JALON_TEST_PG`, as the e2e tests), and its URL.
+    pub(crate) async fn pg_store() -> (Store, String) {
+        let admin = std::env::var("JALON_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let db = Database::connect(format!("{admin}/postgres"))
+            .await
+            .expect("PostgreSQL reachable (scripts/test starts it)");
+        let name = format!("jalon_t_{}", uuid::Uuid::new_v4().simple());
+        db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        db.close().await.ok();
+        let url = format!("{admin}/{name}");
+        let store = Store::open(&url, engine::calendar::Calendar::fwb())
+            .await
+            .unwrap();
+        (store, url)
+    }
 }
 
 #[cfg(test)]

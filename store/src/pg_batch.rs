@@ -103,7 +103,7 @@ async fn lane(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>, origi
                 runs: 0,
             });
         }
-        (again, isolate) = run_batch(&db, again, &rx, &origin, isolate).await;
+        (again, isolate) = conn::holders_cached(run_batch(&db, again, &rx, &origin, isolate)).await;
     }
 }
 
@@ -334,7 +334,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use futures_util::future::BoxFuture;
     use sea_orm::sqlx::postgres::PgListener;
-    use sea_orm::{ConnectionTrait, Database, EntityTrait, Set};
+    use sea_orm::{ConnectionTrait, EntityTrait, Set};
     use serde_json::json;
     use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -345,24 +345,7 @@ mod tests {
     use crate::entities::{case, history, idempotency};
     use crate::{Error, Store};
 
-    /// A store on a fresh PostgreSQL database (`JALON_TEST_PG`, as the e2e tests), and its URL.
-    async fn pg_store() -> (Store, String) {
-        let admin = std::env::var("JALON_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let db = Database::connect(format!("{admin}/postgres"))
-            .await
-            .expect("PostgreSQL reachable (scripts/test starts it)");
-        let name = format!("jalon_t_{}", uuid::Uuid::new_v4().simple());
-        db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        db.close().await.ok();
-        let url = format!("{admin}/{name}");
-        let store = Store::open(&url, engine::calendar::Calendar::fwb())
-            .await
-            .unwrap();
-        (store, url)
-    }
+    use crate::testing::pg_store;
 
     #[derive(Clone, Copy)]
     enum Then {

@@ -20,6 +20,7 @@ use super::registry::Deployed;
 use super::verify::{Hashed, row_hash};
 use super::wakes::Due;
 use super::watch::{Watch, watch};
+use super::write_set::{CaseWrite, WriteSet};
 use crate::clock::millis;
 
 /// Where a case row comes from: a new case, or the row as read (for its version check).
@@ -64,8 +65,6 @@ pub(super) struct Writer<'a> {
     /// (a write that moves no state, e.g. a document's history row) keeps `stuck_at`.
     calendar: Option<&'a Calendar>,
     followups: VecDeque<Followup>,
-    /// The history row of the transition being written: its notices' `history_id`.
-    history_id: Option<i64>,
     /// Every case row written, to tell once the transaction commits (`changes.rs`).
     pub changed: Vec<Change>,
     /// The timers armed and notices queued, to wake the loops once it commits (`wakes.rs`).
@@ -91,7 +90,6 @@ impl<'a> Writer<'a> {
             now,
             calendar: None,
             followups: VecDeque::new(),
-            history_id: None,
             changed: Vec::new(),
             due: Due::default(),
         }
@@ -143,7 +141,7 @@ impl<'a> Writer<'a> {
             },
         };
         let w = watch(&deployed.def, self.calendar, case, before, self.now);
-        let written = match row {
+        let (written, case_write) = match row {
             Row::New { id, key, parent_id } => {
                 let written = case::Model {
                     id,
@@ -163,18 +161,15 @@ impl<'a> Writer<'a> {
                     idle_since: w.idle_since,
                     stuck_at: w.stuck_at,
                 };
-                self.txn
-                    .insert_unique(
-                        &case::Entity::insert(case::ActiveModel::from(written.clone())),
-                        Error::Conflict {
-                            code: "duplicate_business_key",
-                            message:
-                                "a case with this business key already exists for this workflow"
-                                    .into(),
-                        },
-                    )
-                    .await?;
-                written
+                let insert = CaseWrite::Insert {
+                    row: case::ActiveModel::from(written.clone()),
+                    on_duplicate: Error::Conflict {
+                        code: "duplicate_business_key",
+                        message: "a case with this business key already exists for this workflow"
+                            .into(),
+                    },
+                };
+                (written, insert)
             }
             Row::Existing(before) => {
                 let mut update = case::Entity::update_many()
@@ -204,24 +199,11 @@ impl<'a> Writer<'a> {
                 if w.stuck_at != before.stuck_at {
                     update = update.col_expr(case::Column::StuckAt, Expr::value(w.stuck_at));
                 }
-                let changed = self
-                    .txn
-                    .exec(
-                        &update
-                            .filter(case::Column::Id.eq(&before.id))
-                            .filter(case::Column::RowVersion.eq(before.row_version)),
-                    )
-                    .await?;
-                if changed != 1 {
-                    return Err(Error::Conflict {
-                        code: "stale_version",
-                        message: format!(
-                            "case {} changed since version {} was read",
-                            before.id, before.row_version
-                        ),
-                    });
-                }
-                case::Model {
+                let update = update
+                    .filter(case::Column::Id.eq(&before.id))
+                    .filter(case::Column::RowVersion.eq(before.row_version))
+                    .into_query();
+                let written = case::Model {
                     state: case.state.to_string(),
                     status,
                     outcome,
@@ -233,18 +215,26 @@ impl<'a> Writer<'a> {
                     idle_since: w.idle_since,
                     stuck_at: w.stuck_at,
                     ..before.clone()
-                }
+                };
+                (written, CaseWrite::Update(update))
             }
         };
         // Every transition has its history row (the machine's last effect); its notices are
         // filed under it.
-        self.history_id = None;
-        if let Some(h) = history_row {
-            let q = history::Entity::insert(h).into_query();
-            self.history_id = Some(self.txn.insert_id(q).await?);
-        }
+        let mut set = WriteSet::new(case_write, history_row);
         for effect in effects {
-            self.effect(deployed, &written, case, effect).await?;
+            self.effect(&mut set, deployed, &written, case, effect)
+                .await?;
+        }
+        if !set.send(self.txn).await? {
+            return Err(Error::Conflict {
+                code: "stale_version",
+                message: format!(
+                    "case {} changed since version {} was read",
+                    written.id,
+                    written.row_version - 1
+                ),
+            });
         }
         if let (Status::Closed { outcome }, Some(parent)) = (&case.status, &written.parent_id) {
             self.followups.push_back(Followup::ChildEnded {
@@ -262,6 +252,7 @@ impl<'a> Writer<'a> {
 
     async fn effect(
         &mut self,
+        set: &mut WriteSet,
         deployed: &Deployed,
         row: &case::Model,
         case: &Case,
@@ -294,19 +285,17 @@ impl<'a> Writer<'a> {
                     created_at: Set(now),
                     ..Default::default()
                 };
-                self.txn.exec(&timer::Entity::insert(m)).await?;
+                set.insert(key.to_string(), m);
                 self.due.timer(millis(fire_at));
             }
             Effect::CancelTimer { key } => {
-                self.txn
-                    .exec(
-                        &timer::Entity::update_many()
-                            .col_expr(timer::Column::Status, Expr::value(timer::Status::Cancelled))
-                            .filter(timer::Column::CaseId.eq(&row.id))
-                            .filter(timer::Column::TimerKey.eq(key.to_string()))
-                            .filter(timer::Column::Status.eq(timer::Status::Armed)),
-                    )
-                    .await?;
+                let key = key.to_string();
+                let cancel = timer::Entity::update_many()
+                    .col_expr(timer::Column::Status, Expr::value(timer::Status::Cancelled))
+                    .filter(timer::Column::CaseId.eq(&row.id))
+                    .filter(timer::Column::TimerKey.eq(&key))
+                    .filter(timer::Column::Status.eq(timer::Status::Armed));
+                set.update::<timer::Entity>(key, cancel.into_query());
             }
             Effect::OpenTask {
                 task_id,
@@ -329,42 +318,36 @@ impl<'a> Writer<'a> {
                     opened_at: Set(now),
                     ..Default::default()
                 };
-                self.txn.exec(&task::Entity::insert(m)).await?;
+                set.insert(task_id.to_string(), m);
             }
             Effect::CloseTask { task_id, reason } => {
                 let reason = serde_json::to_value(reason)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned));
-                self.txn
-                    .exec(
-                        &task::Entity::update_many()
-                            .col_expr(task::Column::Status, Expr::value(task::Status::Closed))
-                            .col_expr(task::Column::ClosedAt, Expr::value(now))
-                            .col_expr(task::Column::CloseReason, Expr::value(reason))
-                            .filter(task::Column::CaseId.eq(&row.id))
-                            .filter(task::Column::TaskId.eq(task_id.to_string()))
-                            .filter(task::Column::Status.eq(task::Status::Open)),
-                    )
-                    .await?;
+                let close = task::Entity::update_many()
+                    .col_expr(task::Column::Status, Expr::value(task::Status::Closed))
+                    .col_expr(task::Column::ClosedAt, Expr::value(now))
+                    .col_expr(task::Column::CloseReason, Expr::value(reason))
+                    .filter(task::Column::CaseId.eq(&row.id))
+                    .filter(task::Column::TaskId.eq(task_id.to_string()))
+                    .filter(task::Column::Status.eq(task::Status::Open));
+                set.update::<task::Entity>(task_id.to_string(), close.into_query());
             }
             Effect::MoveTask { task_id, due } => {
                 // The task keeps its row: only its due date and explanation follow the deadline.
-                self.txn
-                    .exec(
-                        &task::Entity::update_many()
-                            .col_expr(
-                                task::Column::DueDate,
-                                Expr::value(due.as_ref().map(|d| d.due.to_string())),
-                            )
-                            .col_expr(
-                                task::Column::Explanation,
-                                Expr::value(due.as_deref().map(explanation)),
-                            )
-                            .filter(task::Column::CaseId.eq(&row.id))
-                            .filter(task::Column::TaskId.eq(task_id.to_string()))
-                            .filter(task::Column::Status.eq(task::Status::Open)),
+                let moved = task::Entity::update_many()
+                    .col_expr(
+                        task::Column::DueDate,
+                        Expr::value(due.as_ref().map(|d| d.due.to_string())),
                     )
-                    .await?;
+                    .col_expr(
+                        task::Column::Explanation,
+                        Expr::value(due.as_deref().map(explanation)),
+                    )
+                    .filter(task::Column::CaseId.eq(&row.id))
+                    .filter(task::Column::TaskId.eq(task_id.to_string()))
+                    .filter(task::Column::Status.eq(task::Status::Open));
+                set.update::<task::Entity>(task_id.to_string(), moved.into_query());
             }
             Effect::SendNotice {
                 template,
@@ -395,6 +378,7 @@ impl<'a> Writer<'a> {
                     // Kept, not dropped: the operator sees a notice nobody could receive.
                     let roles: Vec<&str> = to_roles.iter().map(|r| &**r).collect();
                     self.outbox_row(
+                        set,
                         deployed,
                         row,
                         &template,
@@ -405,12 +389,12 @@ impl<'a> Writer<'a> {
                             "no active actor holds the role(s) {} and no address was given",
                             roles.join(", ")
                         )),
-                    )
-                    .await?;
+                    );
                 }
                 for (actor_id, name, email) in recipients {
                     let key = format!("{base}:{email}");
                     self.outbox_row(
+                        set,
                         deployed,
                         row,
                         &template,
@@ -418,8 +402,7 @@ impl<'a> Writer<'a> {
                         key,
                         (actor_id, name, Some(email)),
                         None,
-                    )
-                    .await?;
+                    );
                 }
             }
             Effect::StartChild {
@@ -448,8 +431,9 @@ impl<'a> Writer<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn outbox_row(
+    fn outbox_row(
         &mut self,
+        set: &mut WriteSet,
         deployed: &Deployed,
         row: &case::Model,
         template: &str,
@@ -457,12 +441,11 @@ impl<'a> Writer<'a> {
         dedupe_key: String,
         (actor_id, name, email): (Option<String>, Option<String>, Option<String>),
         dead: Option<String>,
-    ) -> Result<(), Error> {
+    ) {
         let now = millis(self.now);
         let pending = dead.is_none();
         let m = outbox::ActiveModel {
             case_id: Set(Some(row.id.clone())),
-            history_id: Set(self.history_id),
             dedupe_key: Set(dedupe_key),
             version_id: Set(Some(deployed.version_id)),
             template: Set(template.to_owned()),
@@ -481,23 +464,10 @@ impl<'a> Writer<'a> {
             last_error: Set(dead),
             ..Default::default()
         };
-        // A repeat of the same notice to the same address (same dedupe key) is not queued twice.
-        self.txn
-            .exec(
-                &outbox::Entity::insert(m).on_conflict(
-                    sea_orm::sea_query::OnConflict::columns([
-                        outbox::Column::HistoryId,
-                        outbox::Column::DedupeKey,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                ),
-            )
-            .await?;
+        set.notice(m);
         if pending {
             self.due.notice();
         }
-        Ok(())
     }
 }
 
