@@ -9,7 +9,6 @@
 // A toolkit for the scenarios: some helpers wait for the scenario that needs them.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -178,11 +177,26 @@ fn kill_browser(leader: &mut Child, dir: &Path) {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+/// The port chromedriver says it listens on, from its standard output (`--port=0`: it binds
+/// a free port itself, so no other process can take the port between choosing and binding
+/// it). The rest of its output is read and dropped, so that it never blocks on a full pipe.
+fn announced_port(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<u16> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let port = line
+                .strip_prefix("ChromeDriver was started successfully on port ")
+                .and_then(|p| p.trim_end_matches('.').parse::<u16>().ok());
+            if let Some(port) = port {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    rx
 }
 
 /// Runs one browser step within `WAIT`, failing the test with `what` otherwise.
@@ -231,22 +245,21 @@ impl Browser {
         let began = Instant::now();
         let dir = tempfile::tempdir().expect("temporary directory for the browser");
         let log = dir.path().join("chromedriver.log");
-        let port = free_port();
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).expect("browser home directory");
         let mut driver = Command::new(chromedriver_path())
-            .arg(format!("--port={port}"))
+            .arg("--port=0")
             .arg(format!("--log-path={}", log.display()))
             // chromium writes its crash database and settings under HOME: keep them in this
             // browser's directory, out of the user's and findable at the end.
             .env("HOME", &home)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", chromedriver_path().display()));
-        let url = format!("http://127.0.0.1:{port}");
+        let announced = announced_port(driver.stdout.take().expect("piped"));
         // From here on, a failure must still kill chromedriver: hold it in a guard until the
         // Browser owns it.
         struct Guard<'a>(Option<Child>, &'a Path);
@@ -260,17 +273,21 @@ impl Browser {
         let mut guard = Guard(Some(driver), dir.path());
         let log_tail = || std::fs::read_to_string(&log).unwrap_or_default();
         let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let port = loop {
+            if let Ok(port) = announced.try_recv() {
+                break port;
+            }
             if let Some(status) = guard.0.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("chromedriver exited at start ({status}):\n{}", log_tail());
             }
             assert!(
                 Instant::now() < deadline,
-                "chromedriver not listening on {port} after {WAIT:?}:\n{}",
+                "chromedriver not listening after {WAIT:?}:\n{}",
                 log_tail()
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        };
+        let url = format!("http://127.0.0.1:{port}");
 
         let profile = dir.path().join("profile");
         let mut args: Vec<String> = [
