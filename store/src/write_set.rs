@@ -46,7 +46,7 @@ struct Touch {
 
 enum Part {
     Insert(Touch, NewRow),
-    Update(Touch, UpdateStatement),
+    Update(Touch, Box<UpdateStatement>),
     /// A notice, filed under the transition's history row.
     Outbox(Touch, NewRow),
 }
@@ -82,7 +82,7 @@ impl WriteSet {
             table: E::default().table_name(),
             key,
         };
-        self.parts.push(Part::Update(touch, update));
+        self.parts.push(Part::Update(touch, Box::new(update)));
     }
 
     /// A notice (its `history_id` is set when sent); a repeat of its dedupe key in the same
@@ -159,7 +159,7 @@ impl WriteSet {
         for part in self.parts {
             let stmt = match part {
                 Part::Insert(_, row) => backend.build(&row.values()),
-                Part::Update(_, update) => backend.build(&update),
+                Part::Update(_, update) => backend.build(&*update),
                 Part::Outbox(_, row) => backend.build(
                     row.with(outbox::Column::HistoryId, Expr::val(history_id))
                         .values()
@@ -204,7 +204,7 @@ impl WriteSet {
                 Part::Insert(_, row) => cte(&name, row.select_from("c")),
                 Part::Update(_, mut update) => {
                     update.and_where(Expr::exists(one_from("c")));
-                    cte(&name, update)
+                    cte(&name, *update)
                 }
                 Part::Outbox(_, row) => {
                     let mut insert = if has_history {
