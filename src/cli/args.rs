@@ -51,3 +51,18 @@ pub fn calendar(file: Option<&PathBuf>) -> Result<std::sync::Arc<Calendar>, Fail
             .map_err(|e| Failure::Usage(e.to_string())),
     }
 }
+
+/// `--postgres-lanes`: within [`store::Options::POSTGRES_LANES`].
+pub fn postgres_lanes(s: &str) -> Result<usize, String> {
+    let range = store::Options::POSTGRES_LANES;
+    s.parse::<usize>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            format!(
+                "'{s}' lanes: a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )
+        })
+}

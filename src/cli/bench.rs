@@ -62,6 +62,11 @@ pub struct BenchArgs {
     /// shared among them (SQLite: always one).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
     stores: u16,
+    /// PostgreSQL lanes of each store (`server`) or `jalon serve` process (`e2e`), as
+    /// `jalon serve --postgres-lanes`.
+    #[arg(long, env = "JALON_POSTGRES_LANES", default_value_t = store::Options::default().postgres_lanes,
+          value_parser = super::args::postgres_lanes)]
+    postgres_lanes: usize,
     /// Cases stored before the pages are timed (`pages`, default 100000); cases run through
     /// the server (`e2e`, default 2000).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
@@ -116,6 +121,9 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             smtp.as_ref(),
             usize::from(a.runs),
             usize::from(a.stores),
+            store::Options {
+                postgres_lanes: a.postgres_lanes,
+            },
         )?;
     }
     if matches!(a.suite, Suite::All | Suite::Notices) {
@@ -140,6 +148,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
                 cases: a.cases.unwrap_or(2_000) as usize,
                 in_flight: a.in_flight as usize,
                 processes: usize::from(a.processes),
+                postgres_lanes: a.postgres_lanes,
             },
         )?;
     }

@@ -36,6 +36,8 @@ pub struct Options {
     pub in_flight: usize,
     /// `jalon serve` processes on the database (more than one: PostgreSQL only).
     pub processes: usize,
+    /// `--postgres-lanes` of each process.
+    pub postgres_lanes: usize,
 }
 
 /// Transitions of one case: its start, its timer, its completion.
@@ -168,7 +170,7 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
             k => dir.path().join(format!("data-{k}")),
         };
         let pg = scratch.as_ref().map(|s| s.0.as_str());
-        servers.push(Server::spawn(&workflows, &data, pg)?);
+        servers.push(Server::spawn(&workflows, &data, pg, o.postgres_lanes)?);
     }
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
     let commits_token = tokens[0].clone();
@@ -188,10 +190,12 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
     let m = measured?;
     let secs = m.elapsed.as_secs_f64();
     let cases = m.latencies.len();
-    let (processes, per_process) = match cpu.len() {
-        1 => (String::new(), String::new()),
-        n => (
-            format!(", {n} processes"),
+    let lanes = o.postgres_lanes;
+    let (processes, per_process) = match (cpu.len(), &scratch) {
+        (1, None) => (String::new(), String::new()),
+        (1, Some(_)) => (format!(", {lanes} lanes"), String::new()),
+        (n, _) => (
+            format!(", {n} processes of {lanes} lanes"),
             format!(
                 " ({})",
                 cpu.iter()
@@ -236,9 +240,9 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
     // on PostgreSQL the transitions run again.
     if batches.commits > 0.0 {
         let (writer, again) = match t.admin_url {
-            None => ("SQLite writer", String::new()),
+            None => ("SQLite writer".to_owned(), String::new()),
             Some(_) => (
-                "PostgreSQL lanes",
+                format!("PostgreSQL lanes ({:.0} in all)", batches.lanes),
                 format!(
                     ", {:.0} transitions run again, {:.0} batches undone",
                     batches.reruns, batches.undone
@@ -260,6 +264,8 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
 /// The batches of the servers' writers, from their `/metrics` pages.
 #[derive(Default)]
 struct Batches {
+    /// PostgreSQL lanes, over every process.
+    lanes: f64,
     commits: f64,
     jobs: f64,
     reruns: f64,
@@ -284,6 +290,7 @@ impl Batches {
             self.commits += read(&format!("jalon_{backend}_batch_size_count"));
             self.jobs += read(&format!("jalon_{backend}_batch_size_sum"));
         }
+        self.lanes += read("jalon_pg_lanes");
         self.reruns += read("jalon_pg_batch_reruns_total");
         self.undone += read("jalon_pg_batch_undone_total");
     }
@@ -382,6 +389,7 @@ impl Server {
         workflows: &Path,
         data: &Path,
         database_url: Option<&str>,
+        postgres_lanes: usize,
     ) -> Result<Server, Failure> {
         let exe = std::env::current_exe().map_err(run_err)?;
         let mut cmd = Command::new(exe);
@@ -390,6 +398,7 @@ impl Server {
             .arg("--workflows")
             .arg(workflows)
             .env("JALON_LOG", "error")
+            .env("JALON_POSTGRES_LANES", postgres_lanes.to_string())
             .env_remove("JALON_DATABASE_URL")
             .env_remove("JALON_CONFIG")
             .stdout(Stdio::piped())

@@ -180,6 +180,7 @@ async fn one(t: &Target, workflows: &Path, o: &Options) -> Result<(), Failure> {
         workflows: workflows.to_path_buf(),
         database_url: url,
         max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
+        store: Default::default(),
         calendar: engine::calendar::Calendar::fwb(),
         notices: Default::default(),
         waits: Default::default(),

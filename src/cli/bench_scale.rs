@@ -203,6 +203,7 @@ async fn fill(
         workflows: workflows.to_path_buf(),
         database_url: pg_url.map(str::to_owned),
         max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
+        store: Default::default(),
         calendar: engine::calendar::Calendar::fwb(),
         notices: Default::default(),
         waits: Default::default(),
@@ -293,7 +294,12 @@ fn start(
     rt: &tokio::runtime::Runtime,
 ) -> Result<(Server, Duration), Failure> {
     let started = Instant::now();
-    let server = Server::spawn(workflows, data, pg_url)?;
+    let server = Server::spawn(
+        workflows,
+        data,
+        pg_url,
+        store::Options::default().postgres_lanes,
+    )?;
     let addr = server.addr;
     rt.block_on(async move {
         let mut c = Client::connect(addr, "").await?;

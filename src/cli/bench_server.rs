@@ -107,6 +107,7 @@ pub fn run(
     smtp: Option<&notifiers::SmtpConfig>,
     runs: usize,
     stores: usize,
+    options: store::Options,
 ) -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -119,7 +120,7 @@ pub fn run(
         }
         let mut this = Figures::default();
         for t in targets {
-            rt.block_on(one(t, workflows, budget, smtp, stores, &mut this))?;
+            rt.block_on(one(t, workflows, budget, smtp, stores, options, &mut this))?;
         }
         figures.push(this);
     }
@@ -139,6 +140,7 @@ async fn one(
     budget: Duration,
     smtp: Option<&notifiers::SmtpConfig>,
     stores: usize,
+    options: store::Options,
     figures: &mut Figures,
 ) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
@@ -155,7 +157,7 @@ async fn one(
             (format!("{admin}/{name}"), Some((db, name)))
         }
     };
-    let store = Store::open(&url, engine::calendar::Calendar::fwb())
+    let store = Store::open_with(&url, engine::calendar::Calendar::fwb(), options)
         .await
         .map_err(run_err)?;
     let noon = |y, m, d| {
@@ -190,17 +192,17 @@ async fn one(
     let mut all = vec![store.clone()];
     if t.admin_url.is_some() {
         for _ in 1..stores {
-            let other = Store::open(&url, engine::calendar::Calendar::fwb())
+            let other = Store::open_with(&url, engine::calendar::Calendar::fwb(), options)
                 .await
                 .map_err(run_err)?;
             other.load_latest_versions().await.map_err(run_err)?;
             all.push(other);
         }
     }
-    let on = if all.len() > 1 {
-        format!(", {} stores", all.len())
-    } else {
-        String::new()
+    let on = match (all.len(), &t.admin_url) {
+        (1, None) => String::new(),
+        (1, Some(_)) => format!(", {} lanes", options.postgres_lanes),
+        (n, _) => format!(", {n} stores of {} lanes", options.postgres_lanes),
     };
 
     // The floor under every figure below: one statement's round trip through the driver.

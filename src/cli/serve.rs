@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// The same bound per actor.
     #[arg(long, env = "JALON_MAX_WAITS_PER_ACTOR", default_value_t = WaitLimits::default().per_actor)]
     max_waits_per_actor: usize,
+    /// On PostgreSQL, batches of transitions this process commits at once (1 to 8). Several
+    /// processes on one database share what it does best with: on two cores, about eight
+    /// batches in flight in all (four for one process, two each for three).
+    #[arg(long, env = "JALON_POSTGRES_LANES", default_value_t = store::Options::default().postgres_lanes,
+          value_parser = args::postgres_lanes)]
+    postgres_lanes: usize,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -68,6 +74,9 @@ pub fn serve(a: ServeArgs) -> Result<(), Failure> {
             total: a.max_waits,
             per_actor: a.max_waits_per_actor,
             ..WaitLimits::default()
+        },
+        store: store::Options {
+            postgres_lanes: a.postgres_lanes,
         },
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

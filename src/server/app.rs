@@ -41,7 +41,7 @@ impl App {
                 .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
         }
         let url = cfg.database_url();
-        let store = Store::open(&url, cfg.calendar.clone())
+        let store = Store::open_with(&url, cfg.calendar.clone(), cfg.store)
             .await
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;
         store.load_latest_versions().await?;

@@ -23,6 +23,8 @@ pub struct Config {
     pub notices: NoticeConfig,
     /// Bounds of the requests that wait for a case to change (`changes.rs`).
     pub waits: WaitLimits,
+    /// How the store carries its writes (PostgreSQL lanes).
+    pub store: store::Options,
 }
 
 impl Config {

@@ -101,5 +101,13 @@ pub(crate) async fn metrics_page(State(state): State<AppState>) -> Response {
             page.push_str(&format!("jalon_queue_depth{{queue=\"{name}\"}} {n}\n"));
         }
     }
+    if let Some(lanes) = state.store.postgres_lanes() {
+        page.push_str(
+            "# HELP jalon_pg_lanes PostgreSQL lanes of this process: batches of transitions it \
+             commits at once (--postgres-lanes).\n",
+        );
+        page.push_str("# TYPE jalon_pg_lanes gauge\n");
+        page.push_str(&format!("jalon_pg_lanes {lanes}\n"));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }

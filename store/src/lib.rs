@@ -71,6 +71,8 @@ pub struct Store {
     wakes: Arc<wakes::Wakes>,
     /// The SQLite file whose short reads run in place (`read.rs`); `None` elsewhere.
     read_in_place: Option<Arc<Path>>,
+    /// PostgreSQL: the lanes its batches run on (none on SQLite).
+    postgres_lanes: Option<usize>,
 }
 
 /// The pool waits this long for a connection before the request fails (503
@@ -152,9 +154,46 @@ pub fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("jalon.db").display())
 }
 
+/// How a store carries its writes, beyond what its URL says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// PostgreSQL: batches of transitions this process commits at once, each on a connection
+    /// of its pool (`pg_batch.rs`). What PostgreSQL does best with is a number of batches in
+    /// flight over all the processes that share it, so processes added share them out.
+    pub postgres_lanes: usize,
+}
+
+impl Options {
+    /// Lanes a process may have: its pool (16 connections) keeps room for reads.
+    pub const POSTGRES_LANES: std::ops::RangeInclusive<usize> = 1..=8;
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { postgres_lanes: 4 }
+    }
+}
+
 impl Store {
     /// Opens the database and brings its schema up to date.
     pub async fn open(url: &str, calendar: Arc<Calendar>) -> Result<Store, DbErr> {
+        Store::open_with(url, calendar, Options::default()).await
+    }
+
+    /// [`Store::open`] with `options`.
+    pub async fn open_with(
+        url: &str,
+        calendar: Arc<Calendar>,
+        options: Options,
+    ) -> Result<Store, DbErr> {
+        if !Options::POSTGRES_LANES.contains(&options.postgres_lanes) {
+            return Err(DbErr::Custom(format!(
+                "{} PostgreSQL lanes: between {} and {} are allowed",
+                options.postgres_lanes,
+                Options::POSTGRES_LANES.start(),
+                Options::POSTGRES_LANES.end()
+            )));
+        }
         let file = sqlite_file(url);
         if let Some(path) = &file {
             create_private(path);
@@ -194,14 +233,18 @@ impl Store {
         };
         let db = Database::connect(opt).await?;
         migrate(url, &db).await?;
-        let writer = (db.get_database_backend() == DbBackend::Sqlite)
-            .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let backend = db.get_database_backend();
+        let writer = (backend == DbBackend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
         // On PostgreSQL, listening before any transition commits.
         let told = changes::Told::start(&db).await?;
         let jobs = match (&writer, &file) {
             (Some(turn), Some(path)) => Some(batch::spawn(path, turn.clone())?),
             (Some(_), None) => None,
-            (None, _) => Some(pg_batch::spawn(db.clone(), told.origin.clone())),
+            (None, _) => Some(pg_batch::spawn(
+                db.clone(),
+                told.origin.clone(),
+                options.postgres_lanes,
+            )),
         };
         let read_in_place = writer.as_ref().and(file.as_deref()).map(Arc::<Path>::from);
         let store = Store {
@@ -217,6 +260,7 @@ impl Store {
             changes: told,
             wakes: Arc::default(),
             read_in_place,
+            postgres_lanes: (backend == DbBackend::Postgres).then_some(options.postgres_lanes),
         };
         // Rows written before `cases.stuck_at` existed (see `watch.rs`).
         store.backfill_stuck_at().await.map_err(|e| match e {
@@ -224,6 +268,11 @@ impl Store {
             e => DbErr::Custom(e.to_string()),
         })?;
         Ok(store)
+    }
+
+    /// PostgreSQL: the batches of transitions this store commits at once; none on SQLite.
+    pub fn postgres_lanes(&self) -> Option<usize> {
+        self.postgres_lanes
     }
 
     /// A workflow version by id, compiled on first use (a case always runs its own version).
@@ -412,7 +461,25 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_file;
+    use super::{Options, Store, sqlite_file};
+
+    #[tokio::test]
+    async fn lanes_out_of_bounds_are_refused() {
+        for lanes in [0, 9] {
+            let options = Options {
+                postgres_lanes: lanes,
+            };
+            let refused = Store::open_with(
+                "sqlite::memory:",
+                engine::calendar::Calendar::fwb(),
+                options,
+            )
+            .await
+            .err()
+            .expect("refused");
+            assert!(refused.to_string().contains("between 1 and 8"), "{refused}");
+        }
+    }
 
     #[test]
     fn only_a_sqlite_url_names_a_file() {

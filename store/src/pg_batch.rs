@@ -51,8 +51,6 @@ use super::conn::{self, Conn};
 
 /// Jobs at most in one batch (one subtransaction each; see the module).
 const MAX_BATCH: usize = 64;
-/// Lanes per process: batches in progress at once, each on a connection of the pool.
-const LANES: usize = 4;
 /// Jobs waiting for a lane before callers wait to queue (backpressure).
 const QUEUE: usize = 4096;
 /// Runs at most of a job that keeps meeting a deadlock or a serialization failure.
@@ -81,10 +79,10 @@ impl Pending {
 
 /// Starts the lanes; they end when every sender is dropped. `origin` opens the batches'
 /// notifications (the store that sends them skips them).
-pub(super) fn spawn(db: DatabaseConnection, origin: Arc<str>) -> mpsc::Sender<Job> {
+pub(super) fn spawn(db: DatabaseConnection, origin: Arc<str>, lanes: usize) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
-    for _ in 0..LANES {
+    for _ in 0..lanes {
         tokio::spawn(lane(db.clone(), rx.clone(), origin.clone()));
     }
     tx

@@ -128,7 +128,14 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
         let line = run
             .stdout
             .lines()
-            .find(|l| l.starts_with(&format!("e2e/{target}: 30 cases, 7 in flight: ")))
+            .find(|l| {
+                let lanes = if target == "postgres" {
+                    ", 4 lanes"
+                } else {
+                    ""
+                };
+                l.starts_with(&format!("e2e/{target}: 30 cases, 7 in flight{lanes}: "))
+            })
             .unwrap_or_else(|| panic!("no {target} line in:\n{}", run.stdout));
         for part in [
             " complete cases/s (",
@@ -153,7 +160,7 @@ fn bench_e2e_runs_whole_cases_through_a_real_server() {
         run.stdout
     );
     assert!(!run.stdout.contains("e2e/postgres: SQLite writer"));
-    let lanes = batch_jobs(&run.stdout, "e2e/postgres: PostgreSQL lanes: ");
+    let lanes = batch_jobs(&run.stdout, "e2e/postgres: PostgreSQL lanes (4 in all): ");
     assert!(lanes >= 90, "30 cases of 3 transitions: {}", run.stdout);
 }
 
@@ -184,9 +191,11 @@ fn bench_e2e_runs_more_cases_in_flight_than_one_actor_may_wait_on() {
     );
 }
 
-/// `jalon bench e2e --processes 2`: two `jalon serve` children on one scratch PostgreSQL
-/// database complete every case and print one line with each child's CPU; SQLite is skipped,
-/// and without `--postgres` the option is refused. The figures are not looked at.
+/// `jalon bench e2e --processes 2 --postgres-lanes 1`: two `jalon serve` children of one lane
+/// each on one scratch PostgreSQL database complete every case, print one line with each
+/// child's CPU and report their lanes on `/metrics`; SQLite is skipped, and without
+/// `--postgres` the option is refused, as are lanes out of bounds. The figures are not looked
+/// at.
 #[test]
 fn bench_e2e_runs_on_several_processes_on_postgres_only() {
     let pg = pg_admin_url();
@@ -199,6 +208,8 @@ fn bench_e2e_runs_on_several_processes_on_postgres_only() {
         "4",
         "--processes",
         "2",
+        "--postgres-lanes",
+        "1",
         "--postgres",
         &pg,
     ]);
@@ -212,7 +223,7 @@ fn bench_e2e_runs_on_several_processes_on_postgres_only() {
     let line = run
         .stdout
         .lines()
-        .find(|l| l.starts_with("e2e/postgres: 20 cases, 4 in flight, 2 processes: "))
+        .find(|l| l.starts_with("e2e/postgres: 20 cases, 4 in flight, 2 processes of 1 lanes: "))
         .unwrap_or_else(|| panic!("no postgres line in:\n{}", run.stdout));
     let cpu = line
         .split_once("; CPU: server ")
@@ -222,14 +233,30 @@ fn bench_e2e_runs_on_several_processes_on_postgres_only() {
         .unwrap_or_else(|| panic!("no CPU per process in {line}"));
     assert_eq!(cpu.split(" + ").count(), 2, "{line}");
     assert!(line.contains(" transitions/s; "), "{line}");
-    // Both processes' batches are counted: each committed part of the 60 transitions.
-    let lanes = batch_jobs(&run.stdout, "e2e/postgres: PostgreSQL lanes: ");
+    // Both processes' batches are counted: each committed part of the 60 transitions, on the
+    // one lane it was told to have.
+    let lanes = batch_jobs(&run.stdout, "e2e/postgres: PostgreSQL lanes (2 in all): ");
     assert!(lanes >= 60, "{}", run.stdout);
     assert!(
         run.stdout.contains(" transitions run again, "),
         "{}",
         run.stdout
     );
+
+    for lanes in ["0", "9", "two"] {
+        for command in [
+            &["serve", "--postgres-lanes", lanes][..],
+            &["bench", "e2e", "--postgres-lanes", lanes],
+        ] {
+            let refused = jalon(command);
+            assert_eq!(refused.code, 2, "{command:?}: {}", refused.stderr);
+            assert!(
+                refused.stderr.contains("lanes: a whole number from 1 to 8"),
+                "{command:?}: {}",
+                refused.stderr
+            );
+        }
+    }
 
     let refused = jalon(&["bench", "e2e", "--cases", "5", "--processes", "2"]);
     assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);

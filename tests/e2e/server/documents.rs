@@ -373,6 +373,7 @@ async fn refusals_change_nothing(backend: Backend) {
     let first = spawn_app(backend).await;
     let cfg = Config {
         max_document_bytes: LIMIT,
+        store: Default::default(),
         ..first.cfg.clone()
     };
     let (data, clock) = (first.data(), first.clock.clone());

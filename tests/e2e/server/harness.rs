@@ -94,6 +94,7 @@ pub async fn spawn_app_with(backend: Backend, notices: NoticeConfig) -> TestApp 
         workflows: workflows_dir(),
         database_url: url,
         max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
+        store: Default::default(),
         calendar: engine::calendar::Calendar::fwb(),
         notices,
         waits: Default::default(),

@@ -104,6 +104,7 @@ async fn postgres_away_then_back() {
         workflows: workflows_dir(),
         database_url: Some(format!("{scheme_user}@127.0.0.1:{}/{name}", proxy.port)),
         max_document_bytes: Config::DEFAULT_MAX_DOCUMENT_BYTES,
+        store: Default::default(),
         calendar: engine::calendar::Calendar::fwb(),
         notices: Default::default(),
         waits: Default::default(),
