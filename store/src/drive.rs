@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use engine::machine::{
     self, Actor, Case, Effect, Inputs, Refusal, StartRequest, TimerKey, Trigger,
 };
-use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, Query, WithClause};
+use sea_orm::sea_query::{Alias, Expr, Query, WithClause};
 use sea_orm::{
     ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, Iterable, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait,
@@ -20,6 +20,7 @@ use super::entities::{case, timer};
 use super::registry::Deployed;
 use super::transition::{Followup, Row, Writer};
 use super::wakes::Due;
+use super::write_set::cte;
 use super::{Error, Store};
 use crate::clock::millis;
 
@@ -287,10 +288,7 @@ async fn mark_fired(
     }
     let mut mark = mark.into_query();
     mark.returning_col(timer::Column::CaseId);
-    let marked = CommonTableExpression::new()
-        .query(mark)
-        .table_name(Alias::new("m"))
-        .to_owned();
+    let marked = cte("m", mark);
     let select = Query::select()
         .columns(case::Column::iter())
         .from(case::Entity)

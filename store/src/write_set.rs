@@ -245,7 +245,8 @@ fn notice_once() -> OnConflict {
         .to_owned()
 }
 
-fn cte(
+/// `name AS (query)`, a part of a `WITH`.
+pub(crate) fn cte(
     name: &str,
     query: impl Into<sea_orm::sea_query::SubQueryStatement>,
 ) -> CommonTableExpression {
