@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, Database};
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::TcpStream;
@@ -155,10 +154,10 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(run_err)?;
-    let scratch = rt.block_on(scratch(t))?;
+    let scratch = rt.block_on(t.scratch())?;
     let url = scratch
         .as_ref()
-        .map(|(url, _)| url.clone())
+        .map(|s| s.url.clone())
         .unwrap_or_else(|| store::sqlite_url(&data));
     let agents = o.in_flight.min(o.cases).div_ceil(SLOTS_AN_AGENT).max(1);
     let tokens = rt.block_on(agent_tokens(&url, &data, agents))?;
@@ -169,7 +168,7 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
             0 => data.clone(),
             k => dir.path().join(format!("data-{k}")),
         };
-        let pg = scratch.as_ref().map(|s| s.0.as_str());
+        let pg = scratch.as_ref().map(|s| s.url.as_str());
         servers.push(Server::spawn(&workflows, &data, pg, o.postgres_lanes)?);
     }
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
@@ -184,8 +183,8 @@ fn one(t: &Target, o: &Options) -> Result<(), Failure> {
         .map(|s| cpu_of(s.child.id()).map_or(Cpu::UNKNOWN, |end| end - s.cpu_at_start))
         .collect();
     stop_all(&mut servers);
-    if let Some((_, name)) = &scratch {
-        rt.block_on(drop_database(t, name))?;
+    if let Some(scratch) = &scratch {
+        rt.block_on(t.drop_scratch(scratch))?;
     }
     let m = measured?;
     let secs = m.elapsed.as_secs_f64();
@@ -314,36 +313,6 @@ fn stop_all(servers: &mut [Server]) {
     for s in servers.iter_mut() {
         let _ = s.child.wait();
     }
-}
-
-/// A scratch PostgreSQL database (its URL and name) when the target is PostgreSQL.
-pub(super) async fn scratch(t: &Target) -> Result<Option<(String, String)>, Failure> {
-    let Some(admin) = &t.admin_url else {
-        return Ok(None);
-    };
-    let name = format!("jalon_bench_{}", uuid::Uuid::new_v4().simple());
-    let db = Database::connect(format!("{admin}/postgres"))
-        .await
-        .map_err(run_err)?;
-    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .map_err(run_err)?;
-    db.close().await.ok();
-    Ok(Some((format!("{admin}/{name}"), name)))
-}
-
-pub(super) async fn drop_database(t: &Target, name: &str) -> Result<(), Failure> {
-    let Some(admin) = &t.admin_url else {
-        return Ok(());
-    };
-    let db = Database::connect(format!("{admin}/postgres"))
-        .await
-        .map_err(run_err)?;
-    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .map_err(run_err)?;
-    db.close().await.ok();
-    Ok(())
 }
 
 /// Client slots one agent's token serves: each slot waits on one case at a time, and an

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Brussels;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, Database, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -144,34 +143,11 @@ fn at_hour(day: NaiveDate, hour: u32) -> DateTime<Utc> {
         .to_utc()
 }
 
-/// A scratch database: a SQLite file in `dir`, or a PostgreSQL database created here (and its
-/// name, to drop it afterwards).
-async fn scratch(
-    t: &Target,
-) -> Result<
-    (
-        Option<String>,
-        Option<(sea_orm::DatabaseConnection, String)>,
-    ),
-    Failure,
-> {
-    let Some(admin) = &t.admin_url else {
-        return Ok((None, None));
-    };
-    let name = format!("jalon_bench_{}", uuid::Uuid::new_v4().simple());
-    let db = Database::connect(format!("{admin}/postgres"))
-        .await
-        .map_err(run_err)?;
-    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .map_err(run_err)?;
-    Ok((Some(format!("{admin}/{name}")), Some((db, name))))
-}
-
 async fn one(t: &Target, workflows: &Path, o: &Options) -> Result<(), Failure> {
     let (cases, requests) = (o.cases, o.requests);
     let dir = tempfile::tempdir().map_err(run_err)?;
-    let (url, cleanup) = scratch(t).await?;
+    let scratch = t.scratch().await?;
+    let url = scratch.as_ref().map(|s| s.url.clone());
     let today = NaiveDate::from_ymd_opt(2027, 3, 1).expect("a date");
     let clock = ManualClock::new(at_hour(today, 12));
     let cfg = Config {
@@ -451,13 +427,11 @@ async fn one(t: &Target, workflows: &Path, o: &Options) -> Result<(), Failure> {
             .map_err(|e| run_err(format!("cannot keep the data in {}: {e}", keep.display())))?;
         println!("pages/{}: data folder kept in {}", t.name, keep.display());
     }
-    if let Some((db, name)) = cleanup {
+    if let Some(scratch) = &scratch {
         if o.keep.is_some() {
-            println!("pages/{}: database {name} kept", t.name);
+            println!("pages/{}: database {} kept", t.name, scratch.name);
         } else {
-            db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-                .await
-                .map_err(run_err)?;
+            t.drop_scratch(scratch).await?;
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ use sea_orm::{
 };
 
 use super::Failure;
-use super::bench_e2e::{Client, Server, drop_database, scratch};
+use super::bench_e2e::{Client, Server};
 use super::bench_server::Target;
 use crate::clock::{Clock, SystemClock};
 use crate::server::{App, Config};
@@ -82,16 +82,16 @@ pub fn run(targets: &[Target], o: &Options) -> Result<(), Failure> {
         .map_err(run_err)?;
     for t in targets {
         let dir = tempfile::tempdir().map_err(run_err)?;
-        let scratch = rt.block_on(scratch(t))?;
+        let scratch = rt.block_on(t.scratch())?;
         let result = one(
             &rt,
             t,
             dir.path(),
-            scratch.as_ref().map(|s| s.0.as_str()),
+            scratch.as_ref().map(|s| s.url.as_str()),
             o,
         );
-        if let Some((_, name)) = &scratch {
-            rt.block_on(drop_database(t, name))?;
+        if let Some(scratch) = &scratch {
+            rt.block_on(t.drop_scratch(scratch))?;
         }
         result?;
     }

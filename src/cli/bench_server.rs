@@ -57,6 +57,56 @@ pub struct Target {
     pub admin_url: Option<String>,
 }
 
+/// A PostgreSQL database made for one run, on a target's server.
+pub(super) struct ScratchDb {
+    pub url: String,
+    pub name: String,
+}
+
+impl Target {
+    /// A new scratch database when the target is PostgreSQL; `None` for SQLite.
+    pub(super) async fn scratch(&self) -> Result<Option<ScratchDb>, Failure> {
+        let Some(server) = &self.admin_url else {
+            return Ok(None);
+        };
+        let name = format!("jalon_bench_{}", uuid::Uuid::new_v4().simple());
+        let db = Database::connect(database_url(server, "postgres")?)
+            .await
+            .map_err(run_err)?;
+        db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(run_err)?;
+        db.close().await.ok();
+        let url = database_url(server, &name)?;
+        Ok(Some(ScratchDb { url, name }))
+    }
+
+    /// Drops a scratch database, even if a server killed midway still holds connections to it.
+    pub(super) async fn drop_scratch(&self, scratch: &ScratchDb) -> Result<(), Failure> {
+        let Some(server) = &self.admin_url else {
+            return Ok(());
+        };
+        let db = Database::connect(database_url(server, "postgres")?)
+            .await
+            .map_err(run_err)?;
+        let name = &scratch.name;
+        db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .map_err(run_err)?;
+        db.close().await.ok();
+        Ok(())
+    }
+}
+
+/// The URL of database `name` on the server `--postgres` named, whatever that URL's own path
+/// and with its query (`?sslmode=disable`, say) kept.
+fn database_url(server: &str, name: &str) -> Result<String, Failure> {
+    let mut url = url::Url::parse(server)
+        .map_err(|e| Failure::Usage(format!("--postgres expects a URL, got `{server}`: {e}")))?;
+    url.set_path(name);
+    Ok(url.into())
+}
+
 fn run_err(e: impl std::fmt::Display) -> Failure {
     Failure::Run(anyhow::anyhow!("{e}"))
 }
@@ -144,18 +194,10 @@ async fn one(
     figures: &mut Figures,
 ) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(run_err)?;
-    let (url, cleanup) = match &t.admin_url {
-        None => (store::sqlite_url(dir.path()), None),
-        Some(admin) => {
-            let name = format!("jalon_bench_{}", uuid::Uuid::new_v4().simple());
-            let db = Database::connect(format!("{admin}/postgres"))
-                .await
-                .map_err(run_err)?;
-            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .map_err(run_err)?;
-            (format!("{admin}/{name}"), Some((db, name)))
-        }
+    let scratch = t.scratch().await?;
+    let url = match &scratch {
+        None => store::sqlite_url(dir.path()),
+        Some(s) => s.url.clone(),
     };
     let store = Store::open_with(&url, engine::calendar::Calendar::fwb(), options)
         .await
@@ -335,10 +377,8 @@ async fn one(
     for store in all {
         store.close().await.map_err(run_err)?;
     }
-    if let Some((db, name)) = cleanup {
-        db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-            .await
-            .map_err(run_err)?;
+    if let Some(scratch) = &scratch {
+        t.drop_scratch(scratch).await?;
     }
     Ok(())
 }
@@ -523,6 +563,23 @@ fn idle_rss(workflows: &Path) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scratch_database_url_keeps_the_servers_query() {
+        let url = |server| database_url(server, "jalon_bench_x").unwrap();
+        assert_eq!(
+            url("postgres://postgres@127.0.0.1:5432"),
+            "postgres://postgres@127.0.0.1:5432/jalon_bench_x"
+        );
+        assert_eq!(
+            url("postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+            "postgres://postgres@127.0.0.1:5432/jalon_bench_x?sslmode=disable"
+        );
+        assert!(matches!(
+            database_url("127.0.0.1:5432 x", "n"),
+            Err(Failure::Usage(_))
+        ));
+    }
 
     #[test]
     fn the_summary_takes_the_median_of_each_figure_in_first_printed_order() {

@@ -71,6 +71,7 @@ enum Command {
 }
 
 /// Why a command did not succeed.
+#[derive(Debug)]
 pub enum Failure {
     /// The arguments cannot be used (exit code 2); the message is one line.
     Usage(String),
