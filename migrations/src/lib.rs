@@ -21,6 +21,7 @@ mod m20261212_000001_documents;
 mod m20261213_000001_case_list;
 mod m20261214_000001_case_watch_bytewise;
 mod m20261215_000001_undated_open_tasks;
+mod m20261216_000001_partial_indexes;
 
 /// An index on `columns` of `table`, in that order (the one way every migration declares one;
 /// the SQL it builds is what each released migration has always run).
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261213_000001_case_list::Migration),
             Box::new(m20261214_000001_case_watch_bytewise::Migration),
             Box::new(m20261215_000001_undated_open_tasks::Migration),
+            Box::new(m20261216_000001_partial_indexes::Migration),
         ]
     }
 }
