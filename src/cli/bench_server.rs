@@ -70,13 +70,7 @@ impl Target {
             return Ok(None);
         };
         let name = format!("jalon_bench_{}", uuid::Uuid::new_v4().simple());
-        let db = Database::connect(database_url(server, "postgres")?)
-            .await
-            .map_err(run_err)?;
-        db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .map_err(run_err)?;
-        db.close().await.ok();
+        on_server(server, &format!("CREATE DATABASE {name}")).await?;
         let url = database_url(server, &name)?;
         Ok(Some(ScratchDb { url, name }))
     }
@@ -86,16 +80,23 @@ impl Target {
         let Some(server) = &self.admin_url else {
             return Ok(());
         };
-        let db = Database::connect(database_url(server, "postgres")?)
-            .await
-            .map_err(run_err)?;
         let name = &scratch.name;
-        db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await
-            .map_err(run_err)?;
-        db.close().await.ok();
-        Ok(())
+        on_server(
+            server,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await
     }
+}
+
+/// Runs `sql` on the server's `postgres` database (where databases are created and dropped).
+async fn on_server(server: &str, sql: &str) -> Result<(), Failure> {
+    let db = Database::connect(database_url(server, "postgres")?)
+        .await
+        .map_err(run_err)?;
+    db.execute_unprepared(sql).await.map_err(run_err)?;
+    db.close().await.ok();
+    Ok(())
 }
 
 /// The URL of database `name` on the server `--postgres` named, whatever that URL's own path
