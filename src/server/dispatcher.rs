@@ -175,8 +175,6 @@ impl Dispatcher {
                 "shutting down: notices left to their lease"
             );
         }
-        metrics::counter!("jalon_notices_sent_total").increment(pass.sent as u64);
-        metrics::counter!("jalon_notices_dead_total").increment(pass.dead as u64);
         Ok(pass)
     }
 
@@ -369,6 +367,10 @@ impl Worker for Dispatcher {
         Some(Dispatcher::shutdown_bound(self))
     }
 
+    fn claims_lease(&self) -> bool {
+        true
+    }
+
     async fn claim(&self, now: DateTime<Utc>) -> Result<Claimed<outbox::Model>, Error> {
         let units = self
             .store
@@ -389,7 +391,10 @@ impl Worker for Dispatcher {
         Ok(settle(r))
     }
 
+    /// Counted as each notice ends: under a steady flow of notices a pass lasts.
     fn add(tally: &mut DispatchPass, other: DispatchPass) {
+        metrics::counter!("jalon_notices_sent_total").increment(other.sent as u64);
+        metrics::counter!("jalon_notices_dead_total").increment(other.dead as u64);
         tally.add(other);
     }
 

@@ -2,6 +2,7 @@
 //! notices): claim a batch under a lease, run its units side by side, and between passes sleep
 //! until the next due instant, a poke, the safety poll or shutdown.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration as StdDuration;
 
@@ -17,6 +18,10 @@ use crate::clock::Clock;
 const POLL: StdDuration = StdDuration::from_secs(30);
 /// Upper bound of batches per pass, so that a pass always ends.
 const MAX_BATCHES: usize = 10_000;
+/// How long a worker whose claims lease waits for the units of its last claim to end before
+/// claiming what came due beside them. Short deliveries end well within it, so that under load
+/// claims still take many units at once (each claim is a write).
+pub(crate) const HOLD: StdDuration = StdDuration::from_millis(50);
 
 /// One background worker. Claims are leases: a unit that is not finished (a crash, or abandoned
 /// at shutdown) is claimed again by any process once its lease expires.
@@ -32,6 +37,11 @@ pub(crate) trait Worker: Clone + Send + Sync + 'static {
     fn wake(&self) -> &Notify;
     /// How many units of a batch run at the same time.
     fn side_by_side(&self) -> usize;
+    /// A claim leases what it takes (no other claim can take it again until the lease ends),
+    /// so a new claim may run while earlier units still run.
+    fn claims_lease(&self) -> bool {
+        false
+    }
     /// Once shutdown is asked, how long the units in flight may still take before they are
     /// abandoned to their lease; `None`: the pass in progress finishes.
     fn shutdown_bound(&self) -> Option<StdDuration>;
@@ -66,44 +76,63 @@ pub(crate) struct Claimed<U> {
 /// Claims and runs batches until none is left (or `stop` is asked), adding each unit's counts
 /// to `tally` as it ends (they stay counted when a later unit fails the pass). Returns the
 /// number of claimed units left unfinished by shutdown (they keep their lease).
+///
+/// A pass claims again once every unit of its last claim has ended, if that claim was full or
+/// (for a worker whose claims lease) a poke came meanwhile. A worker whose claims lease
+/// ([`Worker::claims_lease`]) does not wait longer than [`HOLD`] for that: a slow unit (a relay
+/// that takes its time) does not hold back what came due behind it. One whose claims lease
+/// nothing always waits, or its next claim would find the same units again.
 pub(crate) async fn claim_and_run<W: Worker>(
     worker: &W,
     stop: &mut Stop,
     tally: &mut W::Tally,
 ) -> Result<usize, Error> {
-    let mut left = 0;
-    for _ in 0..MAX_BATCHES {
-        if stop.asked() {
-            break;
-        }
-        let now = worker.clock().now();
-        let Claimed { units: batch, full } = worker.claim(now).await?;
-        if batch.is_empty() {
-            break;
-        }
-        let side_by_side = worker.side_by_side().max(1);
-        let mut running = JoinSet::new();
-        for unit in batch {
-            if stop.asked() {
-                left += 1;
-                continue;
-            }
+    let side_by_side = worker.side_by_side().max(1);
+    let overlap = worker.claims_lease();
+    let mut running = JoinSet::new();
+    // Claimed, not started yet, each with the instant of its claim.
+    let mut queued: VecDeque<(W::Unit, DateTime<Utc>)> = VecDeque::new();
+    let mut claims = 0;
+    let mut more = true;
+    let mut last_claim = tokio::time::Instant::now();
+    while !stop.asked() {
+        while running.len() < side_by_side {
+            let Some((unit, now)) = queued.pop_front() else {
+                break;
+            };
             running.spawn(worker.clone().run_one(unit, now));
-            while running.len() >= side_by_side {
-                if let Some(r) = stop.join(&mut running).await {
+        }
+        let held_long = overlap && last_claim.elapsed() >= HOLD;
+        if queued.is_empty() && more && claims < MAX_BATCHES && (running.is_empty() || held_long) {
+            let now = worker.clock().now();
+            let Claimed { units, full } = worker.claim(now).await?;
+            claims += 1;
+            last_claim = tokio::time::Instant::now();
+            // Nothing else was due at `now` unless the claim was full: a claim that would find
+            // nothing is a write through the SQLite writer all the same. What comes due since
+            // pokes the worker (or its next instant does).
+            more = full;
+            queued.extend(units.into_iter().map(|u| (u, now)));
+            continue;
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            r = running.join_next() => {
+                if let Some(r) = r {
                     W::add(tally, W::settle(r)?);
                 }
             }
+            () = worker.wake().notified(), if overlap && !more => more = true,
+            () = tokio::time::sleep_until(last_claim + HOLD), if overlap && more && queued.is_empty() => {}
+            () = stop.asked_later() => {}
         }
-        while let Some(r) = stop.join(&mut running).await {
-            W::add(tally, W::settle(r)?);
-        }
-        // Nothing else was due at `now`: a claim that would find nothing is a write through
-        // the SQLite writer all the same. What came due since wakes the loop (or its next
-        // instant does).
-        if !full {
-            break;
-        }
+    }
+    // Shutdown: what was claimed and not started keeps its lease; what runs has the bound.
+    let mut left = queued.len();
+    while let Some(r) = stop.join(&mut running).await {
+        W::add(tally, W::settle(r)?);
     }
     left += std::mem::take(&mut stop.abandoned);
     Ok(left)
@@ -194,6 +223,20 @@ impl Stop {
         self.by.is_some()
     }
 
+    /// Ends once shutdown is asked (or the server that could ask for it is gone); never for a
+    /// pass that runs to its end. Cancel-safe: a pass waits on it beside its units.
+    async fn asked_later(&mut self) {
+        let Some(signal) = self.signal.as_mut() else {
+            return std::future::pending().await;
+        };
+        loop {
+            if signal.changed().await.is_err() || *signal.borrow() {
+                self.begin();
+                return;
+            }
+        }
+    }
+
     fn begin(&mut self) {
         self.by = Some(tokio::time::Instant::now() + self.grace);
     }
@@ -245,6 +288,9 @@ mod tests {
         clock: Arc<ManualClock>,
         wake: Arc<Notify>,
         bound: Option<StdDuration>,
+        side_by_side: usize,
+        /// Its claims lease: see [`Worker::claims_lease`].
+        leases: bool,
     }
 
     impl Queue {
@@ -255,6 +301,16 @@ mod tests {
                 clock: Arc::new(ManualClock::new(DateTime::UNIX_EPOCH)),
                 wake: Arc::new(Notify::new()),
                 bound,
+                side_by_side: 2,
+                leases: false,
+            }
+        }
+
+        fn leasing(self, side_by_side: usize) -> Queue {
+            Queue {
+                side_by_side,
+                leases: true,
+                ..self
             }
         }
     }
@@ -271,10 +327,13 @@ mod tests {
             &self.wake
         }
         fn side_by_side(&self) -> usize {
-            2
+            self.side_by_side
         }
         fn shutdown_bound(&self) -> Option<StdDuration> {
             self.bound
+        }
+        fn claims_lease(&self) -> bool {
+            self.leases
         }
         async fn claim(&self, _: DateTime<Utc>) -> Result<Claimed<u32>, Error> {
             self.claims
@@ -368,5 +427,83 @@ mod tests {
         tokio::task::yield_now().await;
         stop_tx.send(true).unwrap();
         running.await.unwrap();
+    }
+
+    /// Runs a pass in the background until `stop_tx` asks it to stop; returns what ended and
+    /// what was left.
+    fn pass_in_background(
+        queue: &Queue,
+    ) -> (
+        watch::Sender<bool>,
+        Arc<Mutex<Vec<u32>>>,
+        tokio::task::JoinHandle<usize>,
+    ) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut stop = Stop::on(stop_rx, StdDuration::from_secs(5));
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let pass = {
+            let (queue, done) = (queue.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut tally = Vec::new();
+                let left = claim_and_run(&queue, &mut stop, &mut tally).await.unwrap();
+                done.lock().unwrap().extend(tally);
+                left
+            })
+        };
+        (stop_tx, done, pass)
+    }
+
+    /// Units 101 and 102 hang. A worker whose claims lease keeps claiming beside them; one
+    /// whose claims do not waits for its whole batch, so 2, 3 and 4 are never claimed.
+    #[tokio::test(start_paused = true)]
+    async fn a_leasing_worker_claims_again_beside_a_slow_unit() {
+        for (queue, claimed_after) in [
+            (Queue::of([101, 102, 1, 2, 3, 4], None).leasing(4), 0),
+            (Queue::of([101, 102, 1, 2, 3, 4], None), 3),
+        ] {
+            let leases = queue.leases;
+            let (stop_tx, _, pass) = pass_in_background(&queue);
+            tokio::time::sleep(StdDuration::from_secs(1)).await;
+            assert_eq!(
+                queue.units.lock().unwrap().len(),
+                claimed_after,
+                "leases: {leases}"
+            );
+            stop_tx.send(true).unwrap();
+            // The hanging units are abandoned to their lease once the bound passes.
+            assert_eq!(
+                pass.await.unwrap(),
+                2 + claimed_after.min(1),
+                "leases: {leases}"
+            );
+        }
+    }
+
+    /// A poke while a unit hangs: a leasing worker claims what came due in the same pass, once
+    /// its last claim is [`HOLD`] old.
+    #[tokio::test(start_paused = true)]
+    async fn a_poke_during_a_pass_is_claimed_beside_the_running_units() {
+        let queue = Queue::of([101], None).leasing(4);
+        let claims = || queue.claims.load(std::sync::atomic::Ordering::SeqCst);
+        let (stop_tx, done, pass) = pass_in_background(&queue);
+        tokio::time::sleep(HOLD / 2).await;
+        assert_eq!(claims(), 1);
+        queue.units.lock().unwrap().extend([5, 6]);
+        queue.wake.notify_one();
+        tokio::time::sleep(HOLD / 4).await;
+        assert_eq!((claims(), queue.units.lock().unwrap().len()), (1, 2));
+        tokio::time::sleep(HOLD / 2).await;
+        assert_eq!((claims(), queue.units.lock().unwrap().len()), (2, 0));
+        // Long after: claimed at once.
+        tokio::time::sleep(HOLD * 4).await;
+        queue.units.lock().unwrap().push(7);
+        queue.wake.notify_one();
+        tokio::time::sleep(StdDuration::from_millis(1)).await;
+        assert_eq!((claims(), queue.units.lock().unwrap().len()), (3, 0));
+        stop_tx.send(true).unwrap();
+        assert_eq!(pass.await.unwrap(), 1);
+        let mut done = done.lock().unwrap().clone();
+        done.sort();
+        assert_eq!(done, vec![5, 6, 7]);
     }
 }
