@@ -89,7 +89,8 @@ pub struct BenchArgs {
     /// Timers falling due per second during the window of `scale`.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     rate: u32,
-    /// `scale` on PostgreSQL only (with `--postgres`), not on SQLite as well.
+    /// Measure PostgreSQL only (with `--postgres`), not SQLite as well (`server`, `pages`,
+    /// `e2e`, `scale`).
     #[arg(long, requires = "postgres")]
     postgres_only: bool,
 }
@@ -101,6 +102,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         ));
     }
     let budget = Duration::from_secs_f64(a.seconds);
+    let targets = server_targets(a.postgres.as_deref(), a.postgres_only);
     let smtp = a.smtp.as_deref().map(smtp_target).transpose()?;
     if cfg!(debug_assertions) {
         eprintln!("warning: debug build; run `cargo run --release -- bench` for real numbers");
@@ -115,7 +117,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     }
     if matches!(a.suite, Suite::All | Suite::Server) {
         super::bench_server::run(
-            &server_targets(a.postgres.as_deref()),
+            &targets,
             &a.workflows,
             budget,
             smtp.as_ref(),
@@ -131,7 +133,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     }
     if a.suite == Suite::Pages {
         super::bench_pages::run(
-            &server_targets(a.postgres.as_deref()),
+            &targets,
             &a.workflows,
             &super::bench_pages::Options {
                 cases: a.cases.unwrap_or(100_000) as usize,
@@ -143,7 +145,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     }
     if a.suite == Suite::E2e {
         super::bench_e2e::run(
-            &server_targets(a.postgres.as_deref()),
+            &targets,
             &super::bench_e2e::Options {
                 cases: a.cases.unwrap_or(2_000) as usize,
                 in_flight: a.in_flight as usize,
@@ -153,10 +155,6 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
         )?;
     }
     if a.suite == Suite::Scale {
-        let mut targets = server_targets(a.postgres.as_deref());
-        if a.postgres_only {
-            targets.retain(|t| t.admin_url.is_some());
-        }
         super::bench_scale::run(
             &targets,
             &super::bench_scale::Options {
@@ -169,12 +167,15 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// SQLite, and PostgreSQL when `--postgres` names a server.
-fn server_targets(postgres: Option<&str>) -> Vec<super::bench_server::Target> {
-    let mut targets = vec![super::bench_server::Target {
-        name: "sqlite",
-        admin_url: None,
-    }];
+/// SQLite (unless `postgres_only`), and PostgreSQL when `--postgres` names a server.
+fn server_targets(postgres: Option<&str>, postgres_only: bool) -> Vec<super::bench_server::Target> {
+    let mut targets = Vec::new();
+    if !postgres_only {
+        targets.push(super::bench_server::Target {
+            name: "sqlite",
+            admin_url: None,
+        });
+    }
     if let Some(url) = postgres {
         targets.push(super::bench_server::Target {
             name: "postgres",

@@ -191,6 +191,31 @@ fn bench_e2e_runs_more_cases_in_flight_than_one_actor_may_wait_on() {
     );
 }
 
+/// `--postgres-only` leaves SQLite out of every suite that measures both, not only `scale`.
+#[test]
+fn bench_e2e_with_postgres_only_measures_no_sqlite() {
+    let pg = pg_admin_url();
+    let run = jalon(&[
+        "bench",
+        "e2e",
+        "--cases",
+        "10",
+        "--in-flight",
+        "2",
+        "--postgres",
+        &pg,
+        "--postgres-only",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("e2e/sqlite"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("e2e/postgres: 10 cases, 2 in flight, 4 lanes: "),
+        "{}",
+        run.stdout
+    );
+}
+
 /// `jalon bench e2e --processes 2 --postgres-lanes 1`: two `jalon serve` children of one lane
 /// each on one scratch PostgreSQL database complete every case, print one line with each
 /// child's CPU and report their lanes on `/metrics`; SQLite is skipped, and without
