@@ -102,8 +102,9 @@ pub(crate) async fn claim_and_run<W: Worker>(
             };
             running.spawn(worker.clone().run_one(unit, now));
         }
+        let may_claim = queued.is_empty() && more && claims < MAX_BATCHES;
         let held_long = overlap && last_claim.elapsed() >= HOLD;
-        if queued.is_empty() && more && claims < MAX_BATCHES && (running.is_empty() || held_long) {
+        if may_claim && (running.is_empty() || held_long) {
             let now = worker.clock().now();
             let Claimed { units, full } = worker.claim(now).await?;
             claims += 1;
@@ -125,7 +126,7 @@ pub(crate) async fn claim_and_run<W: Worker>(
                 }
             }
             () = worker.wake().notified(), if overlap && !more => more = true,
-            () = tokio::time::sleep_until(last_claim + HOLD), if overlap && more && queued.is_empty() => {}
+            () = tokio::time::sleep_until(last_claim + HOLD), if overlap && may_claim => {}
             () = stop.asked_later() => {}
         }
     }
