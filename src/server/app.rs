@@ -41,6 +41,9 @@ impl App {
                 .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
         }
         let url = cfg.database_url();
+        if let Some(hint) = super::config::loopback_tls_hint(&url) {
+            tracing::info!("{hint}");
+        }
         let store = Store::open_with(&url, cfg.calendar.clone(), cfg.store)
             .await
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;

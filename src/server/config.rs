@@ -48,3 +48,56 @@ pub(crate) fn redact(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+/// A hint for a PostgreSQL URL that reaches this machine over TCP with TLS left to the
+/// driver's default (`sslmode=prefer`): Debian's PostgreSQL offers TLS, so every statement is
+/// encrypted to loopback, about a fifth of the transitions a second (docs/performance.md, "The
+/// connection"). `None` for SQLite, another host, the Unix socket or a chosen `sslmode`.
+pub(crate) fn loopback_tls_hint(url: &str) -> Option<&'static str> {
+    let url = url::Url::parse(url).ok()?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return None;
+    }
+    // A `postgres:` URL's host is not parsed as an address (not a special scheme to `url`).
+    let loopback = match url.host()? {
+        url::Host::Domain(d) => {
+            d == "localhost"
+                || d.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    let chosen = url
+        .query_pairs()
+        .any(|(k, v)| k == "host" && v.starts_with('/') || k == "sslmode" && v != "prefer");
+    (loopback && !chosen).then_some(
+        "PostgreSQL on this machine over TCP: the connection negotiates TLS; the Unix socket \
+         (`?host=/var/run/postgresql`) or `?sslmode=disable` spares that cost",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_tls_hint;
+
+    #[test]
+    fn only_a_loopback_tcp_url_with_tls_by_default_gets_the_hint() {
+        for (url, hint) in [
+            ("postgres://postgres@127.0.0.1:5432/jalon", true),
+            ("postgresql://u:p@localhost/jalon", true),
+            ("postgres://postgres@[::1]/jalon?sslmode=prefer", true),
+            (
+                "postgres://postgres@localhost/jalon?host=/var/run/postgresql",
+                false,
+            ),
+            ("postgres://postgres@127.0.0.1/jalon?sslmode=disable", false),
+            ("postgres://postgres@127.0.0.1/jalon?sslmode=require", false),
+            ("postgres://postgres@db.example.be/jalon", false),
+            ("sqlite:///var/lib/jalon/jalon.db?mode=rwc", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(loopback_tls_hint(url).is_some(), hint, "{url}");
+        }
+    }
+}
