@@ -21,7 +21,7 @@ const MAX_BATCHES: usize = 10_000;
 /// How long a worker whose claims lease waits for the units of its last claim to end before
 /// claiming what came due beside them. Short deliveries end well within it, so that under load
 /// claims still take many units at once (each claim is a write).
-pub(crate) const HOLD: StdDuration = StdDuration::from_millis(50);
+const HOLD: StdDuration = StdDuration::from_millis(50);
 
 /// One background worker. Claims are leases: a unit that is not finished (a crash, or abandoned
 /// at shutdown) is claimed again by any process once its lease expires.
